@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* buf.h - a growable byte buffer with a hard ceiling.  Every append either fits under the
+ * ceiling or fails with -E2BIG and leaves the buffer as it was, so a hostile peer can never
+ * make sluice allocate more than the ceiling it chose.  The contents stay NUL-terminated. */
+#ifndef SL_BUF_H
+#define SL_BUF_H
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sl_buf {
+    char *data;     /* NUL-terminated, NULL until the first append */
+    size_t len;
+    size_t cap;
+    size_t max;     /* ceiling on len */
+};
+
+void sl_buf_init(struct sl_buf *b, size_t max);
+void sl_buf_done(struct sl_buf *b);
+void sl_buf_reset(struct sl_buf *b);            /* len = 0, keeps the allocation */
+/* Hand the bytes to the caller (who frees them); the buffer is empty afterwards. */
+char *sl_buf_take(struct sl_buf *b, size_t *len);
+int sl_buf_append(struct sl_buf *b, const void *p, size_t n);
+int sl_buf_puts(struct sl_buf *b, const char *s);
+int sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s (n bytes) as a JSON string literal, quotes included.  Invalid UTF-8 and control
+ * bytes are escaped or replaced so the result is always valid JSON, whatever the input. */
+int sl_buf_json_str(struct sl_buf *b, const char *s, size_t n);
+#endif /* SL_BUF_H */

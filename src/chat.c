@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* chat.c - the /api/chat route handler. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "chat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat_api.h"
+#include "config.h"
+#include "request.h"
+#include "upstream_call.h"
+#include "worker.h"
+
+struct chat {
+    struct sl_req *r;
+    struct sl_chat_request in;
+    struct sl_chat_result out;
+    bool have_out;
+    char *upstream_body;
+    size_t upstream_len;
+    struct sl_call *call;
+};
+
+static void chat_free(void *p)
+{
+    struct chat *c = p;
+
+    if (c->call)
+        sl_call_cancel(c->call);
+    sl_chat_request_done(&c->in);
+    sl_chat_result_done(&c->out);
+    free(c->upstream_body);
+    free(c);
+}
+
+/* A 2xx counts only if it is a usable chat.completion; keep the parse for the reply. */
+static bool on_valid(const char *body, size_t len, void *arg)
+{
+    struct chat *c = arg;
+
+    if (c->have_out) {
+        sl_chat_result_done(&c->out);
+        c->have_out = false;
+    }
+    c->have_out = sl_chat_parse_upstream(body, len, &c->out) == 0;
+    return c->have_out;
+}
+
+static void reply_ok(struct chat *c)
+{
+    struct sl_req *r = c->r;
+    char *json;
+    size_t len;
+
+    if (!c->out.model) {
+        c->out.model = strdup(sl_worker_config(r->w)->model);
+        if (!c->out.model) {
+            sl_req_reply_detail(r, 503, "Server busy");
+            return;
+        }
+    }
+    json = sl_chat_response_json(&c->out, &len);
+    if (!json) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        return;
+    }
+    if (c->out.usage.present) {
+        r->prompt_tokens = c->out.usage.prompt_tokens;
+        r->completion_tokens = c->out.usage.completion_tokens;
+        r->total_tokens = c->out.usage.total_tokens;
+    }
+    sl_req_reply(r, 200, "application/json", json, len);
+    free(json);
+}
+
+static void on_done(const struct sl_call_result *res, void *arg)
+{
+    struct chat *c = arg;
+    struct sl_req *r = c->r;
+
+    c->call = NULL;
+    r->attempts = res->attempts;
+    r->upstream_status = res->status;
+    snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
+             res->upstream_request_id);
+    if (res->ok && c->have_out)
+        reply_ok(c);
+    else
+        sl_req_reply_detail(r, 502, "Provider unavailable");
+    sl_req_free(r);
+}
+
+static void reply_problem(struct sl_req *r, const struct sl_chat_problem *p)
+{
+    char *json = sl_chat_problem_json(p);
+
+    if (json) {
+        sl_req_reply(r, 422, "application/json", json, strlen(json));
+        free(json);
+    } else {
+        sl_req_reply_detail(r, 503, "Server busy");
+    }
+}
+
+void sl_chat_handle(struct sl_req *r)
+{
+    const struct sl_config *cfg = sl_worker_config(r->w);
+    struct sl_chat_upstream_params up = {
+        .model = cfg->model,
+        .system_prompt = cfg->system_prompt,
+        .max_tokens = cfg->max_tokens,
+        .temperature = cfg->temperature,
+    };
+    struct sl_chat_problem problem;
+    struct sl_call_spec spec = { 0 };
+    struct chat *c;
+    const char *body;
+    size_t len;
+    int rc;
+
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+        return;
+    }
+    c->r = r;
+    r->ctx = c;
+    r->ctx_free = chat_free;
+    r->model = cfg->model;
+    body = sl_req_body(r, &len);
+    rc = sl_chat_parse(body, len, &c->in, &problem);
+    if (rc == -EINVAL) {
+        reply_problem(r, &problem);
+        sl_req_free(r);
+        return;
+    }
+    if (rc == -E2BIG) {
+        sl_req_reply_detail(r, 413, "Request body too large");
+        sl_req_free(r);
+        return;
+    }
+    if (rc < 0 || !(c->upstream_body = sl_chat_upstream_body(&up, &c->in, &c->upstream_len))) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+        return;
+    }
+    spec.path = "/chat/completions";
+    spec.body = c->upstream_body;
+    spec.body_len = c->upstream_len;
+    spec.request_id = r->id;
+    spec.model = cfg->model;
+    spec.start_ms = r->start_ms;
+    c->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
+                            sl_worker_retry_policy(r->w), &spec, on_valid, on_done, c);
+    if (!c->call) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+    }
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* http_routes.c - route table, method checks, health and readiness handlers. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "http_routes.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "chat.h"
+#include "request.h"
+#include "worker.h"
+
+enum {
+    M_GET = EVHTTP_REQ_GET,
+    M_HEAD = EVHTTP_REQ_HEAD,
+    M_POST = EVHTTP_REQ_POST,
+};
+
+struct route {
+    const char *path;
+    const char *name;               /* route label in logs and metrics */
+    unsigned methods;               /* EVHTTP_REQ_* bits */
+    const char *allow;              /* the Allow header of a 405 */
+    void (*handle)(struct sl_req *r);
+    bool openai_errors;             /* errors in OpenAI's shape, not FastAPI's */
+};
+
+static void handle_healthz(struct sl_req *r);
+static void handle_readyz(struct sl_req *r);
+
+static const struct route routes[] = {
+    { "/healthz", "/healthz", M_GET | M_HEAD, "GET, HEAD", handle_healthz, false },
+    { "/readyz", "/readyz", M_GET | M_HEAD, "GET, HEAD", handle_readyz, false },
+    { "/api/chat", "/api/chat", M_POST, "POST", sl_chat_handle, false },
+};
+
+static void handle_healthz(struct sl_req *r)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+
+    sl_req_reply(r, 200, "application/json", body, sizeof(body) - 1);
+    sl_req_free(r);
+}
+
+static void handle_readyz(struct sl_req *r)
+{
+    static const char ready[] = "{\"status\":\"ready\"}";
+    static const char draining[] = "{\"status\":\"not_ready\",\"reasons\":[\"draining\"]}";
+
+    if (sl_worker_is_draining(r->w)) {
+        sl_req_add_header(r, "Retry-After", "1");
+        sl_req_reply(r, 503, "application/json", draining, sizeof(draining) - 1);
+    } else {
+        sl_req_reply(r, 200, "application/json", ready, sizeof(ready) - 1);
+    }
+    sl_req_free(r);
+}
+
+static const struct route *find_route(const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (strcmp(routes[i].path, path) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+static void not_found(struct sl_req *r, bool openai)
+{
+    if (openai)
+        sl_req_reply_openai_error(r, 404, "Unknown request URL", "invalid_request_error", NULL,
+                                  "unknown_url");
+    else
+        sl_req_reply_detail(r, 404, "Not Found");
+    sl_req_free(r);
+}
+
+void sl_routes_dispatch(struct evhttp_request *ev, void *arg)
+{
+    struct sl_worker *w = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const struct route *rt = path ? find_route(path) : NULL;
+    struct sl_req *r;
+
+    r = sl_req_new(w, ev, rt ? rt->name : "unmatched");
+    if (!r) {
+        evhttp_send_error(ev, 503, NULL);
+        return;
+    }
+    if (!rt) {
+        not_found(r, path && strncmp(path, "/v1/", 4) == 0);
+        return;
+    }
+    if (!(evhttp_request_get_command(ev) & rt->methods)) {
+        sl_req_add_header(r, "Allow", rt->allow);
+        if (rt->openai_errors)
+            sl_req_reply_openai_error(r, 405, "Method Not Allowed", "invalid_request_error",
+                                      NULL, "method_not_allowed");
+        else
+            sl_req_reply_detail(r, 405, "Method Not Allowed");
+        sl_req_free(r);
+        return;
+    }
+    rt->handle(r);
+}

@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: MIT */
+/* master.c - prefork supervision: spawn, reap, respawn, reload generations, graceful stop. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "master.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "sd_notify.h"
+#include "secret.h"
+#include "shm.h"
+#include "worker.h"
+
+#define MAX_CHILDREN SL_SHM_WORKER_SLOTS
+#define RESPAWN_MAX_DELAY_MS 10000
+#define STABLE_AFTER_MS 5000         /* a worker that lived this long resets the crash streak */
+#define START_GIVE_UP_STREAK 8       /* workers that never came up this often: give up */
+#define RELOAD_READY_TIMEOUT_MS 10000
+#define HEARTBEAT_STALE_MS 10000     /* a worker loop silent this long is wedged */
+#define STOP_GRACE_MS 1000           /* beyond shutdown_timeout_ms before SIGKILL */
+
+extern char **environ;
+
+struct child {
+    pid_t pid;
+    int slot;
+    uint32_t generation;
+    uint64_t started_ms;
+    bool told_to_drain;
+};
+
+struct master {
+    struct sl_config *cfg;
+    char *api_key;
+    const char *cfg_path;
+    struct sl_shm *shm;
+    struct sl_listener listeners[SL_MAX_LISTEN];
+    size_t nlisteners;
+    bool socket_activated;
+    struct child children[MAX_CHILDREN];
+    size_t nchildren;
+    uint32_t generation;             /* the generation that should be serving */
+    uint32_t prev_generation;        /* during a reload: the one to drain once ready */
+    bool reloading;
+    uint64_t reload_deadline_ms;
+    bool announced_ready;
+    unsigned crash_streak;
+    uint64_t respawn_at_ms;
+    bool stopping;
+    unsigned stop_signals;
+    uint64_t stop_deadline_ms;
+    uint64_t watchdog_ms, next_watchdog_ms;
+    int sigfd;
+};
+
+static size_t count_generation(const struct master *m, uint32_t gen)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < m->nchildren; i++)
+        if (m->children[i].generation == gen)
+            n++;
+    return n;
+}
+
+static bool generation_ready(const struct master *m, uint32_t gen, unsigned want)
+{
+    size_t i, ready = 0;
+
+    for (i = 0; i < m->nchildren; i++) {
+        const struct child *c = &m->children[i];
+
+        if (c->generation == gen &&
+            atomic_load(&m->shm->workers[c->slot].state) == SL_WORKER_READY)
+            ready++;
+    }
+    return ready >= want;
+}
+
+static void status_line(struct master *m, const char *what)
+{
+    sl_notifyf("STATUS=%s; %zu workers, generation %u", what,
+               count_generation(m, m->generation), m->generation);
+}
+
+static int spawn_worker(struct master *m)
+{
+    struct sl_worker_params p = { 0 };
+    int fds[SL_MAX_LISTEN];
+    struct child *c;
+    size_t i;
+    pid_t pid;
+    int slot;
+
+    if (m->nchildren >= MAX_CHILDREN)
+        return -ENOSPC;
+    slot = sl_shm_slot_claim(m->shm, m->generation);
+    if (slot < 0)
+        return slot;
+    for (i = 0; i < m->nlisteners; i++)
+        fds[i] = m->listeners[i].fd;
+    /* Taken before fork: in the child, getppid() is already 1 if the master died meanwhile. */
+    p.master_pid = (int)getpid();
+    pid = fork();
+    if (pid == -1) {
+        int err = errno;
+
+        sl_shm_slot_release(m->shm, slot);
+        sl_log_err("fork_failed", "fork() failed: %s", strerror(err));
+        return -err;
+    }
+    if (pid == 0) {
+        close(m->sigfd);
+        p.cfg = m->cfg;
+        p.shm = m->shm;
+        p.slot = slot;
+        p.generation = m->generation;
+        p.fds = fds;
+        p.nfds = m->nlisteners;
+        p.api_key = m->api_key;
+        _exit(sl_worker_run(&p));
+    }
+    atomic_store(&m->shm->workers[slot].pid, (int32_t)pid);
+    c = &m->children[m->nchildren++];
+    c->pid = pid;
+    c->slot = slot;
+    c->generation = m->generation;
+    c->started_ms = sl_clock_mono_ms();
+    c->told_to_drain = false;
+    return 0;
+}
+
+static void signal_generation(struct master *m, uint32_t gen, int sig)
+{
+    size_t i;
+
+    for (i = 0; i < m->nchildren; i++) {
+        struct child *c = &m->children[i];
+
+        if (c->generation != gen)
+            continue;
+        if (sig == SIGTERM)
+            c->told_to_drain = true;
+        (void)kill(c->pid, sig);
+    }
+}
+
+static void signal_all(struct master *m, int sig)
+{
+    size_t i;
+
+    for (i = 0; i < m->nchildren; i++) {
+        if (sig == SIGTERM)
+            m->children[i].told_to_drain = true;
+        (void)kill(m->children[i].pid, sig);
+    }
+}
+
+static void log_exit(const struct child *c, int status)
+{
+    bool expected = c->told_to_drain && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    struct sl_log_line *l = sl_log_begin(expected ? SL_LOG_INFO : SL_LOG_ERR, "worker_exited");
+
+    sl_log_int(l, "worker_pid", c->pid);
+    sl_log_int(l, "generation", c->generation);
+    if (WIFSIGNALED(status)) {
+        sl_log_str(l, "signal", strsignal(WTERMSIG(status)));
+    } else {
+        sl_log_int(l, "exit_status", WEXITSTATUS(status));
+    }
+    sl_log_end(l);
+}
+
+static void reap(struct master *m)
+{
+    uint64_t now = sl_clock_mono_ms();
+    int status;
+    pid_t pid;
+    size_t i;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (i = 0; i < m->nchildren; i++)
+            if (m->children[i].pid == pid)
+                break;
+        if (i == m->nchildren)
+            continue;
+        struct child c = m->children[i];
+
+        m->children[i] = m->children[--m->nchildren];
+        sl_shm_slot_release(m->shm, c.slot);
+        log_exit(&c, status);
+        if (c.told_to_drain || m->stopping || c.generation != m->generation)
+            continue;
+        /* An unexpected death in the serving generation: replace it, at once the first
+         * time, with a growing delay while workers keep dying young. */
+        atomic_fetch_add(&m->shm->workers_restarted, 1);
+        if (now - c.started_ms >= STABLE_AFTER_MS)
+            m->crash_streak = 0;
+        m->crash_streak++;
+        if (m->crash_streak <= 1) {
+            m->respawn_at_ms = now;
+        } else {
+            uint64_t d = 100u << (m->crash_streak < 8 ? m->crash_streak - 2 : 6);
+
+            m->respawn_at_ms = now + (d > RESPAWN_MAX_DELAY_MS ? RESPAWN_MAX_DELAY_MS : d);
+        }
+    }
+}
+
+static int open_listeners(struct master *m, const struct sl_config *cfg,
+                          struct sl_listener *out, size_t *nout)
+{
+    char err[256], where[300];
+    bool fresh[SL_MAX_LISTEN];
+    size_t i, j;
+
+    *nout = 0;
+    for (i = 0; i < cfg->nlisten && i < SL_MAX_LISTEN; i++) {
+        int fd = -1;
+
+        /* A socket we already have stays: rebinding it would fail, and keeping it means
+         * no connection is refused across a reload. */
+        for (j = 0; j < m->nlisteners; j++)
+            if (m->listeners[j].fd >= 0 &&
+                sl_listen_spec_equal(&m->listeners[j].spec, &cfg->listen[i]))
+                fd = m->listeners[j].fd;
+        if (fd < 0) {
+            fd = sl_listen_open(&cfg->listen[i], err, sizeof(err));
+            if (fd < 0) {
+                sl_listen_spec_format(&cfg->listen[i], where, sizeof(where));
+                sl_log_err("listen_failed", "%s: %s", where, err);
+                for (j = 0; j < *nout; j++)
+                    if (fresh[j])
+                        sl_listen_close(&out[j]);
+                return fd;
+            }
+            fresh[*nout] = true;
+        } else {
+            fresh[*nout] = false;
+        }
+        out[*nout].fd = fd;
+        out[*nout].from_systemd = false;
+        out[*nout].spec = cfg->listen[i];
+        (*nout)++;
+    }
+    return 0;
+}
+
+/* Swap in the new listener set; close those of the old set that are not reused. */
+static void adopt_listeners(struct master *m, struct sl_listener *nl, size_t n)
+{
+    size_t i, j;
+
+    for (i = 0; i < m->nlisteners; i++) {
+        bool kept = false;
+
+        for (j = 0; j < n; j++)
+            kept |= nl[j].fd == m->listeners[i].fd;
+        if (!kept)
+            sl_listen_close(&m->listeners[i]);
+    }
+    memcpy(m->listeners, nl, n * sizeof(*nl));
+    m->nlisteners = n;
+}
+
+static void log_config_errors(const char *errs)
+{
+    const char *p = errs, *nl;
+
+    while (p && *p) {
+        nl = strchr(p, '\n');
+        sl_log_err("config_error", "%.*s", (int)(nl ? nl - p : (ptrdiff_t)strlen(p)), p);
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
+static void begin_reload(struct master *m)
+{
+    struct sl_listener nl[SL_MAX_LISTEN];
+    struct sl_config *ncfg = NULL;
+    char *errs = NULL, *nkey = NULL;
+    size_t n = 0;
+    int r;
+
+    if (m->reloading || m->stopping) {
+        sl_log_notice("reload_ignored", "a reload or stop is already in progress");
+        return;
+    }
+    sl_notify("RELOADING=1");
+    r = sl_config_load(m->cfg_path, environ, &ncfg, &errs);
+    if (r < 0) {
+        log_config_errors(errs);
+        sl_log_err("reload_failed", "%s is invalid; keeping the running configuration",
+                   m->cfg_path);
+        free(errs);
+        sl_notify("READY=1\nSTATUS=reload failed: invalid configuration; still serving");
+        return;
+    }
+    if (sl_master_load_key(ncfg, &nkey) < 0) {
+        sl_config_free(ncfg);
+        sl_notify("READY=1\nSTATUS=reload failed: no upstream API key; still serving");
+        return;
+    }
+    if (!m->socket_activated) {
+        r = open_listeners(m, ncfg, nl, &n);
+        if (r < 0) {
+            sl_secret_free(nkey);
+            sl_config_free(ncfg);
+            sl_notify("READY=1\nSTATUS=reload failed: cannot listen; still serving");
+            return;
+        }
+        adopt_listeners(m, nl, n);
+    }
+    sl_log_set_level(ncfg->log_level);
+    sl_config_free(m->cfg);
+    m->cfg = ncfg;
+    /* Workers already forked keep their copy; a rotated key reaches the new generation. */
+    sl_secret_free(m->api_key);
+    m->api_key = nkey;
+    m->prev_generation = m->generation;
+    m->generation++;
+    m->reloading = true;
+    m->crash_streak = 0;
+    m->respawn_at_ms = 0;
+    m->reload_deadline_ms = sl_clock_mono_ms() + RELOAD_READY_TIMEOUT_MS;
+    sl_log_notice("reload", "configuration reloaded; starting generation %u", m->generation);
+}
+
+static void finish_reload(struct master *m, bool ok)
+{
+    uint32_t drain = ok ? m->prev_generation : m->generation;
+
+    signal_generation(m, drain, SIGTERM);
+    if (!ok) {
+        /* The new generation never came up: the old one keeps serving. */
+        m->generation = m->prev_generation;
+        sl_log_err("reload_failed", "new workers did not become ready; old ones keep serving");
+    } else {
+        atomic_store(&m->shm->generation, m->generation);
+        sl_log_notice("reload_done", "generation %u serving", m->generation);
+    }
+    m->reloading = false;
+    sl_notify("READY=1");
+    status_line(m, ok ? "serving" : "reload failed; serving");
+}
+
+static void begin_stop(struct master *m, int sig)
+{
+    m->stop_signals++;
+    if (m->stopping) {
+        /* A second SIGINT (Ctrl-C twice) means now. */
+        if (sig == SIGINT)
+            signal_all(m, SIGKILL);
+        return;
+    }
+    m->stopping = true;
+    m->stop_deadline_ms = sl_clock_mono_ms() + m->cfg->shutdown_timeout_ms + STOP_GRACE_MS;
+    sl_notify("STOPPING=1\nSTATUS=stopping: draining requests");
+    sl_log_notice("stopping", "%s: draining %zu workers", strsignal(sig), m->nchildren);
+    signal_all(m, SIGTERM);
+}
+
+static void handle_signals(struct master *m)
+{
+    struct signalfd_siginfo si;
+
+    while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGCHLD:
+            reap(m);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            begin_stop(m, (int)si.ssi_signo);
+            break;
+        case SIGHUP:
+            begin_reload(m);
+            break;
+        case SIGUSR1:
+            /* Logs go to stderr, which the service manager owns: nothing to reopen. */
+            sl_log_notice("reopen_logs", "SIGUSR1: logging to stderr, nothing to reopen");
+            break;
+        }
+    }
+}
+
+/* Kill workers whose loop stopped beating (an infinite loop, a deadlock). */
+static void check_heartbeats(struct master *m, uint64_t now)
+{
+    size_t i;
+
+    for (i = 0; i < m->nchildren; i++) {
+        struct child *c = &m->children[i];
+        struct sl_worker_slot *s = &m->shm->workers[c->slot];
+        uint64_t hb = atomic_load(&s->heartbeat_ms);
+
+        if (atomic_load(&s->state) == SL_WORKER_READY && now > hb + HEARTBEAT_STALE_MS) {
+            sl_log_err("worker_wedged", "worker %d silent for %llu ms; killing it", (int)c->pid,
+                       (unsigned long long)(now - hb));
+            (void)kill(c->pid, SIGKILL);
+        }
+    }
+}
+
+static void top_up_workers(struct master *m, uint64_t now)
+{
+    while (!m->stopping && count_generation(m, m->generation) < m->cfg->workers &&
+           now >= m->respawn_at_ms) {
+        if (spawn_worker(m) < 0) {
+            m->respawn_at_ms = now + 1000;
+            break;
+        }
+    }
+}
+
+static int poll_timeout(const struct master *m, uint64_t now)
+{
+    uint64_t t = now + 1000;
+
+    if (!m->announced_ready || m->reloading)
+        t = now + 10;
+    if (count_generation(m, m->generation) < m->cfg->workers && m->respawn_at_ms < t)
+        t = m->respawn_at_ms > now ? m->respawn_at_ms : now;
+    if (m->watchdog_ms && m->next_watchdog_ms < t)
+        t = m->next_watchdog_ms;
+    if (m->stopping && m->stop_deadline_ms < t)
+        t = m->stop_deadline_ms;
+    return t > now ? (int)(t - now) : 0;
+}
+
+static int loop(struct master *m)
+{
+    struct pollfd pfd = { .fd = m->sigfd, .events = POLLIN };
+
+    for (;;) {
+        uint64_t now = sl_clock_mono_ms();
+
+        if (m->stopping && m->nchildren == 0)
+            return 0;
+        if (m->stopping && now >= m->stop_deadline_ms) {
+            sl_log_err("stop_timeout", "workers still running after shutdown_timeout_ms; "
+                       "killing them");
+            signal_all(m, SIGKILL);
+            m->stop_deadline_ms = now + 1000;
+        }
+        top_up_workers(m, now);
+        if (!m->announced_ready && generation_ready(m, m->generation, m->cfg->workers)) {
+            m->announced_ready = true;
+            atomic_store(&m->shm->generation, m->generation);
+            sl_notify("READY=1");
+            status_line(m, "serving");
+            sl_log_notice("ready", "%u workers accepting", m->cfg->workers);
+        }
+        if (!m->announced_ready && m->crash_streak >= START_GIVE_UP_STREAK) {
+            sl_log_err("start_failed", "workers keep failing at start; giving up");
+            signal_all(m, SIGKILL);
+            return 1;
+        }
+        if (m->reloading) {
+            if (generation_ready(m, m->generation, m->cfg->workers))
+                finish_reload(m, true);
+            else if (now >= m->reload_deadline_ms)
+                finish_reload(m, false);
+        }
+        if (m->watchdog_ms && now >= m->next_watchdog_ms) {
+            sl_notify("WATCHDOG=1");
+            m->next_watchdog_ms = now + m->watchdog_ms / 2;
+        }
+        check_heartbeats(m, now);
+        if (poll(&pfd, 1, poll_timeout(m, sl_clock_mono_ms())) > 0)
+            handle_signals(m);
+    }
+}
+
+static int setup_signals(struct master *m)
+{
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigset_t set;
+
+    sigaction(SIGPIPE, &ign, NULL);
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+        return -errno;
+    m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return m->sigfd == -1 ? -errno : 0;
+}
+
+int sl_master_load_key(const struct sl_config *cfg, char **api_key)
+{
+    char source[300], err[512];
+    int r;
+
+    r = sl_secret_load(cfg, api_key, source, sizeof(source), err, sizeof(err));
+    if (r == 0) {
+        sl_log_info("api_key", "upstream API key from %s", source);
+        return 0;
+    }
+    if (r == -ENOENT && sl_secret_url_is_local(cfg->base_url)) {
+        sl_log_notice("api_key", "no upstream API key; %s is local, sending none",
+                      cfg->base_url);
+        *api_key = NULL;
+        return 0;
+    }
+    sl_log_err("api_key", "%s", err);
+    return r;
+}
+
+int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
+{
+    static struct master m;      /* large (the child table); not on the stack */
+    char where[300];
+    size_t i;
+    int n, r;
+
+    m.cfg = cfg;
+    m.api_key = api_key;
+    m.cfg_path = cfg_path;
+    m.generation = 1;
+    if (setup_signals(&m) < 0) {
+        sl_log_err("start_failed", "signal setup failed: %s", strerror(errno));
+        return 1;
+    }
+    n = sl_listen_from_systemd(m.listeners, SL_MAX_LISTEN);
+    if (n > 0) {
+        m.nlisteners = (size_t)n;
+        m.socket_activated = true;
+        sl_log_notice("listen", "using %d socket(s) passed by systemd; [server] listen ignored",
+                      n);
+    } else if (open_listeners(&m, cfg, m.listeners, &m.nlisteners) < 0) {
+        return 1;
+    } else {
+        for (i = 0; i < m.nlisteners; i++) {
+            sl_listen_spec_format(&m.listeners[i].spec, where, sizeof(where));
+            sl_log_notice("listen", "listening on %s", where);
+        }
+    }
+    m.shm = sl_shm_create();
+    if (!m.shm) {
+        sl_log_err("start_failed", "mmap() of the shared region failed: %s", strerror(errno));
+        return 1;
+    }
+    m.watchdog_ms = sl_notify_watchdog_ms();
+    m.next_watchdog_ms = sl_clock_mono_ms();
+    r = loop(&m);
+    for (i = 0; i < m.nlisteners; i++)
+        sl_listen_close(&m.listeners[i]);
+    sl_shm_destroy(m.shm);
+    sl_config_free(m.cfg);
+    sl_secret_free(m.api_key);
+    sl_log_notice("exit", "master exiting with status %d", r);
+    return r;
+}

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* request.c - a request's lifecycle, its replies, and its access-log line. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+#include "worker.h"
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "OTHER";
+}
+
+struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route)
+{
+    struct sl_req *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->w = w;
+    r->ev = ev;
+    r->route = route;
+    r->method = method_name(evhttp_request_get_command(ev));
+    r->start_ms = sl_clock_mono_ms();
+    r->prompt_tokens = r->completion_tokens = r->total_tokens = -1;
+    r->close_after = sl_worker_is_draining(w);
+    sl_reqid_pick(evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-ID"),
+                  r->id);
+    sl_worker_request_started(w);
+    return r;
+}
+
+static void log_request(const struct sl_req *r)
+{
+    struct sl_log_line *l = sl_log_begin(r->status >= 500 ? SL_LOG_WARN : SL_LOG_INFO,
+                                         "request");
+
+    sl_log_str(l, "request_id", r->id);
+    sl_log_str(l, "tenant", r->tenant[0] ? r->tenant : NULL);
+    sl_log_str(l, "route", r->route);
+    sl_log_str(l, "method", r->method);
+    sl_log_int(l, "status", r->status);
+    sl_log_int(l, "latency_ms", (int64_t)(sl_clock_mono_ms() - r->start_ms));
+    if (r->attempts) {
+        sl_log_str(l, "model", r->model);
+        sl_log_int(l, "attempts", r->attempts);
+        sl_log_int(l, "upstream_status", r->upstream_status);
+        sl_log_str(l, "upstream_request_id",
+                   r->upstream_request_id[0] ? r->upstream_request_id : NULL);
+    }
+    if (r->total_tokens >= 0) {
+        sl_log_int(l, "prompt_tokens", r->prompt_tokens);
+        sl_log_int(l, "completion_tokens", r->completion_tokens);
+        sl_log_int(l, "total_tokens", r->total_tokens);
+    }
+    sl_log_end(l);
+}
+
+void sl_req_free(struct sl_req *r)
+{
+    if (!r)
+        return;
+    if (r->ctx_free)
+        r->ctx_free(r->ctx);
+    log_request(r);
+    sl_worker_request_finished(r->w);
+    free(r);
+}
+
+static bool header_value_ok(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 && *v != '\t')
+            return false;
+    return true;
+}
+
+void sl_req_add_header(struct sl_req *r, const char *name, const char *value)
+{
+    if (!r->ev || !value || !header_value_ok(value))
+        return;
+    evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+void sl_req_reply(struct sl_req *r, int status, const char *content_type, const char *body,
+                  size_t len)
+{
+    struct evkeyvalq *h;
+    struct evbuffer *out;
+
+    if (!r->ev)
+        return;
+    h = evhttp_request_get_output_headers(r->ev);
+    evhttp_add_header(h, "X-Request-ID", r->id);
+    if (content_type)
+        evhttp_add_header(h, "Content-Type", content_type);
+    if (r->close_after || sl_worker_is_draining(r->w))
+        evhttp_add_header(h, "Connection", "close");
+    out = evhttp_request_get_output_buffer(r->ev);
+    if (body && len)
+        evbuffer_add(out, body, len);
+    r->status = status;
+    evhttp_send_reply(r->ev, status, NULL, NULL);
+    r->ev = NULL;
+}
+
+void sl_req_reply_detail(struct sl_req *r, int status, const char *detail)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, 4096);
+    sl_buf_puts(&b, "{\"detail\":");
+    sl_buf_json_str(&b, detail, strlen(detail));
+    sl_buf_puts(&b, "}");
+    sl_req_reply(r, status, "application/json", b.data, b.len);
+    sl_buf_done(&b);
+}
+
+static void json_str_or_null(struct sl_buf *b, const char *s)
+{
+    if (s)
+        sl_buf_json_str(b, s, strlen(s));
+    else
+        sl_buf_puts(b, "null");
+}
+
+void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message,
+                               const char *type, const char *param, const char *code)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, 4096);
+    sl_buf_puts(&b, "{\"error\":{\"message\":");
+    sl_buf_json_str(&b, message, strlen(message));
+    sl_buf_puts(&b, ",\"type\":");
+    json_str_or_null(&b, type);
+    sl_buf_puts(&b, ",\"param\":");
+    json_str_or_null(&b, param);
+    sl_buf_puts(&b, ",\"code\":");
+    json_str_or_null(&b, code);
+    sl_buf_puts(&b, "}}");
+    sl_req_reply(r, status, "application/json", b.data, b.len);
+    sl_buf_done(&b);
+}
+
+const char *sl_req_body(struct sl_req *r, size_t *len)
+{
+    struct evbuffer *in;
+    size_t n;
+
+    *len = 0;
+    if (!r->ev)
+        return NULL;
+    in = evhttp_request_get_input_buffer(r->ev);
+    n = evbuffer_get_length(in);
+    *len = n;
+    if (n == 0)
+        return "";
+    return (const char *)evbuffer_pullup(in, -1);
+}
+
+const char *sl_req_header(struct sl_req *r, const char *name)
+{
+    if (!r->ev)
+        return NULL;
+    return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* request.h - struct sl_req owns everything one client request touches, from dispatch to the
+ * access-log line.  sl_req_free() is the only way a request ends: it writes the log line,
+ * releases the worker's in-flight count, and frees what the request owned.  Replies always
+ * carry X-Request-ID and a JSON (or SSE) body, never evhttp's HTML pages. */
+#ifndef SL_REQUEST_H
+#define SL_REQUEST_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reqid.h"
+
+struct evhttp_request;
+struct sl_worker;
+
+struct sl_req {
+    struct sl_worker *w;
+    struct evhttp_request *ev;      /* owned by evhttp; NULL once the reply has been sent */
+    const char *route;              /* static route name for logs and metrics */
+    const char *method;             /* static */
+    char id[SL_REQID_MAX + 1];
+    char tenant[64];                /* "" until authenticated */
+    uint64_t start_ms;              /* monotonic */
+    int status;                     /* what the client got; 0 until replied */
+    bool close_after;               /* send Connection: close (draining) */
+    /* Filled by routes that call upstream, for the access-log line. */
+    const char *model;              /* borrowed from config or the route's context */
+    unsigned attempts;
+    long upstream_status;
+    char upstream_request_id[128];
+    int64_t prompt_tokens, completion_tokens, total_tokens;   /* -1 = unknown */
+    /* A route's own state, released by sl_req_free() through ctx_free. */
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+};
+
+/* Begin a request: picks its id, counts it in flight.  NULL on OOM (the caller answers 503
+ * without a request object). */
+struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route);
+void sl_req_free(struct sl_req *r);
+
+/* Headers added before the reply is sent.  Values are checked: a value with CR, LF or other
+ * control bytes is dropped rather than sent (evhttp would refuse it anyway). */
+void sl_req_add_header(struct sl_req *r, const char *name, const char *value);
+
+/* Send a complete reply.  body may be NULL for an empty one.  The request stays allocated
+ * until sl_req_free(). */
+void sl_req_reply(struct sl_req *r, int status, const char *content_type, const char *body,
+                  size_t len);
+/* FastAPI's shape: {"detail": "<detail>"}. */
+void sl_req_reply_detail(struct sl_req *r, int status, const char *detail);
+/* OpenAI's shape: {"error": {"message","type","param","code"}}; param and code may be NULL. */
+void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message,
+                               const char *type, const char *param, const char *code);
+/* The request body as one contiguous block (may contain NUL bytes); *len set. */
+const char *sl_req_body(struct sl_req *r, size_t *len);
+/* An input header or NULL. */
+const char *sl_req_header(struct sl_req *r, const char *name);
+#endif /* SL_REQUEST_H */

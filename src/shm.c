@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* shm.c - creating the shared region and handing out worker slots. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "shm.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "clock.h"
+
+struct sl_shm *sl_shm_create(void)
+{
+    struct sl_shm *shm;
+
+    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED)
+        return NULL;
+    shm->magic = SL_SHM_MAGIC;
+    shm->layout = SL_SHM_LAYOUT;
+    shm->size = sizeof(*shm);
+    shm->started_wall_ms = sl_clock_wall_ms();
+    return shm;
+}
+
+void sl_shm_destroy(struct sl_shm *shm)
+{
+    if (shm)
+        (void)munmap(shm, shm->size);
+}
+
+int sl_shm_slot_claim(struct sl_shm *shm, uint32_t generation)
+{
+    unsigned i;
+
+    for (i = 0; i < SL_SHM_WORKER_SLOTS; i++) {
+        struct sl_worker_slot *s = &shm->workers[i];
+
+        if (atomic_load(&s->state) != SL_WORKER_FREE)
+            continue;
+        atomic_store(&s->pid, 0);
+        atomic_store(&s->generation, generation);
+        atomic_store(&s->inflight, 0);
+        atomic_store(&s->requests, 0);
+        atomic_store(&s->heartbeat_ms, sl_clock_mono_ms());
+        atomic_store(&s->state, SL_WORKER_STARTING);
+        return (int)i;
+    }
+    return -ENOSPC;
+}
+
+void sl_shm_slot_release(struct sl_shm *shm, int slot)
+{
+    if (slot < 0 || (unsigned)slot >= SL_SHM_WORKER_SLOTS)
+        return;
+    atomic_store(&shm->workers[slot].pid, 0);
+    atomic_store(&shm->workers[slot].state, SL_WORKER_FREE);
+}

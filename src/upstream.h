@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* upstream.h - libcurl's multi interface driven by the worker's libevent loop: one multi
+ * handle per worker, one easy handle per transfer, connections kept alive and reused.
+ * Nothing here blocks: curl tells us which sockets to watch and when to wake it, and the
+ * loop does the rest.  A transfer's completion callback always runs from the event loop,
+ * never from inside a libcurl callback, so it may start or cancel other transfers freely.
+ * The upstream key is set once per worker and only ever written to the Authorization header
+ * of upstream requests. */
+#ifndef SL_UPSTREAM_H
+#define SL_UPSTREAM_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct sl_config;
+struct sl_upstream;
+struct sl_transfer;
+
+#define SL_UPSTREAM_HDR_MAX 128
+
+struct sl_transfer_result {
+    int curl_code;                    /* CURLE_OK (0) or the libcurl error */
+    long status;                      /* HTTP status; 0 when no response arrived */
+    bool timed_out;                   /* the attempt timeout fired */
+    bool too_large;                   /* the body passed max_response_bytes: cut */
+    const char *body;                 /* buffered body (NUL-terminated), borrowed */
+    size_t body_len;
+    char retry_after[SL_UPSTREAM_HDR_MAX];
+    char retry_after_ms[SL_UPSTREAM_HDR_MAX];
+    char request_id[SL_UPSTREAM_HDR_MAX];   /* the upstream's x-request-id */
+    const char *error;                /* libcurl's message, for logs; never has the key */
+};
+
+/* The result is valid only during the callback. */
+typedef void (*sl_transfer_done_cb)(const struct sl_transfer_result *res, void *arg);
+
+struct sl_transfer_spec {
+    const char *path;                 /* appended to base_url, e.g. "/chat/completions" */
+    const char *body;                 /* borrowed until done or cancelled */
+    size_t body_len;
+    const char *request_id;           /* sent as X-Client-Request-Id */
+    uint64_t timeout_ms;              /* this attempt */
+};
+
+/* api_key is copied; NULL or "" sends no Authorization header (a local fake upstream). */
+struct sl_upstream *sl_upstream_new(struct event_base *base, const struct sl_config *cfg,
+                                    const char *api_key);
+/* Cancels whatever is still running, without callbacks. */
+void sl_upstream_free(struct sl_upstream *u);
+/* Start one transfer.  NULL on OOM or a libcurl refusal (no callback then). */
+struct sl_transfer *sl_upstream_start(struct sl_upstream *u, const struct sl_transfer_spec *s,
+                                      sl_transfer_done_cb cb, void *arg);
+/* Abort a transfer at once; its callback will not run.  Not from inside its own callback. */
+void sl_upstream_cancel(struct sl_transfer *t);
+/* Transfers in progress (for drain and tests). */
+unsigned sl_upstream_active(const struct sl_upstream *u);
+#endif /* SL_UPSTREAM_H */

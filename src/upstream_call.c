@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/* upstream_call.c - the attempt loop around upstream transfers. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "upstream_call.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "chat_api.h"
+#include "clock.h"
+#include "log.h"
+#include "rng.h"
+
+struct sl_call {
+    struct sl_upstream *u;
+    const struct sl_retry_policy *policy;
+    struct sl_call_spec spec;
+    sl_call_valid_cb valid;
+    sl_call_done_cb done;
+    void *arg;
+    struct sl_transfer *transfer;
+    struct event *backoff;
+    unsigned attempt;
+    uint64_t attempt_start_ms;
+    /* An attempt that failed before any transfer began is reported from the loop, never
+     * from inside sl_call_start(), so the caller always gets its handle first. */
+    unsigned deferred_fail;
+    struct sl_transfer_result deferred;
+};
+
+static void attempt(struct sl_call *c);
+
+static void call_free(struct sl_call *c)
+{
+    if (c->backoff)
+        event_free(c->backoff);
+    free(c);
+}
+
+static const char *outcome_name(unsigned fail)
+{
+    if (fail == 0)
+        return "ok";
+    if (fail & SL_FAIL_TIMEOUT)
+        return "timeout";
+    if (fail & SL_FAIL_CONNECT)
+        return "connect_error";
+    if (fail & SL_FAIL_AUTH)
+        return "upstream_auth";
+    if (fail & SL_FAIL_QUOTA)
+        return "insufficient_quota";
+    if (fail & SL_FAIL_BAD_RESPONSE)
+        return "bad_response";
+    return "http_error";
+}
+
+static void log_attempt(const struct sl_call *c, const struct sl_transfer_result *res,
+                        unsigned fail, bool retry, uint64_t delay_ms)
+{
+    enum sl_log_level lvl = fail == 0 ? SL_LOG_DEBUG : (fail & SL_FAIL_AUTH) ? SL_LOG_ERR
+                                                                              : SL_LOG_WARN;
+    struct sl_log_line *l = sl_log_begin(lvl, "upstream_attempt");
+
+    sl_log_str(l, "request_id", c->spec.request_id);
+    sl_log_str(l, "model", c->spec.model);
+    sl_log_int(l, "attempt", c->attempt);
+    sl_log_str(l, "outcome", outcome_name(fail));
+    sl_log_int(l, "upstream_status", res->status);
+    sl_log_str(l, "upstream_request_id", res->request_id[0] ? res->request_id : NULL);
+    sl_log_int(l, "latency_ms", (int64_t)(sl_clock_mono_ms() - c->attempt_start_ms));
+    if (res->error)
+        sl_log_str(l, "error", res->error);
+    if (fail & SL_FAIL_AUTH)
+        sl_log_str(l, "msg", "the upstream refused the gateway's API key; check api_key_env, "
+                             "api_key_file or the openai_api_key credential");
+    if (fail)
+        sl_log_bool(l, "retry", retry);
+    if (retry)
+        sl_log_int(l, "backoff_ms", (int64_t)delay_ms);
+    sl_log_end(l);
+}
+
+static void finish(struct sl_call *c, const struct sl_transfer_result *res, unsigned fail)
+{
+    struct sl_call_result r = {
+        .ok = fail == 0,
+        .fail = fail,
+        .status = res ? res->status : 0,
+        .attempts = c->attempt,
+        .body = res ? res->body : "",
+        .body_len = res ? res->body_len : 0,
+        .upstream_request_id = res ? res->request_id : "",
+    };
+
+    c->done(&r, c->arg);
+    call_free(c);
+}
+
+static unsigned classify(const struct sl_call *c, const struct sl_transfer_result *res)
+{
+    char code[64], type[64];
+
+    if (res->curl_code != CURLE_OK) {
+        if (res->too_large)
+            return SL_FAIL_BAD_RESPONSE;
+        return res->timed_out ? SL_FAIL_TIMEOUT : SL_FAIL_CONNECT;
+    }
+    if (res->status >= 200 && res->status < 300) {
+        if (c->valid && !c->valid(res->body, res->body_len, c->arg))
+            return SL_FAIL_BAD_RESPONSE;
+        return SL_FAIL_NONE;
+    }
+    sl_chat_upstream_error_code(res->body, res->body_len, code, sizeof(code), type,
+                                sizeof(type));
+    return sl_retry_classify((int)res->status, code, type, 0);
+}
+
+static void on_transfer_done(const struct sl_transfer_result *res, void *arg)
+{
+    struct sl_call *c = arg;
+    struct sl_retry_hint hint;
+    uint64_t delay = 0, elapsed;
+    unsigned fail;
+    bool retry = false;
+
+    c->transfer = NULL;
+    fail = classify(c, res);
+    if (fail != SL_FAIL_NONE && !res->too_large) {
+        hint = sl_retry_parse_hint(res->retry_after_ms[0] ? res->retry_after_ms : NULL,
+                                   res->retry_after[0] ? res->retry_after : NULL,
+                                   (int64_t)time(NULL));
+        elapsed = sl_clock_mono_ms() - c->spec.start_ms;
+        retry = sl_retry_should(c->policy, fail, (int)res->status, c->attempt, elapsed, hint,
+                                sl_rng_u32(), &delay);
+    }
+    log_attempt(c, res, fail, retry, delay);
+    if (!retry) {
+        finish(c, res, fail);
+        return;
+    }
+    struct timeval tv = { (time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000 };
+    evtimer_add(c->backoff, &tv);
+}
+
+static void on_backoff(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_call *c = arg;
+
+    if (c->deferred_fail) {
+        finish(c, &c->deferred, c->deferred_fail);
+        return;
+    }
+    attempt(c);
+}
+
+static void fail_soon(struct sl_call *c, unsigned fail, int curl_code, const char *error)
+{
+    static const struct timeval now = { 0, 0 };
+
+    memset(&c->deferred, 0, sizeof(c->deferred));
+    c->deferred.curl_code = curl_code;
+    c->deferred.timed_out = fail == SL_FAIL_TIMEOUT;
+    c->deferred.body = "";
+    c->deferred.error = error;
+    c->deferred_fail = fail;
+    evtimer_add(c->backoff, &now);
+}
+
+static void attempt(struct sl_call *c)
+{
+    uint64_t now = sl_clock_mono_ms();
+    uint64_t budget = sl_retry_attempt_budget_ms(c->policy, now - c->spec.start_ms);
+    struct sl_transfer_spec ts = {
+        .path = c->spec.path,
+        .body = c->spec.body,
+        .body_len = c->spec.body_len,
+        .request_id = c->spec.request_id,
+        .timeout_ms = budget,
+    };
+
+    if (budget == 0) {
+        fail_soon(c, SL_FAIL_TIMEOUT, CURLE_OPERATION_TIMEDOUT, "request deadline passed");
+        return;
+    }
+    c->attempt++;
+    c->attempt_start_ms = now;
+    c->transfer = sl_upstream_start(c->u, &ts, on_transfer_done, c);
+    if (!c->transfer) {
+        fail_soon(c, SL_FAIL_CONNECT, CURLE_OUT_OF_MEMORY, "could not start the transfer");
+        log_attempt(c, &c->deferred, SL_FAIL_CONNECT, false, 0);
+    }
+}
+
+struct sl_call *sl_call_start(struct sl_upstream *u, struct event_base *base,
+                              const struct sl_retry_policy *policy,
+                              const struct sl_call_spec *spec, sl_call_valid_cb valid,
+                              sl_call_done_cb done, void *arg)
+{
+    struct sl_call *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->u = u;
+    c->policy = policy;
+    c->spec = *spec;
+    c->valid = valid;
+    c->done = done;
+    c->arg = arg;
+    c->backoff = evtimer_new(base, on_backoff, c);
+    if (!c->backoff) {
+        free(c);
+        return NULL;
+    }
+    attempt(c);
+    return c;
+}
+
+void sl_call_cancel(struct sl_call *c)
+{
+    if (!c)
+        return;
+    if (c->transfer)
+        sl_upstream_cancel(c->transfer);
+    evtimer_del(c->backoff);
+    call_free(c);
+}

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.c - a worker's life: set up the loop after fork, serve, drain, exit. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "clock.h"
+#include "config.h"
+#include "http_errors.h"
+#include "http_routes.h"
+#include "log.h"
+#include "retry.h"
+#include "rng.h"
+#include "shm.h"
+#include "upstream.h"
+
+#define HEARTBEAT_MS 500
+#define ACCEPT_RETRY_MS 500      /* nginx's accept_mutex_delay after EMFILE */
+#define DRAIN_QUIET_MS 250       /* no new request for this long -> nothing left in transit */
+
+struct sl_worker {
+    const struct sl_config *cfg;
+    struct sl_shm *shm;
+    struct sl_worker_slot *slot;
+    uint32_t generation;
+    int master_pid;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *listeners[SL_MAX_LISTEN];
+    size_t nlisteners;
+    struct event *sig_term, *heartbeat, *accept_retry, *drain_check;
+    struct sl_upstream *upstream;
+    struct sl_retry_policy retry;
+    bool draining;
+    uint64_t drain_deadline_ms;
+    uint64_t last_request_ms;
+    unsigned inflight;
+};
+
+const struct sl_config *sl_worker_config(const struct sl_worker *w)
+{
+    return w->cfg;
+}
+
+struct event_base *sl_worker_base(const struct sl_worker *w)
+{
+    return w->base;
+}
+
+struct sl_upstream *sl_worker_upstream(const struct sl_worker *w)
+{
+    return w->upstream;
+}
+
+const struct sl_retry_policy *sl_worker_retry_policy(const struct sl_worker *w)
+{
+    return &w->retry;
+}
+
+bool sl_worker_is_draining(const struct sl_worker *w)
+{
+    return w->draining;
+}
+
+void sl_worker_request_started(struct sl_worker *w)
+{
+    w->inflight++;
+    w->last_request_ms = sl_clock_mono_ms();
+    atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
+}
+
+void sl_worker_request_finished(struct sl_worker *w)
+{
+    if (w->inflight > 0)
+        w->inflight--;
+    atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->slot->requests, 1, memory_order_relaxed);
+}
+
+static void set_listeners_enabled(struct sl_worker *w, bool on)
+{
+    size_t i;
+
+    for (i = 0; i < w->nlisteners; i++) {
+        if (on)
+            evconnlistener_enable(w->listeners[i]);
+        else
+            evconnlistener_disable(w->listeners[i]);
+    }
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+
+    if (!w->draining)
+        set_listeners_enabled(w, true);
+}
+
+/* accept() failed for a reason other than EAGAIN: usually EMFILE/ENFILE.  A level-triggered
+ * listener would spin on the pending connection, so stop accepting for a moment. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    struct sl_worker *w = arg;
+    struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+    int err = EVUTIL_SOCKET_ERROR();
+
+    sl_log_err("accept_failed", "accept() failed: %s; pausing accepts for %d ms",
+               strerror(err), ACCEPT_RETRY_MS);
+    set_listeners_enabled(w, false);
+    evtimer_add(w->accept_retry, &tv);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+
+    atomic_store_explicit(&w->slot->heartbeat_ms, sl_clock_mono_ms(), memory_order_relaxed);
+    /* The master died without telling us (SIGKILL): nobody will ever drain us. */
+    if (getppid() != w->master_pid && !w->draining)
+        raise(SIGTERM);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+    uint64_t now = sl_clock_mono_ms();
+    struct timeval tv = { 0, 50 * 1000 };
+
+    if (now >= w->drain_deadline_ms) {
+        if (w->inflight)
+            sl_log_warn("drain_timeout", "shutdown_timeout_ms passed with %u requests in flight",
+                        w->inflight);
+        event_base_loopbreak(w->base);
+        return;
+    }
+    if (w->inflight == 0 && now - w->last_request_ms >= DRAIN_QUIET_MS) {
+        event_base_loopbreak(w->base);
+        return;
+    }
+    evtimer_add(w->drain_check, &tv);
+}
+
+static void on_sigterm(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_worker *w = arg;
+
+    if (w->draining)
+        return;
+    w->draining = true;
+    atomic_store(&w->slot->state, SL_WORKER_DRAINING);
+    set_listeners_enabled(w, false);
+    w->drain_deadline_ms = sl_clock_mono_ms() + w->cfg->shutdown_timeout_ms;
+    sl_log_info("worker_draining", "stopped accepting; %u requests in flight", w->inflight);
+    on_drain_check(-1, 0, w);
+}
+
+/* Signals: the master's SIGTERM drains.  SIGINT and SIGHUP also reach us from a terminal's
+ * process group; only the master acts on them. */
+static int setup_signals(struct sl_worker *w)
+{
+    struct sigaction sa = { .sa_handler = SIG_IGN };
+    sigset_t all;
+
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    w->sig_term = evsignal_new(w->base, SIGTERM, on_sigterm, w);
+    if (!w->sig_term || evsignal_add(w->sig_term, NULL) == -1)
+        return -ENOMEM;
+    return 0;
+}
+
+static int setup_http(struct sl_worker *w, const int *fds, size_t nfds)
+{
+    struct timeval tv;
+    size_t i;
+
+    w->http = evhttp_new(w->base);
+    if (!w->http)
+        return -ENOMEM;
+    evhttp_set_max_headers_size(w->http, (ev_ssize_t)w->cfg->max_header_bytes);
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)w->cfg->max_body_bytes);
+    tv.tv_sec = (time_t)(w->cfg->client_timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)(w->cfg->client_timeout_ms % 1000) * 1000;
+    evhttp_set_timeout_tv(w->http, &tv);
+    /* Let every method through so a 405 is ours (JSON with Allow), not evhttp's 501 page. */
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                        EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                        EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    /* Drain an oversized body before closing, so the client reads the 413 instead of a
+     * reset. */
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_gencb(w->http, sl_routes_dispatch, w);
+    for (i = 0; i < nfds && i < SL_MAX_LISTEN; i++) {
+        struct evconnlistener *l;
+
+        l = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+        if (!l)
+            return -ENOMEM;
+        evconnlistener_set_error_cb(l, on_accept_error);
+        if (!evhttp_bind_listener(w->http, l)) {
+            evconnlistener_free(l);
+            return -ENOMEM;
+        }
+        w->listeners[w->nlisteners++] = l;
+    }
+    return 0;
+}
+
+static int setup(struct sl_worker *w, const struct sl_worker_params *p)
+{
+    struct timeval hb = { 0, HEARTBEAT_MS * 1000 };
+    int r;
+
+    struct event_config *ec = event_config_new();
+
+    /* libevent's default Linux clock is CLOCK_MONOTONIC_COARSE, a few ms coarse: a back-off
+     * honouring the upstream's Retry-After could then fire early.  Precise costs nothing
+     * measurable (vDSO either way). */
+    if (!ec)
+        return -ENOMEM;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (!w->base)
+        return -ENOMEM;
+    if ((r = setup_signals(w)) < 0)
+        return r;
+    w->upstream = sl_upstream_new(w->base, w->cfg, p->api_key);
+    if (!w->upstream)
+        return -ENOMEM;
+    w->retry = (struct sl_retry_policy){
+        .max_attempts = w->cfg->max_attempts,
+        .request_timeout_ms = w->cfg->request_timeout_ms,
+        .attempt_timeout_ms = w->cfg->attempt_timeout_ms,
+        .backoff_base_ms = w->cfg->backoff_base_ms,
+        .backoff_max_ms = w->cfg->backoff_max_ms,
+        .retry_status = w->cfg->retry_status,
+    };
+    if ((r = setup_http(w, p->fds, p->nfds)) < 0)
+        return r;
+    w->heartbeat = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
+    w->accept_retry = evtimer_new(w->base, on_accept_retry, w);
+    w->drain_check = evtimer_new(w->base, on_drain_check, w);
+    if (!w->heartbeat || !w->accept_retry || !w->drain_check)
+        return -ENOMEM;
+    evtimer_add(w->heartbeat, &hb);
+    return 0;
+}
+
+static void teardown(struct sl_worker *w)
+{
+    /* evhttp_free frees the bound listeners (they do not own the shared fds). */
+    if (w->http)
+        evhttp_free(w->http);
+    sl_upstream_free(w->upstream);
+    if (w->heartbeat)
+        event_free(w->heartbeat);
+    if (w->accept_retry)
+        event_free(w->accept_retry);
+    if (w->drain_check)
+        event_free(w->drain_check);
+    if (w->sig_term)
+        event_free(w->sig_term);
+    if (w->base)
+        event_base_free(w->base);
+}
+
+int sl_worker_run(const struct sl_worker_params *p)
+{
+    struct sl_worker w = { 0 };
+    int r;
+
+    /* If the master is killed outright, take that as a drain request. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+    (void)prctl(PR_SET_NAME, "sluiced-worker");
+    sl_rng_seed();
+    sl_log_init(p->cfg->log_level, "worker");
+    sl_http_errors_init();
+    w.cfg = p->cfg;
+    w.shm = p->shm;
+    w.slot = &p->shm->workers[p->slot];
+    w.generation = p->generation;
+    w.master_pid = p->master_pid;
+    atomic_store(&w.slot->pid, (int32_t)getpid());
+    r = setup(&w, p);
+    if (r < 0) {
+        sl_log_err("worker_setup_failed", "worker setup failed: %s", strerror(-r));
+        teardown(&w);
+        return 1;
+    }
+    if (getppid() != p->master_pid)
+        raise(SIGTERM);
+    atomic_store(&w.slot->heartbeat_ms, sl_clock_mono_ms());
+    atomic_store(&w.slot->state, SL_WORKER_READY);
+    sl_log_debug("worker_ready", "generation %u accepting", p->generation);
+    event_base_dispatch(w.base);
+    sl_log_info("worker_exit", "served %llu requests",
+                (unsigned long long)atomic_load(&w.slot->requests));
+    teardown(&w);
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.h - one worker process: after fork it builds its own event_base, evhttp on the
+ * inherited listening sockets, and (as later modules land) its curl multi handle and Redis
+ * connection, in that order, then runs the loop until the master tells it to drain.
+ * SIGTERM from the master = drain: stop accepting, finish in-flight requests up to
+ * shutdown_timeout_ms, exit 0.  A worker never calls exit() on a request path. */
+#ifndef SL_WORKER_H
+#define SL_WORKER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct sl_config;
+struct sl_retry_policy;
+struct sl_shm;
+struct sl_upstream;
+struct sl_worker;
+
+struct sl_worker_params {
+    const struct sl_config *cfg;
+    struct sl_shm *shm;
+    int slot;                 /* this worker's slot in shm->workers */
+    uint32_t generation;
+    const int *fds;           /* listening sockets, borrowed */
+    size_t nfds;
+    int master_pid;
+    const char *api_key;      /* upstream key, borrowed; NULL for a local upstream */
+};
+
+/* Runs the worker to completion; returns the process exit status. */
+int sl_worker_run(const struct sl_worker_params *p);
+
+/* For the request path. */
+const struct sl_config *sl_worker_config(const struct sl_worker *w);
+struct event_base *sl_worker_base(const struct sl_worker *w);
+struct sl_upstream *sl_worker_upstream(const struct sl_worker *w);
+const struct sl_retry_policy *sl_worker_retry_policy(const struct sl_worker *w);
+bool sl_worker_is_draining(const struct sl_worker *w);
+/* Bracket every request the worker dispatches, so a drain waits for it. */
+void sl_worker_request_started(struct sl_worker *w);
+void sl_worker_request_finished(struct sl_worker *w);
+#endif /* SL_WORKER_H */

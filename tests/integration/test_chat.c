@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/* test_chat.c - POST /api/chat through the real sluiced against the fake OpenAI upstream:
+ * what the upstream receives, the reply's shape, retries, deadlines, concurrency. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+#define TEST_KEY "sk-test-UPSTREAM-7f3a9c1e5b"
+#define KEY_ENV "OPENAI_API_KEY=" TEST_KEY
+
+TestSuite(chat, .timeout = 60);
+
+static struct h_fake fake;
+static struct h_daemon d;
+
+/* A gateway on 1..n workers in front of a fresh fake; extra upstream keys appended. */
+static void start(int workers, const char *upstream_keys)
+{
+    static const char *env[] = { KEY_ENV, NULL };
+    char conf[4096];
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "%s", h_fake_upstream_conf(&fake, upstream_keys));
+    h_daemon_write_conf(&d, workers, conf);
+    h_daemon_start(&d, env);
+}
+
+static void stop(void)
+{
+    cr_assert_eq(h_daemon_stop(&d, 15000), 0);
+    cr_assert_not(h_file_contains(d.log, TEST_KEY), "the upstream key leaked into the log");
+    h_fake_stop(&fake);
+}
+
+static long chat(const char *body, struct h_resp *r)
+{
+    const char *hdrs[] = { "Content-Type: application/json", NULL };
+
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", hdrs, body, strlen(body), r), 0);
+    return r->status;
+}
+
+static json_t *parse(const char *s, size_t n)
+{
+    json_error_t e;
+    json_t *j = json_loadb(s, n, 0, &e);
+
+    cr_assert_not_null(j, "not JSON (%s): %.*s", e.text, (int)n, s);
+    return j;
+}
+
+static int fake_count(void)
+{
+    return (int)h_fake_stat(&fake, "requests");
+}
+
+Test(chat, upstream_receives_exactly_the_configured_request)
+{
+    const char *hdrs[] = { "X-Request-ID: chat-exact-1", NULL };
+    struct h_resp r;
+    json_t *reqs, *req, *h, *body, *msgs, *reply, *usage;
+
+    start(1, "model = gpt-4o-mini\nsystem_prompt = Be brief.\nmax_tokens = 123\n"
+             "temperature = 0.5\n");
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"  Hello there \\n\"}",
+                        strlen("{\"user_message\":\"  Hello there \\n\"}"), &r), 0);
+    cr_assert_eq(r.status, 200, "body: %s", r.body);
+    cr_assert_str_eq(h_header(&r, "Content-Type"), "application/json");
+    cr_assert_str_eq(h_header(&r, "X-Request-ID"), "chat-exact-1");
+    reply = parse(r.body, r.body_len);
+    cr_assert_str_eq(json_string_value(json_object_get(reply, "text")),
+                     "Hello! You said: Hello there");
+    cr_assert_str_eq(json_string_value(json_object_get(reply, "model")),
+                     "gpt-4o-mini-2024-07-18");
+    cr_assert_str_eq(json_string_value(json_object_get(reply, "finish_reason")), "stop");
+    usage = json_object_get(reply, "usage");
+    cr_assert(json_integer_value(json_object_get(usage, "prompt_tokens")) > 0);
+    cr_assert_eq(json_integer_value(json_object_get(usage, "total_tokens")),
+                 json_integer_value(json_object_get(usage, "prompt_tokens")) +
+                     json_integer_value(json_object_get(usage, "completion_tokens")));
+    cr_assert_eq(json_object_size(reply), 4, "exactly text, model, finish_reason, usage");
+    json_decref(reply);
+    h_resp_free(&r);
+
+    reqs = h_fake_requests(&fake);
+    cr_assert_eq(json_array_size(reqs), 1);
+    req = json_array_get(reqs, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "POST");
+    cr_assert_str_eq(json_string_value(json_object_get(req, "path")), "/v1/chat/completions");
+    h = json_object_get(req, "headers");
+    cr_assert_str_eq(json_string_value(json_object_get(h, "authorization")),
+                     "Bearer " TEST_KEY);
+    cr_assert_str_eq(json_string_value(json_object_get(h, "x-client-request-id")),
+                     "chat-exact-1");
+    cr_assert_str_eq(json_string_value(json_object_get(h, "content-type")),
+                     "application/json");
+    body = parse(json_string_value(json_object_get(req, "body")),
+                 strlen(json_string_value(json_object_get(req, "body"))));
+    cr_assert_str_eq(json_string_value(json_object_get(body, "model")), "gpt-4o-mini");
+    cr_assert_eq(json_integer_value(json_object_get(body, "max_tokens")), 123);
+    cr_assert_float_eq(json_real_value(json_object_get(body, "temperature")), 0.5, 1e-9);
+    cr_assert_null(json_object_get(body, "stream"));
+    msgs = json_object_get(body, "messages");
+    cr_assert_eq(json_array_size(msgs), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "role")),
+                     "system");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "content")),
+                     "Be brief.");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "role")), "user");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")),
+                     "Hello there");
+    json_decref(body);
+    json_decref(reqs);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"request\"", "chat-exact-1",
+                                                  "\"status\":200", "\"attempts\":1",
+                                                  "\"total_tokens\":", NULL }), 1);
+    stop();
+}
+
+Test(chat, validation_errors_are_fastapi_422s_and_never_reach_upstream)
+{
+    static const char *bodies[] = {
+        "{}", "{\"user_message\":null}", "{\"user_message\":42}", "{\"user_message\":\"   \"}",
+        "not json", "[1,2]", "{\"user_message\":\"ok\",\"conversation_id\":5}",
+    };
+    struct h_resp r;
+    json_t *j, *det;
+    size_t i;
+
+    start(1, NULL);
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        cr_assert_eq(chat(bodies[i], &r), 422, "%s -> %ld %s", bodies[i], r.status, r.body);
+        j = parse(r.body, r.body_len);
+        det = json_array_get(json_object_get(j, "detail"), 0);
+        cr_assert(json_is_string(json_object_get(det, "type")), "%s", r.body);
+        cr_assert(json_is_string(json_object_get(det, "msg")), "%s", r.body);
+        cr_assert_str_eq(json_string_value(json_array_get(json_object_get(det, "loc"), 0)),
+                         "body");
+        json_decref(j);
+        h_resp_free(&r);
+    }
+    cr_assert_eq(fake_count(), 0);
+    stop();
+}
+
+Test(chat, upstream_429_with_retry_after_is_retried_after_the_wait)
+{
+    struct h_resp r;
+    long long t0;
+
+    start(1, "backoff_base_ms = 10\nbackoff_max_ms = 20\n");
+    h_fake_script(&fake, "[{\"status\":429,\"headers\":{\"retry-after\":\"1\"}}]");
+    t0 = h_now_ms();
+    cr_assert_eq(chat("{\"user_message\":\"retry me\"}", &r), 200, "%s", r.body);
+    cr_assert_geq(h_now_ms() - t0, 1000, "the retry came before Retry-After");
+    cr_assert_eq(fake_count(), 2);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, persistent_5xx_gives_502_after_exactly_max_attempts)
+{
+    struct h_resp r;
+    json_t *j;
+
+    start(1, "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 50\n");
+    h_fake_script(&fake, "[{\"status\":500,\"repeat\":10}]");
+    cr_assert_eq(chat("{\"user_message\":\"fail\"}", &r), 502);
+    j = parse(r.body, r.body_len);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "detail")), "Provider unavailable");
+    json_decref(j);
+    cr_assert_eq(fake_count(), 3);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, upstream_400_is_not_retried)
+{
+    struct h_resp r;
+
+    start(1, "backoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"status\":400,\"repeat\":5}]");
+    cr_assert_eq(chat("{\"user_message\":\"bad\"}", &r), 502);
+    cr_assert_eq(fake_count(), 1);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, insufficient_quota_429_is_not_retried)
+{
+    struct h_resp r;
+
+    start(1, "backoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"status\":429,\"error_code\":\"insufficient_quota\",\"repeat\":5}]");
+    cr_assert_eq(chat("{\"user_message\":\"quota\"}", &r), 502);
+    cr_assert_eq(fake_count(), 1);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, upstream_401_is_a_502_and_an_error_in_the_log)
+{
+    struct h_resp r;
+
+    start(1, "backoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"status\":401,\"repeat\":5}]");
+    cr_assert_eq(chat("{\"user_message\":\"key\"}", &r), 502);
+    cr_assert_eq(fake_count(), 1);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"level\":\"error\"", "upstream_attempt",
+                                                  "upstream_auth", NULL }), 1);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, attempt_timeout_then_success)
+{
+    struct h_resp r;
+
+    start(1, "attempt_timeout_ms = 1500\nrequest_timeout_ms = 10000\nbackoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"delay_ms\":3000}]");
+    cr_assert_eq(chat("{\"user_message\":\"slow then fast\"}", &r), 200, "%s", r.body);
+    cr_assert_eq(fake_count(), 2);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, hanging_upstream_fails_within_the_request_deadline)
+{
+    struct h_resp r;
+    long long t0, took;
+
+    start(1, "attempt_timeout_ms = 1200\nrequest_timeout_ms = 2000\nbackoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"action\":\"hang\",\"repeat\":5}]");
+    t0 = h_now_ms();
+    cr_assert_eq(chat("{\"user_message\":\"hang\"}", &r), 502);
+    took = h_now_ms() - t0;
+    cr_assert_geq(took, 1200);
+    cr_assert_leq(took, 2000 + 500, "took %lld ms", took);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, malformed_upstream_json_is_a_502)
+{
+    struct h_resp r;
+
+    start(1, "max_attempts = 2\nbackoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"body_raw\":\"{\\\"choices\\\": [\",\"repeat\":5}]");
+    cr_assert_eq(chat("{\"user_message\":\"garbage\"}", &r), 502);
+    cr_assert_eq(fake_count(), 2, "a malformed 200 is retried like a broken connection");
+    h_resp_free(&r);
+    stop();
+}
+
+Test(chat, connection_refused_is_retried_then_502)
+{
+    static const char *env[] = { KEY_ENV, NULL };
+    struct h_resp r;
+    char conf[512];
+    int closed = h_free_port();
+
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf),
+             "[upstream]\nbase_url = http://127.0.0.1:%d/v1\nmax_attempts = 3\n"
+             "backoff_base_ms = 10\nbackoff_max_ms = 20\n", closed);
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, env);
+    cr_assert_eq(chat("{\"user_message\":\"nobody home\"}", &r), 502);
+    h_resp_free(&r);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }),
+                 3);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(chat, two_hundred_concurrent_requests_are_all_in_flight_upstream)
+{
+    static const char *hdrs[] = { "Content-Type: application/json", NULL };
+    long statuses[200];
+    int i, ok = 0;
+
+    start(2, NULL);
+    h_fake_script(&fake, "[{\"delay_ms\":1000,\"repeat\":200}]");
+    h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"together\"}", 200,
+                    statuses);
+    for (i = 0; i < 200; i++)
+        ok += statuses[i] == 200;
+    cr_assert_eq(ok, 200, "only %d of 200 succeeded", ok);
+    cr_assert_geq(h_fake_stat(&fake, "peak_inflight"), 100, "peak %ld",
+                  h_fake_stat(&fake, "peak_inflight"));
+    stop();
+}
+
+Test(chat, upstream_connections_are_reused)
+{
+    struct h_resp r;
+    int i;
+
+    start(1, NULL);
+    for (i = 0; i < 5; i++) {
+        cr_assert_eq(chat("{\"user_message\":\"again\"}", &r), 200);
+        h_resp_free(&r);
+    }
+    cr_assert_eq(h_fake_stat(&fake, "connections_accepted"), 1);
+    stop();
+}
+
+Test(chat, sigterm_lets_a_slow_request_finish)
+{
+    struct h_resp r;
+    pid_t client;
+    int st;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"delay_ms\":1500}]");
+    client = fork();
+    cr_assert(client >= 0);
+    if (client == 0) {
+        long s = chat("{\"user_message\":\"finish me\"}", &r);
+
+        _exit(s == 200 ? 0 : 1);
+    }
+    /* Wait until the request reached the upstream, then ask the gateway to stop. */
+    for (int i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 1; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(h_fake_stat(&fake, "inflight"), 1);
+    kill(d.pid, SIGTERM);
+    cr_assert_eq(waitpid(client, &st, 0), client);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the in-flight request did not get a 200");
+    cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
+    cr_assert_not(h_file_contains(d.log, TEST_KEY));
+    h_fake_stop(&fake);
+}
+
+Test(chat, refuses_to_start_without_a_key_for_a_remote_upstream)
+{
+    struct h_daemon x;
+    int st;
+
+    h_daemon_init(&x);
+    h_daemon_write_conf(&x, 1, "[upstream]\nbase_url = https://api.openai.com/v1\n"
+                               "api_key_env = SLUICE_TEST_NO_SUCH_KEY\n");
+    h_daemon_spawn(&x, NULL);
+    st = h_wait_exit(x.pid, 5000);
+    cr_assert_eq(st, 1);
+    cr_assert(h_file_contains(x.log, "no upstream API key"));
+}

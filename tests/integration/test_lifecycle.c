@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/* test_lifecycle.c - the real sluiced binary: workers, supervision, signals, reload, systemd
+ * notify and socket activation, listeners, and the JSON shape of every error. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+TestSuite(lifecycle, .timeout = 30);
+
+static json_t *body_json(const struct h_resp *r)
+{
+    json_error_t e;
+    json_t *j = json_loadb(r->body, r->body_len, 0, &e);
+
+    cr_assert_not_null(j, "body is not JSON (%s): %.*s", e.text, (int)r->body_len, r->body);
+    return j;
+}
+
+static void assert_detail(const struct h_resp *r, long status, const char *detail)
+{
+    json_t *j;
+
+    cr_assert_eq(r->status, status, "status %ld, want %ld; body %s", r->status, status, r->body);
+    j = body_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "detail")), detail);
+    cr_assert_str_eq(h_header(r, "Content-Type"), "application/json");
+    json_decref(j);
+}
+
+static pid_t served_by(const struct h_daemon *d, const char *request_id)
+{
+    char *log = h_read_file(d->log, NULL), *p, needle[200];
+    pid_t pid = 0;
+
+    snprintf(needle, sizeof(needle), "\"request_id\":\"%s\"", request_id);
+    p = strstr(log, needle);
+    if (p) {
+        while (p > log && p[-1] != '\n')
+            p--;
+        p = strstr(p, "\"pid\":");
+        if (p)
+            pid = (pid_t)atoi(p + 6);
+    }
+    free(log);
+    return pid;
+}
+
+/* Ask the one worker left running (others stopped) to serve; returns the pid that did. */
+static pid_t healthz_on(struct h_daemon *d, pid_t *workers, int n, int which, const char *rid)
+{
+    char hdr[200];
+    const char *hdrs[] = { hdr, NULL };
+    struct h_resp r;
+    pid_t got = 0;
+    int i;
+
+    snprintf(hdr, sizeof(hdr), "X-Request-ID: %s", rid);
+    for (i = 0; i < n; i++)
+        if (i != which)
+            kill(workers[i], SIGSTOP);
+    cr_assert_eq(h_http(d->port, "GET", "/healthz", hdrs, NULL, 0, &r), 0);
+    for (i = 0; i < n; i++)
+        kill(workers[i], SIGCONT);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+    cr_assert_str_eq(h_header(&r, "X-Request-ID"), rid);
+    h_resp_free(&r);
+    for (i = 0; i < 100 && !got; i++) {
+        got = served_by(d, rid);
+        if (!got)
+            h_sleep_ms(10);
+    }
+    return got;
+}
+
+Test(lifecycle, healthz_is_served_by_every_worker)
+{
+    struct h_daemon d;
+    pid_t w[8];
+    char rid[64];
+    int n, i;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 3, NULL);
+    h_daemon_start(&d, NULL);
+    n = h_wait_children(d.pid, 3, w, 3000);
+    cr_assert_eq(n, 3, "want 3 workers, have %d", n);
+    for (i = 0; i < n; i++) {
+        snprintf(rid, sizeof(rid), "every-worker-%d", i);
+        cr_assert_eq(healthz_on(&d, w, n, i, rid), w[i], "request not served by worker %d", i);
+    }
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(lifecycle, request_id_is_echoed_or_replaced)
+{
+    const char *sane[] = { "X-Request-ID: abc-123_XYZ.~", NULL };
+    const char *spaced[] = { "X-Request-ID: has space", NULL };
+    char long_hdr[300] = "X-Request-ID: ";
+    const char *too_long[] = { long_hdr, NULL };
+    struct h_resp r;
+    const char *id;
+
+    memset(long_hdr + strlen(long_hdr), 'a', 129);
+    struct h_daemon d;
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    h_daemon_start(&d, NULL);
+
+    cr_assert_eq(h_http(d.port, "GET", "/healthz", sane, NULL, 0, &r), 0);
+    cr_assert_str_eq(h_header(&r, "X-Request-ID"), "abc-123_XYZ.~");
+    h_resp_free(&r);
+
+    cr_assert_eq(h_http(d.port, "GET", "/healthz", spaced, NULL, 0, &r), 0);
+    id = h_header(&r, "X-Request-ID");
+    cr_assert_not_null(id);
+    cr_assert_eq(strlen(id), 32, "fresh id: %s", id);
+    cr_assert_eq(strspn(id, "0123456789abcdef"), 32);
+    h_resp_free(&r);
+
+    cr_assert_eq(h_http(d.port, "GET", "/healthz", too_long, NULL, 0, &r), 0);
+    cr_assert_eq(strlen(h_header(&r, "X-Request-ID")), 32);
+    h_resp_free(&r);
+
+    /* No client id at all: still one, and the 404 carries it too. */
+    cr_assert_eq(h_http(d.port, "GET", "/nope", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(strlen(h_header(&r, "X-Request-ID")), 32);
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(lifecycle, errors_are_json_never_html)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    json_t *j, *e;
+    char *big;
+    int fd;
+    char *reply;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, "max_body_bytes = 1024\n");
+    h_daemon_start(&d, NULL);
+
+    cr_assert_eq(h_http(d.port, "GET", "/does-not-exist", NULL, NULL, 0, &r), 0);
+    assert_detail(&r, 404, "Not Found");
+    h_resp_free(&r);
+
+    cr_assert_eq(h_http(d.port, "POST", "/healthz", NULL, "{}", 2, &r), 0);
+    assert_detail(&r, 405, "Method Not Allowed");
+    cr_assert_str_eq(h_header(&r, "Allow"), "GET, HEAD");
+    h_resp_free(&r);
+
+    /* Methods evhttp would answer with a 501 HTML page by default. */
+    cr_assert_eq(h_http(d.port, "PATCH", "/readyz", NULL, NULL, 0, &r), 0);
+    assert_detail(&r, 405, "Method Not Allowed");
+    h_resp_free(&r);
+
+    cr_assert_eq(h_http(d.port, "HEAD", "/healthz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.body_len, 0);
+    h_resp_free(&r);
+
+    /* Under /v1/ errors take OpenAI's shape, all four fields present. */
+    cr_assert_eq(h_http(d.port, "GET", "/v1/models/nope", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 404);
+    j = body_json(&r);
+    e = json_object_get(j, "error");
+    cr_assert(json_is_string(json_object_get(e, "message")));
+    cr_assert_str_eq(json_string_value(json_object_get(e, "type")), "invalid_request_error");
+    cr_assert(json_object_get(e, "param") != NULL);
+    cr_assert(json_object_get(e, "code") != NULL);
+    json_decref(j);
+    h_resp_free(&r);
+
+    /* A body over max_body_bytes is refused by evhttp itself; still JSON, still 413. */
+    big = malloc(4096);
+    memset(big, 'x', 4096);
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, big, 4096, &r), 0);
+    assert_detail(&r, 413, "Request body too large");
+    cr_assert_not_null(h_header(&r, "X-Request-ID"));
+    free(big);
+    h_resp_free(&r);
+
+    /* A malformed request line: evhttp's 400, as JSON. */
+    fd = h_connect(d.port);
+    cr_assert(fd >= 0);
+    cr_assert(write(fd, "GARBAGE\r\n\r\n", 11) == 11);
+    reply = h_read_all(fd, 3000, NULL);
+    close(fd);
+    cr_assert(strncmp(reply, "HTTP/1.1 400", 12) == 0, "reply: %s", reply);
+    cr_assert_not_null(strstr(reply, "Content-Type: application/json"), "reply: %s", reply);
+    cr_assert_not_null(strstr(reply, "{\"detail\":\"Bad Request\""), "reply: %s", reply);
+    cr_assert_null(strcasestr(reply, "<html"), "reply: %s", reply);
+    free(reply);
+
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(lifecycle, killed_worker_is_replaced_within_a_second)
+{
+    struct h_daemon d;
+    pid_t before[8], after[8], fresh = 0;
+    long long t0;
+    int n, i, j;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(h_wait_children(d.pid, 2, before, 3000), 2);
+    t0 = h_now_ms();
+    kill(before[0], SIGKILL);
+    while (h_now_ms() - t0 < 1000 && !fresh) {
+        n = h_children(d.pid, after, 8);
+        for (i = 0; i < n && !fresh; i++) {
+            for (j = 0; j < 2; j++)
+                if (after[i] == before[j])
+                    break;
+            if (j == 2)
+                fresh = after[i];
+        }
+        if (!fresh)
+            h_sleep_ms(5);
+    }
+    cr_assert_neq(fresh, 0, "no replacement worker within 1 s");
+    /* The replacement serves (the other worker stopped, so only it can accept). */
+    pid_t pair[2] = { fresh, before[1] };
+    pid_t served = 0;
+    for (i = 0; i < 100 && served != fresh; i++) {
+        served = healthz_on(&d, pair, 2, 0, i ? "after-respawn-again" : "after-respawn");
+        if (served != fresh)
+            h_sleep_ms(10);
+    }
+    cr_assert_eq(served, fresh);
+    cr_assert(h_daemon_stop(&d, 10000) == 0);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "worker_exited", "SIGKILL", NULL }) +
+                 h_log_count(&d, (const char *[]){ "worker_exited", "Killed", NULL }), 1);
+}
+
+Test(lifecycle, sigterm_exits_zero_and_stops_listening)
+{
+    struct h_daemon d;
+    long long t0;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_start(&d, NULL);
+    t0 = h_now_ms();
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    cr_assert_lt(h_now_ms() - t0, 3000, "idle shutdown took %lld ms", h_now_ms() - t0);
+    cr_assert_not(h_port_accepts(d.port));
+}
+
+Test(lifecycle, sigint_also_stops_gracefully)
+{
+    struct h_daemon d;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    h_daemon_start(&d, NULL);
+    kill(d.pid, SIGINT);
+    cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
+}
+
+Test(lifecycle, sighup_applies_a_changed_config)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    char body[2048];
+    pid_t old[8], now[8];
+    int i, n;
+
+    memset(body, 'x', sizeof(body));
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(h_wait_children(d.pid, 2, old, 3000), 2);
+    cr_assert_eq(h_http(d.port, "POST", "/healthz", NULL, body, sizeof(body), &r), 0);
+    cr_assert_eq(r.status, 405);
+    h_resp_free(&r);
+
+    h_daemon_write_conf(&d, 2, "max_body_bytes = 1024\n");
+    kill(d.pid, SIGHUP);
+    /* The new generation takes over; the old one drains and exits. */
+    for (i = 0; i < 300; i++) {
+        n = h_children(d.pid, now, 8);
+        if (n == 2 && now[0] != old[0] && now[0] != old[1] && now[1] != old[0] &&
+            now[1] != old[1])
+            break;
+        h_sleep_ms(10);
+    }
+    cr_assert_lt(i, 300, "old generation still running");
+    cr_assert_eq(h_http(d.port, "POST", "/healthz", NULL, body, sizeof(body), &r), 0);
+    assert_detail(&r, 413, "Request body too large");
+    h_resp_free(&r);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }), 1);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(lifecycle, sighup_with_a_broken_config_keeps_serving)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    pid_t old[8], now[8];
+    int i;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(h_wait_children(d.pid, 2, old, 3000), 2);
+    h_write_file(d.conf, "[server]\nlisten = 127.0.0.1:1\nworkers = lots\n[upstream]\n"
+                         "base_url = http://127.0.0.1:9\n");
+    kill(d.pid, SIGHUP);
+    for (i = 0; i < 200; i++) {
+        if (h_log_count(&d, (const char *[]){ "\"event\":\"reload_failed\"", NULL }) > 0)
+            break;
+        h_sleep_ms(10);
+    }
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"config_error\"",
+                                                  "sluice.conf:3", "workers", NULL }), 1,
+                 "the log names the file, line and key");
+    cr_assert_eq(h_http(d.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    cr_assert_eq(h_children(d.pid, now, 8), 2);
+    cr_assert((now[0] == old[0] && now[1] == old[1]) || (now[0] == old[1] && now[1] == old[0]),
+              "workers must not have been replaced");
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+static int notify_socket(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    cr_assert(fd >= 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s", strerror(errno));
+    return fd;
+}
+
+/* Next datagram containing want, within timeout_ms; the messages seen go to seen. */
+static bool await_notify(int fd, const char *want, int timeout_ms, char *seen, size_t seen_sz)
+{
+    long long deadline = h_now_ms() + timeout_ms;
+    char buf[1024];
+
+    while (h_now_ms() < deadline) {
+        struct timeval tv = { 0, 20000 };
+        ssize_t n;
+
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        n = recv(fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        if (seen && strlen(seen) + (size_t)n + 2 < seen_sz) {
+            strcat(seen, buf);
+            strcat(seen, "|");
+        }
+        if (strstr(buf, want))
+            return true;
+    }
+    return false;
+}
+
+Test(lifecycle, notify_socket_gets_ready_reloading_stopping_watchdog)
+{
+    struct h_daemon d;
+    char path[300], env_sock[320], seen[8192] = "";
+    const char *env[] = { env_sock, "WATCHDOG_USEC=200000", NULL };
+    int fd;
+
+    h_daemon_init(&d);
+    snprintf(path, sizeof(path), "%s/notify.sock", d.dir);
+    snprintf(env_sock, sizeof(env_sock), "NOTIFY_SOCKET=%s", path);
+    fd = notify_socket(path);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_spawn(&d, env);
+    cr_assert(await_notify(fd, "READY=1", 5000, seen, sizeof(seen)), "seen: %s", seen);
+    /* READY=1 only once workers accept. */
+    cr_assert(h_port_accepts(d.port));
+    cr_assert(await_notify(fd, "WATCHDOG=1", 2000, seen, sizeof(seen)), "seen: %s", seen);
+    kill(d.pid, SIGHUP);
+    cr_assert(await_notify(fd, "RELOADING=1", 3000, seen, sizeof(seen)), "seen: %s", seen);
+    cr_assert(await_notify(fd, "READY=1", 5000, seen, sizeof(seen)), "seen: %s", seen);
+    kill(d.pid, SIGTERM);
+    cr_assert(await_notify(fd, "STOPPING=1", 3000, seen, sizeof(seen)), "seen: %s", seen);
+    cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
+    cr_assert_not_null(strstr(seen, "STATUS="), "seen: %s", seen);
+    close(fd);
+}
+
+Test(lifecycle, socket_activation_uses_the_inherited_socket)
+{
+    struct h_daemon d;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(sa);
+    struct h_resp r;
+    int lfd, port;
+    pid_t pid;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);  /* its listen port must be ignored */
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    cr_assert(listen(lfd, 16) == 0);
+    getsockname(lfd, (struct sockaddr *)&sa, &len);
+    port = ntohs(sa.sin_port);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        char pidbuf[32];
+        int log = open(d.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+        dup2(log, 2);
+        if (lfd != 3) {
+            dup2(lfd, 3);
+            close(lfd);
+        }
+        snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
+        setenv("LISTEN_PID", pidbuf, 1);
+        setenv("LISTEN_FDS", "1", 1);
+        execl(H_SLUICED, "sluiced", "-c", d.conf, (char *)NULL);
+        _exit(127);
+    }
+    close(lfd);
+    d.pid = pid;
+    h_cleanup_pid(pid);
+    for (int i = 0; i < 500 && h_http(port, "GET", "/healthz", NULL, NULL, 0, &r) != 0; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    cr_assert_not(h_port_accepts(d.port), "the configured listen must not be opened");
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(lifecycle, unix_socket_listener)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    char conf[600], sock[300];
+    int i;
+
+    h_daemon_init(&d);
+    snprintf(sock, sizeof(sock), "%s/sluice.sock", d.dir);
+    snprintf(conf, sizeof(conf),
+             "[server]\nlisten = unix:%s\nworkers = 1\n[upstream]\nbase_url = http://127.0.0.1:9\n",
+             sock);
+    h_write_file(d.conf, conf);
+    h_daemon_spawn(&d, NULL);
+    for (i = 0; i < 500; i++) {
+        if (h_http_unix(sock, "GET", "/healthz", &r) == 0)
+            break;
+        h_resp_free(&r);
+        h_sleep_ms(10);
+    }
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    cr_assert_neq(access(sock, F_OK), 0, "the socket file is removed on exit");
+}
+
+Test(lifecycle, master_killed_takes_workers_with_it)
+{
+    struct h_daemon d;
+    pid_t w[8];
+    int i, alive = 2;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(h_wait_children(d.pid, 2, w, 3000), 2);
+    kill(d.pid, SIGKILL);
+    h_wait_exit(d.pid, 2000);
+    for (i = 0; i < 300 && alive; i++) {
+        alive = (kill(w[0], 0) == 0) + (kill(w[1], 0) == 0);
+        if (alive)
+            h_sleep_ms(10);
+    }
+    cr_assert_eq(alive, 0, "orphaned workers must exit");
+}
+
+Test(lifecycle, readyz_reports_ready)
+{
+    struct h_daemon d;
+    struct h_resp r;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(h_http(d.port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(r.body, "{\"status\":\"ready\"}");
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+static int run_check(const char *conf_path, char **out)
+{
+    char cmd[1024];
+    FILE *p;
+    int st;
+    size_t n;
+
+    snprintf(cmd, sizeof(cmd), "%s -t -c %s 2>&1", H_SLUICED, conf_path);
+    p = popen(cmd, "r");
+    *out = calloc(1, 8192);
+    n = fread(*out, 1, 8191, p);
+    (*out)[n] = '\0';
+    st = pclose(p);
+    return WEXITSTATUS(st);
+}
+
+Test(lifecycle, dash_t_checks_without_binding)
+{
+    struct h_daemon d;
+    char *out;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    cr_assert_eq(run_check(d.conf, &out), 0, "%s", out);
+    cr_assert_not(h_port_accepts(d.port));
+    free(out);
+
+    h_write_file(d.conf, "[server]\nworkers = 0\nmax_body_bytes = -5\n[nonsense]\nx = 1\n");
+    cr_assert_eq(run_check(d.conf, &out), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sluice.conf:2"), "%s", out);
+    cr_assert_not_null(strstr(out, "sluice.conf:3"), "%s", out);
+    cr_assert_not_null(strstr(out, "nonsense"), "%s", out);
+    free(out);
+}
