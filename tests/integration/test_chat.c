@@ -354,3 +354,62 @@ Test(chat, refuses_to_start_without_a_key_for_a_remote_upstream)
     cr_assert_eq(st, 1);
     cr_assert(h_file_contains(x.log, "no upstream API key"));
 }
+
+/* Read from fd until text appears or timeout; returns what was read (malloc'd). */
+static char *read_until(int fd, const char *text, int timeout_ms)
+{
+    long long deadline = h_now_ms() + timeout_ms;
+    size_t cap = 65536, n = 0;
+    char *buf = calloc(1, cap);
+
+    while (!strstr(buf, text) && h_now_ms() < deadline && n < cap - 1) {
+        char *more = h_read_all(fd, 50, NULL);
+        size_t m = strlen(more);
+
+        if (m > cap - 1 - n)
+            m = cap - 1 - n;
+        memcpy(buf + n, more, m);
+        n += m;
+        buf[n] = '\0';
+        free(more);
+    }
+    return buf;
+}
+
+Test(chat, a_draining_worker_says_so_on_readyz_and_closes_keepalive)
+{
+    static const char get_health[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const char get_ready[] = "GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct h_resp r;
+    char *got;
+    pid_t client;
+    int fd, st;
+
+    start(1, NULL);
+    fd = h_connect(d.port);
+    cr_assert(write(fd, get_health, sizeof(get_health) - 1) > 0);
+    got = read_until(fd, "{\"status\":\"ok\"}", 3000);
+    cr_assert_not_null(strstr(got, "200 OK"), "%s", got);
+    free(got);
+
+    h_fake_script(&fake, "[{\"delay_ms\":1500}]");
+    client = fork();
+    cr_assert(client >= 0);
+    if (client == 0)
+        _exit(chat("{\"user_message\":\"keep me busy\"}", &r) == 200 ? 0 : 1);
+    for (int i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 1; i++)
+        h_sleep_ms(10);
+    kill(d.pid, SIGTERM);
+    h_sleep_ms(200);
+    cr_assert(write(fd, get_ready, sizeof(get_ready) - 1) > 0);
+    got = h_read_all(fd, 3000, NULL);
+    cr_assert_not_null(strstr(got, "503 Service Unavailable"), "%s", got);
+    cr_assert_not_null(strstr(got, "\"draining\""), "%s", got);
+    cr_assert_not_null(strstr(got, "Connection: close"), "%s", got);
+    free(got);
+    close(fd);
+    cr_assert_eq(waitpid(client, &st, 0), client);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
+    h_fake_stop(&fake);
+}
