@@ -107,7 +107,8 @@ static void reply_problem(struct sl_req *r, const struct sl_chat_problem *p)
     }
 }
 
-void sl_chat_handle(struct sl_req *r)
+int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, char **body,
+                    size_t *body_len)
 {
     const struct sl_config *cfg = sl_worker_config(r->w);
     struct sl_chat_upstream_params up = {
@@ -115,13 +116,36 @@ void sl_chat_handle(struct sl_req *r)
         .system_prompt = cfg->system_prompt,
         .max_tokens = cfg->max_tokens,
         .temperature = cfg->temperature,
+        .stream = stream,
     };
     struct sl_chat_problem problem;
-    struct sl_call_spec spec = { 0 };
-    struct chat *c;
-    const char *body;
+    const char *raw;
     size_t len;
     int rc;
+
+    r->model = cfg->model;
+    raw = sl_req_body(r, &len);
+    rc = sl_chat_parse(raw, len, in, &problem);
+    if (rc == -EINVAL) {
+        reply_problem(r, &problem);
+        return rc;
+    }
+    if (rc == -E2BIG) {
+        sl_req_reply_detail(r, 413, "Request body too large");
+        return rc;
+    }
+    if (rc < 0 || !(*body = sl_chat_upstream_body(&up, in, body_len))) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    return 0;
+}
+
+void sl_chat_handle(struct sl_req *r)
+{
+    const struct sl_config *cfg = sl_worker_config(r->w);
+    struct sl_call_spec spec = { 0 };
+    struct chat *c;
 
     c = calloc(1, sizeof(*c));
     if (!c) {
@@ -132,21 +156,7 @@ void sl_chat_handle(struct sl_req *r)
     c->r = r;
     r->ctx = c;
     r->ctx_free = chat_free;
-    r->model = cfg->model;
-    body = sl_req_body(r, &len);
-    rc = sl_chat_parse(body, len, &c->in, &problem);
-    if (rc == -EINVAL) {
-        reply_problem(r, &problem);
-        sl_req_free(r);
-        return;
-    }
-    if (rc == -E2BIG) {
-        sl_req_reply_detail(r, 413, "Request body too large");
-        sl_req_free(r);
-        return;
-    }
-    if (rc < 0 || !(c->upstream_body = sl_chat_upstream_body(&up, &c->in, &c->upstream_len))) {
-        sl_req_reply_detail(r, 503, "Server busy");
+    if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0) {
         sl_req_free(r);
         return;
     }

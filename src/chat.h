@@ -5,7 +5,18 @@
 #ifndef SL_CHAT_H
 #define SL_CHAT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sl_chat_request;
 struct sl_req;
 
 void sl_chat_handle(struct sl_req *r);
+/* POST /api/chat/stream (SPEC §3.2), in chat_stream.c. */
+void sl_chat_stream_handle(struct sl_req *r);
+/* Shared by both: validate r's body into *in and build the upstream body (*body, malloc'd).
+ * On failure the client has been answered (422, 413 or 503) and a negative errno returns;
+ * the caller then only frees the request. */
+int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, char **body,
+                    size_t *body_len);
 #endif /* SL_CHAT_H */

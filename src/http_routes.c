@@ -12,6 +12,7 @@
 
 #include "chat.h"
 #include "request.h"
+#include "v1_chat.h"
 #include "worker.h"
 
 enum {
@@ -36,6 +37,8 @@ static const struct route routes[] = {
     { "/healthz", "/healthz", M_GET | M_HEAD, "GET, HEAD", handle_healthz, false },
     { "/readyz", "/readyz", M_GET | M_HEAD, "GET, HEAD", handle_readyz, false },
     { "/api/chat", "/api/chat", M_POST, "POST", sl_chat_handle, false },
+    { "/api/chat/stream", "/api/chat/stream", M_POST, "POST", sl_chat_stream_handle, false },
+    { "/v1/chat/completions", "/v1/chat/completions", M_POST, "POST", sl_v1_chat_handle, true },
 };
 
 static void handle_healthz(struct sl_req *r)

@@ -36,6 +36,12 @@ struct sl_transfer {
     struct sl_transfer_result res;
     sl_transfer_done_cb cb;
     void *arg;
+    sl_transfer_data_cb on_data;
+    struct event *deadline;           /* streams: first byte, then idle */
+    uint64_t idle_timeout_ms;
+    uint64_t streamed;
+    bool paused;
+    bool timed_out;                   /* our own deadline fired */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -126,11 +132,27 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static void arm_deadline(struct sl_transfer *t, uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+    evtimer_add(t->deadline, &tv);
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct sl_transfer *t = ud;
     size_t n = size * nmemb;
+    long status = 0;
 
+    if (t->on_data) {
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300) {
+            t->streamed += n;
+            arm_deadline(t, t->idle_timeout_ms);
+            return t->on_data(ptr, n, status, t->arg) ? n : 0;
+        }
+    }
     if (sl_buf_append(&t->body, ptr, n) < 0) {
         t->res.too_large = true;
         return 0;                     /* aborts the transfer: CURLE_WRITE_ERROR */
@@ -191,6 +213,8 @@ static void unlink_transfer(struct sl_transfer *t)
 
 static void transfer_free(struct sl_transfer *t)
 {
+    if (t->deadline)
+        event_free(t->deadline);
     if (t->easy)
         curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
@@ -205,10 +229,16 @@ static void finish(struct sl_transfer *t, CURLcode code)
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->res.curl_code = (int)code;
     t->res.status = status;
-    t->res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    t->res.timed_out = code == CURLE_OPERATION_TIMEDOUT || t->timed_out;
+    if (t->timed_out) {
+        t->res.curl_code = CURLE_OPERATION_TIMEDOUT;
+        code = CURLE_OPERATION_TIMEDOUT;
+    }
     t->res.body = t->body.data ? t->body.data : "";
     t->res.body_len = t->body.len;
-    t->res.error = code == CURLE_OK ? NULL : (t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
+    t->res.error = code == CURLE_OK ? NULL
+                   : t->timed_out ? (t->streamed ? "stream idle timeout" : "attempt timeout")
+                   : (t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
     t->cb(&t->res, t->arg);
     transfer_free(t);
 }
@@ -240,7 +270,8 @@ static int set_headers(struct sl_transfer *t, const struct sl_transfer_spec *s)
 
     snprintf(rid, sizeof(rid), "X-Client-Request-Id: %s", s->request_id ? s->request_id : "");
     const char *lines[] = {
-        "Content-Type: application/json", "Accept: application/json",
+        "Content-Type: application/json",
+        s->on_data ? "Accept: text/event-stream" : "Accept: application/json",
         "Expect:", s->request_id ? rid : NULL, t->u->auth_header,
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -264,6 +295,8 @@ static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
     char url[2048];
     long tmo = (long)(s->timeout_ms ? s->timeout_ms : 1);
 
+    if (s->on_data)
+        tmo = 0;      /* a stream may run long: our own first-byte and idle timers bound it */
     if ((size_t)snprintf(url, sizeof(url), "%s%s", u->base_url, s->path) >= sizeof(url))
         return -ENAMETOOLONG;
     if (set_headers(t, s) < 0)
@@ -283,6 +316,7 @@ static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
     /* SPEC §5: HTTP/1.1 keep-alive; pausing HTTP/2 transfers is buggy in libcurl 7.88. */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
+    tmo = (long)(s->timeout_ms ? s->timeout_ms : 1);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      tmo < CONNECT_TIMEOUT_MAX_MS ? tmo : (long)CONNECT_TIMEOUT_MAX_MS);
     /* Only the configured upstream: no proxy from the environment, no redirects. */
@@ -298,6 +332,18 @@ static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
     return 0;
 }
 
+/* A stream's own deadline: no first byte in time, or silence for too long.  We are in the
+ * loop, not in a libcurl callback, so the transfer can be removed here. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_transfer *t = arg;
+
+    t->timed_out = true;
+    curl_multi_remove_handle(t->u->multi, t->easy);
+    unlink_transfer(t);
+    finish(t, CURLE_OPERATION_TIMEDOUT);
+}
+
 struct sl_transfer *sl_upstream_start(struct sl_upstream *u, const struct sl_transfer_spec *s,
                                       sl_transfer_done_cb cb, void *arg)
 {
@@ -308,12 +354,20 @@ struct sl_transfer *sl_upstream_start(struct sl_upstream *u, const struct sl_tra
     t->u = u;
     t->cb = cb;
     t->arg = arg;
+    t->on_data = s->on_data;
+    t->idle_timeout_ms = s->idle_timeout_ms ? s->idle_timeout_ms : s->timeout_ms;
     sl_buf_init(&t->body, u->max_response_bytes);
     t->easy = curl_easy_init();
+    if (s->on_data && !(t->deadline = evtimer_new(u->base, on_deadline, t))) {
+        transfer_free(t);
+        return NULL;
+    }
     if (!t->easy || setup_easy(t, s) < 0 || curl_multi_add_handle(u->multi, t->easy) != CURLM_OK) {
         transfer_free(t);
         return NULL;
     }
+    if (t->deadline)
+        arm_deadline(t, s->timeout_ms ? s->timeout_ms : 1);
     t->next = u->active;
     if (u->active)
         u->active->prev = t;
@@ -329,6 +383,32 @@ void sl_upstream_cancel(struct sl_transfer *t)
     curl_multi_remove_handle(t->u->multi, t->easy);
     unlink_transfer(t);
     transfer_free(t);
+}
+
+void sl_upstream_pause(struct sl_transfer *t)
+{
+    if (!t->paused) {
+        t->paused = true;
+        /* Silence caused by our own client is not the upstream's fault. */
+        if (t->deadline)
+            evtimer_del(t->deadline);
+        curl_easy_pause(t->easy, CURLPAUSE_RECV);
+    }
+}
+
+void sl_upstream_resume(struct sl_transfer *t)
+{
+    if (t->paused) {
+        t->paused = false;
+        if (t->deadline)
+            arm_deadline(t, t->idle_timeout_ms);
+        curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    }
+}
+
+uint64_t sl_transfer_streamed(const struct sl_transfer *t)
+{
+    return t->streamed;
 }
 
 unsigned sl_upstream_active(const struct sl_upstream *u)

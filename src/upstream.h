@@ -35,12 +35,22 @@ struct sl_transfer_result {
 /* The result is valid only during the callback. */
 typedef void (*sl_transfer_done_cb)(const struct sl_transfer_result *res, void *arg);
 
+/* Streaming: a 2xx body is handed over as it arrives instead of being buffered.  Called from
+ * inside libcurl's write callback, so it may write to the client but must not call any
+ * sl_upstream_* function.  Return true to go on, false to abort the transfer (it then ends
+ * with CURLE_WRITE_ERROR).  To slow down, call sl_upstream_pause() from here and
+ * sl_upstream_resume() later from the loop. */
+typedef bool (*sl_transfer_data_cb)(const char *data, size_t len, long status, void *arg);
+
 struct sl_transfer_spec {
     const char *path;                 /* appended to base_url, e.g. "/chat/completions" */
     const char *body;                 /* borrowed until done or cancelled */
     size_t body_len;
     const char *request_id;           /* sent as X-Client-Request-Id */
-    uint64_t timeout_ms;              /* this attempt */
+    uint64_t timeout_ms;              /* this attempt; for a stream, until its first byte */
+    /* Streaming only: */
+    sl_transfer_data_cb on_data;      /* NULL = buffer the body */
+    uint64_t idle_timeout_ms;         /* once streaming, the longest silence allowed */
 };
 
 /* api_key is copied; NULL or "" sends no Authorization header (a local fake upstream). */
@@ -53,6 +63,12 @@ struct sl_transfer *sl_upstream_start(struct sl_upstream *u, const struct sl_tra
                                       sl_transfer_done_cb cb, void *arg);
 /* Abort a transfer at once; its callback will not run.  Not from inside its own callback. */
 void sl_upstream_cancel(struct sl_transfer *t);
+/* Stop receiving (backpressure).  Callable from the data callback. */
+void sl_upstream_pause(struct sl_transfer *t);
+/* Receive again.  From the loop only (it may deliver held data before it returns). */
+void sl_upstream_resume(struct sl_transfer *t);
+/* Bytes of 2xx body handed to the data callback so far. */
+uint64_t sl_transfer_streamed(const struct sl_transfer *t);
 /* Transfers in progress (for drain and tests). */
 unsigned sl_upstream_active(const struct sl_upstream *u);
 #endif /* SL_UPSTREAM_H */

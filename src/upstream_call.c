@@ -33,6 +33,7 @@ struct sl_call {
      * from inside sl_call_start(), so the caller always gets its handle first. */
     unsigned deferred_fail;
     struct sl_transfer_result deferred;
+    bool streamed;                /* the client has seen bytes of this call */
 };
 
 static void attempt(struct sl_call *c);
@@ -107,6 +108,8 @@ static unsigned classify(const struct sl_call *c, const struct sl_transfer_resul
 {
     char code[64], type[64];
 
+    if (c->streamed && res->curl_code != CURLE_OK)
+        return SL_FAIL_BODY_SENT | (res->timed_out ? SL_FAIL_TIMEOUT : SL_FAIL_CONNECT);
     if (res->curl_code != CURLE_OK) {
         if (res->too_large)
             return SL_FAIL_BAD_RESPONSE;
@@ -130,8 +133,8 @@ static void on_transfer_done(const struct sl_transfer_result *res, void *arg)
     unsigned fail;
     bool retry = false;
 
-    c->transfer = NULL;
     fail = classify(c, res);
+    c->transfer = NULL;
     if (fail != SL_FAIL_NONE && !res->too_large) {
         hint = sl_retry_parse_hint(res->retry_after_ms[0] ? res->retry_after_ms : NULL,
                                    res->retry_after[0] ? res->retry_after : NULL,
@@ -173,6 +176,14 @@ static void fail_soon(struct sl_call *c, unsigned fail, int curl_code, const cha
     evtimer_add(c->backoff, &now);
 }
 
+static bool on_data(const char *data, size_t len, long status, void *arg)
+{
+    struct sl_call *c = arg;
+
+    c->streamed = true;
+    return c->spec.on_data(data, len, status, c->arg);
+}
+
 static void attempt(struct sl_call *c)
 {
     uint64_t now = sl_clock_mono_ms();
@@ -183,6 +194,8 @@ static void attempt(struct sl_call *c)
         .body_len = c->spec.body_len,
         .request_id = c->spec.request_id,
         .timeout_ms = budget,
+        .on_data = c->spec.on_data ? on_data : NULL,
+        .idle_timeout_ms = c->spec.idle_timeout_ms,
     };
 
     if (budget == 0) {
@@ -220,6 +233,11 @@ struct sl_call *sl_call_start(struct sl_upstream *u, struct event_base *base,
     }
     attempt(c);
     return c;
+}
+
+struct sl_transfer *sl_call_transfer(struct sl_call *c)
+{
+    return c->transfer;
 }
 
 void sl_call_cancel(struct sl_call *c)

@@ -36,12 +36,18 @@ struct sl_call_spec {
     const char *request_id;     /* sent upstream as X-Client-Request-Id, and logged */
     const char *model;          /* for the log */
     uint64_t start_ms;          /* when the client's request began (monotonic) */
+    /* Streaming (see upstream.h): the 2xx body goes to on_data as it arrives; once any of
+     * it has, a failure is final (SL_FAIL_BODY_SENT), since the client has seen bytes. */
+    sl_transfer_data_cb on_data;
+    uint64_t idle_timeout_ms;
 };
 
 struct sl_call *sl_call_start(struct sl_upstream *u, struct event_base *base,
                               const struct sl_retry_policy *policy,
                               const struct sl_call_spec *spec, sl_call_valid_cb valid,
                               sl_call_done_cb done, void *arg);
+/* The attempt in progress (for pause/resume from the data callback), or NULL. */
+struct sl_transfer *sl_call_transfer(struct sl_call *c);
 /* Stop at once: the transfer is aborted, a pending back-off cancelled, no callback. */
 void sl_call_cancel(struct sl_call *c);
 #endif /* SL_UPSTREAM_CALL_H */

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/* chat_stream.c - POST /api/chat/stream: the upstream's SSE turned into token/usage/done
+ * events as it arrives.  Until the upstream's stream begins, failures are retried and
+ * answered as ordinary JSON errors; after that, a failure is an `event: error` and a cut
+ * connection, never an `event: done`. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "chat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "chat_api.h"
+#include "config.h"
+#include "request.h"
+#include "sse.h"
+#include "stream.h"
+#include "upstream_call.h"
+#include "worker.h"
+
+#define EVENT_BUF_MAX (4u << 20)
+
+struct chat_stream {
+    struct sl_req *r;
+    struct sl_chat_request in;
+    char *upstream_body;
+    size_t upstream_len;
+    struct sl_call *call;
+    struct sl_stream *stream;
+    struct sl_sse_parser parser;
+    struct sl_buf out;
+    struct sl_chat_usage usage;
+    bool done_seen;       /* the upstream said [DONE] */
+    bool cut;             /* we sent event: error and are closing */
+    bool paused;
+};
+
+static void cs_free(void *p)
+{
+    struct chat_stream *cs = p;
+
+    if (cs->call)
+        sl_call_cancel(cs->call);
+    sl_stream_free(cs->stream);
+    sl_sse_parser_done(&cs->parser);
+    sl_buf_done(&cs->out);
+    sl_chat_request_done(&cs->in);
+    free(cs->upstream_body);
+    free(cs);
+}
+
+static void flush_out(struct chat_stream *cs)
+{
+    if (cs->out.len)
+        sl_stream_write(cs->stream, cs->out.data, cs->out.len);
+    sl_buf_reset(&cs->out);
+}
+
+/* event: error, then close without event: done. */
+static void cut(struct chat_stream *cs, const char *detail)
+{
+    struct sl_buf b;
+    char json[256];
+
+    if (cs->cut)
+        return;
+    cs->cut = true;
+    flush_out(cs);
+    snprintf(json, sizeof(json), "{\"detail\":\"%s\"}", detail);
+    sl_buf_init(&b, 1024);
+    sl_sse_write_event(&b, "error", json, strlen(json));
+    sl_stream_abort(cs->stream, b.data, b.len);
+    sl_buf_done(&b);
+}
+
+static int on_event(const struct sl_sse_event *ev, void *arg)
+{
+    struct chat_stream *cs = arg;
+    struct sl_sse_chunk ch;
+    char *usage;
+
+    if (ev->kind != SL_SSE_MESSAGE)
+        return 0;
+    if (sl_sse_chunk_parse(ev->data, ev->data_len, &ch) < 0)
+        return -ENOMEM;
+    if (ch.kind == SL_SSE_DATA_DONE) {
+        cs->done_seen = true;
+    } else if (ch.kind == SL_SSE_DATA_ERROR || ch.kind == SL_SSE_DATA_INVALID ||
+               (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0)) {
+        sl_sse_chunk_done(&ch);
+        return -EPROTO;
+    } else {
+        if (ch.content && ch.content_len)
+            sl_sse_write_event(&cs->out, "token", ch.content, ch.content_len);
+        if (ch.usage.present) {
+            cs->usage = ch.usage;
+            usage = sl_chat_usage_json(&ch.usage, NULL);
+            if (usage) {
+                sl_sse_write_event(&cs->out, "usage", usage, strlen(usage));
+                free(usage);
+            }
+        }
+    }
+    sl_sse_chunk_done(&ch);
+    return 0;
+}
+
+/* Inside libcurl's write callback: write to the client, never call into libcurl's multi. */
+static bool on_data(const char *data, size_t len, long status, void *arg)
+{
+    struct chat_stream *cs = arg;
+    int rc;
+
+    if (cs->cut)
+        return false;
+    if (!sl_stream_begun(cs->stream) && sl_stream_begin(cs->stream, "text/event-stream") < 0)
+        return false;
+    rc = sl_sse_feed(&cs->parser, data, len, on_event, cs);
+    flush_out(cs);
+    if (rc < 0) {
+        cut(cs, rc == -EPROTO ? "Provider error" : "Provider stream invalid");
+        return false;
+    }
+    if (cs->done_seen)
+        return true;
+    if (sl_stream_queued(cs->stream) > SL_STREAM_HIGH_WATER && cs->call &&
+        sl_call_transfer(cs->call)) {
+        cs->paused = true;
+        sl_upstream_pause(sl_call_transfer(cs->call));
+    }
+    return true;
+}
+
+static void on_drained(void *arg)
+{
+    struct chat_stream *cs = arg;
+
+    if (cs->paused && cs->call && sl_call_transfer(cs->call)) {
+        cs->paused = false;
+        sl_upstream_resume(sl_call_transfer(cs->call));
+    }
+}
+
+/* The client left, or our cut finished closing: the request ends here. */
+static void on_gone(void *arg)
+{
+    struct chat_stream *cs = arg;
+    struct sl_req *r = cs->r;
+
+    if (!sl_stream_begun(cs->stream))
+        r->status = 499;          /* nginx's "client closed request" */
+    sl_req_free(r);
+}
+
+static void on_done(const struct sl_call_result *res, void *arg)
+{
+    struct chat_stream *cs = arg;
+    struct sl_req *r = cs->r;
+    static const char done[] = "event: done\ndata: \n\n";
+
+    cs->call = NULL;
+    r->attempts = res->attempts;
+    r->upstream_status = res->status;
+    snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
+             res->upstream_request_id);
+    if (cs->usage.present) {
+        r->prompt_tokens = cs->usage.prompt_tokens;
+        r->completion_tokens = cs->usage.completion_tokens;
+        r->total_tokens = cs->usage.total_tokens;
+    }
+    if (!sl_stream_begun(cs->stream)) {
+        sl_req_reply_detail(r, 502, "Provider unavailable");
+        sl_req_free(r);
+        return;
+    }
+    if (cs->cut)
+        return;                   /* on_gone finishes once the connection is closed */
+    if (res->ok && cs->done_seen && !sl_sse_has_partial(&cs->parser)) {
+        sl_stream_write(cs->stream, done, sizeof(done) - 1);
+        sl_stream_end(cs->stream);
+        sl_req_free(r);
+        return;
+    }
+    /* The upstream's stream broke off, or ended without [DONE]. */
+    cut(cs, "Provider unavailable");
+}
+
+void sl_chat_stream_handle(struct sl_req *r)
+{
+    const struct sl_config *cfg = sl_worker_config(r->w);
+    struct sl_call_spec spec = { 0 };
+    struct chat_stream *cs = calloc(1, sizeof(*cs));
+
+    if (!cs) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+        return;
+    }
+    cs->r = r;
+    r->ctx = cs;
+    r->ctx_free = cs_free;
+    sl_buf_init(&cs->out, EVENT_BUF_MAX);
+    if (sl_chat_prepare(r, true, &cs->in, &cs->upstream_body, &cs->upstream_len) < 0) {
+        sl_req_free(r);
+        return;
+    }
+    if (sl_sse_parser_init(&cs->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
+        !(cs->stream = sl_stream_new(r, on_gone, on_drained, cs))) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+        return;
+    }
+    spec.path = "/chat/completions";
+    spec.body = cs->upstream_body;
+    spec.body_len = cs->upstream_len;
+    spec.request_id = r->id;
+    spec.model = cfg->model;
+    spec.start_ms = r->start_ms;
+    spec.on_data = on_data;
+    spec.idle_timeout_ms = cfg->attempt_timeout_ms;
+    cs->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
+                             sl_worker_retry_policy(r->w), &spec, NULL, on_done, cs);
+    if (!cs->call) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+    }
+}

@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: MIT */
+/* sse.c - the upstream SSE parser, OpenAI chunk readers, the include_usage rewrite and the
+ * framing of sluice's own events. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "sse.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+/* After an unusually large event, give its memory back rather than keep it for the life of
+ * the stream: thousands of streams may be open at once and most events are small. */
+#define SHRINK_ABOVE (64u << 10)
+
+#define CHUNK_JSON_FLAGS JSON_ALLOW_NUL
+#define BODY_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+#define BODY_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+static const unsigned char bom_bytes[3] = { 0xef, 0xbb, 0xbf };
+
+/* ---- the parser ------------------------------------------------------------------------ */
+
+int sl_sse_parser_init(struct sl_sse_parser *p, size_t max_event_bytes)
+{
+    memset(p, 0, sizeof(*p));
+    if (max_event_bytes == 0)
+        return -EINVAL;
+    p->max_event_bytes = max_event_bytes;
+    sl_buf_init(&p->line, max_event_bytes);
+    sl_buf_init(&p->data, max_event_bytes);
+    sl_buf_init(&p->type, max_event_bytes);
+    sl_buf_init(&p->id, max_event_bytes);
+    return 0;
+}
+
+void sl_sse_parser_done(struct sl_sse_parser *p)
+{
+    sl_buf_done(&p->line);
+    sl_buf_done(&p->data);
+    sl_buf_done(&p->type);
+    sl_buf_done(&p->id);
+}
+
+void sl_sse_parser_reset(struct sl_sse_parser *p)
+{
+    size_t max = p->max_event_bytes;
+    bool report = p->report_comments;
+    struct sl_buf keep[4] = { p->line, p->data, p->type, p->id };
+
+    memset(p, 0, sizeof(*p));
+    p->max_event_bytes = max;
+    p->report_comments = report;
+    p->line = keep[0];
+    p->data = keep[1];
+    p->type = keep[2];
+    p->id = keep[3];
+    sl_buf_reset(&p->line);
+    sl_buf_reset(&p->data);
+    sl_buf_reset(&p->type);
+    sl_buf_reset(&p->id);
+}
+
+void sl_sse_parser_report_comments(struct sl_sse_parser *p, bool on)
+{
+    p->report_comments = on;
+}
+
+bool sl_sse_has_partial(const struct sl_sse_parser *p)
+{
+    return p->error != 0 || p->pending || p->line.len > 0 || (!p->bom_done && p->bom > 0);
+}
+
+static size_t held(const struct sl_sse_parser *p)
+{
+    return p->line.len + p->data.len + p->type.len + p->id.len;
+}
+
+/* Would n more bytes of the current line pass the bound?  Checked before anything is copied,
+ * and on the total line length whatever the feed boundaries, so the outcome does not depend
+ * on how the stream was split. */
+static bool too_big(const struct sl_sse_parser *p, size_t n)
+{
+    size_t h = held(p);
+
+    return h > p->max_event_bytes || n > p->max_event_bytes - h;
+}
+
+static int fail(struct sl_sse_parser *p, int err)
+{
+    p->error = err;
+    /* The stream is over; drop what it made us hold at once. */
+    sl_buf_done(&p->line);
+    sl_buf_done(&p->data);
+    sl_buf_done(&p->type);
+    sl_buf_done(&p->id);
+    return err;
+}
+
+static const char *str_or_empty(const struct sl_buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+static void shrink(struct sl_buf *b)
+{
+    if (b->cap > SHRINK_ABOVE)
+        sl_buf_done(b);
+    else
+        sl_buf_reset(b);
+}
+
+static int dispatch(struct sl_sse_parser *p, sl_sse_event_cb cb, void *arg)
+{
+    struct sl_sse_event ev;
+    int r = 0;
+
+    p->pending = false;
+    if (p->data.len == 0) {
+        sl_buf_reset(&p->type);
+        return 0;
+    }
+    p->data.len--; /* the LF after the last data line */
+    p->data.data[p->data.len] = '\0';
+    ev.kind = SL_SSE_MESSAGE;
+    ev.event = str_or_empty(&p->type);
+    ev.event_len = p->type.len;
+    ev.data = p->data.data;
+    ev.data_len = p->data.len;
+    ev.id = str_or_empty(&p->id);
+    ev.id_len = p->id.len;
+    p->events++;
+    if (cb)
+        r = cb(&ev, arg);
+    shrink(&p->data);
+    sl_buf_reset(&p->type);
+    return r;
+}
+
+static int comment(struct sl_sse_parser *p, const char *text, size_t len, sl_sse_event_cb cb,
+                   void *arg)
+{
+    struct sl_sse_event ev;
+
+    p->comments++;
+    if (!p->report_comments || !cb)
+        return 0;
+    ev.kind = SL_SSE_COMMENT;
+    ev.event = "";
+    ev.event_len = 0;
+    ev.data = text;
+    ev.data_len = len;
+    ev.id = str_or_empty(&p->id);
+    ev.id_len = p->id.len;
+    return cb(&ev, arg);
+}
+
+static int set_buf(struct sl_buf *b, const char *v, size_t n)
+{
+    sl_buf_reset(b);
+    return sl_buf_append(b, v, n);
+}
+
+static void set_retry(struct sl_sse_parser *p, const char *v, size_t n)
+{
+    uint64_t ms = 0;
+
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return;
+        /* An absurd value saturates; the caller clamps it to its own policy anyway. */
+        ms = ms > (UINT64_MAX - 9) / 10 ? UINT64_MAX : ms * 10 + (uint64_t)(v[i] - '0');
+    }
+    p->retry_ms = ms;
+    p->has_retry = true;
+}
+
+static bool name_is(const char *name, size_t n, const char *want)
+{
+    return n == strlen(want) && memcmp(name, want, n) == 0;
+}
+
+static int field(struct sl_sse_parser *p, const char *name, size_t nlen, const char *v,
+                 size_t vlen)
+{
+    int r;
+
+    if (name_is(name, nlen, "data")) {
+        if ((r = sl_buf_append(&p->data, v, vlen)) < 0)
+            return r;
+        return sl_buf_append(&p->data, "\n", 1);
+    }
+    if (name_is(name, nlen, "event"))
+        return set_buf(&p->type, v, vlen);
+    if (name_is(name, nlen, "id")) {
+        if (memchr(v, '\0', vlen))
+            return 0;
+        return set_buf(&p->id, v, vlen);
+    }
+    if (name_is(name, nlen, "retry"))
+        set_retry(p, v, vlen);
+    return 0;
+}
+
+/* One complete line, without its ending.  Returns 0, a callback's value (> 0 or < 0 alike:
+ * the caller cannot tell them apart, so it stops either way) or, from the buffers, -E2BIG or
+ * -ENOMEM flagged by *buf_err. */
+static int on_line(struct sl_sse_parser *p, const char *line, size_t n, sl_sse_event_cb cb,
+                   void *arg, bool *buf_err)
+{
+    const char *colon, *v;
+    size_t nlen, vlen;
+    int r;
+
+    if (n == 0)
+        return dispatch(p, cb, arg);
+    if (line[0] == ':')
+        return comment(p, line + 1, n - 1, cb, arg);
+    colon = memchr(line, ':', n);
+    nlen = colon ? (size_t)(colon - line) : n;
+    v = colon ? colon + 1 : line + n;
+    vlen = n - nlen - (colon ? 1 : 0);
+    if (vlen > 0 && v[0] == ' ') {
+        v++;
+        vlen--;
+    }
+    p->pending = true;
+    r = field(p, line, nlen, v, vlen);
+    if (r < 0)
+        *buf_err = true;
+    return r;
+}
+
+/* The main loop over bytes that are past any BOM.  *used: bytes of buf consumed. */
+static int scan(struct sl_sse_parser *p, const char *buf, size_t len, size_t *used,
+                sl_sse_event_cb cb, void *arg)
+{
+    size_t i = 0;
+    int r = 0;
+
+    while (i < len) {
+        size_t start, n;
+        const char *line;
+        bool buf_err = false;
+
+        if (p->after_cr) {
+            p->after_cr = false;
+            if (buf[i] == '\n') {
+                i++;
+                continue;
+            }
+        }
+        start = i;
+        while (i < len && buf[i] != '\n' && buf[i] != '\r')
+            i++;
+        n = i - start;
+        if (too_big(p, n)) {
+            r = fail(p, -E2BIG);
+            break;
+        }
+        if (i == len) { /* the line goes on in a later feed */
+            if (n > 0 && (r = sl_buf_append(&p->line, buf + start, n)) < 0)
+                r = fail(p, r);
+            break;
+        }
+        p->after_cr = buf[i] == '\r';
+        i++;
+        line = buf + start;
+        if (p->line.len > 0) {
+            if ((r = sl_buf_append(&p->line, line, n)) < 0) {
+                r = fail(p, r);
+                break;
+            }
+            line = p->line.data;
+            n = p->line.len;
+        }
+        r = on_line(p, line, n, cb, arg, &buf_err);
+        if (buf_err) {
+            r = fail(p, r);
+            break;
+        }
+        shrink(&p->line);
+        if (r != 0)
+            break;
+    }
+    *used = i;
+    return r;
+}
+
+int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_event_cb cb,
+                void *arg)
+{
+    size_t i = 0, used;
+    int r;
+
+    p->consumed = 0;
+    if (p->error)
+        return p->error;
+    /* WHATWG decodes the stream as UTF-8 and drops one leading BOM; it may arrive split. */
+    while (!p->bom_done && i < len) {
+        if ((unsigned char)buf[i] == bom_bytes[p->bom]) {
+            i++;
+            p->bom_done = ++p->bom == sizeof(bom_bytes);
+            continue;
+        }
+        p->bom_done = true;
+        /* Not a BOM after all: what matched is ordinary text (it holds no line ending, so
+         * the replay dispatches nothing and cannot stop early). */
+        if (p->bom > 0 && (r = scan(p, (const char *)bom_bytes, p->bom, &used, cb, arg)) != 0)
+            return r;
+    }
+    r = scan(p, buf + i, len - i, &used, cb, arg);
+    p->consumed = i + used;
+    return r;
+}
+
+/* ---- OpenAI chunk payloads ------------------------------------------------------------- */
+
+static bool is_error_value(json_t *e)
+{
+    return e && !json_is_null(e) && !json_is_false(e);
+}
+
+static const char *str_of(json_t *v)
+{
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void read_usage(json_t *u, struct sl_chat_usage *out)
+{
+    json_t *pt = json_object_get(u, "prompt_tokens");
+    json_t *ct = json_object_get(u, "completion_tokens");
+    json_t *tt = json_object_get(u, "total_tokens");
+    json_int_t pv, cv;
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_integer(pt) || !json_is_integer(ct))
+        return;
+    pv = json_integer_value(pt);
+    cv = json_integer_value(ct);
+    if (pv < 0 || cv < 0 || pv > INT64_MAX - cv)
+        return;
+    out->prompt_tokens = pv;
+    out->completion_tokens = cv;
+    out->total_tokens = pv + cv;
+    if (json_is_integer(tt) && json_integer_value(tt) >= 0)
+        out->total_tokens = json_integer_value(tt);
+    out->present = true;
+}
+
+static json_t *choice_zero(json_t *choices)
+{
+    size_t i;
+    json_t *c, *idx;
+
+    json_array_foreach(choices, i, c) {
+        idx = json_object_get(c, "index");
+        if (json_is_object(c) && (!idx || (json_is_integer(idx) && json_integer_value(idx) == 0)))
+            return c;
+    }
+    return NULL;
+}
+
+static void read_choice(json_t *choice, struct sl_sse_chunk *out)
+{
+    json_t *delta = json_object_get(choice, "delta");
+    json_t *content = json_object_get(delta, "content");
+    json_t *refusal = json_object_get(delta, "refusal");
+    json_t *finish = json_object_get(choice, "finish_reason");
+    json_t *tools = json_object_get(delta, "tool_calls");
+
+    if (json_is_string(content)) {
+        out->content = json_string_value(content);
+        out->content_len = json_string_length(content);
+    }
+    if (json_is_string(refusal)) {
+        out->refusal = json_string_value(refusal);
+        out->refusal_len = json_string_length(refusal);
+    }
+    if (json_is_string(finish) && strlen(json_string_value(finish)) == json_string_length(finish))
+        out->finish_reason = json_string_value(finish);
+    else if (finish && !json_is_null(finish))
+        out->finish_reason = "";
+    out->tool_calls = json_is_array(tools) && json_array_size(tools) > 0;
+}
+
+static void read_error(json_t *e, struct sl_sse_chunk *out)
+{
+    if (json_is_string(e)) {
+        out->error_message = json_string_value(e);
+        return;
+    }
+    out->error_message = str_of(json_object_get(e, "message"));
+    out->error_type = str_of(json_object_get(e, "type"));
+    out->error_code = str_of(json_object_get(e, "code"));
+}
+
+int sl_sse_chunk_parse(const char *data, size_t len, struct sl_sse_chunk *out)
+{
+    json_error_t err;
+    json_t *root, *choices, *usage, *e;
+
+    memset(out, 0, sizeof(*out));
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        out->kind = SL_SSE_DATA_DONE;
+        return 0;
+    }
+    if (len == 0)
+        return 0;
+    root = json_loadb(data, len, CHUNK_JSON_FLAGS, &err);
+    if (!root)
+        return json_error_code(&err) == json_error_out_of_memory ? -ENOMEM : 0;
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return 0;
+    }
+    out->root = root;
+    e = json_object_get(root, "error");
+    if (is_error_value(e)) {
+        out->kind = SL_SSE_DATA_ERROR;
+        read_error(e, out);
+        return 0;
+    }
+    out->kind = SL_SSE_DATA_CHUNK;
+    choices = json_object_get(root, "choices");
+    usage = json_object_get(root, "usage");
+    read_choice(choice_zero(choices), out);
+    if (json_is_object(usage))
+        read_usage(usage, &out->usage);
+    out->usage_only = json_is_array(choices) && json_array_size(choices) == 0
+                      && json_is_object(usage);
+    return 0;
+}
+
+void sl_sse_chunk_done(struct sl_sse_chunk *c)
+{
+    json_decref(c->root);
+    memset(c, 0, sizeof(*c));
+}
+
+enum sl_sse_data_kind sl_sse_classify(const char *data, size_t len)
+{
+    struct sl_sse_chunk c;
+    enum sl_sse_data_kind k;
+
+    (void)sl_sse_chunk_parse(data, len, &c);
+    k = c.kind;
+    sl_sse_chunk_done(&c);
+    return k;
+}
+
+bool sl_sse_is_usage_chunk(const char *data, size_t len)
+{
+    struct sl_sse_chunk c;
+    bool yes;
+
+    (void)sl_sse_chunk_parse(data, len, &c);
+    yes = c.kind == SL_SSE_DATA_CHUNK && c.usage_only;
+    sl_sse_chunk_done(&c);
+    return yes;
+}
+
+/* ---- include_usage -------------------------------------------------------------------- */
+
+int sl_sse_include_usage_json(json_t *root, bool *changed, bool *client_asked)
+{
+    json_t *opts, *inc;
+
+    *changed = false;
+    *client_asked = false;
+    if (!json_is_object(root))
+        return -EINVAL;
+    if (!json_is_true(json_object_get(root, "stream")))
+        return 0;
+    opts = json_object_get(root, "stream_options");
+    if (opts && !json_is_null(opts) && !json_is_object(opts))
+        return -EINVAL;
+    inc = json_object_get(opts, "include_usage");
+    if (inc && !json_is_null(inc) && !json_is_boolean(inc))
+        return -EINVAL;
+    if (json_is_true(inc)) {
+        *client_asked = true;
+        return 0;
+    }
+    if (!json_is_object(opts)) {
+        opts = json_object();
+        if (!opts || json_object_set_new(root, "stream_options", opts))
+            return -ENOMEM;
+    }
+    if (json_object_set_new(opts, "include_usage", json_true()))
+        return -ENOMEM;
+    *changed = true;
+    return 0;
+}
+
+int sl_sse_include_usage(const char *body, size_t len, char **out, size_t *out_len,
+                         bool *client_asked)
+{
+    json_error_t err;
+    json_t *root;
+    bool changed, asked;
+    char *s = NULL;
+    int r;
+
+    *out = NULL;
+    if (len > SL_SSE_REQUEST_BODY_MAX)
+        return -E2BIG;
+    if (len == 0)
+        return -EINVAL;
+    root = json_loadb(body, len, BODY_JSON_FLAGS, &err);
+    if (!root)
+        return json_error_code(&err) == json_error_out_of_memory ? -ENOMEM : -EINVAL;
+    r = sl_sse_include_usage_json(root, &changed, &asked);
+    if (r == 0 && changed) {
+        s = json_dumps(root, BODY_DUMP_FLAGS);
+        if (!s)
+            r = -ENOMEM;
+    }
+    json_decref(root);
+    if (r < 0)
+        return r;
+    *out = s;
+    if (s && out_len)
+        *out_len = strlen(s);
+    *client_asked = asked;
+    return 0;
+}
+
+/* ---- framing ----------------------------------------------------------------------------- */
+
+static bool has_break(const char *s, size_t n)
+{
+    return memchr(s, '\n', n) || memchr(s, '\r', n);
+}
+
+static size_t line_end(const char *s, size_t from, size_t n)
+{
+    while (from < n && s[from] != '\n' && s[from] != '\r')
+        from++;
+    return from;
+}
+
+static int put_data_lines(struct sl_buf *b, const char *data, size_t len)
+{
+    size_t i = 0, e;
+    int r;
+
+    for (;;) {
+        e = line_end(data, i, len);
+        if ((r = sl_buf_append(b, "data: ", 6)) < 0
+            || (r = sl_buf_append(b, data + i, e - i)) < 0
+            || (r = sl_buf_append(b, "\n", 1)) < 0)
+            return r;
+        if (e == len)
+            return 0;
+        i = e + (data[e] == '\r' && e + 1 < len && data[e + 1] == '\n' ? 2 : 1);
+    }
+}
+
+static int undo(struct sl_buf *b, size_t start, int r)
+{
+    b->len = start;
+    if (b->data)
+        b->data[start] = '\0';
+    return r;
+}
+
+int sl_sse_write_event(struct sl_buf *b, const char *name, const char *data, size_t len)
+{
+    size_t start = b->len, nlen = name ? strlen(name) : 0;
+    int r;
+
+    if (has_break(name ? name : "", nlen))
+        return -EINVAL;
+    if (nlen > 0 && ((r = sl_buf_append(b, "event: ", 7)) < 0
+                     || (r = sl_buf_append(b, name, nlen)) < 0
+                     || (r = sl_buf_append(b, "\n", 1)) < 0))
+        return undo(b, start, r);
+    if ((r = put_data_lines(b, data ? data : "", data ? len : 0)) < 0
+        || (r = sl_buf_append(b, "\n", 1)) < 0)
+        return undo(b, start, r);
+    return 0;
+}
+
+int sl_sse_write_comment(struct sl_buf *b, const char *text, size_t len)
+{
+    size_t start = b->len;
+    int r;
+
+    if (len > 0 && has_break(text, len))
+        return -EINVAL;
+    if ((r = sl_buf_append(b, ":", 1)) < 0
+        || (len > 0 && ((r = sl_buf_append(b, " ", 1)) < 0
+                        || (r = sl_buf_append(b, text, len)) < 0))
+        || (r = sl_buf_append(b, "\n\n", 2)) < 0)
+        return undo(b, start, r);
+    return 0;
+}

@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/* v1_chat.c - POST /v1/chat/completions, OpenAI-compatible (SPEC §3.3): the client's body is
+ * forwarded as sent apart from the documented changes (model allow-list, max_tokens cap,
+ * include_usage on streams), and the upstream's answer is relayed as it came, buffered or
+ * streamed.  Errors take OpenAI's shape with all four fields. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "v1_chat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "config.h"
+#include "request.h"
+#include "sse.h"
+#include "stream.h"
+#include "upstream_call.h"
+#include "worker.h"
+
+#define N_MAX 128                     /* OpenAI's own ceiling on n */
+
+struct v1 {
+    struct sl_req *r;
+    char model[128];
+    char *body;                       /* what goes upstream (owned) */
+    size_t body_len;
+    bool stream;
+    bool client_asked_usage;
+    struct sl_call *call;
+    struct sl_stream *out;
+    struct sl_sse_parser parser;
+    struct sl_buf ev;
+    struct sl_chat_usage usage;
+    bool done_seen, cut, paused;
+};
+
+static void v1_free(void *p)
+{
+    struct v1 *v = p;
+
+    if (v->call)
+        sl_call_cancel(v->call);
+    sl_stream_free(v->out);
+    sl_sse_parser_done(&v->parser);
+    sl_buf_done(&v->ev);
+    free(v->body);
+    free(v);
+}
+
+static void invalid(struct sl_req *r, int status, const char *msg, const char *param,
+                    const char *code)
+{
+    sl_req_reply_openai_error(r, status, msg, "invalid_request_error", param, code);
+    sl_req_free(r);
+}
+
+static bool is_allowed(const struct sl_config *cfg, const char *model)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nallowed_models; i++)
+        if (strcmp(cfg->allowed_models[i], model) == 0)
+            return true;
+    return cfg->nallowed_models == 0 && strcmp(cfg->model, model) == 0;
+}
+
+/* max_tokens / max_completion_tokens: absent gets the cap, larger is refused.  Returns
+ * false after answering the client. */
+static bool apply_token_cap(struct v1 *v, json_t *root, const struct sl_config *cfg)
+{
+    static const char *const names[] = { "max_tokens", "max_completion_tokens" };
+    bool seen = false;
+    char msg[160];
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        json_t *t = json_object_get(root, names[i]);
+
+        if (!t || json_is_null(t))
+            continue;
+        seen = true;
+        if (!json_is_integer(t) || json_integer_value(t) < 1) {
+            snprintf(msg, sizeof(msg), "Invalid '%s': expected a positive integer.", names[i]);
+            invalid(v->r, 400, msg, names[i], "invalid_value");
+            return false;
+        }
+        if (json_integer_value(t) > (json_int_t)cfg->max_tokens) {
+            snprintf(msg, sizeof(msg), "'%s' is %lld; this gateway allows at most %u.",
+                     names[i], (long long)json_integer_value(t), cfg->max_tokens);
+            invalid(v->r, 400, msg, names[i], "max_tokens_too_large");
+            return false;
+        }
+    }
+    if (!seen && json_object_set_new(root, "max_tokens", json_integer(cfg->max_tokens)) < 0) {
+        sl_req_reply_openai_error(v->r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_free(v->r);
+        return false;
+    }
+    return true;
+}
+
+/* Parse and check the client's body; build the upstream one.  Answers on failure. */
+static bool prepare(struct v1 *v, const struct sl_config *cfg)
+{
+    const char *raw;
+    json_t *root, *model, *n, *stream;
+    json_error_t err;
+    bool changed = false;
+    size_t len;
+    char msg[200];
+
+    raw = sl_req_body(v->r, &len);
+    root = json_loadb(raw ? raw : "", len, JSON_REJECT_DUPLICATES, &err);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        invalid(v->r, 400, "We could not parse the JSON body of your request.", NULL,
+                "invalid_json");
+        return false;
+    }
+    model = json_object_get(root, "model");
+    if (!json_is_string(model) || json_string_length(model) >= sizeof(v->model)) {
+        json_decref(root);
+        invalid(v->r, 400, "You must provide a model parameter.", "model", "missing_model");
+        return false;
+    }
+    snprintf(v->model, sizeof(v->model), "%s", json_string_value(model));
+    v->r->model = v->model;
+    if (!is_allowed(cfg, v->model)) {
+        snprintf(msg, sizeof(msg), "The model `%.120s` does not exist or you do not have "
+                 "access to it.", v->model);
+        json_decref(root);
+        invalid(v->r, 404, msg, "model", "model_not_found");
+        return false;
+    }
+    n = json_object_get(root, "n");
+    if (n && !json_is_null(n) &&
+        (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > N_MAX)) {
+        json_decref(root);
+        invalid(v->r, 400, "Invalid 'n': expected an integer from 1 to 128.", "n",
+                "invalid_value");
+        return false;
+    }
+    if (!apply_token_cap(v, root, cfg)) {
+        json_decref(root);
+        return false;
+    }
+    stream = json_object_get(root, "stream");
+    v->stream = json_is_true(stream);
+    if (sl_sse_include_usage_json(root, &changed, &v->client_asked_usage) < 0) {
+        json_decref(root);
+        invalid(v->r, 400, "Invalid 'stream_options'.", "stream_options", "invalid_value");
+        return false;
+    }
+    v->body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!v->body) {
+        sl_req_reply_openai_error(v->r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_free(v->r);
+        return false;
+    }
+    v->body_len = strlen(v->body);
+    return true;
+}
+
+static bool on_valid(const char *body, size_t len, void *arg)
+{
+    struct v1 *v = arg;
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *u = json_object_get(root, "usage");
+    bool ok = json_is_object(root);
+
+    if (json_is_object(u)) {
+        v->usage.prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
+        v->usage.completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
+        v->usage.total_tokens = json_integer_value(json_object_get(u, "total_tokens"));
+        v->usage.present = true;
+    }
+    json_decref(root);
+    return ok;
+}
+
+static void record(struct v1 *v, const struct sl_call_result *res)
+{
+    struct sl_req *r = v->r;
+
+    r->attempts = res->attempts;
+    r->upstream_status = res->status;
+    snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
+             res->upstream_request_id);
+    if (v->usage.present) {
+        r->prompt_tokens = v->usage.prompt_tokens;
+        r->completion_tokens = v->usage.completion_tokens;
+        r->total_tokens = v->usage.total_tokens;
+    }
+}
+
+/* The upstream gave up.  Its client errors are the client's (relayed as they came); its
+ * key being refused, its 5xx and our timeouts are the gateway's: 502. */
+static void reply_failure(struct v1 *v, const struct sl_call_result *res)
+{
+    struct sl_req *r = v->r;
+
+    if (res->status >= 400 && res->status < 500 && !(res->fail & SL_FAIL_AUTH) &&
+        res->body_len > 0) {
+        sl_req_reply(r, (int)res->status, "application/json", res->body, res->body_len);
+        return;
+    }
+    sl_req_reply_openai_error(r, 502, "The upstream provider is unavailable.", "server_error",
+                              NULL, "upstream_unavailable");
+}
+
+static void on_done_buffered(const struct sl_call_result *res, void *arg)
+{
+    struct v1 *v = arg;
+
+    v->call = NULL;
+    record(v, res);
+    if (res->ok)
+        sl_req_reply(v->r, 200, "application/json", res->body, res->body_len);
+    else
+        reply_failure(v, res);
+    sl_req_free(v->r);
+}
+
+/* ---- streaming ---- */
+
+static void cut(struct v1 *v)
+{
+    static const char err[] =
+        "data: {\"error\":{\"message\":\"The upstream stream ended before it was complete.\","
+        "\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_cut\"}}\n\n";
+
+    if (v->cut)
+        return;
+    v->cut = true;
+    if (v->ev.len)
+        sl_stream_write(v->out, v->ev.data, v->ev.len);
+    sl_buf_reset(&v->ev);
+    sl_stream_abort(v->out, err, sizeof(err) - 1);
+}
+
+/* Relay one upstream event as it came: event name (if any), data, blank line. */
+static int relay_event(struct v1 *v, const struct sl_sse_event *ev)
+{
+    int r = 0;
+
+    if (ev->event_len) {
+        r |= sl_buf_puts(&v->ev, "event: ");
+        r |= sl_buf_append(&v->ev, ev->event, ev->event_len);
+        r |= sl_buf_puts(&v->ev, "\n");
+    }
+    r |= sl_buf_puts(&v->ev, "data: ");
+    r |= sl_buf_append(&v->ev, ev->data, ev->data_len);
+    r |= sl_buf_puts(&v->ev, "\n\n");
+    return r ? -ENOMEM : 0;
+}
+
+static int on_event(const struct sl_sse_event *ev, void *arg)
+{
+    struct v1 *v = arg;
+    struct sl_sse_chunk ch;
+    int rc = 0;
+
+    if (ev->kind != SL_SSE_MESSAGE)
+        return 0;
+    if (sl_sse_chunk_parse(ev->data, ev->data_len, &ch) < 0)
+        return -ENOMEM;
+    switch (ch.kind) {
+    case SL_SSE_DATA_DONE:
+        v->done_seen = true;
+        rc = relay_event(v, ev);
+        break;
+    case SL_SSE_DATA_ERROR:
+        /* Relay the upstream's own error event, then cut: no [DONE] follows. */
+        relay_event(v, ev);
+        rc = -EPROTO;
+        break;
+    case SL_SSE_DATA_CHUNK:
+        if (ch.usage.present)
+            v->usage = ch.usage;
+        /* The usage chunk exists because we asked for it; the client did not. */
+        if (!(ch.usage_only && !v->client_asked_usage))
+            rc = relay_event(v, ev);
+        break;
+    default:
+        rc = -EPROTO;
+    }
+    sl_sse_chunk_done(&ch);
+    return rc;
+}
+
+static bool on_data(const char *data, size_t len, long status, void *arg)
+{
+    struct v1 *v = arg;
+    int rc;
+
+    if (v->cut)
+        return false;
+    if (!sl_stream_begun(v->out) && sl_stream_begin(v->out, "text/event-stream") < 0)
+        return false;
+    rc = sl_sse_feed(&v->parser, data, len, on_event, v);
+    if (rc < 0) {
+        cut(v);
+        return false;
+    }
+    if (v->ev.len)
+        sl_stream_write(v->out, v->ev.data, v->ev.len);
+    sl_buf_reset(&v->ev);
+    if (!v->done_seen && sl_stream_queued(v->out) > SL_STREAM_HIGH_WATER && v->call &&
+        sl_call_transfer(v->call)) {
+        v->paused = true;
+        sl_upstream_pause(sl_call_transfer(v->call));
+    }
+    return true;
+}
+
+static void on_drained(void *arg)
+{
+    struct v1 *v = arg;
+
+    if (v->paused && v->call && sl_call_transfer(v->call)) {
+        v->paused = false;
+        sl_upstream_resume(sl_call_transfer(v->call));
+    }
+}
+
+static void on_gone(void *arg)
+{
+    struct v1 *v = arg;
+
+    if (!sl_stream_begun(v->out))
+        v->r->status = 499;
+    sl_req_free(v->r);
+}
+
+static void on_done_stream(const struct sl_call_result *res, void *arg)
+{
+    struct v1 *v = arg;
+
+    v->call = NULL;
+    record(v, res);
+    if (!sl_stream_begun(v->out)) {
+        reply_failure(v, res);
+        sl_req_free(v->r);
+        return;
+    }
+    if (v->cut)
+        return;
+    if (res->ok && v->done_seen && !sl_sse_has_partial(&v->parser)) {
+        sl_stream_end(v->out);
+        sl_req_free(v->r);
+        return;
+    }
+    cut(v);
+}
+
+void sl_v1_chat_handle(struct sl_req *r)
+{
+    const struct sl_config *cfg = sl_worker_config(r->w);
+    struct sl_call_spec spec = { 0 };
+    struct v1 *v = calloc(1, sizeof(*v));
+
+    if (!v) {
+        sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_free(r);
+        return;
+    }
+    v->r = r;
+    r->ctx = v;
+    r->ctx_free = v1_free;
+    sl_buf_init(&v->ev, 4u << 20);
+    if (!prepare(v, cfg))
+        return;
+    spec.path = "/chat/completions";
+    spec.body = v->body;
+    spec.body_len = v->body_len;
+    spec.request_id = r->id;
+    spec.model = v->model;
+    spec.start_ms = r->start_ms;
+    if (v->stream) {
+        if (sl_sse_parser_init(&v->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
+            !(v->out = sl_stream_new(r, on_gone, on_drained, v))) {
+            sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL,
+                                      "server_busy");
+            sl_req_free(r);
+            return;
+        }
+        spec.on_data = on_data;
+        spec.idle_timeout_ms = cfg->attempt_timeout_ms;
+    }
+    v->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
+                            sl_worker_retry_policy(r->w), &spec,
+                            v->stream ? NULL : on_valid,
+                            v->stream ? on_done_stream : on_done_buffered, v);
+    if (!v->call) {
+        sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_free(r);
+    }
+}
