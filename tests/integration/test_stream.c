@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/* test_stream.c - /api/chat/stream and /v1/chat/completions through the real sluiced against
+ * the fake upstream: framing and order, latency of the first token, client aborts, cut
+ * streams, backpressure, and what /v1 relays. */
+#define _GNU_SOURCE
+#include <netinet/in.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+TestSuite(stream, .timeout = 90);
+
+static struct h_fake fake;
+static struct h_daemon d;
+
+static void start(int workers, const char *upstream_keys)
+{
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, workers, h_fake_upstream_conf(&fake, upstream_keys));
+    h_daemon_start(&d, NULL);
+}
+
+static void stop(void)
+{
+    cr_assert_eq(h_daemon_stop(&d, 15000), 0);
+    h_fake_stop(&fake);
+}
+
+struct capture {
+    char *p;
+    size_t n;
+    long long first_ms, start_ms;
+    size_t abort_after;            /* abort the transfer once this many bytes arrived */
+};
+
+static size_t on_bytes(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct capture *c = ud;
+    size_t len = size * nmemb;
+
+    if (c->n == 0)
+        c->first_ms = h_now_ms() - c->start_ms;
+    c->p = realloc(c->p, c->n + len + 1);
+    memcpy(c->p + c->n, ptr, len);
+    c->n += len;
+    c->p[c->n] = '\0';
+    if (c->abort_after && c->n >= c->abort_after)
+        return 0;
+    return len;
+}
+
+/* POST and capture the whole answer; returns libcurl's code (18 = cut before the end). */
+static int post(const char *path, const char *body, struct capture *c, long *status)
+{
+    CURL *e = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    char url[256];
+    CURLcode rc;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", d.port, path);
+    c->start_ms = h_now_ms();
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_bytes);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    rc = curl_easy_perform(e);
+    *status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    if (!c->p)
+        c->p = calloc(1, 1);
+    return (int)rc;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+Test(stream, api_stream_events_in_order_with_multiline_data)
+{
+    struct capture c = { 0 };
+    long status;
+    const char *usage, *done;
+
+    start(1, NULL);
+    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"one\\ntwo\"}", &c, &status), 0);
+    cr_assert_eq(status, 200);
+    /* "Hello! You said: one\ntwo" arrives word by word; the newline splits a data line. */
+    cr_assert_not_null(strstr(c.p, "event: token\ndata: Hello! \n\n"), "%s", c.p);
+    /* The fake's token "one\n" ends in a line break: a second, empty data line carries it. */
+    cr_assert_not_null(strstr(c.p, "event: token\ndata: one\ndata: \n\n"), "%s", c.p);
+    cr_assert_not_null(strstr(c.p, "event: token\ndata: two\n\n"), "%s", c.p);
+    usage = strstr(c.p, "event: usage\ndata: {\"prompt_tokens\":");
+    done = strstr(c.p, "event: done\ndata: \n\n");
+    cr_assert_not_null(usage, "%s", c.p);
+    cr_assert_not_null(done, "%s", c.p);
+    cr_assert_lt(usage, done);
+    cr_assert_lt(strstr(c.p, "event: token"), usage);
+    cr_assert_eq(strcmp(done + strlen("event: done\ndata: \n\n"), ""), 0, "done must be last");
+    cr_assert_eq(count(c.p, "event: error"), 0);
+    free(c.p);
+    /* The upstream was asked for the usage chunk. */
+    json_t *reqs = h_fake_requests(&fake);
+    const char *sent = json_string_value(json_object_get(json_array_get(reqs, 0), "body"));
+    cr_assert_not_null(strstr(sent, "\"stream\":true"), "%s", sent);
+    cr_assert_not_null(strstr(sent, "\"include_usage\":true"), "%s", sent);
+    json_decref(reqs);
+    stop();
+}
+
+Test(stream, first_token_arrives_while_the_upstream_holds_the_rest)
+{
+    struct capture c = { 0 };
+    long status;
+    long long total;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"pause_after_chunks\":2,\"pause_ms\":1500}]");
+    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"a b c d\"}", &c, &status), 0);
+    total = h_now_ms() - c.start_ms;
+    cr_assert_lt(c.first_ms, 700, "first byte after %lld ms", c.first_ms);
+    cr_assert_geq(total, 1500);
+    cr_assert_not_null(strstr(c.p, "event: done"));
+    free(c.p);
+    stop();
+}
+
+Test(stream, client_abort_closes_the_upstream_within_a_second)
+{
+    struct capture c = { .abort_after = 1 };
+    json_t *reqs, *last;
+    long status;
+    int i;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"pause_after_chunks\":2,\"pause_ms\":20000}]");
+    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"a b c d\"}", &c, &status),
+                 CURLE_WRITE_ERROR);
+    for (i = 0; i < 100; i++) {
+        reqs = h_fake_requests(&fake);
+        last = json_array_get(reqs, json_array_size(reqs) - 1);
+        if (json_is_true(json_object_get(last, "client_closed")))
+            break;
+        json_decref(reqs);
+        reqs = NULL;
+        h_sleep_ms(20);
+    }
+    cr_assert_not_null(reqs, "the upstream never saw the gateway hang up");
+    cr_assert_leq(json_integer_value(json_object_get(last, "closed_after_ms")), 1500);
+    json_decref(reqs);
+    free(c.p);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"route\":\"/api/chat/stream\"", NULL }), 1);
+    stop();
+}
+
+Test(stream, client_gone_before_the_first_byte_cancels_the_upstream)
+{
+    static const char body[] = "{\"user_message\":\"x\"}";
+    char req[512];
+    int fd = -1, i;
+    json_t *reqs = NULL, *last;
+
+    snprintf(req, sizeof(req), "POST /api/chat/stream HTTP/1.1\r\nHost: t\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"delay_ms\":20000}]");
+    fd = h_connect(d.port);
+    cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    for (i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 1; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(h_fake_stat(&fake, "inflight"), 1);
+    close(fd);
+    for (i = 0; i < 100; i++) {
+        reqs = h_fake_requests(&fake);
+        last = json_array_get(reqs, 0);
+        if (json_is_true(json_object_get(last, "client_closed")))
+            break;
+        json_decref(reqs);
+        reqs = NULL;
+        h_sleep_ms(20);
+    }
+    cr_assert_not_null(reqs, "the upstream call outlived its client");
+    json_decref(reqs);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"status\":499", NULL }), 1);
+    stop();
+}
+
+Test(stream, upstream_reset_mid_stream_is_an_error_event_and_a_cut)
+{
+    struct capture c = { 0 };
+    long status;
+
+    start(1, "backoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"fail_after_chunks\":3,\"fail_mode\":\"reset\"}]");
+    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"a b c d e f\"}", &c, &status),
+                 CURLE_PARTIAL_FILE, "the chunked reply must not end cleanly: %s", c.p);
+    cr_assert_eq(status, 200);
+    cr_assert_not_null(strstr(c.p, "event: token"));
+    cr_assert_not_null(strstr(c.p, "event: error\ndata: {\"detail\":"), "%s", c.p);
+    cr_assert_null(strstr(c.p, "event: done"), "%s", c.p);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 1, "a stream is never retried once begun");
+    free(c.p);
+    stop();
+}
+
+Test(stream, upstream_clean_close_without_done_is_a_cut_too)
+{
+    struct capture c = { 0 };
+    long status;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"fail_after_chunks\":3,\"fail_mode\":\"close\"}]");
+    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"a b c d e f\"}", &c, &status),
+                 CURLE_PARTIAL_FILE);
+    cr_assert_not_null(strstr(c.p, "event: error"), "%s", c.p);
+    cr_assert_null(strstr(c.p, "event: done"));
+    free(c.p);
+    stop();
+}
+
+Test(stream, failure_before_the_stream_begins_is_retried_then_plain_json)
+{
+    struct capture c = { 0 };
+    long status;
+
+    start(1, "max_attempts = 2\nbackoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"status\":503,\"repeat\":5}]");
+    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"x\"}", &c, &status), 0);
+    cr_assert_eq(status, 502);
+    cr_assert_str_eq(c.p, "{\"detail\":\"Provider unavailable\"}");
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 2);
+    free(c.p);
+    stop();
+}
+
+static long worker_rss_kb(pid_t master)
+{
+    pid_t w[4];
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    cr_assert_eq(h_children(master, w, 4), 1);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)w[0]);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+Test(stream, a_slow_reader_does_not_make_the_worker_buffer_the_stream)
+{
+    static const char req[] = "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                              "Content-Length: 80\r\n\r\n"
+                              "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":"
+                              "[{\"role\":\"user\",\"content\":\"x\"}]}";
+    long before, after;
+    size_t got = 0;
+    char buf[1024];
+    int fd, small = 4096, i;
+
+    start(1, NULL);
+    /* 50 MB from the upstream; the client reads 1 KB every 20 ms. */
+    h_fake_script(&fake, "[{\"bytes\":50000000}]");
+    before = worker_rss_kb(d.pid);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert(write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1));
+    for (i = 0; i < 150; i++) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        h_sleep_ms(20);
+    }
+    after = worker_rss_kb(d.pid);
+    close(fd);
+    cr_assert_gt(got, 1000, "the stream did not start");
+    cr_assert_lt(after - before, 16 * 1024, "worker RSS grew by %ld kB (from %ld kB) while the "
+                 "client had read %zu bytes", after - before, before, got);
+    fprintf(stderr, "slow reader: worker RSS %ld kB -> %ld kB after reading %zu bytes\n",
+            before, after, got);
+    stop();
+}
+
+/* Replace the per-response "id" and "created" values so two answers can be compared. */
+static char *normalise(const char *s)
+{
+    regex_t re;
+    regmatch_t m;
+    char *out = calloc(1, strlen(s) + 1), *o = out;
+    const char *p = s;
+
+    cr_assert_eq(regcomp(&re, "\"(id|created)\":(\"[^\"]*\"|[0-9]+)", REG_EXTENDED), 0);
+    while (regexec(&re, p, 1, &m, 0) == 0) {
+        memcpy(o, p, (size_t)m.rm_so);
+        o += m.rm_so;
+        o += sprintf(o, "\"%c\":X", p[m.rm_so + 1]);
+        p += m.rm_eo;
+    }
+    strcpy(o, p);
+    regfree(&re);
+    return out;
+}
+
+/* Ask the fake directly with the body the gateway sent, to get what it would answer. */
+static char *fake_answer_to_last_request(void)
+{
+    json_t *reqs = h_fake_requests(&fake);
+    const char *sent = json_string_value(json_object_get(json_array_get(reqs, 0), "body"));
+    struct h_resp r;
+    char *body;
+
+    cr_assert_eq(h_http(fake.port, "POST", "/v1/chat/completions", NULL, sent, strlen(sent), &r),
+                 0);
+    json_decref(reqs);
+    body = strdup(r.body);
+    h_resp_free(&r);
+    return body;
+}
+
+Test(stream, v1_buffered_body_is_what_the_upstream_sent)
+{
+    struct capture c = { 0 };
+    char *direct, *a, *b;
+    long status;
+
+    start(1, NULL);
+    cr_assert_eq(post("/v1/chat/completions",
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"compare me\"}]}", &c, &status), 0);
+    cr_assert_eq(status, 200);
+    direct = fake_answer_to_last_request();
+    a = normalise(c.p);
+    b = normalise(direct);
+    cr_assert_str_eq(a, b);
+    free(a), free(b), free(direct), free(c.p);
+    stop();
+}
+
+Test(stream, v1_stream_is_relayed_and_the_usage_chunk_stripped_unless_asked)
+{
+    struct capture c = { 0 }, c2 = { 0 };
+    char *direct, *a, *b, *p;
+    long status;
+
+    start(1, NULL);
+    cr_assert_eq(post("/v1/chat/completions",
+                      "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"stream me\"}]}", &c, &status), 0);
+    cr_assert_eq(status, 200);
+    cr_assert_null(strstr(c.p, "\"choices\":[]"), "usage chunk not stripped: %s", c.p);
+    cr_assert_eq(count(c.p, "data: [DONE]\n\n"), 1);
+    /* Byte for byte what the fake sends, minus its usage chunk. */
+    direct = fake_answer_to_last_request();
+    p = strstr(direct, "data: {\"id\"");
+    while (p) {
+        char *q = strstr(p, "\n\n");
+
+        if (strstr(p, "\"choices\":[]") && strstr(p, "\"choices\":[]") < q) {
+            memmove(p, q + 2, strlen(q + 2) + 1);
+            break;
+        }
+        p = strstr(q + 2, "data: {\"id\"");
+    }
+    a = normalise(c.p);
+    b = normalise(direct);
+    cr_assert_str_eq(a, b);
+    free(a), free(b), free(direct), free(c.p);
+
+    cr_assert_eq(post("/v1/chat/completions",
+                      "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
+                      "{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"with usage\"}]}", &c2, &status), 0);
+    cr_assert_not_null(strstr(c2.p, "\"choices\":[],\"usage\":{"), "%s", c2.p);
+    free(c2.p);
+    stop();
+}
+
+Test(stream, v1_mid_stream_failure_has_an_error_event_and_no_done)
+{
+    struct capture c = { 0 };
+    json_t *j;
+    char *last;
+    long status;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"fail_after_chunks\":3,\"fail_mode\":\"reset\"}]");
+    cr_assert_eq(post("/v1/chat/completions",
+                      "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"a b c d e f\"}]}", &c, &status), CURLE_PARTIAL_FILE);
+    cr_assert_null(strstr(c.p, "[DONE]"), "%s", c.p);
+    last = strstr(c.p, "data: {\"error\":");
+    cr_assert_not_null(last, "%s", c.p);
+    j = json_loads(last + 6, JSON_DISABLE_EOF_CHECK, NULL);
+    cr_assert_not_null(j);
+    cr_assert(json_is_string(json_object_get(json_object_get(j, "error"), "message")));
+    cr_assert(json_object_get(json_object_get(j, "error"), "param") != NULL);
+    json_decref(j);
+    free(c.p);
+    stop();
+}
+
+static void assert_openai_error(const char *body, long status, long want, const char *code)
+{
+    json_t *j = json_loads(body, 0, NULL), *e;
+
+    cr_assert_eq(status, want, "%ld: %s", status, body);
+    cr_assert_not_null(j, "%s", body);
+    e = json_object_get(j, "error");
+    cr_assert(json_is_string(json_object_get(e, "message")), "%s", body);
+    cr_assert(json_is_string(json_object_get(e, "type")), "%s", body);
+    cr_assert(json_object_get(e, "param") != NULL, "%s", body);
+    cr_assert(json_object_get(e, "code") != NULL, "%s", body);
+    if (code)
+        cr_assert_str_eq(json_string_value(json_object_get(e, "code")), code, "%s", body);
+    json_decref(j);
+}
+
+Test(stream, v1_refusals_have_openai_shape)
+{
+    static const struct {
+        const char *body;
+        long status;
+        const char *code;
+    } cases[] = {
+        { "{\"model\":\"gpt-9\",\"messages\":[]}", 404, "model_not_found" },
+        { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100000,\"messages\":[]}", 400,
+          "max_tokens_too_large" },
+        { "{\"model\":\"gpt-4o-mini\",\"max_completion_tokens\":100000,\"messages\":[]}", 400,
+          "max_tokens_too_large" },
+        { "{\"model\":\"gpt-4o-mini\",\"n\":0,\"messages\":[]}", 400, "invalid_value" },
+        { "not json", 400, NULL },
+        { "{\"messages\":[]}", 400, NULL },
+    };
+    struct capture c;
+    long status;
+    size_t i;
+
+    start(1, NULL);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&c, 0, sizeof(c));
+        post("/v1/chat/completions", cases[i].body, &c, &status);
+        assert_openai_error(c.p, status, cases[i].status, cases[i].code);
+        free(c.p);
+    }
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 0, "refusals never reach the upstream");
+    /* A missing cap is injected. */
+    memset(&c, 0, sizeof(c));
+    post("/v1/chat/completions", "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &c, &status);
+    free(c.p);
+    json_t *reqs = h_fake_requests(&fake);
+    cr_assert_not_null(strstr(json_string_value(json_object_get(json_array_get(reqs, 0), "body")),
+                              "\"max_tokens\":400"));
+    json_decref(reqs);
+    stop();
+}
+
+Test(stream, v1_upstream_client_errors_are_relayed_and_5xx_become_502)
+{
+    struct capture c = { 0 };
+    long status;
+
+    start(1, "max_attempts = 2\nbackoff_base_ms = 10\n");
+    h_fake_script(&fake, "[{\"status\":400,\"body\":{\"error\":{\"message\":\"bad things\","
+                         "\"type\":\"invalid_request_error\",\"param\":\"messages\","
+                         "\"code\":null}}}]");
+    post("/v1/chat/completions", "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &c, &status);
+    assert_openai_error(c.p, status, 400, NULL);
+    cr_assert_not_null(strstr(c.p, "bad things"));
+    free(c.p);
+
+    memset(&c, 0, sizeof(c));
+    h_fake_script(&fake, "[{\"status\":500,\"repeat\":2}]");
+    post("/v1/chat/completions", "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &c, &status);
+    assert_openai_error(c.p, status, 502, "upstream_unavailable");
+    free(c.p);
+
+    memset(&c, 0, sizeof(c));
+    h_fake_script(&fake, "[{\"status\":401}]");
+    post("/v1/chat/completions", "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &c, &status);
+    assert_openai_error(c.p, status, 502, "upstream_unavailable");
+    free(c.p);
+    stop();
+}
