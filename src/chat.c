@@ -141,6 +141,12 @@ int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, c
     return 0;
 }
 
+/* The client hung up: chat_free() (through sl_req_free) cancels the upstream call. */
+static void on_client_gone(struct sl_req *r)
+{
+    sl_req_free(r);
+}
+
 void sl_chat_handle(struct sl_req *r)
 {
     const struct sl_config *cfg = sl_worker_config(r->w);
@@ -168,7 +174,7 @@ void sl_chat_handle(struct sl_req *r)
     spec.start_ms = r->start_ms;
     c->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                             sl_worker_retry_policy(r->w), &spec, on_valid, on_done, c);
-    if (!c->call) {
+    if (!c->call || sl_req_watch_client(r, on_client_gone) < 0) {
         sl_req_reply_detail(r, 503, "Server busy");
         sl_req_free(r);
     }

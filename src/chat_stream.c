@@ -96,6 +96,8 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
     } else {
         if (ch.content && ch.content_len)
             sl_sse_write_event(&cs->out, "token", ch.content, ch.content_len);
+        else if (ch.refusal && ch.refusal_len)
+            sl_sse_write_event(&cs->out, "token", ch.refusal, ch.refusal_len);
         if (ch.usage.present) {
             cs->usage = ch.usage;
             usage = sl_chat_usage_json(&ch.usage, NULL);

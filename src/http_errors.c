@@ -59,7 +59,7 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
 
     /* A 413 keeps the wording SPEC §3.1 gives it; other statuses use their phrase. */
     (void)reason;
-    sl_reqid_new(id);
+    sl_reqid_pick(evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-ID"), id);
     sl_buf_init(&b, 1024);
     sl_buf_puts(&b, "{\"detail\":");
     sl_buf_json_str(&b, phrase, strlen(phrase));

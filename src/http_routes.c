@@ -12,6 +12,7 @@
 
 #include "chat.h"
 #include "request.h"
+#include "config.h"
 #include "v1_chat.h"
 #include "worker.h"
 
@@ -28,17 +29,20 @@ struct route {
     const char *allow;              /* the Allow header of a 405 */
     void (*handle)(struct sl_req *r);
     bool openai_errors;             /* errors in OpenAI's shape, not FastAPI's */
+    bool upstream;                  /* calls upstream: subject to max_inflight */
 };
 
 static void handle_healthz(struct sl_req *r);
 static void handle_readyz(struct sl_req *r);
 
 static const struct route routes[] = {
-    { "/healthz", "/healthz", M_GET | M_HEAD, "GET, HEAD", handle_healthz, false },
-    { "/readyz", "/readyz", M_GET | M_HEAD, "GET, HEAD", handle_readyz, false },
-    { "/api/chat", "/api/chat", M_POST, "POST", sl_chat_handle, false },
-    { "/api/chat/stream", "/api/chat/stream", M_POST, "POST", sl_chat_stream_handle, false },
-    { "/v1/chat/completions", "/v1/chat/completions", M_POST, "POST", sl_v1_chat_handle, true },
+    { "/healthz", "/healthz", M_GET | M_HEAD, "GET, HEAD", handle_healthz, false, false },
+    { "/readyz", "/readyz", M_GET | M_HEAD, "GET, HEAD", handle_readyz, false, false },
+    { "/api/chat", "/api/chat", M_POST, "POST", sl_chat_handle, false, true },
+    { "/api/chat/stream", "/api/chat/stream", M_POST, "POST", sl_chat_stream_handle, false,
+      true },
+    { "/v1/chat/completions", "/v1/chat/completions", M_POST, "POST", sl_v1_chat_handle, true,
+      true },
 };
 
 static void handle_healthz(struct sl_req *r)
@@ -107,6 +111,19 @@ void sl_routes_dispatch(struct evhttp_request *ev, void *arg)
                                       NULL, "method_not_allowed");
         else
             sl_req_reply_detail(r, 405, "Method Not Allowed");
+        sl_req_free(r);
+        return;
+    }
+    /* SPEC §4: the per-worker in-flight cap, a transient refusal the SDKs retry. */
+    if (rt->upstream && sl_worker_inflight(w) > sl_worker_config(w)->max_inflight) {
+        sl_req_add_header(r, "Retry-After", "1");
+        sl_req_add_header(r, "retry-after-ms", "1000");
+        sl_req_add_header(r, "x-should-retry", "true");
+        if (rt->openai_errors)
+            sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL,
+                                      "server_busy");
+        else
+            sl_req_reply_detail(r, 503, "Server busy");
         sl_req_free(r);
         return;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <curl/curl.h>
 
@@ -91,6 +92,9 @@ int main(int argc, char **argv)
         return 0;
     }
     sl_log_init(cfg->log_level, "master");
+    /* SPEC §5: the key must never reach a core file.  libcurl copies it into buffers we
+     * cannot mark, so no process of ours dumps core at all (workers inherit this). */
+    (void)prctl(PR_SET_DUMPABLE, 0);
     if (sl_master_load_key(cfg, &api_key) < 0) {
         sl_config_free(cfg);
         return 1;

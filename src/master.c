@@ -43,19 +43,30 @@ struct child {
     bool told_to_drain;
 };
 
-struct master {
+/* What a generation of workers is started with.  The serving one is installed; a reload
+ * stages the next one beside it and installs it only once its workers accept, so a reload
+ * that fails leaves nothing of itself behind. */
+struct gen_set {
+    uint32_t id;
     struct sl_config *cfg;
     char *api_key;
-    const char *cfg_path;
-    struct sl_shm *shm;
     struct sl_listener listeners[SL_MAX_LISTEN];
     size_t nlisteners;
+};
+
+struct master {
+    struct gen_set cur;              /* serving */
+    struct gen_set next;             /* staged by a reload in progress */
+    struct sl_config *cfg;           /* == cur.cfg */
+    const char *cfg_path;
+    struct sl_shm *shm;
     bool socket_activated;
     struct child children[MAX_CHILDREN];
     size_t nchildren;
-    uint32_t generation;             /* the generation that should be serving */
-    uint32_t prev_generation;        /* during a reload: the one to drain once ready */
+    uint32_t generation;             /* == cur.id */
+    uint32_t last_generation;        /* ids are never reused */
     bool reloading;
+    bool reload_pending;             /* a SIGHUP came during a reload, or before READY */
     uint64_t reload_deadline_ms;
     bool announced_ready;
     unsigned crash_streak;
@@ -97,7 +108,7 @@ static void status_line(struct master *m, const char *what)
                count_generation(m, m->generation), m->generation);
 }
 
-static int spawn_worker(struct master *m)
+static int spawn_worker(struct master *m, const struct gen_set *g)
 {
     struct sl_worker_params p = { 0 };
     int fds[SL_MAX_LISTEN];
@@ -108,11 +119,11 @@ static int spawn_worker(struct master *m)
 
     if (m->nchildren >= MAX_CHILDREN)
         return -ENOSPC;
-    slot = sl_shm_slot_claim(m->shm, m->generation);
+    slot = sl_shm_slot_claim(m->shm, g->id);
     if (slot < 0)
         return slot;
-    for (i = 0; i < m->nlisteners; i++)
-        fds[i] = m->listeners[i].fd;
+    for (i = 0; i < g->nlisteners; i++)
+        fds[i] = g->listeners[i].fd;
     /* Taken before fork: in the child, getppid() is already 1 if the master died meanwhile. */
     p.master_pid = (int)getpid();
     pid = fork();
@@ -125,20 +136,20 @@ static int spawn_worker(struct master *m)
     }
     if (pid == 0) {
         close(m->sigfd);
-        p.cfg = m->cfg;
+        p.cfg = g->cfg;
         p.shm = m->shm;
         p.slot = slot;
-        p.generation = m->generation;
+        p.generation = g->id;
         p.fds = fds;
-        p.nfds = m->nlisteners;
-        p.api_key = m->api_key;
+        p.nfds = g->nlisteners;
+        p.api_key = g->api_key;
         _exit(sl_worker_run(&p));
     }
     atomic_store(&m->shm->workers[slot].pid, (int32_t)pid);
     c = &m->children[m->nchildren++];
     c->pid = pid;
     c->slot = slot;
-    c->generation = m->generation;
+    c->generation = g->id;
     c->started_ms = sl_clock_mono_ms();
     c->told_to_drain = false;
     return 0;
@@ -203,7 +214,8 @@ static void reap(struct master *m)
         m->children[i] = m->children[--m->nchildren];
         sl_shm_slot_release(m->shm, c.slot);
         log_exit(&c, status);
-        if (c.told_to_drain || m->stopping || c.generation != m->generation)
+        if (c.told_to_drain || m->stopping ||
+            (c.generation != m->generation && !(m->reloading && c.generation == m->next.id)))
             continue;
         /* An unexpected death in the serving generation: replace it, at once the first
          * time, with a growing delay while workers keep dying young. */
@@ -234,10 +246,10 @@ static int open_listeners(struct master *m, const struct sl_config *cfg,
 
         /* A socket we already have stays: rebinding it would fail, and keeping it means
          * no connection is refused across a reload. */
-        for (j = 0; j < m->nlisteners; j++)
-            if (m->listeners[j].fd >= 0 &&
-                sl_listen_spec_equal(&m->listeners[j].spec, &cfg->listen[i]))
-                fd = m->listeners[j].fd;
+        for (j = 0; j < m->cur.nlisteners; j++)
+            if (m->cur.listeners[j].fd >= 0 &&
+                sl_listen_spec_equal(&m->cur.listeners[j].spec, &cfg->listen[i]))
+                fd = m->cur.listeners[j].fd;
         if (fd < 0) {
             fd = sl_listen_open(&cfg->listen[i], err, sizeof(err));
             if (fd < 0) {
@@ -260,21 +272,29 @@ static int open_listeners(struct master *m, const struct sl_config *cfg,
     return 0;
 }
 
-/* Swap in the new listener set; close those of the old set that are not reused. */
-static void adopt_listeners(struct master *m, struct sl_listener *nl, size_t n)
+/* Close the listeners of a that b does not share (by fd). */
+static void close_unshared(struct gen_set *a, const struct gen_set *b)
 {
     size_t i, j;
 
-    for (i = 0; i < m->nlisteners; i++) {
-        bool kept = false;
+    for (i = 0; i < a->nlisteners; i++) {
+        bool shared = false;
 
-        for (j = 0; j < n; j++)
-            kept |= nl[j].fd == m->listeners[i].fd;
-        if (!kept)
-            sl_listen_close(&m->listeners[i]);
+        for (j = 0; j < b->nlisteners; j++)
+            shared |= b->listeners[j].fd == a->listeners[i].fd;
+        if (!shared && !a->listeners[i].from_systemd)
+            sl_listen_close(&a->listeners[i]);
     }
-    memcpy(m->listeners, nl, n * sizeof(*nl));
-    m->nlisteners = n;
+    a->nlisteners = 0;
+}
+
+static void gen_set_done(struct gen_set *g)
+{
+    sl_config_free(g->cfg);
+    sl_secret_free(g->api_key);
+    g->cfg = NULL;
+    g->api_key = NULL;
+    g->nlisteners = 0;
 }
 
 static void log_config_errors(const char *errs)
@@ -290,19 +310,19 @@ static void log_config_errors(const char *errs)
 
 static void begin_reload(struct master *m)
 {
-    struct sl_listener nl[SL_MAX_LISTEN];
-    struct sl_config *ncfg = NULL;
-    char *errs = NULL, *nkey = NULL;
-    size_t n = 0;
-    int r;
+    struct gen_set *n = &m->next;
+    char *errs = NULL;
 
-    if (m->reloading || m->stopping) {
-        sl_log_notice("reload_ignored", "a reload or stop is already in progress");
+    if (m->stopping)
+        return;
+    if (m->reloading || !m->announced_ready) {
+        /* Coalesced: one more reload runs, with whatever the file says then. */
+        m->reload_pending = true;
         return;
     }
+    m->reload_pending = false;
     sl_notify("RELOADING=1");
-    r = sl_config_load(m->cfg_path, environ, &ncfg, &errs);
-    if (r < 0) {
+    if (sl_config_load(m->cfg_path, environ, &n->cfg, &errs) < 0) {
         log_config_errors(errs);
         sl_log_err("reload_failed", "%s is invalid; keeping the running configuration",
                    m->cfg_path);
@@ -310,52 +330,55 @@ static void begin_reload(struct master *m)
         sl_notify("READY=1\nSTATUS=reload failed: invalid configuration; still serving");
         return;
     }
-    if (sl_master_load_key(ncfg, &nkey) < 0) {
-        sl_config_free(ncfg);
+    if (sl_master_load_key(n->cfg, &n->api_key) < 0) {
+        gen_set_done(n);
         sl_notify("READY=1\nSTATUS=reload failed: no upstream API key; still serving");
         return;
     }
-    if (!m->socket_activated) {
-        r = open_listeners(m, ncfg, nl, &n);
-        if (r < 0) {
-            sl_secret_free(nkey);
-            sl_config_free(ncfg);
-            sl_notify("READY=1\nSTATUS=reload failed: cannot listen; still serving");
-            return;
-        }
-        adopt_listeners(m, nl, n);
+    if (m->socket_activated) {
+        memcpy(n->listeners, m->cur.listeners, sizeof(n->listeners));
+        n->nlisteners = m->cur.nlisteners;
+    } else if (open_listeners(m, n->cfg, n->listeners, &n->nlisteners) < 0) {
+        gen_set_done(n);
+        sl_notify("READY=1\nSTATUS=reload failed: cannot listen; still serving");
+        return;
     }
-    sl_log_set_level(ncfg->log_level);
-    sl_config_free(m->cfg);
-    m->cfg = ncfg;
-    /* Workers already forked keep their copy; a rotated key reaches the new generation. */
-    sl_secret_free(m->api_key);
-    m->api_key = nkey;
-    m->prev_generation = m->generation;
-    m->generation++;
+    n->id = ++m->last_generation;
     m->reloading = true;
-    m->crash_streak = 0;
-    m->respawn_at_ms = 0;
     m->reload_deadline_ms = sl_clock_mono_ms() + RELOAD_READY_TIMEOUT_MS;
-    sl_log_notice("reload", "configuration reloaded; starting generation %u", m->generation);
+    sl_log_notice("reload", "configuration valid; starting generation %u", n->id);
 }
 
 static void finish_reload(struct master *m, bool ok)
 {
-    uint32_t drain = ok ? m->prev_generation : m->generation;
+    struct gen_set old;
 
-    signal_generation(m, drain, SIGTERM);
-    if (!ok) {
-        /* The new generation never came up: the old one keeps serving. */
-        m->generation = m->prev_generation;
-        sl_log_err("reload_failed", "new workers did not become ready; old ones keep serving");
-    } else {
-        atomic_store(&m->shm->generation, m->generation);
-        sl_log_notice("reload_done", "generation %u serving", m->generation);
-    }
     m->reloading = false;
+    if (!ok) {
+        /* The new generation never came up: stop it, undo everything it brought. */
+        signal_generation(m, m->next.id, SIGTERM);
+        close_unshared(&m->next, &m->cur);
+        gen_set_done(&m->next);
+        sl_log_err("reload_failed", "new workers did not become ready; old ones keep serving");
+        sl_notify("READY=1");
+        status_line(m, "reload failed; serving");
+        return;
+    }
+    signal_generation(m, m->cur.id, SIGTERM);
+    old = m->cur;
+    m->cur = m->next;
+    memset(&m->next, 0, sizeof(m->next));
+    close_unshared(&old, &m->cur);
+    gen_set_done(&old);
+    m->cfg = m->cur.cfg;
+    m->generation = m->cur.id;
+    m->crash_streak = 0;
+    m->respawn_at_ms = 0;
+    sl_log_set_level(m->cfg->log_level);
+    atomic_store(&m->shm->generation, m->generation);
+    sl_log_notice("reload_done", "generation %u serving", m->generation);
     sl_notify("READY=1");
-    status_line(m, ok ? "serving" : "reload failed; serving");
+    status_line(m, "serving");
 }
 
 static void begin_stop(struct master *m, int sig)
@@ -368,6 +391,11 @@ static void begin_stop(struct master *m, int sig)
         return;
     }
     m->stopping = true;
+    if (m->reloading) {
+        m->reloading = false;
+        close_unshared(&m->next, &m->cur);
+        gen_set_done(&m->next);
+    }
     m->stop_deadline_ms = sl_clock_mono_ms() + m->cfg->shutdown_timeout_ms + STOP_GRACE_MS;
     sl_notify("STOPPING=1\nSTATUS=stopping: draining requests");
     sl_log_notice("stopping", "%s: draining %zu workers", strsignal(sig), m->nchildren);
@@ -416,15 +444,22 @@ static void check_heartbeats(struct master *m, uint64_t now)
     }
 }
 
-static void top_up_workers(struct master *m, uint64_t now)
+static void top_up(struct master *m, const struct gen_set *g, uint64_t now)
 {
-    while (!m->stopping && count_generation(m, m->generation) < m->cfg->workers &&
+    while (!m->stopping && count_generation(m, g->id) < g->cfg->workers &&
            now >= m->respawn_at_ms) {
-        if (spawn_worker(m) < 0) {
+        if (spawn_worker(m, g) < 0) {
             m->respawn_at_ms = now + 1000;
             break;
         }
     }
+}
+
+static void top_up_workers(struct master *m, uint64_t now)
+{
+    top_up(m, &m->cur, now);
+    if (m->reloading)
+        top_up(m, &m->next, now);
 }
 
 static int poll_timeout(const struct master *m, uint64_t now)
@@ -470,12 +505,14 @@ static int loop(struct master *m)
             signal_all(m, SIGKILL);
             return 1;
         }
-        if (m->reloading) {
-            if (generation_ready(m, m->generation, m->cfg->workers))
+        if (m->reloading && !m->stopping) {
+            if (generation_ready(m, m->next.id, m->next.cfg->workers))
                 finish_reload(m, true);
             else if (now >= m->reload_deadline_ms)
                 finish_reload(m, false);
         }
+        if (m->reload_pending && !m->reloading && m->announced_ready && !m->stopping)
+            begin_reload(m);
         if (m->watchdog_ms && now >= m->next_watchdog_ms) {
             sl_notify("WATCHDOG=1");
             m->next_watchdog_ms = now + m->watchdog_ms / 2;
@@ -509,6 +546,12 @@ int sl_master_load_key(const struct sl_config *cfg, char **api_key)
     char source[300], err[512];
     int r;
 
+    /* The key travels in a header: only TLS may carry it off this host. */
+    if (strncmp(cfg->base_url, "https://", 8) != 0 && !sl_secret_url_is_local(cfg->base_url)) {
+        sl_log_err("config_error", "base_url must be https:// unless it is on this host: "
+                   "the API key would travel in cleartext");
+        return -EINVAL;
+    }
     r = sl_secret_load(cfg, api_key, source, sizeof(source), err, sizeof(err));
     if (r == 0) {
         sl_log_info("api_key", "upstream API key from %s", source);
@@ -531,25 +574,25 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     size_t i;
     int n, r;
 
-    m.cfg = cfg;
-    m.api_key = api_key;
+    m.cfg = m.cur.cfg = cfg;
+    m.cur.api_key = api_key;
     m.cfg_path = cfg_path;
-    m.generation = 1;
+    m.generation = m.cur.id = m.last_generation = 1;
     if (setup_signals(&m) < 0) {
         sl_log_err("start_failed", "signal setup failed: %s", strerror(errno));
         return 1;
     }
-    n = sl_listen_from_systemd(m.listeners, SL_MAX_LISTEN);
+    n = sl_listen_from_systemd(m.cur.listeners, SL_MAX_LISTEN);
     if (n > 0) {
-        m.nlisteners = (size_t)n;
+        m.cur.nlisteners = (size_t)n;
         m.socket_activated = true;
         sl_log_notice("listen", "using %d socket(s) passed by systemd; [server] listen ignored",
                       n);
-    } else if (open_listeners(&m, cfg, m.listeners, &m.nlisteners) < 0) {
+    } else if (open_listeners(&m, cfg, m.cur.listeners, &m.cur.nlisteners) < 0) {
         return 1;
     } else {
-        for (i = 0; i < m.nlisteners; i++) {
-            sl_listen_spec_format(&m.listeners[i].spec, where, sizeof(where));
+        for (i = 0; i < m.cur.nlisteners; i++) {
+            sl_listen_spec_format(&m.cur.listeners[i].spec, where, sizeof(where));
             sl_log_notice("listen", "listening on %s", where);
         }
     }
@@ -561,11 +604,11 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     m.watchdog_ms = sl_notify_watchdog_ms();
     m.next_watchdog_ms = sl_clock_mono_ms();
     r = loop(&m);
-    for (i = 0; i < m.nlisteners; i++)
-        sl_listen_close(&m.listeners[i]);
+    for (i = 0; i < m.cur.nlisteners; i++)
+        sl_listen_close(&m.cur.listeners[i]);
     sl_shm_destroy(m.shm);
-    sl_config_free(m.cfg);
-    sl_secret_free(m.api_key);
+    gen_set_done(&m.next);
+    gen_set_done(&m.cur);
     sl_log_notice("exit", "master exiting with status %d", r);
     return r;
 }

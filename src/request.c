@@ -5,10 +5,13 @@
 #endif
 #include "request.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
 #include "buf.h"
@@ -77,13 +80,54 @@ static void log_request(const struct sl_req *r)
     sl_log_end(l);
 }
 
+static void stop_watch(struct sl_req *r)
+{
+    if (r->client_watch) {
+        event_free(r->client_watch);
+        r->client_watch = NULL;
+    }
+}
+
+static void on_client_closed(evutil_socket_t fd, short what, void *arg)
+{
+    struct sl_req *r = arg;
+    struct evhttp_connection *evcon = r->ev ? evhttp_request_get_connection(r->ev) : NULL;
+
+    stop_watch(r);
+    r->status = 499;              /* nginx's "client closed request" */
+    r->ev = NULL;                 /* freed with its connection */
+    if (evcon)
+        evhttp_connection_free(evcon);
+    r->client_gone(r);
+}
+
+int sl_req_watch_client(struct sl_req *r, void (*gone)(struct sl_req *r))
+{
+    struct evhttp_connection *evcon = r->ev ? evhttp_request_get_connection(r->ev) : NULL;
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd < 0)
+        return -EINVAL;
+    r->client_gone = gone;
+    r->client_watch = event_new(sl_worker_base(r->w), fd, EV_CLOSED | EV_PERSIST,
+                                on_client_closed, r);
+    if (!r->client_watch || event_add(r->client_watch, NULL) == -1) {
+        stop_watch(r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 void sl_req_free(struct sl_req *r)
 {
     if (!r)
         return;
+    stop_watch(r);
+    /* Log first: the line may borrow strings (the model) from the route's context. */
+    log_request(r);
     if (r->ctx_free)
         r->ctx_free(r->ctx);
-    log_request(r);
     sl_worker_request_finished(r->w);
     free(r);
 }
@@ -111,6 +155,7 @@ void sl_req_reply(struct sl_req *r, int status, const char *content_type, const 
 
     if (!r->ev)
         return;
+    stop_watch(r);
     h = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(h, "X-Request-ID", r->id);
     if (content_type)
@@ -121,6 +166,7 @@ void sl_req_reply(struct sl_req *r, int status, const char *content_type, const 
     if (body && len)
         evbuffer_add(out, body, len);
     r->status = status;
+    sl_worker_reply_queued(r->w, r->ev);
     evhttp_send_reply(r->ev, status, NULL, NULL);
     r->ev = NULL;
 }

@@ -11,6 +11,7 @@
 
 #include "reqid.h"
 
+struct event;
 struct evhttp_request;
 struct sl_worker;
 
@@ -33,6 +34,8 @@ struct sl_req {
     /* A route's own state, released by sl_req_free() through ctx_free. */
     void *ctx;
     void (*ctx_free)(void *ctx);
+    struct event *client_watch;     /* see sl_req_watch_client() */
+    void (*client_gone)(struct sl_req *r);
 };
 
 /* Begin a request: picks its id, counts it in flight.  NULL on OOM (the caller answers 503
@@ -53,6 +56,12 @@ void sl_req_reply_detail(struct sl_req *r, int status, const char *detail);
 /* OpenAI's shape: {"error": {"message","type","param","code"}}; param and code may be NULL. */
 void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message,
                                const char *type, const char *param, const char *code);
+/* Notice a client that hangs up while the request waits for the upstream: evhttp does not
+ * read the socket between the request and the reply, so without this the upstream call (and
+ * its tokens) would run on for nobody.  gone(r) runs from the loop with the connection
+ * already closed (r->ev is NULL, r->status 499); it must cancel the route's work and call
+ * sl_req_free(r).  The watch ends when the reply starts.  0 or -ENOMEM. */
+int sl_req_watch_client(struct sl_req *r, void (*gone)(struct sl_req *r));
 /* The request body as one contiguous block (may contain NUL bytes); *len set. */
 const char *sl_req_body(struct sl_req *r, size_t *len);
 /* An input header or NULL. */

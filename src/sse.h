@@ -77,9 +77,10 @@ typedef int (*sl_sse_event_cb)(const struct sl_sse_event *ev, void *arg);
 
 /* max_event_bytes (> 0) bounds what the parser holds at once: the current line (without its
  * ending) plus the pending event's data, event type and the last event ID.  A line that
- * would pass it fails the feed with -E2BIG before it is copied; memory stays under about
- * twice the bound (the line being processed and the data it joins).  Allocates nothing
- * yet.  Returns 0, or -EINVAL for a zero bound. */
+ * would pass it fails the feed with -E2BIG before it is copied.  The bytes held never pass
+ * twice the bound (a line split across feeds and the data it joins, for a moment), nor the
+ * allocations four times (buffers grow by doubling); a buffer grown past 64 KiB is freed
+ * after its event.  Allocates nothing yet.  Returns 0, or -EINVAL for a zero bound. */
 int sl_sse_parser_init(struct sl_sse_parser *p, size_t max_event_bytes);
 /* Free the buffers.  Safe twice and on a zeroed struct. */
 void sl_sse_parser_done(struct sl_sse_parser *p);
@@ -165,7 +166,7 @@ int sl_sse_include_usage_json(struct json_t *root, bool *changed, bool *client_a
  * 0.69999999999999996), whitespace goes.  Returns -EINVAL as above and also for bytes that
  * are not one JSON object, duplicate keys (two parsers must not read different values),
  * integers outside int64 or nesting deeper than 2048; -E2BIG over SL_SSE_REQUEST_BODY_MAX;
- * -ENOMEM.  *client_asked is written on success only. */
+ * -ENOMEM.  *out is NULL after an error; *client_asked is written on success only. */
 int sl_sse_include_usage(const char *body, size_t len, char **out, size_t *out_len,
                          bool *client_asked);
 

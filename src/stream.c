@@ -29,6 +29,7 @@ struct sl_stream {
     struct event *ping;
     struct event *notify_gone;        /* deferred: gone never runs inside our own calls */
     bool begun, finished, is_gone, aborting;
+    bool counted;                     /* sl_worker_reply_queued() and not yet settled */
 };
 
 static void on_notify_gone(evutil_socket_t fd, short what, void *arg)
@@ -47,6 +48,11 @@ static void mark_gone(struct sl_stream *s)
         return;
     s->is_gone = true;
     s->evcon = NULL;
+    /* The connection is gone: evhttp will never report this reply as written. */
+    if (s->counted) {
+        s->counted = false;
+        sl_worker_reply_abandoned(s->r->w);
+    }
     if (s->closed_watch)
         event_del(s->closed_watch);
     if (s->ping)
@@ -155,6 +161,8 @@ int sl_stream_begin(struct sl_stream *s, const char *content_type)
     if (sl_worker_is_draining(s->r->w))
         evhttp_add_header(h, "Connection", "close");
     s->r->status = 200;
+    sl_worker_reply_queued(s->r->w, s->r->ev);
+    s->counted = true;
     evhttp_connection_set_closecb(s->evcon, on_conn_close, s);
     evhttp_send_reply_start(s->r->ev, 200, "OK");
     /* libevent #715: keep only the write timeout (a client that stops reading). */
@@ -204,6 +212,7 @@ void sl_stream_end(struct sl_stream *s)
     if (s->is_gone || s->finished || !s->r->ev)
         return;
     s->finished = true;
+    s->counted = false;           /* from here the completion callback accounts for it */
     evtimer_del(s->ping);
     evhttp_connection_set_closecb(s->evcon, NULL, NULL);
     evhttp_send_reply_end(s->r->ev);
@@ -255,6 +264,10 @@ void sl_stream_free(struct sl_stream *s)
     if (!s)
         return;
     /* Freed before it ended: whatever happened, the client must not see a complete answer. */
+    if (s->counted) {
+        s->counted = false;
+        sl_worker_reply_abandoned(s->r->w);
+    }
     if (!s->is_gone && !s->finished && s->evcon) {
         evhttp_connection_set_closecb(s->evcon, NULL, NULL);
         if (s->begun) {

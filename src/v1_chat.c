@@ -245,20 +245,17 @@ static void cut(struct v1 *v)
     sl_stream_abort(v->out, err, sizeof(err) - 1);
 }
 
-/* Relay one upstream event as it came: event name (if any), data, blank line. */
+/* Relay one upstream event as it came: event name (if any), data, blank line.  Data that
+ * spans several lines goes back out as several data: lines, never as bare lines. */
 static int relay_event(struct v1 *v, const struct sl_sse_event *ev)
 {
-    int r = 0;
+    char name[64];
 
-    if (ev->event_len) {
-        r |= sl_buf_puts(&v->ev, "event: ");
-        r |= sl_buf_append(&v->ev, ev->event, ev->event_len);
-        r |= sl_buf_puts(&v->ev, "\n");
-    }
-    r |= sl_buf_puts(&v->ev, "data: ");
-    r |= sl_buf_append(&v->ev, ev->data, ev->data_len);
-    r |= sl_buf_puts(&v->ev, "\n\n");
-    return r ? -ENOMEM : 0;
+    if (ev->event_len >= sizeof(name))
+        return -EPROTO;
+    memcpy(name, ev->event, ev->event_len);
+    name[ev->event_len] = '\0';
+    return sl_sse_write_event(&v->ev, ev->event_len ? name : NULL, ev->data, ev->data_len);
 }
 
 static int on_event(const struct sl_sse_event *ev, void *arg)
@@ -271,6 +268,9 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
         return 0;
     if (sl_sse_chunk_parse(ev->data, ev->data_len, &ch) < 0)
         return -ENOMEM;
+    /* The SDKs treat a named error event as a failure too. */
+    if (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0 && ch.kind != SL_SSE_DATA_DONE)
+        ch.kind = SL_SSE_DATA_ERROR;
     switch (ch.kind) {
     case SL_SSE_DATA_DONE:
         v->done_seen = true;
@@ -360,6 +360,11 @@ static void on_done_stream(const struct sl_call_result *res, void *arg)
     cut(v);
 }
 
+static void on_client_gone(struct sl_req *r)
+{
+    sl_req_free(r);
+}
+
 void sl_v1_chat_handle(struct sl_req *r)
 {
     const struct sl_config *cfg = sl_worker_config(r->w);
@@ -398,7 +403,7 @@ void sl_v1_chat_handle(struct sl_req *r)
                             sl_worker_retry_policy(r->w), &spec,
                             v->stream ? NULL : on_valid,
                             v->stream ? on_done_stream : on_done_buffered, v);
-    if (!v->call) {
+    if (!v->call || (!v->stream && sl_req_watch_client(r, on_client_gone) < 0)) {
         sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
         sl_req_free(r);
     }

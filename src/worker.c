@@ -47,6 +47,7 @@ struct sl_worker {
     uint64_t drain_deadline_ms;
     uint64_t last_request_ms;
     unsigned inflight;
+    unsigned unsent;          /* replies queued but not yet fully written */
 };
 
 const struct sl_config *sl_worker_config(const struct sl_worker *w)
@@ -81,12 +82,37 @@ void sl_worker_request_started(struct sl_worker *w)
     atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
 }
 
+unsigned sl_worker_inflight(const struct sl_worker *w)
+{
+    return w->inflight;
+}
+
 void sl_worker_request_finished(struct sl_worker *w)
 {
     if (w->inflight > 0)
         w->inflight--;
     atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->slot->requests, 1, memory_order_relaxed);
+}
+
+static void on_reply_written(struct evhttp_request *req, void *arg)
+{
+    struct sl_worker *w = arg;
+
+    if (w->unsent > 0)
+        w->unsent--;
+}
+
+void sl_worker_reply_queued(struct sl_worker *w, struct evhttp_request *req)
+{
+    w->unsent++;
+    evhttp_request_set_on_complete_cb(req, on_reply_written, w);
+}
+
+void sl_worker_reply_abandoned(struct sl_worker *w)
+{
+    if (w->unsent > 0)
+        w->unsent--;
 }
 
 static void set_listeners_enabled(struct sl_worker *w, bool on)
@@ -140,13 +166,15 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
     struct timeval tv = { 0, 50 * 1000 };
 
     if (now >= w->drain_deadline_ms) {
-        if (w->inflight)
-            sl_log_warn("drain_timeout", "shutdown_timeout_ms passed with %u requests in flight",
-                        w->inflight);
+        if (w->inflight || w->unsent)
+            sl_log_warn("drain_timeout", "shutdown_timeout_ms passed with %u requests in flight "
+                        "and %u replies not fully written", w->inflight, w->unsent);
         event_base_loopbreak(w->base);
         return;
     }
-    if (w->inflight == 0 && now - w->last_request_ms >= DRAIN_QUIET_MS) {
+    /* Exit only once every reply has reached the kernel: a reply merely queued in a
+     * bufferevent would be cut by exiting. */
+    if (w->inflight == 0 && w->unsent == 0 && now - w->last_request_ms >= DRAIN_QUIET_MS) {
         event_base_loopbreak(w->base);
         return;
     }
@@ -174,8 +202,11 @@ static int setup_signals(struct sl_worker *w)
     struct sigaction sa = { .sa_handler = SIG_IGN };
     sigset_t all;
 
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    /* The master's mask (signals blocked for its signalfd) is inherited: install the SIGTERM
+     * handler first, so a drain request that is already pending is not fatal. */
+    w->sig_term = evsignal_new(w->base, SIGTERM, on_sigterm, w);
+    if (!w->sig_term || evsignal_add(w->sig_term, NULL) == -1)
+        return -ENOMEM;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGPIPE, &sa, NULL);
@@ -183,10 +214,8 @@ static int setup_signals(struct sl_worker *w)
     sigaction(SIGUSR2, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    w->sig_term = evsignal_new(w->base, SIGTERM, on_sigterm, w);
-    if (!w->sig_term || evsignal_add(w->sig_term, NULL) == -1)
-        return -ENOMEM;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
     return 0;
 }
 

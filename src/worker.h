@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct evhttp_request;
 struct sl_config;
 struct sl_retry_policy;
 struct sl_shm;
@@ -37,7 +38,12 @@ struct event_base *sl_worker_base(const struct sl_worker *w);
 struct sl_upstream *sl_worker_upstream(const struct sl_worker *w);
 const struct sl_retry_policy *sl_worker_retry_policy(const struct sl_worker *w);
 bool sl_worker_is_draining(const struct sl_worker *w);
+/* A reply was handed to evhttp; a drain waits until it has been written out.  Call
+ * sl_worker_reply_abandoned() instead when the connection is dropped before that. */
+void sl_worker_reply_queued(struct sl_worker *w, struct evhttp_request *req);
+void sl_worker_reply_abandoned(struct sl_worker *w);
 /* Bracket every request the worker dispatches, so a drain waits for it. */
 void sl_worker_request_started(struct sl_worker *w);
+unsigned sl_worker_inflight(const struct sl_worker *w);
 void sl_worker_request_finished(struct sl_worker *w);
 #endif /* SL_WORKER_H */

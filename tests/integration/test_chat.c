@@ -2,10 +2,12 @@
 /* test_chat.c - POST /api/chat through the real sluiced against the fake OpenAI upstream:
  * what the upstream receives, the reply's shape, retries, deadlines, concurrency. */
 #define _GNU_SOURCE
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -410,6 +412,139 @@ Test(chat, a_draining_worker_says_so_on_readyz_and_closes_keepalive)
     close(fd);
     cr_assert_eq(waitpid(client, &st, 0), client);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
+    h_fake_stop(&fake);
+}
+
+Test(chat, a_client_that_hangs_up_cancels_the_upstream_call)
+{
+    static const char body[] = "{\"user_message\":\"never mind\"}";
+    char req[512];
+    json_t *reqs = NULL;
+    int fd, i;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"delay_ms\":20000}]");
+    snprintf(req, sizeof(req), "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    fd = h_connect(d.port);
+    cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    for (i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 1; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(h_fake_stat(&fake, "inflight"), 1);
+    close(fd);
+    for (i = 0; i < 100; i++) {
+        reqs = h_fake_requests(&fake);
+        if (json_is_true(json_object_get(json_array_get(reqs, 0), "client_closed")))
+            break;
+        json_decref(reqs);
+        reqs = NULL;
+        h_sleep_ms(20);
+    }
+    cr_assert_not_null(reqs, "the upstream call outlived its client");
+    cr_assert_leq(json_integer_value(json_object_get(json_array_get(reqs, 0), "closed_after_ms")),
+                  1500);
+    json_decref(reqs);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"route\":\"/api/chat\"", "\"status\":499",
+                                                  NULL }), 1);
+    stop();
+}
+
+Test(chat, the_per_worker_inflight_cap_answers_503_server_busy)
+{
+    static const char *hdrs[] = { "Content-Type: application/json", NULL };
+    long statuses[3];
+    struct h_resp r;
+    int busy = 0, ok = 0, i;
+    json_t *j;
+
+    char conf[1024];
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    /* The harness writes [server] first, so a [server] key leads the extra text. */
+    snprintf(conf, sizeof(conf), "max_inflight = 2\n%s", h_fake_upstream_conf(&fake, NULL));
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, (const char *[]){ KEY_ENV, NULL });
+    h_fake_script(&fake, "[{\"delay_ms\":1500,\"repeat\":3}]");
+    h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"x\"}", 3, statuses);
+    for (i = 0; i < 3; i++) {
+        busy += statuses[i] == 503;
+        ok += statuses[i] == 200;
+    }
+    cr_assert_eq(ok, 2, "statuses %ld %ld %ld", statuses[0], statuses[1], statuses[2]);
+    cr_assert_eq(busy, 1);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 2, "the refused one never went upstream");
+    /* Its shape and headers, asked for while two others are held. */
+    h_fake_script(&fake, "[{\"delay_ms\":1500,\"repeat\":2}]");
+    pid_t kids[2];
+    for (i = 0; i < 2; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0)
+            _exit(chat("{\"user_message\":\"hold\"}", &r) == 200 ? 0 : 1);
+    }
+    for (i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 2; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(chat("{\"user_message\":\"one too many\"}", &r), 503);
+    j = parse(r.body, r.body_len);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "detail")), "Server busy");
+    cr_assert_str_eq(h_header(&r, "Retry-After"), "1");
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "true");
+    cr_assert_not_null(h_header(&r, "retry-after-ms"));
+    json_decref(j);
+    h_resp_free(&r);
+    for (i = 0; i < 2; i++)
+        waitpid(kids[i], NULL, 0);
+    stop();
+}
+
+Test(chat, refuses_a_remote_plain_http_upstream)
+{
+    struct h_daemon x;
+
+    h_daemon_init(&x);
+    h_daemon_write_conf(&x, 1, "[upstream]\nbase_url = http://api.openai.com/v1\n");
+    h_daemon_spawn(&x, (const char *[]){ KEY_ENV, NULL });
+    cr_assert_eq(h_wait_exit(x.pid, 5000), 1);
+    cr_assert(h_file_contains(x.log, "must be https://"));
+}
+
+Test(chat, a_drain_waits_until_a_large_reply_is_written_out)
+{
+    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[]}";
+    char req[512], buf[65536];
+    size_t got = 0, want = 0;
+    int fd, small = 4096;
+    char *hdr_end, head[8192] = "";
+    ssize_t n;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"bytes\":8000000}]");
+    snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    n = read(fd, head, sizeof(head) - 1);
+    cr_assert_gt(n, 0);
+    head[n] = '\0';
+    hdr_end = strstr(head, "\r\n\r\n");
+    cr_assert_not_null(hdr_end, "%s", head);
+    cr_assert_not_null(strstr(head, "200 OK"), "%s", head);
+    want = (size_t)atol(strcasestr(head, "Content-Length:") + 15);
+    got = (size_t)(n - (hdr_end + 4 - head));
+    /* Most of the 8 MB now waits in the worker's output buffer; ask it to stop. */
+    h_sleep_ms(200);
+    kill(d.pid, SIGTERM);
+    h_sleep_ms(800);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        got += (size_t)n;
+    close(fd);
+    cr_assert_gt(want, 7000000);
+    cr_assert_eq(got, want, "the client got %zu of %zu bytes", got, want);
     cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
     h_fake_stop(&fake);
 }

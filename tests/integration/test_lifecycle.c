@@ -190,9 +190,11 @@ Test(lifecycle, errors_are_json_never_html)
     /* A body over max_body_bytes is refused by evhttp itself; still JSON, still 413. */
     big = malloc(4096);
     memset(big, 'x', 4096);
-    cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, big, 4096, &r), 0);
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", (const char *[]){ "X-Request-ID: big-1",
+                                                                       NULL },
+                        big, 4096, &r), 0);
     assert_detail(&r, 413, "Request body too large");
-    cr_assert_not_null(h_header(&r, "X-Request-ID"));
+    cr_assert_str_eq(h_header(&r, "X-Request-ID"), "big-1");
     free(big);
     h_resp_free(&r);
 
@@ -544,4 +546,61 @@ Test(lifecycle, dash_t_checks_without_binding)
     cr_assert_not_null(strstr(out, "sluice.conf:3"), "%s", out);
     cr_assert_not_null(strstr(out, "nonsense"), "%s", out);
     free(out);
+}
+
+Test(lifecycle, sighups_during_a_reload_are_coalesced_not_lost)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    char body[2048];
+    int i;
+
+    memset(body, 'x', sizeof(body));
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_start(&d, NULL);
+    kill(d.pid, SIGHUP);
+    for (i = 0; i < 300; i++) {
+        if (h_log_count(&d, (const char *[]){ "\"event\":\"reload\"", NULL }) >= 1)
+            break;
+        h_sleep_ms(1);
+    }
+    /* While that reload runs, the file changes and another SIGHUP arrives. */
+    h_daemon_write_conf(&d, 2, "max_body_bytes = 1024\n");
+    kill(d.pid, SIGHUP);
+    for (i = 0; i < 500; i++) {
+        if (h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }) >= 2)
+            break;
+        h_sleep_ms(10);
+    }
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }), 2);
+    cr_assert_eq(h_http(d.port, "POST", "/healthz", NULL, body, sizeof(body), &r), 0);
+    assert_detail(&r, 413, "Request body too large");
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(lifecycle, sigterm_during_a_reload_stops_without_announcing_ready)
+{
+    struct h_daemon d;
+    char path[300], env_sock[320], seen[8192] = "";
+    const char *env[] = { env_sock, NULL };
+    int fd;
+
+    h_daemon_init(&d);
+    snprintf(path, sizeof(path), "%s/notify.sock", d.dir);
+    snprintf(env_sock, sizeof(env_sock), "NOTIFY_SOCKET=%s", path);
+    fd = notify_socket(path);
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_spawn(&d, env);
+    cr_assert(await_notify(fd, "READY=1", 5000, seen, sizeof(seen)), "seen: %s", seen);
+    kill(d.pid, SIGHUP);
+    cr_assert(await_notify(fd, "RELOADING=1", 3000, seen, sizeof(seen)), "seen: %s", seen);
+    kill(d.pid, SIGTERM);
+    cr_assert(await_notify(fd, "STOPPING=1", 3000, seen, sizeof(seen)), "seen: %s", seen);
+    seen[0] = '\0';
+    cr_assert_not(await_notify(fd, "READY=1", 1000, seen, sizeof(seen)),
+                  "READY=1 after STOPPING=1: %s", seen);
+    cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
+    close(fd);
 }

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* test_sdk.c - the official OpenAI Node SDK (tests/sdk, installed by scripts/test) against the
+ * real sluiced and the fake upstream: a client written for OpenAI works unchanged, and a cut
+ * stream surfaces as an error, never as a complete answer.  Runs when SL_SDK_TESTS=1
+ * (scripts/test sets it after installing the SDK); `make distcheck` has no SDK and skips. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+static struct h_fake fake;
+static struct h_daemon d;
+
+static void setup(void)
+{
+    if (!getenv("SL_SDK_TESTS") || strcmp(getenv("SL_SDK_TESTS"), "1") != 0)
+        cr_skip_test("SL_SDK_TESTS is not 1 (scripts/test sets it)");
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, h_fake_upstream_conf(&fake, NULL));
+    h_daemon_start(&d, NULL);
+}
+
+TestSuite(sdk, .init = setup, .timeout = 60);
+
+static json_t *run_sdk(const char *scenario)
+{
+    char cmd[1024], out[16384];
+    size_t n;
+    FILE *p;
+    json_t *j;
+
+    snprintf(cmd, sizeof(cmd), "cd %s/tests/sdk && node sdk_check.mjs "
+             "http://127.0.0.1:%d/v1 %s 2>&1", SL_TEST_SRCDIR, d.port, scenario);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    j = json_loads(strrchr(out, '{') ? out : "", JSON_DISABLE_EOF_CHECK, NULL);
+    cr_assert_not_null(j, "the SDK script printed: %s", out);
+    return j;
+}
+
+Test(sdk, buffered_completion)
+{
+    json_t *j = run_sdk("buffered");
+
+    cr_assert_null(json_object_get(j, "error"), "%s", json_dumps(j, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "content")),
+                     "Hello! You said: hello from the sdk");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "finish_reason")), "stop");
+    cr_assert_gt(json_integer_value(json_object_get(j, "total_tokens")), 0);
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(sdk, streamed_completion_without_the_usage_chunk)
+{
+    json_t *j = run_sdk("stream");
+
+    cr_assert(json_is_true(json_object_get(j, "completed")), "%s", json_dumps(j, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(j, "content")),
+                     "Hello! You said: hello from the sdk");
+    cr_assert_null(json_object_get(j, "usage_chunk"), "the SDK saw a usage chunk it never asked "
+                   "for");
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(sdk, refusal_is_a_typed_sdk_error)
+{
+    json_t *j = run_sdk("refused"), *e = json_object_get(j, "error");
+
+    cr_assert_not_null(e, "%s", json_dumps(j, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(e, "class")), "NotFoundError");
+    cr_assert_eq(json_integer_value(json_object_get(e, "status")), 404);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "model_not_found");
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(sdk, a_cut_stream_raises_instead_of_completing)
+{
+    json_t *j;
+
+    h_fake_script(&fake, "[{\"fail_after_chunks\":4,\"fail_mode\":\"reset\"}]");
+    j = run_sdk("cut");
+    cr_assert_null(json_object_get(j, "completed"), "%s", json_dumps(j, 0));
+    cr_assert_not_null(json_object_get(j, "error"), "%s", json_dumps(j, 0));
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
