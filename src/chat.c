@@ -76,6 +76,10 @@ static void reply_ok(struct chat *c)
     }
     sl_req_reply(r, 200, "application/json", json, len);
     free(json);
+    if (c->in.no_store)
+        r->no_store = true;
+    sl_req_log_prompt(r, c->in.user_message, c->in.user_message_len, c->out.text,
+                      c->out.text_len);
 }
 
 static void on_done(const struct sl_call_result *res, void *arg)
@@ -172,6 +176,7 @@ void sl_chat_handle(struct sl_req *r)
     spec.request_id = r->id;
     spec.model = cfg->model;
     spec.start_ms = r->start_ms;
+    spec.metrics = sl_worker_metrics(r->w);
     c->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                             sl_worker_retry_policy(r->w), &spec, on_valid, on_done, c);
     if (!c->call || sl_req_watch_client(r, on_client_gone) < 0) {

@@ -182,6 +182,9 @@ static void on_done(const struct sl_call_result *res, void *arg)
     if (cs->cut)
         return;                   /* on_gone finishes once the connection is closed */
     if (res->ok && cs->done_seen && !sl_sse_has_partial(&cs->parser)) {
+        if (cs->in.no_store)
+            r->no_store = true;
+        sl_req_log_prompt(r, cs->in.user_message, cs->in.user_message_len, NULL, 0);
         sl_stream_write(cs->stream, done, sizeof(done) - 1);
         sl_stream_end(cs->stream);
         sl_req_free(r);
@@ -222,6 +225,7 @@ void sl_chat_stream_handle(struct sl_req *r)
     spec.request_id = r->id;
     spec.model = cfg->model;
     spec.start_ms = r->start_ms;
+    spec.metrics = sl_worker_metrics(r->w);
     spec.on_data = on_data;
     spec.idle_timeout_ms = cfg->attempt_timeout_ms;
     cs->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),

@@ -12,6 +12,7 @@
 
 #include "chat.h"
 #include "request.h"
+#include "buf.h"
 #include "config.h"
 #include "v1_chat.h"
 #include "worker.h"
@@ -25,6 +26,7 @@ enum {
 struct route {
     const char *path;
     const char *name;               /* route label in logs and metrics */
+    enum sl_route_id id;
     unsigned methods;               /* EVHTTP_REQ_* bits */
     const char *allow;              /* the Allow header of a 405 */
     void (*handle)(struct sl_req *r);
@@ -34,15 +36,20 @@ struct route {
 
 static void handle_healthz(struct sl_req *r);
 static void handle_readyz(struct sl_req *r);
+static void handle_metrics(struct sl_req *r);
 
 static const struct route routes[] = {
-    { "/healthz", "/healthz", M_GET | M_HEAD, "GET, HEAD", handle_healthz, false, false },
-    { "/readyz", "/readyz", M_GET | M_HEAD, "GET, HEAD", handle_readyz, false, false },
-    { "/api/chat", "/api/chat", M_POST, "POST", sl_chat_handle, false, true },
-    { "/api/chat/stream", "/api/chat/stream", M_POST, "POST", sl_chat_stream_handle, false,
-      true },
-    { "/v1/chat/completions", "/v1/chat/completions", M_POST, "POST", sl_v1_chat_handle, true,
-      true },
+    { "/healthz", "/healthz", SL_ROUTE_HEALTHZ, M_GET | M_HEAD, "GET, HEAD", handle_healthz,
+      false, false },
+    { "/readyz", "/readyz", SL_ROUTE_READYZ, M_GET | M_HEAD, "GET, HEAD", handle_readyz, false,
+      false },
+    { "/metrics", "/metrics", SL_ROUTE_METRICS, M_GET | M_HEAD, "GET, HEAD", handle_metrics,
+      false, false },
+    { "/api/chat", "/api/chat", SL_ROUTE_API_CHAT, M_POST, "POST", sl_chat_handle, false, true },
+    { "/api/chat/stream", "/api/chat/stream", SL_ROUTE_API_CHAT_STREAM, M_POST, "POST",
+      sl_chat_stream_handle, false, true },
+    { "/v1/chat/completions", "/v1/chat/completions", SL_ROUTE_V1_CHAT, M_POST, "POST",
+      sl_v1_chat_handle, true, true },
 };
 
 static void handle_healthz(struct sl_req *r)
@@ -67,6 +74,19 @@ static void handle_readyz(struct sl_req *r)
     sl_req_free(r);
 }
 
+static void handle_metrics(struct sl_req *r)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, 4u << 20);
+    if (sl_worker_render_metrics(r->w, &b) < 0)
+        sl_req_reply_detail(r, 503, "Server busy");
+    else
+        sl_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    sl_buf_done(&b);
+    sl_req_free(r);
+}
+
 static const struct route *find_route(const char *path)
 {
     size_t i;
@@ -87,15 +107,20 @@ static void not_found(struct sl_req *r, bool openai)
     sl_req_free(r);
 }
 
-void sl_routes_dispatch(struct evhttp_request *ev, void *arg)
+static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metrics_only)
 {
-    struct sl_worker *w = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const struct route *rt = path ? find_route(path) : NULL;
     struct sl_req *r;
 
-    r = sl_req_new(w, ev, rt ? rt->name : "unmatched");
+    /* With [metrics] listen set, /metrics lives there and only there. */
+    if (rt && rt->id == SL_ROUTE_METRICS && !metrics_only &&
+        sl_worker_config(w)->has_metrics_listen)
+        rt = NULL;
+    if (rt && metrics_only && rt->id != SL_ROUTE_METRICS)
+        rt = NULL;
+    r = sl_req_new(w, ev, rt ? rt->name : "unmatched", rt ? rt->id : SL_ROUTE_OTHER);
     if (!r) {
         evhttp_send_error(ev, 503, NULL);
         return;
@@ -116,6 +141,7 @@ void sl_routes_dispatch(struct evhttp_request *ev, void *arg)
     }
     /* SPEC §4: the per-worker in-flight cap, a transient refusal the SDKs retry. */
     if (rt->upstream && sl_worker_inflight(w) > sl_worker_config(w)->max_inflight) {
+        sl_metrics_reject(sl_worker_metrics(w), SL_REJECT_INFLIGHT);
         sl_req_add_header(r, "Retry-After", "1");
         sl_req_add_header(r, "retry-after-ms", "1000");
         sl_req_add_header(r, "x-should-retry", "true");
@@ -128,4 +154,14 @@ void sl_routes_dispatch(struct evhttp_request *ev, void *arg)
         return;
     }
     rt->handle(r);
+}
+
+void sl_routes_dispatch(struct evhttp_request *ev, void *arg)
+{
+    dispatch(ev, arg, false);
+}
+
+void sl_routes_dispatch_metrics(struct evhttp_request *ev, void *arg)
+{
+    dispatch(ev, arg, true);
 }

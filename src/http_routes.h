@@ -9,4 +9,6 @@ struct evhttp_request;
 
 /* evhttp's generic callback; arg is the struct sl_worker. */
 void sl_routes_dispatch(struct evhttp_request *ev, void *arg);
+/* The [metrics] listener's callback: /metrics, and 404 for everything else. */
+void sl_routes_dispatch_metrics(struct evhttp_request *ev, void *arg);
 #endif /* SL_HTTP_ROUTES_H */

@@ -52,6 +52,7 @@ struct gen_set {
     char *api_key;
     struct sl_listener listeners[SL_MAX_LISTEN];
     size_t nlisteners;
+    struct sl_listener metrics;      /* [metrics] listen; fd -1 when not set */
 };
 
 struct master {
@@ -142,6 +143,7 @@ static int spawn_worker(struct master *m, const struct gen_set *g)
         p.generation = g->id;
         p.fds = fds;
         p.nfds = g->nlisteners;
+        p.metrics_fd = g->metrics.fd;
         p.api_key = g->api_key;
         _exit(sl_worker_run(&p));
     }
@@ -272,10 +274,37 @@ static int open_listeners(struct master *m, const struct sl_config *cfg,
     return 0;
 }
 
+/* The [metrics] listener: the serving one when the address did not change. */
+static int open_metrics(struct master *m, const struct sl_config *cfg, struct gen_set *g)
+{
+    char err[256];
+
+    g->metrics.fd = -1;
+    if (!cfg->has_metrics_listen)
+        return 0;
+    g->metrics.spec = cfg->metrics_listen;
+    g->metrics.from_systemd = false;
+    if (m->cur.metrics.fd >= 0 && m->cur.cfg && m->cur.cfg->has_metrics_listen &&
+        sl_listen_spec_equal(&m->cur.metrics.spec, &cfg->metrics_listen)) {
+        g->metrics.fd = m->cur.metrics.fd;
+        return 0;
+    }
+    g->metrics.fd = sl_listen_open(&cfg->metrics_listen, err, sizeof(err));
+    if (g->metrics.fd < 0) {
+        sl_log_err("listen_failed", "[metrics] listen: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Close the listeners of a that b does not share (by fd). */
 static void close_unshared(struct gen_set *a, const struct gen_set *b)
 {
     size_t i, j;
+
+    if (a->metrics.fd >= 0 && a->metrics.fd != b->metrics.fd)
+        sl_listen_close(&a->metrics);
+    a->metrics.fd = -1;
 
     for (i = 0; i < a->nlisteners; i++) {
         bool shared = false;
@@ -343,6 +372,12 @@ static void begin_reload(struct master *m)
         sl_notify("READY=1\nSTATUS=reload failed: cannot listen; still serving");
         return;
     }
+    if (open_metrics(m, n->cfg, n) < 0) {
+        close_unshared(n, &m->cur);
+        gen_set_done(n);
+        sl_notify("READY=1\nSTATUS=reload failed: cannot listen; still serving");
+        return;
+    }
     n->id = ++m->last_generation;
     m->reloading = true;
     m->reload_deadline_ms = sl_clock_mono_ms() + RELOAD_READY_TIMEOUT_MS;
@@ -368,6 +403,7 @@ static void finish_reload(struct master *m, bool ok)
     old = m->cur;
     m->cur = m->next;
     memset(&m->next, 0, sizeof(m->next));
+    m->next.metrics.fd = -1;
     close_unshared(&old, &m->cur);
     gen_set_done(&old);
     m->cfg = m->cur.cfg;
@@ -574,6 +610,8 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     size_t i;
     int n, r;
 
+    m.cur.metrics.fd = -1;
+    m.next.metrics.fd = -1;
     m.cfg = m.cur.cfg = cfg;
     m.cur.api_key = api_key;
     m.cfg_path = cfg_path;
@@ -596,6 +634,8 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
             sl_log_notice("listen", "listening on %s", where);
         }
     }
+    if (open_metrics(&m, cfg, &m.cur) < 0)
+        return 1;
     m.shm = sl_shm_create();
     if (!m.shm) {
         sl_log_err("start_failed", "mmap() of the shared region failed: %s", strerror(errno));
@@ -606,6 +646,8 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     r = loop(&m);
     for (i = 0; i < m.cur.nlisteners; i++)
         sl_listen_close(&m.cur.listeners[i]);
+    if (m.cur.metrics.fd >= 0)
+        sl_listen_close(&m.cur.metrics);
     sl_shm_destroy(m.shm);
     gen_set_done(&m.next);
     gen_set_done(&m.cur);

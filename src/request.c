@@ -6,6 +6,7 @@
 #include "request.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include <event2/http.h>
 
 #include "buf.h"
+#include "config.h"
 #include "clock.h"
 #include "log.h"
 #include "worker.h"
@@ -35,7 +37,8 @@ static const char *method_name(enum evhttp_cmd_type t)
     return "OTHER";
 }
 
-struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route)
+struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route,
+                          enum sl_route_id route_id)
 {
     struct sl_req *r = calloc(1, sizeof(*r));
 
@@ -44,12 +47,20 @@ struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const 
     r->w = w;
     r->ev = ev;
     r->route = route;
+    r->route_id = route_id;
     r->method = method_name(evhttp_request_get_command(ev));
-    r->start_ms = sl_clock_mono_ms();
+    r->start_us = sl_clock_mono_us();
+    r->start_ms = r->start_us / 1000;
     r->prompt_tokens = r->completion_tokens = r->total_tokens = -1;
     r->close_after = sl_worker_is_draining(w);
-    sl_reqid_pick(evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-ID"),
-                  r->id);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
+    const char *ua = evhttp_find_header(in, "User-Agent");
+    const char *ns = evhttp_find_header(in, "X-Sluice-No-Store");
+
+    sl_reqid_pick(evhttp_find_header(in, "X-Request-ID"), r->id);
+    if (ua)
+        snprintf(r->user_agent, sizeof(r->user_agent), "%s", ua);
+    r->no_store = ns && strcmp(ns, "1") == 0;
     sl_worker_request_started(w);
     return r;
 }
@@ -63,6 +74,8 @@ static void log_request(const struct sl_req *r)
     sl_log_str(l, "tenant", r->tenant[0] ? r->tenant : NULL);
     sl_log_str(l, "route", r->route);
     sl_log_str(l, "method", r->method);
+    if (r->user_agent[0])
+        sl_log_str(l, "user_agent", r->user_agent);
     sl_log_int(l, "status", r->status);
     sl_log_int(l, "latency_ms", (int64_t)(sl_clock_mono_ms() - r->start_ms));
     if (r->attempts) {
@@ -77,6 +90,22 @@ static void log_request(const struct sl_req *r)
         sl_log_int(l, "completion_tokens", r->completion_tokens);
         sl_log_int(l, "total_tokens", r->total_tokens);
     }
+    sl_log_end(l);
+}
+
+void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len,
+                       const char *answer, size_t answer_len)
+{
+    struct sl_log_line *l;
+
+    if (!sl_worker_config(r->w)->log_prompts || r->no_store)
+        return;
+    l = sl_log_begin(SL_LOG_INFO, "prompt");
+    sl_log_str(l, "request_id", r->id);
+    sl_log_str(l, "route", r->route);
+    sl_log_strn(l, "prompt", prompt, prompt_len);
+    if (answer)
+        sl_log_strn(l, "answer", answer, answer_len);
     sl_log_end(l);
 }
 
@@ -126,6 +155,10 @@ void sl_req_free(struct sl_req *r)
     stop_watch(r);
     /* Log first: the line may borrow strings (the model) from the route's context. */
     log_request(r);
+    sl_metrics_request(sl_worker_metrics(r->w), r->route_id, r->status,
+                       sl_clock_mono_us() - r->start_us);
+    if (r->total_tokens >= 0)
+        sl_metrics_tokens(sl_worker_metrics(r->w), r->prompt_tokens, r->completion_tokens);
     if (r->ctx_free)
         r->ctx_free(r->ctx);
     sl_worker_request_finished(r->w);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "reqid.h"
 
 struct event;
@@ -19,12 +20,16 @@ struct sl_req {
     struct sl_worker *w;
     struct evhttp_request *ev;      /* owned by evhttp; NULL once the reply has been sent */
     const char *route;              /* static route name for logs and metrics */
+    enum sl_route_id route_id;
     const char *method;             /* static */
     char id[SL_REQID_MAX + 1];
     char tenant[64];                /* "" until authenticated */
     uint64_t start_ms;              /* monotonic */
+    uint64_t start_us;
     int status;                     /* what the client got; 0 until replied */
     bool close_after;               /* send Connection: close (draining) */
+    bool no_store;                  /* X-Sluice-No-Store: 1 (or the body said store:false) */
+    char user_agent[160];           /* for the log; cut, any bytes (the log escapes them) */
     /* Filled by routes that call upstream, for the access-log line. */
     const char *model;              /* borrowed from config or the route's context */
     unsigned attempts;
@@ -40,7 +45,8 @@ struct sl_req {
 
 /* Begin a request: picks its id, counts it in flight.  NULL on OOM (the caller answers 503
  * without a request object). */
-struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route);
+struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route,
+                          enum sl_route_id route_id);
 void sl_req_free(struct sl_req *r);
 
 /* Headers added before the reply is sent.  Values are checked: a value with CR, LF or other
@@ -56,6 +62,10 @@ void sl_req_reply_detail(struct sl_req *r, int status, const char *detail);
 /* OpenAI's shape: {"error": {"message","type","param","code"}}; param and code may be NULL. */
 void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message,
                                const char *type, const char *param, const char *code);
+/* Log the prompt and the answer when [log] log_prompts is on and the client did not ask for
+ * no storage (X-Sluice-No-Store: 1 or "store": false).  No-op otherwise. */
+void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len,
+                       const char *answer, size_t answer_len);
 /* Notice a client that hangs up while the request waits for the upstream: evhttp does not
  * read the socket between the request and the reply, so without this the upstream call (and
  * its tokens) would run on for nobody.  gone(r) runs from the loop with the connection

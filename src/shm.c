@@ -55,6 +55,8 @@ void sl_shm_slot_release(struct sl_shm *shm, int slot)
 {
     if (slot < 0 || (unsigned)slot >= SL_SHM_WORKER_SLOTS)
         return;
+    /* Its counters live on in the retired totals, so /metrics never goes down. */
+    sl_metrics_fold(shm, &shm->workers[slot].metrics);
     atomic_store(&shm->workers[slot].pid, 0);
     atomic_store(&shm->workers[slot].state, SL_WORKER_FREE);
 }

@@ -12,8 +12,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "metrics.h"
+
 #define SL_SHM_MAGIC 0x534c5543u      /* "SLUC" */
-#define SL_SHM_LAYOUT 1u
+#define SL_SHM_LAYOUT 2u
 /* Two generations of the largest worker count may be alive during a reload. */
 #define SL_SHM_WORKER_SLOTS 1024u
 
@@ -31,6 +33,7 @@ struct sl_worker_slot {
     _Atomic uint32_t inflight;        /* requests being served now */
     _Atomic uint64_t heartbeat_ms;    /* monotonic; the worker's loop is alive */
     _Atomic uint64_t requests;        /* served since the worker started */
+    struct sl_metrics metrics;        /* written by the worker only */
 };
 
 struct sl_shm {
@@ -40,6 +43,8 @@ struct sl_shm {
     uint64_t started_wall_ms;
     _Atomic uint32_t generation;      /* the generation now serving */
     _Atomic uint32_t workers_restarted;
+    _Atomic uint32_t metrics_fold_seq; /* odd while the master folds a slot into retired */
+    struct sl_metrics retired;        /* counters of workers that have exited */
     struct sl_worker_slot workers[SL_SHM_WORKER_SLOTS];
 };
 

@@ -29,6 +29,7 @@ struct sl_call {
     struct event *backoff;
     unsigned attempt;
     uint64_t attempt_start_ms;
+    uint64_t attempt_start_us;
     /* An attempt that failed before any transfer began is reported from the loop, never
      * from inside sl_call_start(), so the caller always gets its handle first. */
     unsigned deferred_fail;
@@ -45,21 +46,33 @@ static void call_free(struct sl_call *c)
     free(c);
 }
 
-static const char *outcome_name(unsigned fail)
+static enum sl_attempt_outcome outcome_of(unsigned fail)
 {
     if (fail == 0)
-        return "ok";
+        return SL_OUTCOME_OK;
+    if (fail & SL_FAIL_BODY_SENT)
+        return SL_OUTCOME_STREAM_CUT;
     if (fail & SL_FAIL_TIMEOUT)
-        return "timeout";
+        return SL_OUTCOME_TIMEOUT;
     if (fail & SL_FAIL_CONNECT)
-        return "connect_error";
+        return SL_OUTCOME_CONNECT_ERROR;
     if (fail & SL_FAIL_AUTH)
-        return "upstream_auth";
+        return SL_OUTCOME_UPSTREAM_AUTH;
     if (fail & SL_FAIL_QUOTA)
-        return "insufficient_quota";
+        return SL_OUTCOME_INSUFFICIENT_QUOTA;
     if (fail & SL_FAIL_BAD_RESPONSE)
-        return "bad_response";
-    return "http_error";
+        return SL_OUTCOME_BAD_RESPONSE;
+    return SL_OUTCOME_HTTP_ERROR;
+}
+
+static const char *outcome_name(unsigned fail)
+{
+    static const char *const names[SL_OUTCOME_COUNT] = {
+        "ok", "timeout", "connect_error", "http_error", "upstream_auth", "insufficient_quota",
+        "bad_response", "stream_cut",
+    };
+
+    return names[outcome_of(fail)];
 }
 
 static void log_attempt(const struct sl_call *c, const struct sl_transfer_result *res,
@@ -68,6 +81,10 @@ static void log_attempt(const struct sl_call *c, const struct sl_transfer_result
     enum sl_log_level lvl = fail == 0 ? SL_LOG_DEBUG : (fail & SL_FAIL_AUTH) ? SL_LOG_ERR
                                                                               : SL_LOG_WARN;
     struct sl_log_line *l = sl_log_begin(lvl, "upstream_attempt");
+
+    if (c->spec.metrics)
+        sl_metrics_attempt(c->spec.metrics, outcome_of(fail),
+                           (sl_clock_mono_us() - c->attempt_start_us));
 
     sl_log_str(l, "request_id", c->spec.request_id);
     sl_log_str(l, "model", c->spec.model);
@@ -204,6 +221,7 @@ static void attempt(struct sl_call *c)
     }
     c->attempt++;
     c->attempt_start_ms = now;
+    c->attempt_start_us = sl_clock_mono_us();
     c->transfer = sl_upstream_start(c->u, &ts, on_transfer_done, c);
     if (!c->transfer) {
         fail_soon(c, SL_FAIL_CONNECT, CURLE_OUT_OF_MEMORY, "could not start the transfer");

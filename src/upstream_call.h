@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "retry.h"
 #include "upstream.h"
 
@@ -40,6 +41,7 @@ struct sl_call_spec {
      * it has, a failure is final (SL_FAIL_BODY_SENT), since the client has seen bytes. */
     sl_transfer_data_cb on_data;
     uint64_t idle_timeout_ms;
+    struct sl_metrics *metrics;  /* the worker's: one attempt counted per outcome */
 };
 
 struct sl_call *sl_call_start(struct sl_upstream *u, struct event_base *base,

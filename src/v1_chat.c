@@ -388,6 +388,7 @@ void sl_v1_chat_handle(struct sl_req *r)
     spec.request_id = r->id;
     spec.model = v->model;
     spec.start_ms = r->start_ms;
+    spec.metrics = sl_worker_metrics(r->w);
     if (v->stream) {
         if (sl_sse_parser_init(&v->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
             !(v->out = sl_stream_new(r, on_gone, on_drained, v))) {

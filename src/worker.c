@@ -38,7 +38,8 @@ struct sl_worker {
     int master_pid;
     struct event_base *base;
     struct evhttp *http;
-    struct evconnlistener *listeners[SL_MAX_LISTEN];
+    struct evhttp *metrics_http;      /* [metrics] listen: /metrics only */
+    struct evconnlistener *listeners[SL_MAX_LISTEN + 1];
     size_t nlisteners;
     struct event *sig_term, *heartbeat, *accept_retry, *drain_check;
     struct sl_upstream *upstream;
@@ -80,6 +81,16 @@ void sl_worker_request_started(struct sl_worker *w)
     w->inflight++;
     w->last_request_ms = sl_clock_mono_ms();
     atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
+}
+
+struct sl_metrics *sl_worker_metrics(struct sl_worker *w)
+{
+    return &w->slot->metrics;
+}
+
+int sl_worker_render_metrics(struct sl_worker *w, struct sl_buf *out)
+{
+    return sl_metrics_render(w->shm, atomic_load(&w->shm->generation), out);
 }
 
 unsigned sl_worker_inflight(const struct sl_worker *w)
@@ -257,6 +268,33 @@ static int setup_http(struct sl_worker *w, const int *fds, size_t nfds)
     return 0;
 }
 
+/* A second evhttp on the [metrics] listener, serving nothing but /metrics. */
+static int setup_metrics_http(struct sl_worker *w, int fd)
+{
+    struct evconnlistener *l;
+
+    w->metrics_http = evhttp_new(w->base);
+    if (!w->metrics_http)
+        return -ENOMEM;
+    evhttp_set_max_headers_size(w->metrics_http, (ev_ssize_t)w->cfg->max_header_bytes);
+    evhttp_set_max_body_size(w->metrics_http, 0);
+    evhttp_set_timeout(w->metrics_http, 10);
+    evhttp_set_allowed_methods(w->metrics_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                               EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(w->metrics_http, sl_routes_dispatch_metrics, w);
+    l = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    if (!l)
+        return -ENOMEM;
+    evconnlistener_set_error_cb(l, on_accept_error);
+    if (!evhttp_bind_listener(w->metrics_http, l)) {
+        evconnlistener_free(l);
+        return -ENOMEM;
+    }
+    w->listeners[w->nlisteners++] = l;
+    return 0;
+}
+
 static int setup(struct sl_worker *w, const struct sl_worker_params *p)
 {
     struct timeval hb = { 0, HEARTBEAT_MS * 1000 };
@@ -289,6 +327,9 @@ static int setup(struct sl_worker *w, const struct sl_worker_params *p)
     };
     if ((r = setup_http(w, p->fds, p->nfds)) < 0)
         return r;
+    if (p->metrics_fd >= 0 && w->nlisteners < SL_MAX_LISTEN + 1 &&
+        (r = setup_metrics_http(w, p->metrics_fd)) < 0)
+        return r;
     w->heartbeat = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
     w->accept_retry = evtimer_new(w->base, on_accept_retry, w);
     w->drain_check = evtimer_new(w->base, on_drain_check, w);
@@ -303,6 +344,8 @@ static void teardown(struct sl_worker *w)
     /* evhttp_free frees the bound listeners (they do not own the shared fds). */
     if (w->http)
         evhttp_free(w->http);
+    if (w->metrics_http)
+        evhttp_free(w->metrics_http);
     sl_upstream_free(w->upstream);
     if (w->heartbeat)
         event_free(w->heartbeat);

@@ -12,7 +12,9 @@
 
 struct event_base;
 struct evhttp_request;
+struct sl_buf;
 struct sl_config;
+struct sl_metrics;
 struct sl_retry_policy;
 struct sl_shm;
 struct sl_upstream;
@@ -25,6 +27,7 @@ struct sl_worker_params {
     uint32_t generation;
     const int *fds;           /* listening sockets, borrowed */
     size_t nfds;
+    int metrics_fd;           /* [metrics] listen, or -1 */
     int master_pid;
     const char *api_key;      /* upstream key, borrowed; NULL for a local upstream */
 };
@@ -45,5 +48,9 @@ void sl_worker_reply_abandoned(struct sl_worker *w);
 /* Bracket every request the worker dispatches, so a drain waits for it. */
 void sl_worker_request_started(struct sl_worker *w);
 unsigned sl_worker_inflight(const struct sl_worker *w);
+/* This worker's counters (in its shared-memory slot). */
+struct sl_metrics *sl_worker_metrics(struct sl_worker *w);
+/* Render /metrics for the whole server. */
+int sl_worker_render_metrics(struct sl_worker *w, struct sl_buf *out);
 void sl_worker_request_finished(struct sl_worker *w);
 #endif /* SL_WORKER_H */

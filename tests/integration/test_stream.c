@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "sse.h"
 
 TestSuite(stream, .timeout = 90);
 
@@ -511,6 +512,57 @@ Test(stream, v1_upstream_client_errors_are_relayed_and_5xx_become_502)
     h_fake_script(&fake, "[{\"status\":401}]");
     post("/v1/chat/completions", "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &c, &status);
     assert_openai_error(c.p, status, 502, "upstream_unavailable");
+    free(c.p);
+    stop();
+}
+
+struct seen_events {
+    char names[64][16];
+    char data[64][64];
+    int n;
+};
+
+static int collect_event(const struct sl_sse_event *ev, void *arg)
+{
+    struct seen_events *s = arg;
+
+    if (ev->kind != SL_SSE_MESSAGE || s->n >= 64)
+        return 0;
+    snprintf(s->names[s->n], sizeof(s->names[0]), "%.*s", (int)ev->event_len, ev->event);
+    snprintf(s->data[s->n], sizeof(s->data[0]), "%.*s", (int)ev->data_len, ev->data);
+    s->n++;
+    return 0;
+}
+
+/* What a browser's EventSource would see: the WHATWG parse of the stream, fed in odd pieces. */
+Test(stream, an_eventsource_parser_reads_the_api_stream)
+{
+    struct capture c = { 0 };
+    struct sl_sse_parser p;
+    struct seen_events ev = { 0 };
+    long status;
+    size_t i;
+
+    start(1, NULL);
+    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"line one\\nline two\"}", &c,
+                      &status), 0);
+    cr_assert_eq(sl_sse_parser_init(&p, 1 << 20), 0);
+    for (i = 0; i < c.n; i += 7)
+        cr_assert_eq(sl_sse_feed(&p, c.p + i, c.n - i < 7 ? c.n - i : 7, collect_event, &ev), 0);
+    cr_assert_not(sl_sse_has_partial(&p), "the stream ended mid-event");
+    sl_sse_parser_done(&p);
+    cr_assert_geq(ev.n, 4);
+    cr_assert_str_eq(ev.names[ev.n - 1], "done");
+    cr_assert_str_eq(ev.data[ev.n - 1], "");
+    cr_assert_str_eq(ev.names[ev.n - 2], "usage");
+    cr_assert_not_null(strstr(ev.data[ev.n - 2], "\"total_tokens\":"));
+    /* The tokens joined back give the answer, its line break included. */
+    char text[512] = "";
+    for (int k = 0; k < ev.n - 2; k++) {
+        cr_assert_str_eq(ev.names[k], "token");
+        strcat(text, ev.data[k]);
+    }
+    cr_assert_str_eq(text, "Hello! You said: line one\nline two");
     free(c.p);
     stop();
 }

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/* metrics.c - per-worker counters in shared memory and their Prometheus exposition. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "shm.h"
+
+static const int codes[SL_METRICS_CODES] = {
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 409,
+    413, 422, 429, 431, 499, 500, 501, 502, 503, 504,
+};
+
+/* Upper bounds in µs: sub-millisecond gateway answers up to minute-long streams. */
+static const uint64_t bounds_us[SL_METRICS_BUCKETS] = {
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000, 20000000, 30000000, 60000000,
+};
+static const char *const bounds_txt[SL_METRICS_BUCKETS] = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+    "1", "2.5", "5", "10", "20", "30", "60",
+};
+
+static const char *const route_names[SL_ROUTE_COUNT] = {
+    "/healthz", "/readyz", "/metrics", "/api/chat", "/api/chat/stream",
+    "/v1/chat/completions", "other",
+};
+static const char *const outcome_names[SL_OUTCOME_COUNT] = {
+    "ok", "timeout", "connect_error", "http_error", "upstream_auth", "insufficient_quota",
+    "bad_response", "stream_cut",
+};
+static const char *const reject_names[SL_REJECT_COUNT] = {
+    "auth", "rpm", "tpm", "budget", "breaker_open", "inflight", "redis",
+};
+
+const char *sl_metrics_route_name(enum sl_route_id route)
+{
+    return route < SL_ROUTE_COUNT ? route_names[route] : "other";
+}
+
+/* Single writer: a relaxed load and store, no locked instruction on the hot path. */
+static inline void bump(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t get(_Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static void observe(struct sl_histogram *h, uint64_t us)
+{
+    unsigned i = 0;
+
+    while (i < SL_METRICS_BUCKETS && us > bounds_us[i])
+        i++;
+    bump(&h->bucket[i], 1);
+    bump(&h->sum_us, us);
+}
+
+static unsigned code_index(int status)
+{
+    unsigned i;
+
+    for (i = 0; i < SL_METRICS_CODES; i++)
+        if (codes[i] == status)
+            return i;
+    return SL_METRICS_CODES;
+}
+
+void sl_metrics_request(struct sl_metrics *m, enum sl_route_id route, int status,
+                        uint64_t duration_us)
+{
+    if (route >= SL_ROUTE_COUNT)
+        route = SL_ROUTE_OTHER;
+    bump(&m->requests[route][code_index(status)], 1);
+    observe(&m->request_duration[route], duration_us);
+}
+
+void sl_metrics_attempt(struct sl_metrics *m, enum sl_attempt_outcome outcome,
+                        uint64_t duration_us)
+{
+    if (outcome < SL_OUTCOME_COUNT)
+        bump(&m->attempts[outcome], 1);
+    observe(&m->upstream_duration, duration_us);
+}
+
+void sl_metrics_tokens(struct sl_metrics *m, int64_t prompt, int64_t completion)
+{
+    if (prompt > 0)
+        bump(&m->tokens_prompt, (uint64_t)prompt);
+    if (completion > 0)
+        bump(&m->tokens_completion, (uint64_t)completion);
+}
+
+void sl_metrics_reject(struct sl_metrics *m, enum sl_reject_reason reason)
+{
+    if (reason < SL_REJECT_COUNT)
+        bump(&m->rejections[reason], 1);
+}
+
+/* acc += from, value by value (acc is private to the caller; from may be live). */
+static void add(struct sl_metrics *acc, struct sl_metrics *from)
+{
+    _Atomic uint64_t *a = (_Atomic uint64_t *)acc, *f = (_Atomic uint64_t *)from;
+    size_t i, n = sizeof(*acc) / sizeof(uint64_t);
+
+    /* struct sl_metrics is nothing but _Atomic uint64_t, so it can be walked as an array. */
+    _Static_assert(sizeof(struct sl_metrics) % sizeof(uint64_t) == 0, "uint64 only");
+    for (i = 0; i < n; i++)
+        bump(&a[i], get(&f[i]));
+}
+
+void sl_metrics_fold(struct sl_shm *shm, struct sl_metrics *from)
+{
+    _Atomic uint64_t *f = (_Atomic uint64_t *)from;
+    size_t i, n = sizeof(*from) / sizeof(uint64_t);
+
+    atomic_fetch_add(&shm->metrics_fold_seq, 1);
+    add(&shm->retired, from);
+    for (i = 0; i < n; i++)
+        atomic_store_explicit(&f[i], 0, memory_order_relaxed);
+    atomic_fetch_add(&shm->metrics_fold_seq, 1);
+}
+
+/* Sum every live slot and the retired totals; retried while the master is folding. */
+static void collect(struct sl_shm *shm, struct sl_metrics *acc, uint64_t *inflight,
+                    unsigned *workers, uint32_t generation)
+{
+    uint32_t seq;
+    unsigned i;
+
+    for (;;) {
+        seq = atomic_load(&shm->metrics_fold_seq);
+        if (seq & 1)
+            continue;
+        memset(acc, 0, sizeof(*acc));
+        *inflight = 0;
+        *workers = 0;
+        add(acc, &shm->retired);
+        for (i = 0; i < SL_SHM_WORKER_SLOTS; i++) {
+            struct sl_worker_slot *s = &shm->workers[i];
+            uint32_t st = atomic_load(&s->state);
+
+            if (st == SL_WORKER_FREE)
+                continue;
+            add(acc, &s->metrics);
+            *inflight += atomic_load(&s->inflight);
+            if (st == SL_WORKER_READY && atomic_load(&s->generation) == generation)
+                (*workers)++;
+        }
+        if (atomic_load(&shm->metrics_fold_seq) == seq)
+            return;
+    }
+}
+
+static int header(struct sl_buf *b, const char *name, const char *type, const char *help)
+{
+    return sl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void histogram(struct sl_buf *b, const char *name, const char *label,
+                      struct sl_histogram *h)
+{
+    uint64_t cum = 0, sum_us = get(&h->sum_us);
+    const char *sep = label[0] ? "," : "";
+    unsigned i;
+
+    for (i = 0; i < SL_METRICS_BUCKETS; i++) {
+        cum += get(&h->bucket[i]);
+        sl_buf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", name, label, sep, bounds_txt[i],
+                      (unsigned long long)cum);
+    }
+    cum += get(&h->bucket[SL_METRICS_BUCKETS]);
+    sl_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, sep,
+                  (unsigned long long)cum);
+    sl_buf_printf(b, "%s_sum%s%s%s %llu.%06llu\n", name, label[0] ? "{" : "", label,
+                  label[0] ? "}" : "", (unsigned long long)(sum_us / 1000000),
+                  (unsigned long long)(sum_us % 1000000));
+    sl_buf_printf(b, "%s_count%s%s%s %llu\n", name, label[0] ? "{" : "", label,
+                  label[0] ? "}" : "", (unsigned long long)cum);
+}
+
+static uint64_t hist_count(struct sl_histogram *h)
+{
+    uint64_t n = 0;
+    unsigned i;
+
+    for (i = 0; i <= SL_METRICS_BUCKETS; i++)
+        n += get(&h->bucket[i]);
+    return n;
+}
+
+static void render_requests(struct sl_buf *b, struct sl_metrics *m)
+{
+    char label[96];
+    unsigned r, c;
+
+    header(b, "sluice_requests_total", "counter", "Requests answered, by route and status.");
+    for (r = 0; r < SL_ROUTE_COUNT; r++)
+        for (c = 0; c <= SL_METRICS_CODES; c++) {
+            uint64_t v = get(&m->requests[r][c]);
+            char code[8];
+
+            if (!v)
+                continue;
+            if (c < SL_METRICS_CODES)
+                snprintf(code, sizeof(code), "%d", codes[c]);
+            else
+                snprintf(code, sizeof(code), "other");
+            sl_buf_printf(b, "sluice_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
+                          route_names[r], code, (unsigned long long)v);
+        }
+    header(b, "sluice_request_duration_seconds", "histogram",
+           "Time from a request's arrival to its end, by route.");
+    for (r = 0; r < SL_ROUTE_COUNT; r++) {
+        if (!hist_count(&m->request_duration[r]))
+            continue;
+        snprintf(label, sizeof(label), "route=\"%s\"", route_names[r]);
+        histogram(b, "sluice_request_duration_seconds", label, &m->request_duration[r]);
+    }
+}
+
+static void render_upstream(struct sl_buf *b, struct sl_metrics *m)
+{
+    unsigned i;
+
+    header(b, "sluice_upstream_attempts_total", "counter",
+           "Upstream attempts, by outcome (retries count once each).");
+    for (i = 0; i < SL_OUTCOME_COUNT; i++)
+        sl_buf_printf(b, "sluice_upstream_attempts_total{outcome=\"%s\"} %llu\n",
+                      outcome_names[i], (unsigned long long)get(&m->attempts[i]));
+    header(b, "sluice_upstream_duration_seconds", "histogram",
+           "Duration of one upstream attempt.");
+    histogram(b, "sluice_upstream_duration_seconds", "", &m->upstream_duration);
+    header(b, "sluice_tokens_total", "counter", "Tokens the upstream reported, by kind.");
+    sl_buf_printf(b, "sluice_tokens_total{kind=\"prompt\"} %llu\n",
+                  (unsigned long long)get(&m->tokens_prompt));
+    sl_buf_printf(b, "sluice_tokens_total{kind=\"completion\"} %llu\n",
+                  (unsigned long long)get(&m->tokens_completion));
+    header(b, "sluice_admission_rejections_total", "counter",
+           "Requests refused before any upstream call, by reason.");
+    for (i = 0; i < SL_REJECT_COUNT; i++)
+        sl_buf_printf(b, "sluice_admission_rejections_total{reason=\"%s\"} %llu\n",
+                      reject_names[i], (unsigned long long)get(&m->rejections[i]));
+    header(b, "sluice_redis_errors_total", "counter", "Failed or timed-out Redis commands.");
+    sl_buf_printf(b, "sluice_redis_errors_total %llu\n",
+                  (unsigned long long)get(&m->redis_errors));
+}
+
+int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *out)
+{
+    static struct sl_metrics acc;    /* large; workers are single-threaded */
+    uint64_t inflight;
+    unsigned workers;
+
+    collect(shm, &acc, &inflight, &workers, generation);
+    render_requests(out, &acc);
+    render_upstream(out, &acc);
+    header(out, "sluice_breaker_state", "gauge",
+           "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
+    sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} 0\n");
+    header(out, "sluice_inflight_requests", "gauge", "Requests being served now.");
+    sl_buf_printf(out, "sluice_inflight_requests %llu\n", (unsigned long long)inflight);
+    header(out, "sluice_workers", "gauge", "Workers of the serving generation accepting.");
+    sl_buf_printf(out, "sluice_workers %u\n", workers);
+    header(out, "sluice_workers_restarted_total", "counter",
+           "Workers that died unexpectedly and were replaced.");
+    sl_buf_printf(out, "sluice_workers_restarted_total %u\n",
+                  atomic_load(&shm->workers_restarted));
+    header(out, "process_start_time_seconds", "gauge", "When the master started (unix time).");
+    return sl_buf_printf(out, "process_start_time_seconds %llu.%03llu\n",
+                         (unsigned long long)(shm->started_wall_ms / 1000),
+                         (unsigned long long)(shm->started_wall_ms % 1000));
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* metrics.h - Prometheus metrics.  Each worker owns one struct sl_metrics in its shared-memory
+ * slot and is its only writer, so the hot path is a plain load and store, no lock and no
+ * contention; /metrics sums every slot plus the totals the master folded in from workers that
+ * exited, so a counter never goes down when a worker dies.  The scrape reads slots while
+ * workers write them: each value is read atomically, so a scrape is a consistent-enough sum
+ * (Prometheus only needs monotonic counters), and a seqlock around the master's fold keeps a
+ * dying worker's counts from being seen twice or not at all. */
+#ifndef SL_METRICS_H
+#define SL_METRICS_H
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sl_buf;
+struct sl_shm;
+
+enum sl_route_id {
+    SL_ROUTE_HEALTHZ, SL_ROUTE_READYZ, SL_ROUTE_METRICS, SL_ROUTE_API_CHAT,
+    SL_ROUTE_API_CHAT_STREAM, SL_ROUTE_V1_CHAT, SL_ROUTE_OTHER,
+    SL_ROUTE_COUNT
+};
+
+enum sl_attempt_outcome {
+    SL_OUTCOME_OK, SL_OUTCOME_TIMEOUT, SL_OUTCOME_CONNECT_ERROR, SL_OUTCOME_HTTP_ERROR,
+    SL_OUTCOME_UPSTREAM_AUTH, SL_OUTCOME_INSUFFICIENT_QUOTA, SL_OUTCOME_BAD_RESPONSE,
+    SL_OUTCOME_STREAM_CUT,
+    SL_OUTCOME_COUNT
+};
+
+enum sl_reject_reason {
+    SL_REJECT_AUTH, SL_REJECT_RPM, SL_REJECT_TPM, SL_REJECT_BUDGET, SL_REJECT_BREAKER,
+    SL_REJECT_INFLIGHT, SL_REJECT_REDIS,
+    SL_REJECT_COUNT
+};
+
+#define SL_METRICS_CODES 20           /* tracked status codes, see metrics.c, + "other" */
+#define SL_METRICS_BUCKETS 17         /* finite histogram bounds, see metrics.c */
+
+struct sl_histogram {
+    _Atomic uint64_t bucket[SL_METRICS_BUCKETS + 1];   /* not cumulative; last = above all */
+    _Atomic uint64_t sum_us;
+};
+
+struct sl_metrics {
+    _Atomic uint64_t requests[SL_ROUTE_COUNT][SL_METRICS_CODES + 1];
+    struct sl_histogram request_duration[SL_ROUTE_COUNT];
+    _Atomic uint64_t attempts[SL_OUTCOME_COUNT];
+    struct sl_histogram upstream_duration;
+    _Atomic uint64_t tokens_prompt, tokens_completion;
+    _Atomic uint64_t rejections[SL_REJECT_COUNT];
+    _Atomic uint64_t redis_errors;
+};
+
+/* Writers: only the slot's owner. */
+void sl_metrics_request(struct sl_metrics *m, enum sl_route_id route, int status,
+                        uint64_t duration_us);
+void sl_metrics_attempt(struct sl_metrics *m, enum sl_attempt_outcome outcome,
+                        uint64_t duration_us);
+void sl_metrics_tokens(struct sl_metrics *m, int64_t prompt, int64_t completion);
+void sl_metrics_reject(struct sl_metrics *m, enum sl_reject_reason reason);
+
+/* Master only: add a dead worker's counters to the retired totals and zero its slot's. */
+void sl_metrics_fold(struct sl_shm *shm, struct sl_metrics *from);
+/* The Prometheus text exposition (format 0.0.4) of every worker plus the retired totals.
+ * 0 or the buffer's error. */
+int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *out);
+const char *sl_metrics_route_name(enum sl_route_id route);
+#endif /* SL_METRICS_H */
