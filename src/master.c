@@ -641,6 +641,7 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
         sl_log_err("start_failed", "mmap() of the shared region failed: %s", strerror(errno));
         return 1;
     }
+    atomic_store(&m.shm->generation, m.generation);
     m.watchdog_ms = sl_notify_watchdog_ms();
     m.next_watchdog_ms = sl_clock_mono_ms();
     r = loop(&m);
