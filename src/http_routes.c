@@ -7,8 +7,11 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
 
 #include "chat.h"
 #include "request.h"
@@ -107,6 +110,48 @@ static void not_found(struct sl_req *r, bool openai)
     sl_req_free(r);
 }
 
+static bool is_token(const char *s)
+{
+    /* RFC 9110 tchar */
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s && strchr(extra, *s))))
+            return false;
+    return true;
+}
+
+/* What libevent 2.1 lets through but a front proxy might read differently (request
+ * smuggling): a header name with spaces ("Content-Length : 5" is not Content-Length to
+ * evhttp), a Content-Length with a sign or blanks (strtoll accepts "+21"), a
+ * Transfer-Encoding other than plain chunked, and HTTP/1.1 without Host.  NULL if sane,
+ * else why not. */
+static const char *framing_problem(struct evhttp_request *ev)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(ev);
+    const char *te = evhttp_find_header(h, "Transfer-Encoding");
+    struct evkeyval *kv;
+    int host = 0;
+
+    for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (!is_token(kv->key))
+            return "Invalid header name";
+        if (strcasecmp(kv->key, "Content-Length") == 0 &&
+            (!*kv->value || strspn(kv->value, "0123456789") != strlen(kv->value)))
+            return "Invalid Content-Length";
+        if (strcasecmp(kv->key, "Host") == 0)
+            host++;
+    }
+    if (te && strcasecmp(te, "chunked") != 0)
+        return "Unsupported Transfer-Encoding";
+    if (ev->major == 1 && ev->minor >= 1 && host != 1)
+        return "Missing or repeated Host header";
+    return NULL;
+}
+
 static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metrics_only)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
@@ -120,9 +165,22 @@ static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metric
         rt = NULL;
     if (rt && metrics_only && rt->id != SL_ROUTE_METRICS)
         rt = NULL;
+    const char *bad;
+
     r = sl_req_new(w, ev, rt ? rt->name : "unmatched", rt ? rt->id : SL_ROUTE_OTHER);
     if (!r) {
         evhttp_send_error(ev, 503, NULL);
+        return;
+    }
+    if ((bad = framing_problem(ev))) {
+        /* Close after answering: whatever follows on this connection cannot be trusted. */
+        r->close_after = true;
+        if (rt && rt->openai_errors)
+            sl_req_reply_openai_error(r, 400, bad, "invalid_request_error", NULL,
+                                      "bad_request");
+        else
+            sl_req_reply_detail(r, 400, bad);
+        sl_req_free(r);
         return;
     }
     if (!rt) {
