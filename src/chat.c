@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admission.h"
 #include "chat_api.h"
 #include "config.h"
 #include "request.h"
+#include "shm.h"
 #include "upstream_call.h"
 #include "worker.h"
 
@@ -166,7 +168,8 @@ void sl_chat_handle(struct sl_req *r)
     c->r = r;
     r->ctx = c;
     r->ctx_free = chat_free;
-    if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0) {
+    if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0 ||
+        !sl_admit(r, false)) {
         sl_req_free(r);
         return;
     }
@@ -177,6 +180,7 @@ void sl_chat_handle(struct sl_req *r)
     spec.model = cfg->model;
     spec.start_ms = r->start_ms;
     spec.metrics = sl_worker_metrics(r->w);
+    spec.breaker = &sl_worker_shm(r->w)->breaker;
     c->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                             sl_worker_retry_policy(r->w), &spec, on_valid, on_done, c);
     if (!c->call || sl_req_watch_client(r, on_client_gone) < 0) {

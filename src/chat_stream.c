@@ -14,9 +14,11 @@
 #include <string.h>
 
 #include "buf.h"
+#include "admission.h"
 #include "chat_api.h"
 #include "config.h"
 #include "request.h"
+#include "shm.h"
 #include "sse.h"
 #include "stream.h"
 #include "upstream_call.h"
@@ -209,7 +211,8 @@ void sl_chat_stream_handle(struct sl_req *r)
     r->ctx = cs;
     r->ctx_free = cs_free;
     sl_buf_init(&cs->out, EVENT_BUF_MAX);
-    if (sl_chat_prepare(r, true, &cs->in, &cs->upstream_body, &cs->upstream_len) < 0) {
+    if (sl_chat_prepare(r, true, &cs->in, &cs->upstream_body, &cs->upstream_len) < 0 ||
+        !sl_admit(r, false)) {
         sl_req_free(r);
         return;
     }
@@ -226,6 +229,7 @@ void sl_chat_stream_handle(struct sl_req *r)
     spec.model = cfg->model;
     spec.start_ms = r->start_ms;
     spec.metrics = sl_worker_metrics(r->w);
+    spec.breaker = &sl_worker_shm(r->w)->breaker;
     spec.on_data = on_data;
     spec.idle_timeout_ms = cfg->attempt_timeout_ms;
     cs->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),

@@ -6,6 +6,7 @@
 #include "http_routes.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,7 +16,10 @@
 
 #include "chat.h"
 #include "request.h"
+#include "shm.h"
+#include "breaker.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "v1_chat.h"
 #include "worker.h"
@@ -34,7 +38,6 @@ struct route {
     const char *allow;              /* the Allow header of a 405 */
     void (*handle)(struct sl_req *r);
     bool openai_errors;             /* errors in OpenAI's shape, not FastAPI's */
-    bool upstream;                  /* calls upstream: subject to max_inflight */
 };
 
 static void handle_healthz(struct sl_req *r);
@@ -43,16 +46,15 @@ static void handle_metrics(struct sl_req *r);
 
 static const struct route routes[] = {
     { "/healthz", "/healthz", SL_ROUTE_HEALTHZ, M_GET | M_HEAD, "GET, HEAD", handle_healthz,
-      false, false },
-    { "/readyz", "/readyz", SL_ROUTE_READYZ, M_GET | M_HEAD, "GET, HEAD", handle_readyz, false,
       false },
+    { "/readyz", "/readyz", SL_ROUTE_READYZ, M_GET | M_HEAD, "GET, HEAD", handle_readyz, false },
     { "/metrics", "/metrics", SL_ROUTE_METRICS, M_GET | M_HEAD, "GET, HEAD", handle_metrics,
-      false, false },
-    { "/api/chat", "/api/chat", SL_ROUTE_API_CHAT, M_POST, "POST", sl_chat_handle, false, true },
+      false },
+    { "/api/chat", "/api/chat", SL_ROUTE_API_CHAT, M_POST, "POST", sl_chat_handle, false },
     { "/api/chat/stream", "/api/chat/stream", SL_ROUTE_API_CHAT_STREAM, M_POST, "POST",
-      sl_chat_stream_handle, false, true },
+      sl_chat_stream_handle, false },
     { "/v1/chat/completions", "/v1/chat/completions", SL_ROUTE_V1_CHAT, M_POST, "POST",
-      sl_v1_chat_handle, true, true },
+      sl_v1_chat_handle, true },
 };
 
 static void handle_healthz(struct sl_req *r)
@@ -66,14 +68,21 @@ static void handle_healthz(struct sl_req *r)
 static void handle_readyz(struct sl_req *r)
 {
     static const char ready[] = "{\"status\":\"ready\"}";
-    static const char draining[] = "{\"status\":\"not_ready\",\"reasons\":[\"draining\"]}";
+    bool draining = sl_worker_is_draining(r->w);
+    bool open = sl_breaker_state(&sl_worker_shm(r->w)->breaker, sl_clock_mono_ms()) ==
+                SL_BREAKER_OPEN;
+    char body[128];
 
-    if (sl_worker_is_draining(r->w)) {
-        sl_req_add_header(r, "Retry-After", "1");
-        sl_req_reply(r, 503, "application/json", draining, sizeof(draining) - 1);
-    } else {
+    if (!draining && !open) {
         sl_req_reply(r, 200, "application/json", ready, sizeof(ready) - 1);
+        sl_req_free(r);
+        return;
     }
+    snprintf(body, sizeof(body), "{\"status\":\"not_ready\",\"reasons\":[%s%s%s]}",
+             open ? "\"breaker_open\"" : "", open && draining ? "," : "",
+             draining ? "\"draining\"" : "");
+    sl_req_add_header(r, "Retry-After", "1");
+    sl_req_reply(r, 503, "application/json", body, strlen(body));
     sl_req_free(r);
 }
 
@@ -194,20 +203,6 @@ static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metric
                                       NULL, "method_not_allowed");
         else
             sl_req_reply_detail(r, 405, "Method Not Allowed");
-        sl_req_free(r);
-        return;
-    }
-    /* SPEC §4: the per-worker in-flight cap, a transient refusal the SDKs retry. */
-    if (rt->upstream && sl_worker_inflight(w) > sl_worker_config(w)->max_inflight) {
-        sl_metrics_reject(sl_worker_metrics(w), SL_REJECT_INFLIGHT);
-        sl_req_add_header(r, "Retry-After", "1");
-        sl_req_add_header(r, "retry-after-ms", "1000");
-        sl_req_add_header(r, "x-should-retry", "true");
-        if (rt->openai_errors)
-            sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL,
-                                      "server_busy");
-        else
-            sl_req_reply_detail(r, 503, "Server busy");
         sl_req_free(r);
         return;
     }

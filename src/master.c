@@ -411,6 +411,8 @@ static void finish_reload(struct master *m, bool ok)
     m->crash_streak = 0;
     m->respawn_at_ms = 0;
     sl_log_set_level(m->cfg->log_level);
+    sl_breaker_configure(&m->shm->breaker, m->cfg->failure_threshold, m->cfg->open_ms,
+                         m->cfg->half_open_probes);
     atomic_store(&m->shm->generation, m->generation);
     sl_log_notice("reload_done", "generation %u serving", m->generation);
     sl_notify("READY=1");
@@ -642,6 +644,8 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
         return 1;
     }
     atomic_store(&m.shm->generation, m.generation);
+    sl_breaker_init(&m.shm->breaker, cfg->failure_threshold, cfg->open_ms,
+                    cfg->half_open_probes);
     m.watchdog_ms = sl_notify_watchdog_ms();
     m.next_watchdog_ms = sl_clock_mono_ms();
     r = loop(&m);

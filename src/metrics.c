@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "shm.h"
 
 static const int codes[SL_METRICS_CODES] = {
@@ -266,7 +267,8 @@ int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *ou
     render_upstream(out, &acc);
     header(out, "sluice_breaker_state", "gauge",
            "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
-    sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} 0\n");
+    sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} %d\n",
+                  (int)sl_breaker_state(&shm->breaker, sl_clock_mono_ms()));
     header(out, "sluice_inflight_requests", "gauge", "Requests being served now.");
     sl_buf_printf(out, "sluice_inflight_requests %llu\n", (unsigned long long)inflight);
     header(out, "sluice_workers", "gauge", "Workers of the serving generation accepting.");

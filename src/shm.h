@@ -12,10 +12,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "breaker.h"
 #include "metrics.h"
 
 #define SL_SHM_MAGIC 0x534c5543u      /* "SLUC" */
-#define SL_SHM_LAYOUT 2u
+#define SL_SHM_LAYOUT 3u
 /* Two generations of the largest worker count may be alive during a reload. */
 #define SL_SHM_WORKER_SLOTS 1024u
 
@@ -45,6 +46,7 @@ struct sl_shm {
     _Atomic uint32_t workers_restarted;
     _Atomic uint32_t metrics_fold_seq; /* odd while the master folds a slot into retired */
     struct sl_metrics retired;        /* counters of workers that have exited */
+    struct sl_breaker breaker;        /* the upstream's circuit breaker, shared by all */
     struct sl_worker_slot workers[SL_SHM_WORKER_SLOTS];
 };
 

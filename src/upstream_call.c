@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include "breaker.h"
 #include "chat_api.h"
 #include "clock.h"
 #include "log.h"
@@ -152,10 +153,16 @@ static void on_transfer_done(const struct sl_transfer_result *res, void *arg)
 
     fail = classify(c, res);
     c->transfer = NULL;
+    if (c->spec.breaker)
+        sl_breaker_record(c->spec.breaker, !sl_retry_is_breaker_failure(fail, (int)res->status),
+                          sl_clock_mono_ms());
     if (fail != SL_FAIL_NONE && !res->too_large) {
         hint = sl_retry_parse_hint(res->retry_after_ms[0] ? res->retry_after_ms : NULL,
                                    res->retry_after[0] ? res->retry_after : NULL,
                                    (int64_t)time(NULL));
+        /* SPEC §4: an upstream 429 that says how long pauses every worker's calls. */
+        if (res->status == 429 && hint.has_delay && c->spec.breaker)
+            sl_breaker_pause(c->spec.breaker, sl_clock_mono_ms() + hint.delay_ms);
         elapsed = sl_clock_mono_ms() - c->spec.start_ms;
         retry = sl_retry_should(c->policy, fail, (int)res->status, c->attempt, elapsed, hint,
                                 sl_rng_u32(), &delay);
@@ -217,6 +224,12 @@ static void attempt(struct sl_call *c)
 
     if (budget == 0) {
         fail_soon(c, SL_FAIL_TIMEOUT, CURLE_OPERATION_TIMEDOUT, "request deadline passed");
+        return;
+    }
+    /* The first attempt was admitted with the request; a retry asks the breaker again, and
+     * our own pause (after a 429) has ended by now, since the back-off honoured it. */
+    if (c->attempt > 0 && c->spec.breaker && !sl_breaker_allow(c->spec.breaker, now, NULL)) {
+        fail_soon(c, SL_FAIL_CONNECT, CURLE_COULDNT_CONNECT, "circuit breaker open");
         return;
     }
     c->attempt++;

@@ -14,6 +14,7 @@
 #include "retry.h"
 #include "upstream.h"
 
+struct sl_breaker;
 struct sl_call;
 
 struct sl_call_result {
@@ -42,6 +43,7 @@ struct sl_call_spec {
     sl_transfer_data_cb on_data;
     uint64_t idle_timeout_ms;
     struct sl_metrics *metrics;  /* the worker's: one attempt counted per outcome */
+    struct sl_breaker *breaker;  /* shared: every attempt reported, retries admitted by it */
 };
 
 struct sl_call *sl_call_start(struct sl_upstream *u, struct event_base *base,

@@ -15,9 +15,11 @@
 
 #include <jansson.h>
 
+#include "admission.h"
 #include "buf.h"
 #include "config.h"
 #include "request.h"
+#include "shm.h"
 #include "sse.h"
 #include "stream.h"
 #include "upstream_call.h"
@@ -382,6 +384,10 @@ void sl_v1_chat_handle(struct sl_req *r)
     sl_buf_init(&v->ev, 4u << 20);
     if (!prepare(v, cfg))
         return;
+    if (!sl_admit(r, true)) {
+        sl_req_free(r);
+        return;
+    }
     spec.path = "/chat/completions";
     spec.body = v->body;
     spec.body_len = v->body_len;
@@ -389,6 +395,7 @@ void sl_v1_chat_handle(struct sl_req *r)
     spec.model = v->model;
     spec.start_ms = r->start_ms;
     spec.metrics = sl_worker_metrics(r->w);
+    spec.breaker = &sl_worker_shm(r->w)->breaker;
     if (v->stream) {
         if (sl_sse_parser_init(&v->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
             !(v->out = sl_stream_new(r, on_gone, on_drained, v))) {

@@ -83,6 +83,11 @@ void sl_worker_request_started(struct sl_worker *w)
     atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
 }
 
+struct sl_shm *sl_worker_shm(const struct sl_worker *w)
+{
+    return w->shm;
+}
+
 struct sl_metrics *sl_worker_metrics(struct sl_worker *w)
 {
     return &w->slot->metrics;

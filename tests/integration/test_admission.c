@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* test_admission.c - the circuit breaker shared by all workers, against a failing fake
+ * upstream: closed → open → half-open → closed or open again; an upstream 429's Retry-After
+ * pausing everyone; refusals never reaching the upstream; /readyz and /metrics telling. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+TestSuite(admission, .timeout = 60);
+
+static struct h_fake fake;
+static struct h_daemon d;
+
+static void start(int workers, const char *upstream_keys)
+{
+    char conf[2048];
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "%s[breaker]\nfailure_threshold = 3\nopen_ms = 1500\n"
+             "half_open_probes = 1\n", h_fake_upstream_conf(&fake, upstream_keys));
+    h_daemon_write_conf(&d, workers, conf);
+    h_daemon_start(&d, NULL);
+}
+
+static void stop(void)
+{
+    cr_assert_eq(h_daemon_stop(&d, 15000), 0);
+    h_fake_stop(&fake);
+}
+
+static long chat(struct h_resp *r)
+{
+    static const char body[] = "{\"user_message\":\"is it up?\"}";
+
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, body, strlen(body), r), 0);
+    return r->status;
+}
+
+static long chat_status(void)
+{
+    struct h_resp r;
+    long s = chat(&r);
+
+    h_resp_free(&r);
+    return s;
+}
+
+static bool metrics_has(const char *line)
+{
+    struct h_resp r;
+    bool found;
+
+    cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    found = strstr(r.body, line) != NULL;
+    h_resp_free(&r);
+    return found;
+}
+
+Test(admission, breaker_opens_after_threshold_and_refuses_without_calling_upstream)
+{
+    struct h_resp r;
+    json_t *j;
+    int i;
+
+    start(2, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":500,\"repeat\":3}]");
+    for (i = 0; i < 3; i++)
+        cr_assert_eq(chat_status(), 502);
+    cr_assert_eq(chat(&r), 503);
+    j = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "detail")), "Upstream circuit open");
+    json_decref(j);
+    cr_assert_not_null(h_header(&r, "Retry-After"));
+    cr_assert_geq(atoi(h_header(&r, "Retry-After")), 1);
+    cr_assert_leq(atoi(h_header(&r, "Retry-After")), 2);
+    cr_assert_not_null(h_header(&r, "retry-after-ms"));
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "true");
+    h_resp_free(&r);
+    /* Shared by every worker: the other one refuses too. */
+    for (i = 0; i < 4; i++)
+        cr_assert_eq(chat_status(), 503);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 3, "refused requests must not reach upstream");
+
+    cr_assert_eq(h_http(d.port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 503);
+    cr_assert_not_null(strstr(r.body, "\"breaker_open\""), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert(metrics_has("sluice_breaker_state{upstream=\"default\"} 1"));
+    cr_assert(metrics_has("sluice_admission_rejections_total{reason=\"breaker_open\"} 5"));
+    cr_assert(metrics_has("sluice_requests_total{route=\"/api/chat\",code=\"503\"} 5"));
+
+    /* After open_ms one probe goes through; its success closes the breaker. */
+    h_sleep_ms(1600);
+    cr_assert_eq(chat_status(), 200);
+    cr_assert_eq(chat_status(), 200);
+    cr_assert_eq(h_http(d.port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    cr_assert(metrics_has("sluice_breaker_state{upstream=\"default\"} 0"));
+    stop();
+}
+
+Test(admission, a_failed_probe_opens_the_breaker_again)
+{
+    int i;
+
+    start(1, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":503,\"repeat\":4}]");
+    for (i = 0; i < 3; i++)
+        cr_assert_eq(chat_status(), 502);
+    cr_assert_eq(chat_status(), 503);
+    h_sleep_ms(1600);
+    cr_assert_eq(chat_status(), 502, "the probe reaches the upstream and fails");
+    cr_assert_eq(chat_status(), 503, "and the breaker is open again");
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 4);
+    stop();
+}
+
+Test(admission, client_errors_do_not_trip_the_breaker)
+{
+    int i;
+
+    start(1, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":400,\"repeat\":6}]");
+    for (i = 0; i < 6; i++)
+        cr_assert_eq(chat_status(), 502);
+    cr_assert_eq(chat_status(), 200, "six upstream 400s are not an outage");
+    stop();
+}
+
+Test(admission, an_upstream_429_retry_after_pauses_every_call)
+{
+    struct h_resp r;
+    long long t0;
+
+    start(2, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":429,\"headers\":{\"retry-after\":\"2\"}}]");
+    cr_assert_eq(chat_status(), 502);
+    t0 = h_now_ms();
+    cr_assert_eq(chat(&r), 503);
+    cr_assert_geq(atoi(h_header(&r, "Retry-After")), 1);
+    h_resp_free(&r);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 1);
+    /* Once the pause is over, calls flow again. */
+    h_sleep_ms((int)(2100 - (h_now_ms() - t0)));
+    cr_assert_eq(chat_status(), 200);
+    stop();
+}
+
+Test(admission, v1_refusal_has_openai_shape)
+{
+    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[]}";
+    struct h_resp r;
+    json_t *j, *e;
+    int i;
+
+    start(1, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":500,\"repeat\":3}]");
+    for (i = 0; i < 3; i++)
+        cr_assert_eq(chat_status(), 502);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                 0);
+    cr_assert_eq(r.status, 503);
+    j = json_loads(r.body, 0, NULL);
+    e = json_object_get(j, "error");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "circuit_open");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "type")), "server_error");
+    cr_assert(json_object_get(e, "param") != NULL);
+    json_decref(j);
+    h_resp_free(&r);
+    stop();
+}
