@@ -1,25 +1,28 @@
 /* SPDX-License-Identifier: MIT */
-/* admission.c - breaker and in-flight checks before an upstream call. */
+/* admission.c - SPEC §4 in order, between a valid body and the upstream call: who is calling,
+ * may they (RPM, TPM, budget, with a reservation), may anyone (breaker, in-flight cap). */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
 #include "admission.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "auth.h"
 #include "breaker.h"
 #include "clock.h"
 #include "config.h"
 #include "metrics.h"
 #include "request.h"
 #include "shm.h"
+#include "tenants.h"
 #include "worker.h"
 
 /* SPEC §4: Retry-After in whole seconds (rounded up, at least 1) and retry-after-ms; the
  * official SDKs read x-should-retry first. */
-static void refuse(struct sl_req *r, bool openai, int status, const char *detail,
-                   const char *code, uint64_t retry_ms, bool retry)
+static void retry_headers(struct sl_req *r, uint64_t retry_ms, bool retry)
 {
     char s[32], ms[32];
     uint64_t secs = (retry_ms + 999) / 1000;
@@ -29,26 +32,117 @@ static void refuse(struct sl_req *r, bool openai, int status, const char *detail
     sl_req_add_header(r, "Retry-After", s);
     sl_req_add_header(r, "retry-after-ms", ms);
     sl_req_add_header(r, "x-should-retry", retry ? "true" : "false");
+}
+
+static void refuse(struct sl_req *r, bool openai, int status, const char *detail,
+                   const char *type, const char *code)
+{
     if (openai)
-        sl_req_reply_openai_error(r, status, detail, "server_error", NULL, code);
+        sl_req_reply_openai_error(r, status, detail, type, NULL, code);
     else
         sl_req_reply_detail(r, status, detail);
 }
 
-bool sl_admit(struct sl_req *r, bool openai_errors)
+static bool authenticate(struct sl_req *r, bool openai)
+{
+    struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
+    int idx = sl_auth_tenant(t, sl_worker_config(r->w), sl_req_header(r, "Authorization"));
+
+    if (idx < 0) {
+        sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_AUTH);
+        sl_req_add_header(r, "WWW-Authenticate", "Bearer");
+        refuse(r, openai, 401, "Invalid or missing API key", "authentication_error",
+               "invalid_api_key");
+        return false;
+    }
+    r->tenant_idx = idx;
+    snprintf(r->tenant, sizeof(r->tenant), "%s", t->tenants[idx].name);
+    return true;
+}
+
+/* A budget refusal shows the budget as the token trio, with its reset at the period's end. */
+static void budget_as_tokens(struct sl_quota_info *info, int64_t now_wall_s)
+{
+    const struct sl_quota_budget *b = &info->budget;
+
+    info->tokens.limit = b->budget;
+    info->tokens.remaining = b->remaining;
+    info->tokens.reset_ms = b->reset_at_s > now_wall_s
+                                ? (uint64_t)(b->reset_at_s - now_wall_s) * 1000 : 0;
+}
+
+static bool reserve(struct sl_req *r, bool openai, uint64_t tokens)
+{
+    struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
+    int64_t wall = (int64_t)(sl_clock_wall_ms() / 1000);
+    struct sl_metrics *m = sl_worker_metrics(r->w);
+    struct sl_quota_result res;
+    int resv = -1, v;
+
+    v = sl_tenants_admit(t, r->tenant_idx, tokens, sl_worker_pid(r->w), sl_clock_mono_ms(), wall, &res,
+                         &resv);
+    if (v < 0) {
+        retry_headers(r, 1000, true);
+        refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
+        return false;
+    }
+    r->ratelimit = res.info;
+    r->has_ratelimit = true;
+    switch ((enum sl_quota_verdict)v) {
+    case SL_QUOTA_OK:
+        r->resv = resv;
+        r->reserved_tokens = tokens;
+        return true;
+    case SL_QUOTA_RPM:
+    case SL_QUOTA_TPM:
+        sl_metrics_reject(m, v == SL_QUOTA_RPM ? SL_REJECT_RPM : SL_REJECT_TPM);
+        retry_headers(r, res.retry_after_ms, !res.never);
+        refuse(r, openai, 429, "Rate limit exceeded", "rate_limit_error", "rate_limit_exceeded");
+        return false;
+    case SL_QUOTA_BUDGET:
+        sl_metrics_reject(m, SL_REJECT_BUDGET);
+        budget_as_tokens(&r->ratelimit, wall);
+        retry_headers(r, res.retry_after_ms, false);
+        refuse(r, openai, 429, "Token budget exhausted", "rate_limit_error",
+               "insufficient_quota");
+        return false;
+    case SL_QUOTA_TOO_LARGE:
+        refuse(r, openai, 400, "Request too large for any token limit", "invalid_request_error",
+               "request_too_large");
+        return false;
+    }
+    return false;
+}
+
+static void give_back(struct sl_req *r)
+{
+    if (r->resv >= 0) {
+        sl_tenants_refund(&sl_worker_shm(r->w)->tenants, r->resv, sl_clock_mono_ms(),
+                          (int64_t)(sl_clock_wall_ms() / 1000));
+        r->resv = -1;
+    }
+}
+
+bool sl_admit(struct sl_req *r, bool openai_errors, uint64_t tokens)
 {
     struct sl_shm *shm = sl_worker_shm(r->w);
     uint64_t retry_ms = 0;
 
+    if (!authenticate(r, openai_errors) || !reserve(r, openai_errors, tokens))
+        return false;
     if (!sl_breaker_allow(&shm->breaker, sl_clock_mono_ms(), &retry_ms)) {
+        give_back(r);
         sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_BREAKER);
-        refuse(r, openai_errors, 503, "Upstream circuit open", "circuit_open", retry_ms, true);
+        retry_headers(r, retry_ms, true);
+        refuse(r, openai_errors, 503, "Upstream circuit open", "server_error", "circuit_open");
         return false;
     }
     /* The request itself is already counted in flight. */
     if (sl_worker_inflight(r->w) > sl_worker_config(r->w)->max_inflight) {
+        give_back(r);
         sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_INFLIGHT);
-        refuse(r, openai_errors, 503, "Server busy", "server_busy", 1000, true);
+        retry_headers(r, 1000, true);
+        refuse(r, openai_errors, 503, "Server busy", "server_error", "server_busy");
         return false;
     }
     return true;

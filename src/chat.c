@@ -13,6 +13,7 @@
 #include "admission.h"
 #include "chat_api.h"
 #include "config.h"
+#include "quota.h"
 #include "request.h"
 #include "shm.h"
 #include "upstream_call.h"
@@ -91,6 +92,8 @@ static void on_done(const struct sl_call_result *res, void *arg)
 
     c->call = NULL;
     r->attempts = res->attempts;
+    /* Without usage from the upstream, a 2xx or a timeout may still have been billed. */
+    r->charge_full = res->ok || (res->fail & SL_FAIL_TIMEOUT);
     r->upstream_status = res->status;
     snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
              res->upstream_request_id);
@@ -147,10 +150,26 @@ int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, c
     return 0;
 }
 
-/* The client hung up: chat_free() (through sl_req_free) cancels the upstream call. */
+/* The client hung up: chat_free() (through sl_req_free) cancels the upstream call, which
+ * may already have cost tokens. */
 static void on_client_gone(struct sl_req *r)
 {
+    r->charge_full = true;
     sl_req_free(r);
+}
+
+uint64_t sl_chat_reservation(const struct sl_config *cfg, const struct sl_chat_request *in)
+{
+    struct sl_quota_estimate e = {
+        .prompt_bytes = in->user_message_len + (cfg->system_prompt ? strlen(cfg->system_prompt)
+                                                                   : 0),
+        .messages = cfg->system_prompt ? 2 : 1,
+        .per_message_tokens = cfg->message_overhead_tokens,
+        .n = 1,
+        .max_tokens = cfg->max_tokens,
+    };
+
+    return sl_quota_estimate_tokens(&e);
 }
 
 void sl_chat_handle(struct sl_req *r)
@@ -169,7 +188,7 @@ void sl_chat_handle(struct sl_req *r)
     r->ctx = c;
     r->ctx_free = chat_free;
     if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0 ||
-        !sl_admit(r, false)) {
+        !sl_admit(r, false, sl_chat_reservation(cfg, &c->in))) {
         sl_req_free(r);
         return;
     }

@@ -157,6 +157,9 @@ static void on_gone(void *arg)
 
     if (!sl_stream_begun(cs->stream))
         r->status = 499;          /* nginx's "client closed request" */
+    /* Cut or abandoned: the upstream may have billed what it generated. */
+    if (cs->call || sl_stream_begun(cs->stream))
+        r->charge_full = true;
     sl_req_free(r);
 }
 
@@ -168,6 +171,7 @@ static void on_done(const struct sl_call_result *res, void *arg)
 
     cs->call = NULL;
     r->attempts = res->attempts;
+    r->charge_full = sl_stream_begun(cs->stream) || (res->fail & SL_FAIL_TIMEOUT);
     r->upstream_status = res->status;
     snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
              res->upstream_request_id);
@@ -212,7 +216,7 @@ void sl_chat_stream_handle(struct sl_req *r)
     r->ctx_free = cs_free;
     sl_buf_init(&cs->out, EVENT_BUF_MAX);
     if (sl_chat_prepare(r, true, &cs->in, &cs->upstream_body, &cs->upstream_len) < 0 ||
-        !sl_admit(r, false)) {
+        !sl_admit(r, false, sl_chat_reservation(cfg, &cs->in))) {
         sl_req_free(r);
         return;
     }

@@ -17,6 +17,7 @@
 #include "chat.h"
 #include "request.h"
 #include "shm.h"
+#include "admin.h"
 #include "breaker.h"
 #include "buf.h"
 #include "clock.h"
@@ -176,7 +177,10 @@ static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metric
         rt = NULL;
     const char *bad;
 
-    r = sl_req_new(w, ev, rt ? rt->name : "unmatched", rt ? rt->id : SL_ROUTE_OTHER);
+    bool admin = !rt && !metrics_only && path && sl_admin_path(path);
+
+    r = sl_req_new(w, ev, rt ? rt->name : admin ? "/admin/v1" : "unmatched",
+                   rt ? rt->id : admin ? SL_ROUTE_ADMIN : SL_ROUTE_OTHER);
     if (!r) {
         evhttp_send_error(ev, 503, NULL);
         return;
@@ -190,6 +194,10 @@ static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metric
         else
             sl_req_reply_detail(r, 400, bad);
         sl_req_free(r);
+        return;
+    }
+    if (admin) {
+        sl_admin_handle(r, path);
         return;
     }
     if (!rt) {

@@ -23,6 +23,7 @@
 #include "sd_notify.h"
 #include "secret.h"
 #include "shm.h"
+#include "state.h"
 #include "worker.h"
 
 #define MAX_CHILDREN SL_SHM_WORKER_SLOTS
@@ -32,6 +33,7 @@
 #define RELOAD_READY_TIMEOUT_MS 10000
 #define HEARTBEAT_STALE_MS 10000     /* a worker loop silent this long is wedged */
 #define STOP_GRACE_MS 1000           /* beyond shutdown_timeout_ms before SIGKILL */
+#define STATE_SAVE_MS 5000           /* how much usage a master crash can forget, at most */
 
 extern char **environ;
 
@@ -76,6 +78,7 @@ struct master {
     unsigned stop_signals;
     uint64_t stop_deadline_ms;
     uint64_t watchdog_ms, next_watchdog_ms;
+    uint64_t next_state_save_ms;
     int sigfd;
 };
 
@@ -216,6 +219,11 @@ static void reap(struct master *m)
         m->children[i] = m->children[--m->nchildren];
         sl_shm_slot_release(m->shm, c.slot);
         log_exit(&c, status);
+        unsigned held = sl_tenants_reap(&m->shm->tenants, c.pid, sl_clock_mono_ms(),
+                                        (int64_t)(sl_clock_wall_ms() / 1000));
+        if (held)
+            sl_log_warn("reservations_reaped", "worker %d held %u reservations; charged in full",
+                        (int)c.pid, held);
         if (c.told_to_drain || m->stopping ||
             (c.generation != m->generation && !(m->reloading && c.generation == m->next.id)))
             continue;
@@ -326,6 +334,41 @@ static void gen_set_done(struct gen_set *g)
     g->nlisteners = 0;
 }
 
+static void save_state(struct master *m)
+{
+    char err[512];
+
+    if (!m->cfg->state_file || !*m->cfg->state_file)
+        return;
+    if (sl_state_save(&m->shm->tenants, m->cfg->state_file, sl_clock_mono_ms(),
+                      (int64_t)(sl_clock_wall_ms() / 1000), err, sizeof(err)) < 0)
+        sl_log_err("state_save_failed", "%s; will try again", err);
+}
+
+static void load_state(struct master *m)
+{
+    char err[512];
+
+    if (!m->cfg->state_file || !*m->cfg->state_file)
+        return;
+    if (sl_state_load(&m->shm->tenants, m->cfg->state_file,
+                      (int64_t)(sl_clock_wall_ms() / 1000), err, sizeof(err)) < 0)
+        sl_log_err("state_load_failed", "%s; starting without it", err);
+    else
+        sl_log_info("state_loaded", "%s", m->cfg->state_file);
+}
+
+static int apply_tenants(struct master *m, const struct sl_config *cfg)
+{
+    char err[256];
+    int r = sl_tenants_apply_config(&m->shm->tenants, cfg, (int64_t)(sl_clock_wall_ms() / 1000),
+                                    err, sizeof(err));
+
+    if (r < 0)
+        sl_log_err("tenants", "%s", err);
+    return r;
+}
+
 static void log_config_errors(const char *errs)
 {
     const char *p = errs, *nl;
@@ -413,6 +456,7 @@ static void finish_reload(struct master *m, bool ok)
     sl_log_set_level(m->cfg->log_level);
     sl_breaker_configure(&m->shm->breaker, m->cfg->failure_threshold, m->cfg->open_ms,
                          m->cfg->half_open_probes);
+    (void)apply_tenants(m, m->cfg);
     atomic_store(&m->shm->generation, m->generation);
     sl_log_notice("reload_done", "generation %u serving", m->generation);
     sl_notify("READY=1");
@@ -551,6 +595,10 @@ static int loop(struct master *m)
         }
         if (m->reload_pending && !m->reloading && m->announced_ready && !m->stopping)
             begin_reload(m);
+        if (now >= m->next_state_save_ms) {
+            save_state(m);
+            m->next_state_save_ms = now + STATE_SAVE_MS;
+        }
         if (m->watchdog_ms && now >= m->next_watchdog_ms) {
             sl_notify("WATCHDOG=1");
             m->next_watchdog_ms = now + m->watchdog_ms / 2;
@@ -646,9 +694,15 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     atomic_store(&m.shm->generation, m.generation);
     sl_breaker_init(&m.shm->breaker, cfg->failure_threshold, cfg->open_ms,
                     cfg->half_open_probes);
+    if (sl_tenants_init(&m.shm->tenants) < 0 || apply_tenants(&m, cfg) < 0)
+        return 1;
+    load_state(&m);
+    m.next_state_save_ms = sl_clock_mono_ms() + STATE_SAVE_MS;
     m.watchdog_ms = sl_notify_watchdog_ms();
     m.next_watchdog_ms = sl_clock_mono_ms();
     r = loop(&m);
+    /* Every worker is gone: their reservations are settled, the counters final. */
+    save_state(&m);
     for (i = 0; i < m.cur.nlisteners; i++)
         sl_listen_close(&m.cur.listeners[i]);
     if (m.cur.metrics.fd >= 0)

@@ -29,7 +29,7 @@ static const char *const bounds_txt[SL_METRICS_BUCKETS] = {
 
 static const char *const route_names[SL_ROUTE_COUNT] = {
     "/healthz", "/readyz", "/metrics", "/api/chat", "/api/chat/stream",
-    "/v1/chat/completions", "other",
+    "/v1/chat/completions", "/admin/v1", "other",
 };
 static const char *const outcome_names[SL_OUTCOME_COUNT] = {
     "ok", "timeout", "connect_error", "http_error", "upstream_auth", "insufficient_quota",
@@ -269,6 +269,9 @@ int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *ou
            "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
     sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} %d\n",
                   (int)sl_breaker_state(&shm->breaker, sl_clock_mono_ms()));
+    header(out, "sluice_reservations_held", "gauge",
+           "Token reservations held by requests in flight, all tenants.");
+    sl_buf_printf(out, "sluice_reservations_held %u\n", sl_tenants_reserved_slots(&shm->tenants));
     header(out, "sluice_inflight_requests", "gauge", "Requests being served now.");
     sl_buf_printf(out, "sluice_inflight_requests %llu\n", (unsigned long long)inflight);
     header(out, "sluice_workers", "gauge", "Workers of the serving generation accepting.");

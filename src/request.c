@@ -19,6 +19,8 @@
 #include "config.h"
 #include "clock.h"
 #include "log.h"
+#include "shm.h"
+#include "tenants.h"
 #include "worker.h"
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -52,6 +54,8 @@ struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const 
     r->start_us = sl_clock_mono_us();
     r->start_ms = r->start_us / 1000;
     r->prompt_tokens = r->completion_tokens = r->total_tokens = -1;
+    r->tenant_idx = -1;
+    r->resv = -1;
     r->close_after = sl_worker_is_draining(w);
     struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
     const char *ua = evhttp_find_header(in, "User-Agent");
@@ -153,6 +157,21 @@ void sl_req_free(struct sl_req *r)
     if (!r)
         return;
     stop_watch(r);
+    /* Settle exactly once: the upstream's usage when it told us; in full when it may have
+     * billed without telling (a cut stream, a timeout); nothing when it never answered. */
+    if (r->resv >= 0) {
+        struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
+        uint64_t now = sl_clock_mono_ms();
+        int64_t wall = (int64_t)(sl_clock_wall_ms() / 1000);
+
+        if (r->total_tokens >= 0)
+            sl_tenants_settle(t, r->resv, (uint64_t)r->total_tokens, now, wall);
+        else if (r->charge_full)
+            sl_tenants_settle(t, r->resv, r->reserved_tokens, now, wall);
+        else
+            sl_tenants_refund(t, r->resv, now, wall);
+        r->resv = -1;
+    }
     /* Log first: the line may borrow strings (the model) from the route's context. */
     log_request(r);
     sl_metrics_request(sl_worker_metrics(r->w), r->route_id, r->status,
@@ -163,6 +182,44 @@ void sl_req_free(struct sl_req *r)
         r->ctx_free(r->ctx);
     sl_worker_request_finished(r->w);
     free(r);
+}
+
+/* OpenAI writes reset times as Go durations: "20ms", "1s", "6m0s". */
+static void duration(char *out, size_t n, uint64_t ms)
+{
+    if (ms < 1000)
+        snprintf(out, n, "%llums", (unsigned long long)ms);
+    else if (ms < 60000)
+        snprintf(out, n, "%llus", (unsigned long long)((ms + 999) / 1000));
+    else
+        snprintf(out, n, "%llum%llus", (unsigned long long)(ms / 60000),
+                 (unsigned long long)((ms % 60000 + 999) / 1000));
+}
+
+static void window_headers(struct sl_req *r, const char *kind, const struct sl_quota_window *w)
+{
+    char name[64], v[32];
+
+    if (w->limit == 0)
+        return;               /* unlimited: no trio, rather than a made-up number */
+    snprintf(name, sizeof(name), "x-ratelimit-limit-%s", kind);
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)w->limit);
+    sl_req_add_header(r, name, v);
+    snprintf(name, sizeof(name), "x-ratelimit-remaining-%s", kind);
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)w->remaining);
+    sl_req_add_header(r, name, v);
+    snprintf(name, sizeof(name), "x-ratelimit-reset-%s", kind);
+    duration(v, sizeof(v), w->reset_ms);
+    sl_req_add_header(r, name, v);
+}
+
+void sl_req_add_ratelimit_headers(struct sl_req *r)
+{
+    if (!r->has_ratelimit)
+        return;
+    r->has_ratelimit = false;     /* once */
+    window_headers(r, "requests", &r->ratelimit.requests);
+    window_headers(r, "tokens", &r->ratelimit.tokens);
 }
 
 static bool header_value_ok(const char *v)
@@ -189,6 +246,7 @@ void sl_req_reply(struct sl_req *r, int status, const char *content_type, const 
     if (!r->ev)
         return;
     stop_watch(r);
+    sl_req_add_ratelimit_headers(r);
     h = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(h, "X-Request-ID", r->id);
     if (content_type)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "quota.h"
 #include "reqid.h"
 
 struct event;
@@ -39,6 +40,13 @@ struct sl_req {
     /* A route's own state, released by sl_req_free() through ctx_free. */
     void *ctx;
     void (*ctx_free)(void *ctx);
+    /* Admission (admission.c): the tenant, its reservation, the rate-limit headers. */
+    int tenant_idx;                 /* -1 until authenticated */
+    int resv;                       /* reservation slot, -1 when none is held */
+    uint64_t reserved_tokens;
+    bool charge_full;               /* the upstream may have billed: settle in full if no usage */
+    bool has_ratelimit;
+    struct sl_quota_info ratelimit;
     struct event *client_watch;     /* see sl_req_watch_client() */
     void (*client_gone)(struct sl_req *r);
 };
@@ -49,6 +57,8 @@ struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const 
                           enum sl_route_id route_id);
 void sl_req_free(struct sl_req *r);
 
+/* The x-ratelimit-* headers (SPEC §4), added to the reply when admission set them. */
+void sl_req_add_ratelimit_headers(struct sl_req *r);
 /* Headers added before the reply is sent.  Values are checked: a value with CR, LF or other
  * control bytes is dropped rather than sent (evhttp would refuse it anyway). */
 void sl_req_add_header(struct sl_req *r, const char *name, const char *value);

@@ -14,9 +14,10 @@
 
 #include "breaker.h"
 #include "metrics.h"
+#include "tenants.h"
 
 #define SL_SHM_MAGIC 0x534c5543u      /* "SLUC" */
-#define SL_SHM_LAYOUT 3u
+#define SL_SHM_LAYOUT 4u
 /* Two generations of the largest worker count may be alive during a reload. */
 #define SL_SHM_WORKER_SLOTS 1024u
 
@@ -47,6 +48,7 @@ struct sl_shm {
     _Atomic uint32_t metrics_fold_seq; /* odd while the master folds a slot into retired */
     struct sl_metrics retired;        /* counters of workers that have exited */
     struct sl_breaker breaker;        /* the upstream's circuit breaker, shared by all */
+    struct sl_tenants tenants;        /* tenants, keys, quota records, reservations */
     struct sl_worker_slot workers[SL_SHM_WORKER_SLOTS];
 };
 

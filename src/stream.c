@@ -153,6 +153,7 @@ int sl_stream_begin(struct sl_stream *s, const char *content_type)
         return -EPIPE;
     event_del(s->closed_watch);
     s->begun = true;
+    sl_req_add_ratelimit_headers(s->r);
     h = evhttp_request_get_output_headers(s->r->ev);
     evhttp_add_header(h, "X-Request-ID", s->r->id);
     evhttp_add_header(h, "Content-Type", content_type);

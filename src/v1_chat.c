@@ -18,6 +18,7 @@
 #include "admission.h"
 #include "buf.h"
 #include "config.h"
+#include "quota.h"
 #include "request.h"
 #include "shm.h"
 #include "sse.h"
@@ -40,6 +41,7 @@ struct v1 {
     struct sl_buf ev;
     struct sl_chat_usage usage;
     bool done_seen, cut, paused;
+    uint64_t reservation;             /* SPEC §4 upper bound, computed from the body */
 };
 
 static void v1_free(void *p)
@@ -107,6 +109,43 @@ static bool apply_token_cap(struct v1 *v, json_t *root, const struct sl_config *
     return true;
 }
 
+/* SPEC §4's upper bound: every byte of the client's body counts as a prompt token (more than
+ * the messages' text, never less), plus a fixed overhead per message and per image part,
+ * plus n times the (capped) completion limit. */
+static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *cfg)
+{
+    json_t *msgs = json_object_get(root, "messages"), *m, *part, *n;
+    json_t *mt = json_object_get(root, "max_tokens");
+    struct sl_quota_estimate e = {
+        .prompt_bytes = body_len,
+        .per_message_tokens = cfg->message_overhead_tokens,
+        .image_tokens = cfg->image_tokens,
+        .n = 1,
+        .max_tokens = cfg->max_tokens,
+    };
+    size_t i, j;
+
+    if (!json_is_integer(mt))
+        mt = json_object_get(root, "max_completion_tokens");
+    if (json_is_integer(mt) && json_integer_value(mt) > 0)
+        e.max_tokens = (uint64_t)json_integer_value(mt);
+    n = json_object_get(root, "n");
+    if (json_is_integer(n) && json_integer_value(n) > 0)
+        e.n = (uint64_t)json_integer_value(n);
+    json_array_foreach(msgs, i, m) {
+        json_t *content = json_object_get(m, "content");
+
+        e.messages++;
+        json_array_foreach(content, j, part) {
+            const char *type = json_string_value(json_object_get(part, "type"));
+
+            if (type && (strcmp(type, "image_url") == 0 || strcmp(type, "input_image") == 0))
+                e.images++;
+        }
+    }
+    return sl_quota_estimate_tokens(&e);
+}
+
 /* Parse and check the client's body; build the upstream one.  Answers on failure. */
 static bool prepare(struct v1 *v, const struct sl_config *cfg)
 {
@@ -152,6 +191,7 @@ static bool prepare(struct v1 *v, const struct sl_config *cfg)
         json_decref(root);
         return false;
     }
+    v->reservation = estimate(root, len, cfg);
     stream = json_object_get(root, "stream");
     v->stream = json_is_true(stream);
     if (sl_sse_include_usage_json(root, &changed, &v->client_asked_usage) < 0) {
@@ -191,6 +231,8 @@ static void record(struct v1 *v, const struct sl_call_result *res)
 {
     struct sl_req *r = v->r;
 
+    r->charge_full = res->ok || (res->fail & SL_FAIL_TIMEOUT) ||
+                     (v->out && sl_stream_begun(v->out));
     r->attempts = res->attempts;
     r->upstream_status = res->status;
     snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
@@ -338,6 +380,8 @@ static void on_gone(void *arg)
 
     if (!sl_stream_begun(v->out))
         v->r->status = 499;
+    if (v->call || sl_stream_begun(v->out))
+        v->r->charge_full = true;
     sl_req_free(v->r);
 }
 
@@ -364,6 +408,7 @@ static void on_done_stream(const struct sl_call_result *res, void *arg)
 
 static void on_client_gone(struct sl_req *r)
 {
+    r->charge_full = true;
     sl_req_free(r);
 }
 
@@ -384,7 +429,7 @@ void sl_v1_chat_handle(struct sl_req *r)
     sl_buf_init(&v->ev, 4u << 20);
     if (!prepare(v, cfg))
         return;
-    if (!sl_admit(r, true)) {
+    if (!sl_admit(r, true, v->reservation)) {
         sl_req_free(r);
         return;
     }

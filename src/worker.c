@@ -36,6 +36,7 @@ struct sl_worker {
     struct sl_worker_slot *slot;
     uint32_t generation;
     int master_pid;
+    int pid;
     struct event_base *base;
     struct evhttp *http;
     struct evhttp *metrics_http;      /* [metrics] listen: /metrics only */
@@ -96,6 +97,11 @@ struct sl_metrics *sl_worker_metrics(struct sl_worker *w)
 int sl_worker_render_metrics(struct sl_worker *w, struct sl_buf *out)
 {
     return sl_metrics_render(w->shm, atomic_load(&w->shm->generation), out);
+}
+
+int sl_worker_pid(const struct sl_worker *w)
+{
+    return w->pid;
 }
 
 unsigned sl_worker_inflight(const struct sl_worker *w)
@@ -380,6 +386,7 @@ int sl_worker_run(const struct sl_worker_params *p)
     w.slot = &p->shm->workers[p->slot];
     w.generation = p->generation;
     w.master_pid = p->master_pid;
+    w.pid = (int)getpid();
     atomic_store(&w.slot->pid, (int32_t)getpid());
     r = setup(&w, p);
     if (r < 0) {

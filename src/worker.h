@@ -48,6 +48,7 @@ void sl_worker_reply_abandoned(struct sl_worker *w);
 /* Bracket every request the worker dispatches, so a drain waits for it. */
 void sl_worker_request_started(struct sl_worker *w);
 unsigned sl_worker_inflight(const struct sl_worker *w);
+int sl_worker_pid(const struct sl_worker *w);        /* cached: no getpid() per request */
 /* The shared region (breaker, slots). */
 struct sl_shm *sl_worker_shm(const struct sl_worker *w);
 /* This worker's counters (in its shared-memory slot). */

@@ -145,14 +145,19 @@ void h_daemon_write_conf(struct h_daemon *d, int workers, const char *extra)
 {
     char *text = NULL;
 
-    /* No upstream named: a local dead end, so no API key is needed. */
+    /* No upstream named: a local dead end, so no API key is needed.  No [auth] section: every
+     * client is tenant "anonymous" (tests of admission write their own). */
     const char *upstream = extra && strstr(extra, "[upstream]")
                                ? "" : "[upstream]\nbase_url = http://127.0.0.1:9/v1\n";
+    const char *auth = extra && strstr(extra, "[auth]") ? "" : "[auth]\nmode = none\n";
+    /* ... with no limits unless the test sets some. */
+    const char *limits = extra && strstr(extra, "[limits]")
+                             ? "" : "[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n";
 
     cr_assert(asprintf(&text,
                        "[server]\nlisten = 127.0.0.1:%d\nworkers = %d\nshutdown_timeout_ms = 5000\n"
-                       "%s\n%s",
-                       d->port, workers, extra ? extra : "", upstream) > 0);
+                       "%s\n%s%s%s",
+                       d->port, workers, extra ? extra : "", upstream, auth, limits) > 0);
     h_write_file(d->conf, text);
     free(text);
 }

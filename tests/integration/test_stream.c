@@ -264,7 +264,8 @@ static long worker_rss_kb(pid_t master)
     long kb = -1;
     FILE *f;
 
-    cr_assert_eq(h_children(master, w, 4), 1);
+    /* The port accepts as soon as the master listens; the worker may be a moment later. */
+    cr_assert_eq(h_wait_children(master, 1, w, 3000), 1);
     snprintf(path, sizeof(path), "/proc/%d/status", (int)w[0]);
     f = fopen(path, "r");
     while (f && fgets(line, sizeof(line), f))

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* state.c - saving and restoring tenants, keys and budget usage as one JSON document. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "tenants.h"
+
+#define STATE_VERSION 1
+
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static bool unhex(const char *s, unsigned char *out, size_t n)
+{
+    if (!s || strlen(s) != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return false;
+        out[i] = (unsigned char)v;
+    }
+    return true;
+}
+
+static json_t *tenant_doc(struct sl_tenants *t, uint32_t idx, uint64_t now_ms, int64_t now_wall_s)
+{
+    struct sl_tenant_rec *rec = &t->tenants[idx];
+    struct sl_quota_info info;
+    struct sl_limits lim;
+    json_t *o, *keys = json_array();
+    char sha[65];
+    uint32_t i;
+
+    sl_tenants_usage(t, (int)idx, now_ms, now_wall_s, &lim, &info);
+    for (i = 0; i < SL_KEYS_MAX; i++) {
+        struct sl_key_rec *k = &t->keys[i];
+
+        if (atomic_load(&k->state) != SL_SLOT_LIVE || k->tenant != idx || k->from_config)
+            continue;
+        hex(k->sha256, 32, sha);
+        json_array_append_new(keys, json_pack("{s:s, s:s, s:I}", "id", k->id, "sha256", sha,
+                                              "created_at", (json_int_t)k->created_s));
+    }
+    o = json_pack("{s:s, s:b, s:I, s:s, s:I, s:o}", "name", rec->name, "static", rec->is_static,
+                  "used", (json_int_t)info.budget.used, "period",
+                  sl_period_name(info.budget.period), "period_start",
+                  (json_int_t)info.budget.period_start_s, "keys", keys);
+    if (o && !rec->is_static)
+        json_object_set_new(o, "limits",
+                            json_pack("{s:I, s:I, s:I, s:s}", "rpm", (json_int_t)lim.rpm, "tpm",
+                                      (json_int_t)lim.tpm, "token_budget",
+                                      (json_int_t)lim.token_budget, "budget_period",
+                                      sl_period_name(lim.budget_period)));
+    return o;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w == -1 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int sl_state_save(struct sl_tenants *t, const char *path, uint64_t now_ms, int64_t now_wall_s,
+                  char *err, size_t err_sz)
+{
+    json_t *doc = json_pack("{s:i, s:I, s:[]}", "version", STATE_VERSION, "saved_at",
+                            (json_int_t)now_wall_s, "tenants");
+    json_t *list = json_object_get(doc, "tenants");
+    uint32_t i, n = atomic_load(&t->ntenants);
+    char tmp[4200], dir[4200], *text;
+    int fd, r = 0;
+
+    for (i = 0; i < n; i++)
+        if (atomic_load(&t->tenants[i].state) == SL_SLOT_LIVE)
+            json_array_append_new(list, tenant_doc(t, i, now_ms, now_wall_s));
+    text = json_dumps(doc, JSON_INDENT(1));
+    json_decref(doc);
+    if (!text) {
+        snprintf(err, err_sz, "out of memory");
+        return -ENOMEM;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd == -1) {
+        r = -errno;
+        snprintf(err, err_sz, "open(%s) failed: %s", tmp, strerror(errno));
+        goto out;
+    }
+    r = write_all(fd, text, strlen(text));
+    if (r == 0 && fsync(fd) == -1)
+        r = -errno;
+    close(fd);
+    if (r == 0 && rename(tmp, path) == -1)
+        r = -errno;
+    if (r < 0) {
+        snprintf(err, err_sz, "writing %s failed: %s", path, strerror(-r));
+        (void)unlink(tmp);
+        goto out;
+    }
+    /* The rename itself must reach the disk too. */
+    snprintf(dir, sizeof(dir), "%s", path);
+    fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd != -1) {
+        (void)fsync(fd);
+        close(fd);
+    }
+out:
+    free(text);
+    return r;
+}
+
+static bool period_of(const char *s, enum sl_period *p)
+{
+    static const enum sl_period all[] = { SL_PERIOD_MINUTE, SL_PERIOD_HOUR, SL_PERIOD_DAY,
+                                          SL_PERIOD_MONTH, SL_PERIOD_NONE };
+
+    for (size_t i = 0; i < 5; i++)
+        if (s && strcmp(s, sl_period_name(all[i])) == 0) {
+            *p = all[i];
+            return true;
+        }
+    return false;
+}
+
+/* Check the whole document before changing anything, so a bad file restores nothing. */
+static const char *validate(json_t *doc)
+{
+    json_t *list = json_object_get(doc, "tenants"), *tn, *k;
+    size_t i, j;
+    enum sl_period p;
+    unsigned char sha[32];
+
+    if (json_integer_value(json_object_get(doc, "version")) != STATE_VERSION)
+        return "unknown version";
+    if (!json_is_array(list))
+        return "no tenants array";
+    json_array_foreach(list, i, tn) {
+        json_t *lim = json_object_get(tn, "limits");
+        const char *name = json_string_value(json_object_get(tn, "name"));
+
+        if (!name || !*name || strlen(name) > 63)
+            return "a tenant without a valid name";
+        if (!json_is_integer(json_object_get(tn, "used")) ||
+            json_integer_value(json_object_get(tn, "used")) < 0 ||
+            !period_of(json_string_value(json_object_get(tn, "period")), &p) ||
+            !json_is_integer(json_object_get(tn, "period_start")))
+            return "a tenant with bad usage fields";
+        if (lim && (!json_is_integer(json_object_get(lim, "rpm")) ||
+                    !json_is_integer(json_object_get(lim, "tpm")) ||
+                    !json_is_integer(json_object_get(lim, "token_budget")) ||
+                    json_integer_value(json_object_get(lim, "rpm")) < 0 ||
+                    json_integer_value(json_object_get(lim, "tpm")) < 0 ||
+                    json_integer_value(json_object_get(lim, "token_budget")) < 0 ||
+                    !period_of(json_string_value(json_object_get(lim, "budget_period")), &p)))
+            return "a tenant with bad limits";
+        json_array_foreach(json_object_get(tn, "keys"), j, k)
+            if (!unhex(json_string_value(json_object_get(k, "sha256")), sha, 32))
+                return "a key with a bad sha256";
+    }
+    return NULL;
+}
+
+static void restore(struct sl_tenants *t, json_t *doc, int64_t now_wall_s)
+{
+    json_t *tn, *k;
+    size_t i, j;
+
+    json_array_foreach(json_object_get(doc, "tenants"), i, tn) {
+        const char *name = json_string_value(json_object_get(tn, "name"));
+        json_t *lim_j = json_object_get(tn, "limits");
+        int idx = sl_tenants_by_name(t, name);
+        enum sl_period p = SL_PERIOD_NONE;
+
+        /* A dynamic tenant comes back; a static one exists only if the file still names it. */
+        if (idx < 0 && lim_j) {
+            struct sl_limits lim = {
+                .rpm = json_integer_value(json_object_get(lim_j, "rpm")),
+                .tpm = json_integer_value(json_object_get(lim_j, "tpm")),
+                .token_budget = json_integer_value(json_object_get(lim_j, "token_budget")),
+            };
+
+            period_of(json_string_value(json_object_get(lim_j, "budget_period")),
+                      &lim.budget_period);
+            idx = sl_tenants_create(t, name, &lim, now_wall_s);
+        }
+        if (idx < 0)
+            continue;
+        json_array_foreach(json_object_get(tn, "keys"), j, k) {
+            unsigned char sha[32];
+
+            unhex(json_string_value(json_object_get(k, "sha256")), sha, 32);
+            (void)sl_tenants_add_key(t, idx, sha, json_integer_value(json_object_get(k,
+                                                                                     "created_at")),
+                                     NULL);
+        }
+        period_of(json_string_value(json_object_get(tn, "period")), &p);
+        sl_tenants_restore_usage(t, idx, (uint64_t)json_integer_value(json_object_get(tn, "used")),
+                                 p, json_integer_value(json_object_get(tn, "period_start")),
+                                 now_wall_s);
+    }
+}
+
+int sl_state_load(struct sl_tenants *t, const char *path, int64_t now_wall_s, char *err,
+                  size_t err_sz)
+{
+    json_error_t je;
+    const char *why;
+    struct stat st;
+    json_t *doc;
+
+    if (stat(path, &st) == -1) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, err_sz, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (st.st_size > (off_t)SL_STATE_MAX_BYTES) {
+        snprintf(err, err_sz, "%s: larger than %u bytes", path, SL_STATE_MAX_BYTES);
+        return -EFBIG;
+    }
+    doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        snprintf(err, err_sz, "%s:%d: %s", path, je.line, je.text);
+        return -EINVAL;
+    }
+    why = validate(doc);
+    if (why) {
+        snprintf(err, err_sz, "%s: %s", path, why);
+        json_decref(doc);
+        return -EINVAL;
+    }
+    restore(t, doc, now_wall_s);
+    json_decref(doc);
+    return 0;
+}

@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/* tenants.c - the shared tenant, key and reservation tables. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "tenants.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <openssl/crypto.h>
+
+static int lock_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int r;
+
+    if ((r = pthread_mutexattr_init(&a)) != 0)
+        return -r;
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    r = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return -r;
+}
+
+/* A holder that died mid-update leaves EOWNERDEAD: the record is plain saturating counters,
+ * so the worst case is one update half applied; mark it consistent and carry on. */
+static void lock(pthread_mutex_t *m)
+{
+    if (pthread_mutex_lock(m) == EOWNERDEAD)
+        pthread_mutex_consistent(m);
+}
+
+static void unlock(pthread_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
+}
+
+int sl_tenants_init(struct sl_tenants *t)
+{
+    unsigned i;
+    int r;
+
+    if ((r = lock_init(&t->admin_lock)) < 0)
+        return r;
+    for (i = 0; i < SL_TENANTS_MAX; i++)
+        if ((r = lock_init(&t->tenants[i].lock)) < 0)
+            return r;
+    return 0;
+}
+
+int sl_tenants_by_name(struct sl_tenants *t, const char *name)
+{
+    uint32_t i, n = atomic_load(&t->ntenants);
+
+    for (i = 0; i < n; i++)
+        if (atomic_load_explicit(&t->tenants[i].state, memory_order_acquire) == SL_SLOT_LIVE &&
+            strcmp(t->tenants[i].name, name) == 0)
+            return (int)i;
+    return -ENOENT;
+}
+
+static uint32_t key_home(const unsigned char sha[32])
+{
+    return ((uint32_t)sha[0] | (uint32_t)sha[1] << 8 | (uint32_t)sha[2] << 16 |
+            (uint32_t)sha[3] << 24) & (SL_KEYS_MAX - 1);
+}
+
+int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
+{
+    uint32_t i, h = key_home(sha256);
+
+    for (i = 0; i < SL_KEYS_MAX; i++) {
+        struct sl_key_rec *k = &t->keys[(h + i) & (SL_KEYS_MAX - 1)];
+        uint32_t st = atomic_load_explicit(&k->state, memory_order_acquire);
+
+        if (st == SL_SLOT_FREE)
+            return -ENOENT;
+        /* Constant time on the hash: no early exit that would tell how many bytes matched. */
+        if (st == SL_SLOT_LIVE && CRYPTO_memcmp(k->sha256, sha256, 32) == 0) {
+            uint32_t tenant = k->tenant;
+
+            if (tenant < SL_TENANTS_MAX &&
+                atomic_load(&t->tenants[tenant].state) == SL_SLOT_LIVE)
+                return (int)tenant;
+            return -ENOENT;
+        }
+    }
+    return -ENOENT;
+}
+
+static int create_locked(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
+                         bool is_static, int64_t now_wall_s)
+{
+    uint32_t n = atomic_load(&t->ntenants);
+    struct sl_tenant_rec *rec;
+
+    if (sl_tenants_by_name(t, name) >= 0)
+        return -EEXIST;
+    if (n >= SL_TENANTS_MAX || strlen(name) >= sizeof(rec->name))
+        return -ENOSPC;
+    rec = &t->tenants[n];
+    lock(&rec->lock);
+    snprintf(rec->name, sizeof(rec->name), "%s", name);
+    rec->is_static = is_static;
+    rec->limits = *lim;
+    sl_quota_init(&rec->quota, lim->budget_period, now_wall_s);
+    unlock(&rec->lock);
+    atomic_store_explicit(&rec->state, SL_SLOT_LIVE, memory_order_release);
+    atomic_store(&t->ntenants, n + 1);
+    return (int)n;
+}
+
+int sl_tenants_create(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
+                      int64_t now_wall_s)
+{
+    int r;
+
+    lock(&t->admin_lock);
+    r = create_locked(t, name, lim, false, now_wall_s);
+    unlock(&t->admin_lock);
+    return r;
+}
+
+static bool idx_ok(struct sl_tenants *t, int idx)
+{
+    return idx >= 0 && (uint32_t)idx < atomic_load(&t->ntenants) &&
+           atomic_load(&t->tenants[idx].state) == SL_SLOT_LIVE;
+}
+
+int sl_tenants_set_limits(struct sl_tenants *t, int idx, const struct sl_limits *lim,
+                          int64_t now_wall_s)
+{
+    struct sl_tenant_rec *rec;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    if (rec->is_static)
+        return -EPERM;
+    lock(&rec->lock);
+    rec->limits = *lim;
+    unlock(&rec->lock);
+    return 0;
+}
+
+static void revoke_keys_of_locked(struct sl_tenants *t, uint32_t tenant)
+{
+    uint32_t i;
+
+    for (i = 0; i < SL_KEYS_MAX; i++)
+        if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].tenant == tenant)
+            atomic_store(&t->keys[i].state, SL_SLOT_DEAD);
+}
+
+int sl_tenants_delete(struct sl_tenants *t, int idx)
+{
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    lock(&t->admin_lock);
+    revoke_keys_of_locked(t, (uint32_t)idx);
+    atomic_store(&t->tenants[idx].state, SL_SLOT_DEAD);
+    unlock(&t->admin_lock);
+    return 0;
+}
+
+static int add_key_locked(struct sl_tenants *t, uint32_t tenant, const unsigned char sha[32],
+                          int64_t now_wall_s, char *id_out, bool from_config)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint32_t i, h = key_home(sha);
+    unsigned char rnd[8];
+    struct sl_key_rec *k = NULL;
+
+    if (sl_tenants_by_key(t, sha) >= 0)
+        return -EEXIST;
+    if (atomic_load(&t->nkeys) >= SL_KEYS_MAX * 3 / 4)
+        return -ENOSPC;
+    for (i = 0; i < SL_KEYS_MAX; i++) {
+        k = &t->keys[(h + i) & (SL_KEYS_MAX - 1)];
+        if (atomic_load(&k->state) == SL_SLOT_FREE)
+            break;
+    }
+    if (i == SL_KEYS_MAX)
+        return -ENOSPC;
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return -EIO;
+    memcpy(k->id, "key_", 4);
+    for (i = 0; i < 8; i++) {
+        k->id[4 + 2 * i] = hex[rnd[i] >> 4];
+        k->id[5 + 2 * i] = hex[rnd[i] & 15];
+    }
+    k->id[SL_KEY_ID_LEN] = '\0';
+    memcpy(k->sha256, sha, 32);
+    k->tenant = tenant;
+    k->created_s = now_wall_s;
+    k->from_config = from_config;
+    atomic_store_explicit(&k->state, SL_SLOT_LIVE, memory_order_release);
+    atomic_fetch_add(&t->nkeys, 1);
+    if (id_out)
+        memcpy(id_out, k->id, SL_KEY_ID_LEN + 1);
+    return 0;
+}
+
+int sl_tenants_add_key(struct sl_tenants *t, int idx, const unsigned char sha256[32],
+                       int64_t now_wall_s, char *id_out)
+{
+    int r;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    lock(&t->admin_lock);
+    r = add_key_locked(t, (uint32_t)idx, sha256, now_wall_s, id_out, false);
+    unlock(&t->admin_lock);
+    return r;
+}
+
+int sl_tenants_revoke_key(struct sl_tenants *t, const char *key_id)
+{
+    uint32_t i;
+    int r = -ENOENT;
+
+    lock(&t->admin_lock);
+    for (i = 0; i < SL_KEYS_MAX; i++)
+        if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE &&
+            strcmp(t->keys[i].id, key_id) == 0) {
+            atomic_store(&t->keys[i].state, SL_SLOT_DEAD);
+            r = 0;
+            break;
+        }
+    unlock(&t->admin_lock);
+    return r;
+}
+
+int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
+                            int64_t now_wall_s, char *err, size_t err_sz)
+{
+    uint32_t i, n;
+    size_t j, k;
+    int idx, r = 0;
+
+    lock(&t->admin_lock);
+    /* Static tenants the file no longer names go away, keys and all. */
+    n = atomic_load(&t->ntenants);
+    for (i = 0; i < n; i++) {
+        struct sl_tenant_rec *rec = &t->tenants[i];
+        bool keep = false;
+
+        if (atomic_load(&rec->state) != SL_SLOT_LIVE || !rec->is_static)
+            continue;
+        for (j = 0; j < cfg->ntenants; j++)
+            keep |= strcmp(cfg->tenants[j].name, rec->name) == 0;
+        if (cfg->auth_mode == SL_AUTH_NONE && strcmp(rec->name, SL_TENANT_ANONYMOUS) == 0)
+            keep = true;
+        if (!keep) {
+            revoke_keys_of_locked(t, i);
+            atomic_store(&rec->state, SL_SLOT_DEAD);
+        }
+    }
+    for (j = 0; j < cfg->ntenants + (cfg->auth_mode == SL_AUTH_NONE) && r >= 0; j++) {
+        bool anon = j == cfg->ntenants;
+        const char *name = anon ? SL_TENANT_ANONYMOUS : cfg->tenants[j].name;
+        const struct sl_limits *lim = anon ? &cfg->limits : &cfg->tenants[j].limits;
+
+        idx = sl_tenants_by_name(t, name);
+        if (idx < 0) {
+            idx = create_locked(t, name, lim, true, now_wall_s);
+        } else {
+            lock(&t->tenants[idx].lock);
+            t->tenants[idx].limits = *lim;
+            t->tenants[idx].is_static = true;
+            unlock(&t->tenants[idx].lock);
+        }
+        if (idx < 0) {
+            snprintf(err, err_sz, "tenant %s: %s", name, strerror(-idx));
+            r = idx;
+            break;
+        }
+        for (k = 0; !anon && k < cfg->tenants[j].nkeys; k++) {
+            int found = sl_tenants_by_key(t, cfg->tenants[j].key_sha256[k]);
+
+            if (found == idx)
+                continue;
+            r = add_key_locked(t, (uint32_t)idx, cfg->tenants[j].key_sha256[k], now_wall_s,
+                               NULL, true);
+            if (r < 0) {
+                snprintf(err, err_sz, "tenant %s: a key_sha256 %s", name,
+                         r == -EEXIST ? "belongs to another tenant" : strerror(-r));
+                break;
+            }
+        }
+    }
+    unlock(&t->admin_lock);
+    return r < 0 ? r : 0;
+}
+
+int sl_tenants_usage(struct sl_tenants *t, int idx, uint64_t now_ms, int64_t now_wall_s,
+                     struct sl_limits *lim_out, struct sl_quota_info *info_out)
+{
+    struct sl_tenant_rec *rec;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    lock(&rec->lock);
+    if (lim_out)
+        *lim_out = rec->limits;
+    if (info_out)
+        sl_quota_peek_locked(&rec->quota, &rec->limits, now_ms, now_wall_s, info_out);
+    unlock(&rec->lock);
+    return 0;
+}
+
+int sl_tenants_reset_usage(struct sl_tenants *t, int idx, int64_t now_wall_s)
+{
+    struct sl_tenant_rec *rec;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    lock(&rec->lock);
+    sl_quota_budget_reset_locked(&rec->quota, &rec->limits, now_wall_s);
+    unlock(&rec->lock);
+    return 0;
+}
+
+static int claim_resv(struct sl_tenants *t, uint32_t tenant, pid_t pid, uint64_t tokens)
+{
+    uint32_t start = atomic_fetch_add(&t->resv_hint, 1), i;
+
+    for (i = 0; i < SL_RESERVATIONS_MAX; i++) {
+        uint32_t at = (start + i) % SL_RESERVATIONS_MAX;
+        struct sl_reservation *r = &t->resv[at];
+        uint32_t expect = SL_SLOT_FREE;
+
+        if (atomic_load_explicit(&r->state, memory_order_relaxed) != SL_SLOT_FREE)
+            continue;
+        /* The slot becomes the proof that tokens are held: fill it, then publish. */
+        if (!atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_DEAD))
+            continue;
+        r->tenant = tenant;
+        r->pid = (int32_t)pid;
+        r->tokens = tokens;
+        atomic_store_explicit(&r->state, SL_SLOT_LIVE, memory_order_release);
+        return (int)at;
+    }
+    return -ENOSPC;
+}
+
+int sl_tenants_admit(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid, uint64_t now_ms,
+                     int64_t now_wall_s, struct sl_quota_result *res, int *resv)
+{
+    struct sl_tenant_rec *rec;
+    enum sl_quota_verdict v;
+    int slot;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    lock(&rec->lock);
+    v = sl_quota_admit_locked(&rec->quota, &rec->limits, tokens, now_ms, now_wall_s, res);
+    if (v == SL_QUOTA_OK) {
+        slot = claim_resv(t, (uint32_t)idx, pid, tokens);
+        if (slot < 0) {
+            sl_quota_refund_locked(&rec->quota, &rec->limits, tokens, now_ms, now_wall_s);
+            unlock(&rec->lock);
+            return -ENOSPC;
+        }
+        *resv = slot;
+    }
+    unlock(&rec->lock);
+    return (int)v;
+}
+
+/* Release a reservation exactly once: whoever moves it LIVE -> FREE owns the settlement. */
+static void release(struct sl_tenants *t, int resv, bool refund, uint64_t actual,
+                    uint64_t now_ms, int64_t now_wall_s)
+{
+    struct sl_reservation *r;
+    struct sl_tenant_rec *rec;
+    uint32_t expect = SL_SLOT_LIVE;
+    uint64_t tokens;
+
+    if (resv < 0 || (unsigned)resv >= SL_RESERVATIONS_MAX)
+        return;
+    r = &t->resv[resv];
+    tokens = r->tokens;
+    if (r->tenant >= SL_TENANTS_MAX)
+        return;
+    rec = &t->tenants[r->tenant];
+    lock(&rec->lock);
+    if (!atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_FREE)) {
+        unlock(&rec->lock);
+        return;
+    }
+    if (refund)
+        sl_quota_refund_locked(&rec->quota, &rec->limits, tokens, now_ms, now_wall_s);
+    else
+        sl_quota_settle_locked(&rec->quota, &rec->limits, tokens, actual, now_ms, now_wall_s);
+    unlock(&rec->lock);
+}
+
+void sl_tenants_settle(struct sl_tenants *t, int resv, uint64_t actual, uint64_t now_ms,
+                       int64_t now_wall_s)
+{
+    release(t, resv, false, actual, now_ms, now_wall_s);
+}
+
+void sl_tenants_refund(struct sl_tenants *t, int resv, uint64_t now_ms, int64_t now_wall_s)
+{
+    release(t, resv, true, 0, now_ms, now_wall_s);
+}
+
+unsigned sl_tenants_reap(struct sl_tenants *t, pid_t pid, uint64_t now_ms, int64_t now_wall_s)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < SL_RESERVATIONS_MAX; i++) {
+        struct sl_reservation *r = &t->resv[i];
+
+        if (atomic_load(&r->state) == SL_SLOT_LIVE && r->pid == (int32_t)pid) {
+            /* Charged in full: the call may have reached the upstream and been billed. */
+            release(t, (int)i, false, r->tokens, now_ms, now_wall_s);
+            n++;
+        }
+    }
+    return n;
+}
+
+int sl_tenants_restore_usage(struct sl_tenants *t, int idx, uint64_t used, enum sl_period period,
+                             int64_t period_start_s, int64_t now_wall_s)
+{
+    struct sl_tenant_rec *rec;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    lock(&rec->lock);
+    /* Only usage of the period that is still running counts; an older one has reset. */
+    if (rec->limits.budget_period == period &&
+        sl_quota_period_start(period, now_wall_s) == period_start_s) {
+        rec->quota.used = used;
+        rec->quota.period_start_s = period_start_s;
+        rec->quota.period = (uint32_t)period;
+    }
+    unlock(&rec->lock);
+    return 0;
+}
+
+unsigned sl_tenants_reserved_slots(struct sl_tenants *t)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < SL_RESERVATIONS_MAX; i++)
+        n += atomic_load(&t->resv[i].state) == SL_SLOT_LIVE;
+    return n;
+}

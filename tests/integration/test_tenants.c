@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/* test_tenants.c - tenants, keys, rate limits and token budgets on one host, through the real
+ * sluiced (2 workers) and the fake upstream: 401s, RPM, the budget under concurrency (the
+ * guarantee: a tenant's used tokens never exceed its budget), and workers killed under load. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "harness.h"
+
+TestSuite(tenants, .timeout = 90);
+
+static struct h_fake fake;
+static struct h_daemon d;
+
+static void sha_hex(const char *key, char out[65])
+{
+    unsigned char h[32];
+
+    SHA256((const unsigned char *)key, strlen(key), h);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+/* acme (key sk-acme-1) with the given limits, on `workers` workers. */
+static void start(int workers, const char *acme_limits, const char *upstream_keys)
+{
+    char conf[4096], hex[65];
+
+    sha_hex("sk-acme-1", hex);
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "%s[auth]\nmode = keys\n[limits]\nrpm = 0\ntpm = 0\n"
+             "token_budget = 0\n[tenant.acme]\nkey_sha256 = %s\n%s\n",
+             h_fake_upstream_conf(&fake, upstream_keys), hex, acme_limits);
+    h_daemon_write_conf(&d, workers, conf);
+    h_daemon_start(&d, NULL);
+}
+
+static void stop(void)
+{
+    cr_assert_eq(h_daemon_stop(&d, 15000), 0);
+    cr_assert_not(h_file_contains(d.log, "sk-acme-1"), "a tenant key reached the log");
+    h_fake_stop(&fake);
+}
+
+static long post(const char *path, const char *auth, const char *body, struct h_resp *r)
+{
+    char hdr[256];
+    const char *hdrs[] = { hdr, "Content-Type: application/json", NULL };
+
+    snprintf(hdr, sizeof(hdr), "Authorization: %s", auth ? auth : "");
+    cr_assert_eq(h_http(d.port, "POST", path, auth ? hdrs : hdrs + 1, body, strlen(body), r), 0);
+    return r->status;
+}
+
+static double metric(const char *name)
+{
+    struct h_resp r;
+    double v = -1;
+    char *p;
+
+    cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    for (p = r.body; (p = strstr(p, name)); p++)
+        if ((p == r.body || p[-1] == '\n') && p[strlen(name)] == ' ') {
+            v = strtod(p + strlen(name) + 1, NULL);
+            break;
+        }
+    h_resp_free(&r);
+    return v;
+}
+
+Test(tenants, unknown_or_missing_keys_are_401_in_both_shapes)
+{
+    static const char *bad[] = { NULL, "Bearer sk-nope", "Basic c2stYWNtZS0x", "Bearer ",
+                                 "sk-acme-1" };
+    struct h_resp r;
+    json_t *j;
+    size_t i;
+
+    start(1, "", NULL);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(post("/api/chat", bad[i], "{\"user_message\":\"hi\"}", &r), 401,
+                     "%s", bad[i] ? bad[i] : "(none)");
+        cr_assert_str_eq(h_header(&r, "WWW-Authenticate"), "Bearer");
+        j = json_loads(r.body, 0, NULL);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "detail")),
+                         "Invalid or missing API key");
+        json_decref(j);
+        h_resp_free(&r);
+        cr_assert_eq(post("/v1/chat/completions", bad[i],
+                          "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r), 401);
+        j = json_object_get(json_loads(r.body, 0, NULL), "error");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "authentication_error");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "code")), "invalid_api_key");
+        h_resp_free(&r);
+    }
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"hi\"}", &r), 200);
+    /* acme has no limits (0 = unlimited): no x-ratelimit trio is invented for it. */
+    cr_assert_null(h_header(&r, "x-ratelimit-limit-requests"));
+    h_resp_free(&r);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 1, "refused requests never reach upstream");
+    stop();
+}
+
+Test(tenants, rpm_5_refuses_the_sixth_with_headers)
+{
+    struct h_resp r;
+    int i;
+
+    start(2, "rpm = 5\n", NULL);
+    for (i = 0; i < 5; i++) {
+        cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"go\"}", &r), 200);
+        cr_assert_str_eq(h_header(&r, "x-ratelimit-limit-requests"), "5");
+        char want[8];
+        snprintf(want, sizeof(want), "%d", 4 - i);
+        cr_assert_str_eq(h_header(&r, "x-ratelimit-remaining-requests"), want);
+        cr_assert_not_null(h_header(&r, "x-ratelimit-reset-requests"));
+        h_resp_free(&r);
+    }
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"go\"}", &r), 429);
+    cr_assert_not_null(strstr(r.body, "Rate limit exceeded"), "%s", r.body);
+    cr_assert_geq(atoi(h_header(&r, "Retry-After")), 1);
+    cr_assert_leq(atoi(h_header(&r, "Retry-After")), 13, "one request refills in 12 s");
+    cr_assert_not_null(h_header(&r, "retry-after-ms"));
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "true");
+    cr_assert_str_eq(h_header(&r, "x-ratelimit-remaining-requests"), "0");
+    h_resp_free(&r);
+    cr_assert_eq(post("/v1/chat/completions", "Bearer sk-acme-1",
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r), 429);
+    cr_assert_not_null(strstr(r.body, "\"code\":\"rate_limit_exceeded\""), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"type\":\"rate_limit_error\""), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 5);
+    cr_assert_eq(metric("sluice_admission_rejections_total{reason=\"rpm\"}"), 2);
+    stop();
+}
+
+/* The guarantee.  300 concurrent requests of varied sizes against a budget that covers a
+ * fraction of them: what the upstream reports as used never exceeds the budget, every refusal
+ * is a budget refusal, and no refused request reached the upstream. */
+Test(tenants, budget_holds_under_concurrency)
+{
+    enum { N = 300, BUDGET = 6000 };
+    CURLM *m = curl_multi_init();
+    CURL *e[N];
+    struct curl_slist *h = NULL;
+    static char bodies[N][512];
+    long status;
+    int running, i, ok = 0, budget = 0, other = 0;
+    char url[128];
+    long long used = 0;
+    json_t *reqs;
+    size_t k;
+
+    start(2, "token_budget = 6000\nbudget_period = day\n", "max_tokens = 50\n");
+    h_fake_script(&fake, "[{\"delay_ms\":150,\"repeat\":300}]");
+    h = curl_slist_append(h, "Authorization: Bearer sk-acme-1");
+    h = curl_slist_append(h, "Content-Type: application/json");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/chat", d.port);
+    for (i = 0; i < N; i++) {
+        char msg[300];
+        int len = 1 + (i * 37) % 250;
+
+        memset(msg, 'a' + i % 26, (size_t)len);
+        for (int w = 5; w < len; w += 6)
+            msg[w] = ' ';
+        msg[len] = '\0';
+        snprintf(bodies[i], sizeof(bodies[i]), "{\"user_message\":\"%s\"}", msg);
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, bodies[i]);
+        curl_easy_setopt(e[i], CURLOPT_PROXY, "");
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 60000L);
+        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, fwrite);
+        curl_easy_setopt(e[i], CURLOPT_WRITEDATA, fopen("/dev/null", "w"));
+        curl_multi_add_handle(m, e[i]);
+    }
+    do {
+        curl_multi_perform(m, &running);
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    } while (running);
+    for (i = 0; i < N; i++) {
+        curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &status);
+        if (status == 200)
+            ok++;
+        else if (status == 429)
+            budget++;
+        else
+            other++;
+        curl_multi_remove_handle(m, e[i]);
+        curl_easy_cleanup(e[i]);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+    /* What the upstream itself reports: recompute from its answers' usage via the log. */
+    reqs = h_fake_requests(&fake);
+    cr_assert_eq(json_array_size(reqs), (size_t)ok, "refused requests reached the upstream");
+    json_decref(reqs);
+    used = (long long)metric("sluice_tokens_total{kind=\"prompt\"}") +
+           (long long)metric("sluice_tokens_total{kind=\"completion\"}");
+    fprintf(stderr, "budget %d: %d admitted, %d refused (budget), %d other; upstream used %lld\n",
+            BUDGET, ok, budget, other, used);
+    cr_assert_eq(other, 0);
+    cr_assert_gt(ok, 0);
+    cr_assert_gt(budget, 0, "the budget should have run out");
+    cr_assert_leq(used, BUDGET, "used %lld tokens of a %d budget", used, BUDGET);
+    cr_assert_eq(metric("sluice_admission_rejections_total{reason=\"budget\"}"), budget);
+    cr_assert_eq(metric("sluice_reservations_held"), 0, "a reservation leaked");
+    (void)k;
+    stop();
+}
+
+Test(tenants, budget_refusal_says_do_not_retry)
+{
+    struct h_resp r;
+
+    /* Each request reserves 252 tokens (41-byte system prompt + 3 + 2 x 4 overhead + 200)
+     * and the fake reports 24 used: the second needs 24 + 252 > 260. */
+    start(1, "token_budget = 260\nbudget_period = day\n", "max_tokens = 200\n");
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"one\"}", &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"two\"}", &r), 429);
+    cr_assert_not_null(strstr(r.body, "Token budget exhausted"), "%s", r.body);
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "false");
+    cr_assert_str_eq(h_header(&r, "x-ratelimit-limit-tokens"), "260");
+    cr_assert_not_null(h_header(&r, "x-ratelimit-reset-tokens"));
+    h_resp_free(&r);
+    cr_assert_eq(post("/v1/chat/completions", "Bearer sk-acme-1",
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r), 429);
+    cr_assert_not_null(strstr(r.body, "\"code\":\"insufficient_quota\""), "%s", r.body);
+    h_resp_free(&r);
+    stop();
+}
+
+Test(tenants, workers_killed_under_load_leave_no_wedged_lock_or_leaked_reservation)
+{
+    static const char *hdrs[] = { "Authorization: Bearer sk-acme-1",
+                                  "Content-Type: application/json", NULL };
+    long statuses[40];
+    pid_t w[4], load;
+    int round, i, ok = 0;
+
+    start(2, "token_budget = 100000000\n", "request_timeout_ms = 5000\n"
+          "attempt_timeout_ms = 5000\n");
+    h_fake_script(&fake, "[{\"delay_ms\":100,\"repeat\":100000}]");
+    load = fork();
+    cr_assert(load >= 0);
+    if (load == 0) {
+        for (round = 0; round < 8; round++)
+            h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"load\"}",
+                            40, statuses);
+        _exit(0);
+    }
+    for (round = 0; round < 6; round++) {
+        h_sleep_ms(150);
+        if (h_children(d.pid, w, 4) > 0)
+            kill(w[round % h_children(d.pid, w, 4)], SIGKILL);
+    }
+    cr_assert_eq(waitpid(load, NULL, 0), load);
+    /* Everything in flight has ended: nothing may still be reserved. */
+    for (i = 0; i < 100 && metric("sluice_reservations_held") != 0; i++)
+        h_sleep_ms(50);
+    cr_assert_eq(metric("sluice_reservations_held"), 0, "a reservation leaked");
+    /* No wedged lock: the tenant is still served by every worker. */
+    h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"after\"}", 20,
+                    statuses);
+    for (i = 0; i < 20; i++)
+        ok += statuses[i] == 200;
+    cr_assert_eq(ok, 20);
+    cr_assert_gt(h_log_count(&d, (const char *[]){ "reservations_reaped", NULL }) +
+                 h_log_count(&d, (const char *[]){ "worker_exited", NULL }), 0);
+    stop();
+}
+
+static long admin(const char *method, const char *path, const char *key, const char *body,
+                  struct h_resp *r)
+{
+    char hdr[256];
+    const char *hdrs[] = { hdr, "Content-Type: application/json", NULL };
+
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", key);
+    cr_assert_eq(h_http(d.port, method, path, hdrs, body, body ? strlen(body) : 0, r), 0);
+    return r->status;
+}
+
+static void write_admin_conf(const char *extra)
+{
+    char conf[4096], hex[65], ahex[65];
+
+    sha_hex("sk-acme-1", hex);
+    sha_hex("sk-admin-secret", ahex);
+    snprintf(conf, sizeof(conf), "%s[auth]\nmode = keys\n[admin]\nkey_sha256 = %s\n"
+             "[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n[tenant.acme]\nkey_sha256 = %s\n%s",
+             h_fake_upstream_conf(&fake, NULL), ahex, hex, extra ? extra : "");
+    h_daemon_write_conf(&d, 2, conf);
+}
+
+static void start_with_admin(void)
+{
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    write_admin_conf(NULL);
+    h_daemon_start(&d, NULL);
+}
+
+Test(tenants, admin_api_round_trip)
+{
+    struct h_resp r;
+    json_t *j;
+    char key[128], auth[160], id[64];
+
+    start_with_admin();
+    cr_assert_eq(admin("GET", "/admin/v1/tenants", "sk-wrong", NULL, &r), 401);
+    cr_assert_str_eq(h_header(&r, "WWW-Authenticate"), "Bearer");
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
+                       "{\"name\":\"beta\",\"rpm\":100,\"token_budget\":50000,"
+                       "\"budget_period\":\"month\"}", &r), 201, "%s", r.body);
+    j = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "name")), "beta");
+    cr_assert_eq(json_integer_value(json_object_get(j, "rpm")), 100);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "budget_period")), "month");
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"beta\"}",
+                       &r), 409);
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"no spaces\"}",
+                       &r), 422);
+    h_resp_free(&r);
+
+    /* A key, shown once, usable at once by every worker. */
+    cr_assert_eq(admin("POST", "/admin/v1/tenants/beta/keys", "sk-admin-secret", "", &r), 201);
+    j = json_loads(r.body, 0, NULL);
+    snprintf(key, sizeof(key), "%s", json_string_value(json_object_get(j, "key")));
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(strncmp(key, "sk-sluice-", 10), 0, "%s", key);
+    snprintf(auth, sizeof(auth), "Bearer %s", key);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"as beta\"}", &r), 200);
+        h_resp_free(&r);
+    }
+    cr_assert_eq(admin("GET", "/admin/v1/tenants/beta/usage", "sk-admin-secret", NULL, &r), 200);
+    j = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "tenant")), "beta");
+    cr_assert_gt(json_integer_value(json_object_get(j, "used")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(j, "reserved")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(j, "budget")), 50000);
+    cr_assert_eq(json_integer_value(json_object_get(j, "remaining")),
+                 50000 - json_integer_value(json_object_get(j, "used")));
+    cr_assert(json_is_string(json_object_get(j, "reset_at")));
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants/beta/usage/reset", "sk-admin-secret", "", &r),
+                 200);
+    cr_assert_not_null(strstr(r.body, "\"used\":0"), "%s", r.body);
+    h_resp_free(&r);
+
+    /* Limits change at once; a static tenant's belong to the file. */
+    cr_assert_eq(admin("PATCH", "/admin/v1/tenants/beta", "sk-admin-secret", "{\"rpm\":1}", &r),
+                 200);
+    h_resp_free(&r);
+    /* beta just sent 4 requests: under 1 per minute, it must wait. */
+    cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"one\"}", &r), 429);
+    cr_assert_str_eq(h_header(&r, "x-ratelimit-limit-requests"), "1");
+    h_resp_free(&r);
+    cr_assert_eq(admin("PATCH", "/admin/v1/tenants/acme", "sk-admin-secret", "{\"rpm\":1}", &r),
+                 409);
+    h_resp_free(&r);
+
+    /* Revoked keys stop working; deleted tenants disappear. */
+    char path[128];
+    snprintf(path, sizeof(path), "/admin/v1/keys/%s", id);
+    cr_assert_eq(admin("DELETE", path, "sk-admin-secret", NULL, &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"gone\"}", &r), 401);
+    h_resp_free(&r);
+    cr_assert_eq(admin("DELETE", "/admin/v1/tenants/beta", "sk-admin-secret", NULL, &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(admin("GET", "/admin/v1/tenants/beta", "sk-admin-secret", NULL, &r), 404);
+    h_resp_free(&r);
+    cr_assert_eq(admin("GET", "/admin/v1/tenants", "sk-admin-secret", NULL, &r), 200);
+    cr_assert_not_null(strstr(r.body, "\"name\":\"acme\""), "%s", r.body);
+    cr_assert_null(strstr(r.body, "\"name\":\"beta\""), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_not(h_file_contains(d.log, key), "a created key reached the log");
+    cr_assert_not(h_file_contains(d.log, "sk-admin-secret"));
+    stop();
+}
+
+Test(tenants, admin_api_is_off_without_an_admin_key)
+{
+    struct h_resp r;
+
+    start(1, "", NULL);
+    cr_assert_eq(admin("GET", "/admin/v1/tenants", "anything", NULL, &r), 403);
+    h_resp_free(&r);
+    stop();
+}
+
+static long long usage_used(const char *tenant)
+{
+    char path[128];
+    struct h_resp r;
+    long long used;
+    json_t *j;
+
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s/usage", tenant);
+    cr_assert_eq(admin("GET", path, "sk-admin-secret", NULL, &r), 200, "%s", r.body);
+    j = json_loads(r.body, 0, NULL);
+    used = json_integer_value(json_object_get(j, "used"));
+    json_decref(j);
+    h_resp_free(&r);
+    return used;
+}
+
+Test(tenants, usage_tenants_and_keys_survive_a_restart)
+{
+    char state[400], extra[512], key[128], auth[160];
+    long long acme_used, beta_used;
+    struct h_resp r;
+    json_t *j;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(state, sizeof(state), "%s/state.json", d.dir);
+    snprintf(extra, sizeof(extra), "[state]\nfile = %s\n", state);
+    write_admin_conf(extra);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
+                       "{\"name\":\"beta\",\"token_budget\":100000}", &r), 201);
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants/beta/keys", "sk-admin-secret", "", &r), 201);
+    j = json_loads(r.body, 0, NULL);
+    snprintf(key, sizeof(key), "%s", json_string_value(json_object_get(j, "key")));
+    json_decref(j);
+    h_resp_free(&r);
+    snprintf(auth, sizeof(auth), "Bearer %s", key);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"remember me\"}", &r), 200);
+        h_resp_free(&r);
+        cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"me too\"}", &r),
+                     200);
+        h_resp_free(&r);
+    }
+    beta_used = usage_used("beta");
+    acme_used = usage_used("acme");
+    cr_assert_gt(beta_used, 0);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    cr_assert(h_file_contains(state, "\"beta\""));
+    cr_assert_not(h_file_contains(state, key), "the state file holds hashes, never keys");
+
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(usage_used("beta"), beta_used);
+    cr_assert_eq(usage_used("acme"), acme_used);
+    cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"still me\"}", &r), 200,
+                 "the admin-created key must survive the restart");
+    h_resp_free(&r);
+    cr_assert_gt(usage_used("beta"), beta_used);
+    stop();
+}
+
+Test(tenants, a_corrupt_state_file_is_reported_and_ignored)
+{
+    char state[400], extra[512];
+    struct h_resp r;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(state, sizeof(state), "%s/state.json", d.dir);
+    h_write_file(state, "{\"version\": 1, \"tenants\": [{\"name\": 42}");
+    snprintf(extra, sizeof(extra), "[state]\nfile = %s\n", state);
+    write_admin_conf(extra);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"fine\"}", &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "state_load_failed", "state.json", NULL }), 1);
+    stop();
+}

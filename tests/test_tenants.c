@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/* test_tenants.c - the shared tenant table on its own: keys by hash, bearer parsing,
+ * reservations settled once, a dead worker's reservations reaped, a lock held by a process
+ * that died. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "auth.h"
+#include "tenants.h"
+
+static struct sl_tenants *t;
+static const struct sl_limits budget_1000 = { .token_budget = 1000,
+                                              .budget_period = SL_PERIOD_DAY };
+#define NOW_MS 1000000u
+#define WALL 1795600000
+
+static void setup(void)
+{
+    t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(t, MAP_FAILED);
+    cr_assert_eq(sl_tenants_init(t), 0);
+}
+
+static void teardown(void)
+{
+    munmap(t, sizeof(*t));
+}
+
+TestSuite(tenants, .init = setup, .fini = teardown, .timeout = 20);
+
+static void key_hash(const char *key, unsigned char out[32])
+{
+    sl_auth_hash(key, strlen(key), out);
+}
+
+Test(tenants, keys_find_their_tenant_and_revoked_ones_do_not)
+{
+    unsigned char a[32], b[32];
+    char id[SL_KEY_ID_LEN + 1];
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL);
+
+    cr_assert_geq(acme, 0);
+    key_hash("sk-a", a);
+    key_hash("sk-b", b);
+    cr_assert_eq(sl_tenants_add_key(t, acme, a, WALL, id), 0);
+    cr_assert_eq(strncmp(id, "key_", 4), 0);
+    cr_assert_eq(sl_tenants_by_key(t, a), acme);
+    cr_assert_eq(sl_tenants_by_key(t, b), -ENOENT);
+    cr_assert_eq(sl_tenants_add_key(t, acme, a, WALL, NULL), -EEXIST);
+    cr_assert_eq(sl_tenants_revoke_key(t, id), 0);
+    cr_assert_eq(sl_tenants_by_key(t, a), -ENOENT);
+    cr_assert_eq(sl_tenants_create(t, "acme", &budget_1000, WALL), -EEXIST);
+    cr_assert_eq(sl_tenants_delete(t, acme), 0);
+    cr_assert_eq(sl_tenants_by_name(t, "acme"), -ENOENT);
+}
+
+Test(tenants, many_keys_with_colliding_slots)
+{
+    unsigned char h[32];
+    char key[32];
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL), i;
+
+    for (i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "sk-%d", i);
+        key_hash(key, h);
+        cr_assert_eq(sl_tenants_add_key(t, acme, h, WALL, NULL), 0, "key %d", i);
+    }
+    for (i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "sk-%d", i);
+        key_hash(key, h);
+        cr_assert_eq(sl_tenants_by_key(t, h), acme, "key %d", i);
+    }
+}
+
+Test(tenants, a_reservation_is_settled_exactly_once)
+{
+    struct sl_quota_result res;
+    struct sl_quota_info info;
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL), resv = -1;
+
+    cr_assert_eq(sl_tenants_admit(t, acme, 600, 42, NOW_MS, WALL, &res, &resv), SL_QUOTA_OK);
+    cr_assert_eq(sl_tenants_reserved_slots(t), 1);
+    cr_assert_eq(sl_tenants_admit(t, acme, 600, 42, NOW_MS, WALL, &res, &resv),
+                 SL_QUOTA_BUDGET, "600 + 600 > 1000 while the first is in flight");
+    sl_tenants_settle(t, resv, 100, NOW_MS, WALL);
+    sl_tenants_settle(t, resv, 100, NOW_MS, WALL);     /* a second settle is a no-op */
+    sl_tenants_refund(t, resv, NOW_MS, WALL);
+    sl_tenants_usage(t, acme, NOW_MS, WALL, NULL, &info);
+    cr_assert_eq(info.budget.used, 100);
+    cr_assert_eq(info.budget.reserved, 0);
+    cr_assert_eq(sl_tenants_reserved_slots(t), 0);
+}
+
+Test(tenants, a_dead_workers_reservations_are_charged_in_full)
+{
+    struct sl_quota_result res;
+    struct sl_quota_info info;
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL), r1, r2, r3;
+
+    sl_tenants_admit(t, acme, 100, 7, NOW_MS, WALL, &res, &r1);
+    sl_tenants_admit(t, acme, 200, 7, NOW_MS, WALL, &res, &r2);
+    sl_tenants_admit(t, acme, 300, 8, NOW_MS, WALL, &res, &r3);
+    cr_assert_eq(sl_tenants_reap(t, 7, NOW_MS, WALL), 2);
+    sl_tenants_usage(t, acme, NOW_MS, WALL, NULL, &info);
+    cr_assert_eq(info.budget.used, 300);
+    cr_assert_eq(info.budget.reserved, 300);
+    sl_tenants_refund(t, r3, NOW_MS, WALL);
+    cr_assert_eq(sl_tenants_reserved_slots(t), 0);
+}
+
+Test(tenants, a_lock_held_by_a_dead_process_does_not_wedge)
+{
+    struct sl_quota_result res;
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL), resv, st;
+    pid_t pid = fork();
+
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        pthread_mutex_lock(&t->tenants[acme].lock);
+        _exit(0);                 /* dies holding the tenant's lock */
+    }
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert_eq(sl_tenants_admit(t, acme, 10, 1, NOW_MS, WALL, &res, &resv), SL_QUOTA_OK);
+    sl_tenants_settle(t, resv, 10, NOW_MS, WALL);
+}
+
+Test(tenants, config_tenants_and_anonymous)
+{
+    struct sl_config *cfg = sl_config_new();
+    char err[128];
+
+    cr_assert_not_null(cfg);
+    cfg->auth_mode = SL_AUTH_NONE;
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_geq(sl_tenants_by_name(t, SL_TENANT_ANONYMOUS), 0);
+    cfg->auth_mode = SL_AUTH_KEYS;
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_tenants_by_name(t, SL_TENANT_ANONYMOUS), -ENOENT,
+                 "anonymous goes away with mode = keys");
+    sl_config_free(cfg);
+}
+
+struct bearer_case {
+    char header[48];
+    char key[32];             /* "" = no key */
+};
+
+ParameterizedTestParameters(tenants, bearer)
+{
+    static struct bearer_case cases[] = {
+        { "Bearer sk-1", "sk-1" }, { "bearer sk-1", "sk-1" }, { "BEARER  sk-1 ", "sk-1" },
+        { "Bearer ", "" }, { "Basic sk-1", "" }, { "sk-1", "" }, { "Bearersk-1", "" },
+    };
+    return cr_make_param_array(struct bearer_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct bearer_case *c, tenants, bearer)
+{
+    size_t len = 0;
+    const char *k = sl_auth_bearer(c->header, &len);
+
+    if (!c->key[0]) {
+        cr_assert_null(k, "%s", c->header);
+        return;
+    }
+    cr_assert_not_null(k, "%s", c->header);
+    cr_assert_eq(len, strlen(c->key));
+    cr_assert_eq(memcmp(k, c->key, len), 0);
+}
