@@ -53,8 +53,9 @@ static bool name_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    return n >= 1 && n <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "0123456789_.-") == n;
+    /* "." and ".." would be eaten as path segments on the way here. */
+    return n >= 1 && n <= 63 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
 static const char *period_name(enum sl_period p)
@@ -250,8 +251,12 @@ static void tenant_routes(struct sl_req *r, struct sl_tenants *t, const char *re
     else if (!sub && m == EVHTTP_REQ_PATCH)
         set_tenant(r, t, idx);
     else if (!sub && m == EVHTTP_REQ_DELETE) {
-        sl_tenants_delete(t, idx);
-        reply_json(r, 200, json_pack("{s:s}", "deleted", name));
+        if (t->tenants[idx].is_static) {
+            sl_req_reply_detail(r, 409, "This tenant is defined in the configuration file");
+        } else {
+            sl_tenants_delete(t, idx);
+            reply_json(r, 200, json_pack("{s:s}", "deleted", name));
+        }
     } else if (sub && strcmp(sub, "/keys") == 0 && m == EVHTTP_REQ_POST)
         create_key(r, t, idx);
     else if (sub && strcmp(sub, "/usage") == 0 && m == EVHTTP_REQ_GET)

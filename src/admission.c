@@ -79,8 +79,8 @@ static bool reserve(struct sl_req *r, bool openai, uint64_t tokens)
     struct sl_quota_result res;
     int resv = -1, v;
 
-    v = sl_tenants_admit(t, r->tenant_idx, tokens, sl_worker_pid(r->w), sl_clock_mono_ms(), wall, &res,
-                         &resv);
+    v = sl_tenants_admit(t, r->tenant_idx, tokens, sl_worker_pid(r->w), sl_clock_mono_ms(), wall,
+                         &res, &resv);
     if (v < 0) {
         retry_headers(r, 1000, true);
         refuse(r, openai, 503, "Server busy", "server_error", "server_busy");

@@ -236,7 +236,7 @@ static void reap(struct master *m)
         if (m->crash_streak <= 1) {
             m->respawn_at_ms = now;
         } else {
-            uint64_t d = 100u << (m->crash_streak < 8 ? m->crash_streak - 2 : 6);
+            uint64_t d = 100u << (m->crash_streak < 9 ? m->crash_streak - 2 : 7);
 
             m->respawn_at_ms = now + (d > RESPAWN_MAX_DELAY_MS ? RESPAWN_MAX_DELAY_MS : d);
         }
@@ -518,7 +518,11 @@ static void check_heartbeats(struct master *m, uint64_t now)
         struct sl_worker_slot *s = &m->shm->workers[c->slot];
         uint64_t hb = atomic_load(&s->heartbeat_ms);
 
-        if (atomic_load(&s->state) == SL_WORKER_READY && now > hb + HEARTBEAT_STALE_MS) {
+        uint32_t st = atomic_load(&s->state);
+
+        /* A worker stuck before READY would hold up READY=1 or a reload just the same. */
+        if ((st == SL_WORKER_READY || st == SL_WORKER_STARTING) &&
+            now > hb + HEARTBEAT_STALE_MS) {
             sl_log_err("worker_wedged", "worker %d silent for %llu ms; killing it", (int)c->pid,
                        (unsigned long long)(now - hb));
             (void)kill(c->pid, SIGKILL);

@@ -74,8 +74,9 @@ Test(chat, upstream_receives_exactly_the_configured_request)
 
     start(1, "model = gpt-4o-mini\nsystem_prompt = Be brief.\nmax_tokens = 123\n"
              "temperature = 0.5\n");
-    cr_assert_eq(h_http(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"  Hello there \\n\"}",
-                        strlen("{\"user_message\":\"  Hello there \\n\"}"), &r), 0);
+    static const char sent[] = "{\"user_message\":\"  Hello there \\n\"}";
+
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", hdrs, sent, strlen(sent), &r), 0);
     cr_assert_eq(r.status, 200, "body: %s", r.body);
     cr_assert_str_eq(h_header(&r, "Content-Type"), "application/json");
     cr_assert_str_eq(h_header(&r, "X-Request-ID"), "chat-exact-1");
@@ -425,7 +426,8 @@ Test(chat, a_client_that_hangs_up_cancels_the_upstream_call)
 
     start(1, NULL);
     h_fake_script(&fake, "[{\"delay_ms\":20000}]");
-    snprintf(req, sizeof(req), "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s",
+    snprintf(req, sizeof(req),
+             "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s",
              strlen(body), body);
     fd = h_connect(d.port);
     cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));

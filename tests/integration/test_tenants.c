@@ -491,3 +491,56 @@ Test(tenants, a_corrupt_state_file_is_reported_and_ignored)
     cr_assert_eq(h_log_count(&d, (const char *[]){ "state_load_failed", "state.json", NULL }), 1);
     stop();
 }
+
+/* sluicectl against the real daemon, as an operator would use it. */
+static int ctl(char *out, size_t out_sz, const char *args)
+{
+    char cmd[1024];
+    FILE *p;
+    size_t n;
+    int st;
+
+    snprintf(cmd, sizeof(cmd), "SLUICE_ADMIN_KEY=sk-admin-secret %s/src/sluicectl --url "
+             "http://127.0.0.1:%d %s 2>&1", SL_TEST_BUILDDIR, d.port, args);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    n = fread(out, 1, out_sz - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    return WEXITSTATUS(st);
+}
+
+Test(tenants, sluicectl_round_trip)
+{
+    char out[8192], key[128], auth[160];
+    struct h_resp r;
+    json_t *j;
+
+    start_with_admin();
+    cr_assert_eq(ctl(out, sizeof(out), "tenant create gamma --rpm 100 --budget 9000 --period day"),
+                 0, "%s", out);
+    cr_assert_not_null(strstr(out, "\"gamma\""), "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant create gamma"), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sluicectl: "), "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "key create gamma 2>/dev/null"), 0, "%s", out);
+    cr_assert_eq(sscanf(out, "%127s", key), 1);
+    cr_assert_eq(strncmp(key, "sk-sluice-", 10), 0, "%s", out);
+    snprintf(auth, sizeof(auth), "Bearer %s", key);
+    cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"via ctl\"}", &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(ctl(out, sizeof(out), "usage gamma"), 0, "%s", out);
+    j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_gt(json_integer_value(json_object_get(j, "used")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(j, "budget")), 9000);
+    json_decref(j);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant set gamma --rpm 5"), 0, "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant list"), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "\"acme\""), "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant delete acme"), 1, "static tenants stay: %s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "usage reset gamma"), 0, "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant delete gamma"), 0, "%s", out);
+    cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"gone\"}", &r), 401);
+    h_resp_free(&r);
+    stop();
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_sse.c - libFuzzer target: the upstream SSE parser (whole, split at a fuzzed position
+ * and byte by byte must agree), the OpenAI chunk reader on every event, the include_usage
+ * rewrite, and the event writer read back by the parser. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "sse.h"
+
+/* Far above any input libFuzzer makes here, so a mismatch is never a ceiling artefact. */
+#define RECORD_MAX (64u << 20)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* What a parse produced, as bytes to compare between two ways of feeding the same stream. */
+struct record {
+    struct sl_buf log;
+};
+
+static void put(struct sl_buf *b, const void *p, size_t n)
+{
+    if (sl_buf_append(b, &n, sizeof(n)) < 0 || sl_buf_append(b, p, n) < 0)
+        abort();
+}
+
+static int on_event(const struct sl_sse_event *ev, void *arg)
+{
+    struct record *rec = arg;
+    struct sl_sse_chunk c;
+    unsigned char kind = (unsigned char)ev->kind;
+
+    put(&rec->log, &kind, 1);
+    put(&rec->log, ev->event, ev->event_len);
+    put(&rec->log, ev->id, ev->id_len);
+    put(&rec->log, ev->data, ev->data_len);
+    if (ev->kind != SL_SSE_MESSAGE)
+        return 0;
+    if (ev->data[ev->data_len] != '\0' || ev->event[ev->event_len] != '\0' ||
+        ev->id[ev->id_len] != '\0')
+        abort();
+    if (sl_sse_chunk_parse(ev->data, ev->data_len, &c) != 0)
+        abort();
+    if (c.kind == SL_SSE_DATA_CHUNK && c.usage.present &&
+        (c.usage.prompt_tokens < 0 || c.usage.completion_tokens < 0 ||
+         c.usage.total_tokens < 0))
+        abort();
+    if (c.content && c.content[c.content_len] != '\0')
+        abort();
+    sl_sse_chunk_done(&c);
+    sl_sse_chunk_done(&c);
+    return 0;
+}
+
+/* Feed data in pieces of at most step bytes after a first piece of split bytes (0: none),
+ * and record everything the parser said. */
+static void parse(const char *data, size_t size, size_t split, size_t step, size_t bound,
+                  bool comments, struct record *rec)
+{
+    struct sl_sse_parser p;
+    size_t off = 0, n;
+    int r = 0;
+    unsigned char tail[2];
+    uint64_t counts[3];
+
+    sl_buf_init(&rec->log, RECORD_MAX);
+    if (sl_sse_parser_init(&p, bound) != 0)
+        abort();
+    sl_sse_parser_report_comments(&p, comments);
+    if (split > 0) {
+        r = sl_sse_feed(&p, data, split, on_event, rec);
+        off = split;
+    }
+    while (r == 0 && off < size) {
+        n = size - off < step ? size - off : step;
+        r = sl_sse_feed(&p, data + off, n, on_event, rec);
+        off += n;
+    }
+    /* Sticky errors stay sticky. */
+    if (r != 0 && sl_sse_feed(&p, "\n\n", 2, on_event, rec) != r)
+        abort();
+    tail[0] = (unsigned char)-r;
+    tail[1] = sl_sse_has_partial(&p);
+    counts[0] = p.events;
+    counts[1] = p.comments;
+    counts[2] = p.has_retry ? p.retry_ms : UINT64_MAX;
+    put(&rec->log, tail, sizeof(tail));
+    put(&rec->log, counts, sizeof(counts));
+    sl_sse_parser_done(&p);
+    sl_sse_parser_done(&p);
+}
+
+static void same(const char *data, size_t size, size_t split, size_t step, size_t bound,
+                 bool comments)
+{
+    struct record whole, pieces;
+
+    parse(data, size, 0, size ? size : 1, bound, comments, &whole);
+    parse(data, size, split, step, bound, comments, &pieces);
+    if (whole.log.len != pieces.log.len ||
+        memcmp(whole.log.data, pieces.log.data, whole.log.len) != 0)
+        abort();
+    sl_buf_done(&whole.log);
+    sl_buf_done(&pieces.log);
+}
+
+/* The writer splits data at CRLF, LF and CR; the reader must give it back with LF breaks. */
+struct written {
+    const char *name;
+    char *want;
+    size_t want_len;
+    unsigned events;
+};
+
+static int on_written(const struct sl_sse_event *ev, void *arg)
+{
+    struct written *w = arg;
+    size_t nlen = w->name ? strlen(w->name) : 0;
+
+    w->events++;
+    if (ev->kind != SL_SSE_MESSAGE || ev->data_len != w->want_len ||
+        memcmp(ev->data, w->want, w->want_len) != 0 || ev->event_len != nlen ||
+        memcmp(ev->event, w->name ? w->name : "", nlen) != 0)
+        abort();
+    return 0;
+}
+
+static void round_trip(const char *name, const char *data, size_t len)
+{
+    struct sl_sse_parser p;
+    struct written w = { .name = name };
+    struct sl_buf out;
+    size_t i;
+    int r;
+
+    sl_buf_init(&out, RECORD_MAX);
+    r = sl_sse_write_event(&out, name, data, len);
+    if (name && strpbrk(name, "\r\n")) {
+        if (r != -EINVAL || out.len != 0)
+            abort();
+        sl_buf_done(&out);
+        return;
+    }
+    if (r != 0)
+        abort();
+    w.want = malloc(len + 1);
+    if (!w.want)
+        abort();
+    for (i = 0; i < len; i++) {
+        if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
+            continue;
+        w.want[w.want_len++] = data[i] == '\r' ? '\n' : data[i];
+    }
+    if (sl_sse_parser_init(&p, out.len + 1) != 0 ||
+        sl_sse_feed(&p, out.data, out.len, on_written, &w) != 0 || w.events != 1 ||
+        sl_sse_has_partial(&p))
+        abort();
+    sl_sse_parser_done(&p);
+    free(w.want);
+    sl_buf_done(&out);
+}
+
+static void include_usage(const char *data, size_t size)
+{
+    char *out = NULL, *again = NULL;
+    size_t out_len = 0;
+    bool asked = false, asked2 = false;
+    int r = sl_sse_include_usage(data, size, &out, &out_len, &asked);
+
+    if (r != 0) {
+        if (out || (r != -EINVAL && r != -E2BIG))
+            abort();
+        return;
+    }
+    if (!out)
+        return;
+    /* A rewritten body needs no second rewrite, and the client's own wish is kept. */
+    if (strlen(out) != out_len || sl_sse_include_usage(out, out_len, &again, NULL, &asked2) != 0
+        || again || !asked2)
+        abort();
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *s = (const char *)data;
+    size_t split = 0, step = 1, bound = SL_SSE_DEFAULT_MAX_EVENT;
+    const char *nul;
+    char *name = NULL;
+
+    if (size >= 2) {
+        split = ((size_t)data[0] << 8 | data[1]) % (size + 1);
+        step = 1 + data[size - 1] % 7;
+        bound = 1 + (size_t)data[size - 2] * 3;
+    }
+    same(s, size, split, size ? size : 1, SL_SSE_DEFAULT_MAX_EVENT, size & 1);
+    same(s, size, split, step, SL_SSE_DEFAULT_MAX_EVENT, true);
+    same(s, size, split, step, bound, false);
+    include_usage(s, size);
+    /* Up to the first NUL: the event name; the rest: its data. */
+    nul = memchr(s, '\0', size);
+    if (nul) {
+        name = strdup(s);
+        if (!name)
+            abort();
+        round_trip(name, nul + 1, size - (size_t)(nul + 1 - s));
+        free(name);
+    }
+    round_trip(NULL, s, size);
+    return 0;
+}
