@@ -14,7 +14,7 @@
 #define SL_CHAT_USER_MESSAGE_MAX 2000
 #define SL_CHAT_CONVERSATION_ID_MAX 128
 /* Backstops behind the route's max_body_bytes and upstream response ceilings. */
-#define SL_CHAT_BODY_MAX (8u << 20)
+#define SL_CHAT_BODY_MAX (64u << 20)      /* the largest max_body_bytes the config allows */
 #define SL_CHAT_UPSTREAM_BODY_MAX (32u << 20)
 /* Longer upstream model names are refused, longer upstream ids dropped (bytes). */
 #define SL_CHAT_MODEL_MAX 256

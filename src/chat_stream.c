@@ -236,6 +236,7 @@ void sl_chat_stream_handle(struct sl_req *r)
     spec.breaker = &sl_worker_shm(r->w)->breaker;
     spec.on_data = on_data;
     spec.idle_timeout_ms = cfg->attempt_timeout_ms;
+    spec.stream_timeout_ms = cfg->stream_timeout_ms;
     cs->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                              sl_worker_retry_policy(r->w), &spec, NULL, on_done, cs);
     if (!cs->call) {

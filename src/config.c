@@ -160,6 +160,8 @@ static const struct key_def keys[] = {
         "20000"),
     ROW("upstream", "attempt_timeout_ms", set_int, attempt_timeout_ms, 1, MAX_HOURS_MS,
         "18000"),
+    ROW("upstream", "stream_timeout_ms", set_int, stream_timeout_ms, 1, 24 * MAX_HOURS_MS,
+        "600000"),
     ROW("upstream", "max_attempts", set_int, max_attempts, 1, 10, "3"),
     ROW("upstream", "backoff_base_ms", set_int, backoff_base_ms, 1, MAX_HOURS_MS, "300"),
     ROW("upstream", "backoff_max_ms", set_int, backoff_max_ms, 1, MAX_HOURS_MS, "8000"),

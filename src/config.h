@@ -53,6 +53,7 @@ struct sl_config {
     unsigned max_tokens; double temperature;
     char *allowed_models[SL_MAX_MODELS]; size_t nallowed_models;  /* comma-separated list */
     uint64_t request_timeout_ms, attempt_timeout_ms;   /* attempt <= request */
+    uint64_t stream_timeout_ms;       /* a stream's whole life once it began (extra key) */
     unsigned max_attempts;
     uint64_t backoff_base_ms, backoff_max_ms;          /* base <= max */
     bool retry_status[600];           /* retry_statuses: comma-separated 100..599 */

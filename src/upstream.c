@@ -17,6 +17,7 @@
 #include <event2/event_struct.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 
 #define CONNECT_TIMEOUT_MAX_MS 10000
@@ -39,6 +40,7 @@ struct sl_transfer {
     sl_transfer_data_cb on_data;
     struct event *deadline;           /* streams: first byte, then idle */
     uint64_t idle_timeout_ms;
+    uint64_t stream_deadline_ms;
     uint64_t streamed;
     bool paused;
     bool timed_out;                   /* our own deadline fired */
@@ -134,7 +136,14 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 static void arm_deadline(struct sl_transfer *t, uint64_t ms)
 {
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    uint64_t now = sl_clock_mono_ms();
+    struct timeval tv;
+
+    /* Never past the stream's overall deadline, however lively the drip. */
+    if (t->stream_deadline_ms && now + ms > t->stream_deadline_ms)
+        ms = t->stream_deadline_ms > now ? t->stream_deadline_ms - now : 0;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 
     evtimer_add(t->deadline, &tv);
 }
@@ -356,6 +365,7 @@ struct sl_transfer *sl_upstream_start(struct sl_upstream *u, const struct sl_tra
     t->arg = arg;
     t->on_data = s->on_data;
     t->idle_timeout_ms = s->idle_timeout_ms ? s->idle_timeout_ms : s->timeout_ms;
+    t->stream_deadline_ms = s->stream_deadline_ms;
     sl_buf_init(&t->body, u->max_response_bytes);
     t->easy = curl_easy_init();
     if (s->on_data && !(t->deadline = evtimer_new(u->base, on_deadline, t))) {

@@ -51,6 +51,7 @@ struct sl_transfer_spec {
     /* Streaming only: */
     sl_transfer_data_cb on_data;      /* NULL = buffer the body */
     uint64_t idle_timeout_ms;         /* once streaming, the longest silence allowed */
+    uint64_t stream_deadline_ms;      /* monotonic: a stream ends here at the latest (0 none) */
 };
 
 /* api_key is copied; NULL or "" sends no Authorization header (a local fake upstream). */

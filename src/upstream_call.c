@@ -220,6 +220,8 @@ static void attempt(struct sl_call *c)
         .timeout_ms = budget,
         .on_data = c->spec.on_data ? on_data : NULL,
         .idle_timeout_ms = c->spec.idle_timeout_ms,
+        .stream_deadline_ms = c->spec.stream_timeout_ms
+                                  ? c->spec.start_ms + c->spec.stream_timeout_ms : 0,
     };
 
     if (budget == 0) {

@@ -42,6 +42,7 @@ struct sl_call_spec {
      * it has, a failure is final (SL_FAIL_BODY_SENT), since the client has seen bytes. */
     sl_transfer_data_cb on_data;
     uint64_t idle_timeout_ms;
+    uint64_t stream_timeout_ms;  /* from start_ms: the whole stream at most */
     struct sl_metrics *metrics;  /* the worker's: one attempt counted per outcome */
     struct sl_breaker *breaker;  /* shared: every attempt reported, retries admitted by it */
 };

@@ -451,6 +451,8 @@ void sl_v1_chat_handle(struct sl_req *r)
         }
         spec.on_data = on_data;
         spec.idle_timeout_ms = cfg->attempt_timeout_ms;
+        spec.stream_timeout_ms = cfg->stream_timeout_ms;
+    spec.stream_timeout_ms = cfg->stream_timeout_ms;
     }
     v->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                             sl_worker_retry_policy(r->w), &spec,

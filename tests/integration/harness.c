@@ -333,8 +333,8 @@ static int perform(CURL *c, const char *method, const char *const *headers, cons
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    /* Also after a transfer error: a cut stream still had a status line. */
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     out->headers = hdr.p ? hdr.p : strdup("");
     out->body = data.p ? data.p : strdup("");
     out->body_len = data.n;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -104,9 +105,345 @@ Test(hostile, oversized_headers_and_garbage_get_json_errors)
         cr_assert_not_null(strstr(got, "application/json"), "%.300s", got);
     free(got);
     free(big);
-    got = raw(d.port, "\x01\x02\x03 nonsense\r\n\r\n", 17);
+    got = raw(d.port, "\x01\x02\x03 nonsense\r\n\r\n", 16);
     cr_assert(got[0] == '\0' || strstr(got, "400"), "%s", got);
     free(got);
     cr_assert(h_port_accepts(d.port));
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+static pid_t only_worker(struct h_daemon *d)
+{
+    pid_t w[4];
+
+    cr_assert_eq(h_wait_children(d->pid, 1, w, 3000), 1);
+    return w[0];
+}
+
+Test(hostile, malformed_framing_variants_never_crash_the_worker)
+{
+    static const char *const reqs[] = {
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n",
+        "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+        "hello!",
+        "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /api/chat HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n",
+        "POST /api/chat HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhi\r\n",
+        "GET /healthz HTTP/9.9\r\nHost: t\r\n\r\n",
+        "GET  /healthz  HTTP/1.1\r\nHost: t\r\n\r\n",
+        "\r\n\r\n\r\n",
+    };
+    struct h_daemon d;
+    pid_t worker;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    h_daemon_start(&d, NULL);
+    worker = only_worker(&d);
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        char *got = raw(d.port, reqs[i], strlen(reqs[i]));
+
+        /* A clear 4xx (JSON) or a closed connection; never a 2xx for a smuggled body. */
+        cr_assert(got[0] == '\0' || strstr(got, " 400 ") || strstr(got, " 404 ") ||
+                      strstr(got, " 405 ") || strstr(got, " 411 ") || strstr(got, " 413 ") ||
+                      strstr(got, " 422 ") || strstr(got, " 501 ") || strstr(got, " 505 "),
+                  "request %zu: %.300s", i, got);
+        if (got[0])
+            cr_assert_null(strstr(got, "<HTML"), "request %zu: an HTML page", i);
+        free(got);
+    }
+    /* Body shorter than its Content-Length, then the client leaves. */
+    int fd = h_connect(d.port);
+    static const char partial[] = "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n"
+                                  "\r\n{\"user_";
+    cr_assert(write(fd, partial, sizeof(partial) - 1) > 0);
+    close(fd);
+    h_sleep_ms(100);
+    cr_assert_eq(only_worker(&d), worker, "the worker must survive");
+    static const char again[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    char *ok = raw(d.port, again, sizeof(again) - 1);
+    cr_assert_not_null(strstr(ok, "200 OK"), "%s", ok);
+    free(ok);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(hostile, slowloris_is_dropped_after_client_timeout)
+{
+    struct h_daemon d;
+    long long t0;
+    char *got;
+    int fd;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, "client_timeout_ms = 1000\n");
+    h_daemon_start(&d, NULL);
+    fd = h_connect(d.port);
+    cr_assert(write(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-a: ", 37) > 0);
+    t0 = h_now_ms();
+    got = h_read_all(fd, 5000, NULL);   /* returns at EOF */
+    close(fd);
+    cr_assert_lt(h_now_ms() - t0, 3000, "a half-sent request held the connection %lld ms",
+                 h_now_ms() - t0);
+    free(got);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(hostile, two_thousand_idle_connections_then_business_as_usual)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    int fds[2000], n = 0, i;
+    pid_t worker;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    h_daemon_start(&d, NULL);
+    worker = only_worker(&d);
+    for (i = 0; i < 2000; i++) {
+        fds[n] = h_connect(d.port);
+        if (fds[n] >= 0)
+            n++;
+    }
+    cr_assert_gt(n, 1000, "only %d connections opened", n);
+    cr_assert_eq(h_http(d.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    for (i = 0; i < n; i++)
+        close(fds[i]);
+    cr_assert_eq(only_worker(&d), worker);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(hostile, ten_thousand_pipelined_requests_are_answered_in_order)
+{
+    static const char one[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    size_t n = 10000, len = n * (sizeof(one) - 1), got_len = 0;
+    char *buf = malloc(len + 64), *got;
+    struct h_daemon d;
+    int fd, answers = 0;
+
+    for (size_t i = 0; i < n; i++)
+        memcpy(buf + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+    strcpy(buf + len, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    h_daemon_start(&d, NULL);
+    fd = h_connect(d.port);
+    /* Write in the background of the read: the server answers while we still send. */
+    pid_t writer = fork();
+    if (writer == 0) {
+        size_t off = 0, total = strlen(buf);
+
+        while (off < total) {
+            ssize_t w = write(fd, buf + off, total - off);
+
+            if (w <= 0)
+                _exit(1);
+            off += (size_t)w;
+        }
+        _exit(0);
+    }
+    got = h_read_all(fd, 30000, &got_len);
+    close(fd);
+    waitpid(writer, NULL, 0);
+    for (char *p = got; (p = strstr(p, "HTTP/1.1 200 OK")); p++)
+        answers++;
+    cr_assert_eq(answers, (int)n + 1, "%d answers to %zu pipelined requests", answers, n + 1);
+    free(got);
+    free(buf);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(hostile, huge_json_documents_within_the_body_limit_get_422s)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    size_t cap = 16u << 20, n = 0;
+    char *body = malloc(cap);
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, "max_body_bytes = 16777216\n");
+    h_daemon_start(&d, NULL);
+    /* 100,000 nested arrays. */
+    memset(body, '[', 100000);
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, body, 100000, &r), 0);
+    cr_assert_eq(r.status, 422, "%.200s", r.body);
+    h_resp_free(&r);
+    /* One million keys. */
+    n = (size_t)sprintf(body, "{");
+    for (int i = 0; i < 1000000; i++)
+        n += (size_t)sprintf(body + n, "%s\"k%d\":0", i ? "," : "", i);
+    n += (size_t)sprintf(body + n, "}");
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, body, n, &r), 0);
+    cr_assert_eq(r.status, 422, "%.200s", r.body);
+    cr_assert_not_null(strstr(r.body, "user_message"), "%.200s", r.body);
+    h_resp_free(&r);
+    /* Raw NUL bytes and invalid UTF-8. */
+    static const char nul[] = "{\"user_message\":\"a\0b\"}";
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, nul, sizeof(nul) - 1, &r), 0);
+    cr_assert_eq(r.status, 422);
+    h_resp_free(&r);
+    static const char bad8[] = "{\"user_message\":\"\xff\xfe\"}";
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, bad8, sizeof(bad8) - 1, &r), 0);
+    cr_assert_eq(r.status, 422);
+    h_resp_free(&r);
+    free(body);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* ---- a hostile or broken upstream ---- */
+
+static struct h_fake fake;
+
+static void start_with_fake(struct h_daemon *d, const char *upstream_keys, int workers)
+{
+    h_fake_start(&fake);
+    h_daemon_init(d);
+    h_daemon_write_conf(d, workers, h_fake_upstream_conf(&fake, upstream_keys));
+    h_daemon_start(d, NULL);
+}
+
+static long chat(struct h_daemon *d, const char *path, const char *body, long long *ms)
+{
+    struct h_resp r;
+    long long t0 = h_now_ms();
+    long s;
+
+    cr_assert_eq(h_http(d->port, "POST", path, NULL, body, strlen(body), &r), 0);
+    s = r.status;
+    if (ms)
+        *ms = h_now_ms() - t0;
+    h_resp_free(&r);
+    return s;
+}
+
+Test(hostile, an_oversized_upstream_answer_is_refused_not_buffered)
+{
+    struct h_daemon d;
+
+    start_with_fake(&d, "max_response_bytes = 1048576\nmax_attempts = 1\n", 1);
+    h_fake_script(&fake, "[{\"bytes\":10000000}]");
+    cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"big\"}", NULL), 502);
+    cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"small\"}", NULL), 200);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    h_fake_stop(&fake);
+}
+
+Test(hostile, a_slow_drip_is_bounded_by_the_deadline)
+{
+    struct h_daemon d;
+    long long ms;
+
+    start_with_fake(&d, "request_timeout_ms = 2000\nattempt_timeout_ms = 2000\nmax_attempts = 1\n"
+                    "stream_timeout_ms = 3000\n", 1);
+    /* A stream that drips a chunk a second: each gap is under the 2 s idle bound, so only
+     * stream_timeout_ms ends it, with an error event. */
+    struct h_resp r;
+    long long t0 = h_now_ms();
+    h_fake_script(&fake, "[{\"chunk_delay_ms\":1000}]");
+    h_http(d.port, "POST", "/api/chat/stream", NULL,
+           "{\"user_message\":\"a b c d e f g h i j k l\"}", 42, &r);
+    ms = h_now_ms() - t0;
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body, "event: error"), "%s", r.body);
+    cr_assert_null(strstr(r.body, "event: done"), "%s", r.body);
+    cr_assert_geq(ms, 2900);
+    cr_assert_leq(ms, 4500, "took %lld ms", ms);
+    h_resp_free(&r);
+    h_fake_script(&fake, "[{\"delay_ms\":10000}]");
+    cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"late\"}", &ms), 502);
+    cr_assert_leq(ms, 2500, "took %lld ms", ms);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    h_fake_stop(&fake);
+}
+
+Test(hostile, invalid_sse_from_upstream_is_an_error_event)
+{
+    struct h_daemon d;
+    struct h_resp r;
+
+    start_with_fake(&d, NULL, 1);
+    h_fake_script(&fake, "[{\"body_raw\":\"data: {not json\\n\\ndata: [DONE]\\n\\n\","
+                         "\"headers\":{\"content-type\":\"text/event-stream\"}}]");
+    /* The cut connection makes libcurl report an error: look at what arrived anyway. */
+    h_http(d.port, "POST", "/api/chat/stream", NULL, "{\"user_message\":\"x\"}", 20, &r);
+    cr_assert_not_null(strstr(r.body, "event: error"), "%s", r.body);
+    cr_assert_null(strstr(r.body, "event: done"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    h_fake_stop(&fake);
+}
+
+Test(hostile, a_tls_failure_is_a_prompt_502)
+{
+    struct h_daemon d;
+    char conf[512];
+    long long ms;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    /* https to a plain-HTTP port: the TLS handshake fails. */
+    snprintf(conf, sizeof(conf), "[upstream]\nbase_url = https://127.0.0.1:%d/v1\n"
+             "max_attempts = 2\nbackoff_base_ms = 10\n", fake.port);
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"tls\"}", &ms), 502);
+    cr_assert_lt(ms, 3000);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }),
+                 2);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    h_fake_stop(&fake);
+}
+
+/* ---- faults ---- */
+
+Test(hostile, sighup_every_second_under_load_fails_no_request, .timeout = 90)
+{
+    static const char *hdrs[] = { "Content-Type: application/json", NULL };
+    struct h_daemon d;
+    long statuses[50];
+    pid_t load;
+    int round, i, bad = 0, st;
+
+    start_with_fake(&d, NULL, 2);
+    h_fake_script(&fake, "[{\"delay_ms\":300,\"repeat\":100000}]");
+    load = fork();
+    cr_assert(load >= 0);
+    if (load == 0) {
+        for (round = 0; round < 8; round++) {
+            h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"steady\"}",
+                            50, statuses);
+            for (i = 0; i < 50; i++)
+                bad += statuses[i] != 200;
+        }
+        _exit(bad > 255 ? 255 : bad);
+    }
+    for (round = 0; round < 5; round++) {
+        h_sleep_ms(1000);
+        kill(d.pid, SIGHUP);
+    }
+    cr_assert_eq(waitpid(load, &st, 0), load);
+    cr_assert(WIFEXITED(st));
+    cr_assert_eq(WEXITSTATUS(st), 0, "%d of 400 requests failed across reloads", WEXITSTATUS(st));
+    cr_assert_geq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }), 3);
+    cr_assert_eq(h_daemon_stop(&d, 15000), 0);
+    h_fake_stop(&fake);
+}
+
+Test(hostile, an_unwritable_state_file_is_logged_and_serving_goes_on)
+{
+    struct h_daemon d;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    char conf[1024];
+    snprintf(conf, sizeof(conf), "%s[state]\nfile = /proc/sluice-cannot-write/state.json\n",
+             h_fake_upstream_conf(&fake, NULL));
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"on\"}", NULL), 200);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0, "a failed save must not fail the stop");
+    cr_assert_geq(h_log_count(&d, (const char *[]){ "state_save_failed", NULL }), 1);
+    h_fake_stop(&fake);
 }
