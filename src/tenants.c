@@ -279,6 +279,19 @@ int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
             r = idx;
             break;
         }
+        /* A key_sha256 line removed from the file stops working on reload, not at restart. */
+        for (uint32_t ki = 0; !anon && ki < SL_KEYS_MAX; ki++) {
+            struct sl_key_rec *kr = &t->keys[ki];
+            bool listed = false;
+
+            if (atomic_load(&kr->state) != SL_SLOT_LIVE || !kr->from_config ||
+                kr->tenant != (uint32_t)idx)
+                continue;
+            for (k = 0; k < cfg->tenants[j].nkeys; k++)
+                listed |= memcmp(kr->sha256, cfg->tenants[j].key_sha256[k], 32) == 0;
+            if (!listed)
+                atomic_store(&kr->state, SL_SLOT_DEAD);
+        }
         for (k = 0; !anon && k < cfg->tenants[j].nkeys; k++) {
             int found = sl_tenants_by_key(t, cfg->tenants[j].key_sha256[k]);
 

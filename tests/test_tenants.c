@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -174,4 +175,28 @@ ParameterizedTest(struct bearer_case *c, tenants, bearer)
     cr_assert_not_null(k, "%s", c->header);
     cr_assert_eq(len, strlen(c->key));
     cr_assert_eq(memcmp(k, c->key, len), 0);
+}
+
+Test(tenants, a_key_removed_from_the_file_stops_working_on_reload)
+{
+    struct sl_config *cfg = sl_config_new();
+    unsigned char a[32], b[32];
+    char err[128];
+
+    key_hash("sk-file-a", a);
+    key_hash("sk-file-b", b);
+    cfg->tenants = calloc(1, sizeof(*cfg->tenants));
+    cfg->ntenants = 1;
+    snprintf(cfg->tenants[0].name, sizeof(cfg->tenants[0].name), "acme");
+    memcpy(cfg->tenants[0].key_sha256[0], a, 32);
+    memcpy(cfg->tenants[0].key_sha256[1], b, 32);
+    cfg->tenants[0].nkeys = 2;
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_geq(sl_tenants_by_key(t, a), 0);
+    cr_assert_geq(sl_tenants_by_key(t, b), 0);
+    cfg->tenants[0].nkeys = 1;                      /* the line for b is gone */
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_geq(sl_tenants_by_key(t, a), 0);
+    cr_assert_eq(sl_tenants_by_key(t, b), -ENOENT);
+    sl_config_free(cfg);
 }
