@@ -24,9 +24,9 @@
 #include "sse.h"
 #include "stream.h"
 #include "upstream_call.h"
+#include "v1_body.h"
 #include "worker.h"
 
-#define N_MAX 128                     /* OpenAI's own ceiling on n */
 
 struct v1 {
     struct sl_req *r;
@@ -57,156 +57,35 @@ static void v1_free(void *p)
     free(v);
 }
 
-static void invalid(struct sl_req *r, int status, const char *msg, const char *param,
-                    const char *code)
-{
-    sl_req_reply_openai_error(r, status, msg, "invalid_request_error", param, code);
-    sl_req_free(r);
-}
-
-static bool is_allowed(const struct sl_config *cfg, const char *model)
-{
-    size_t i;
-
-    for (i = 0; i < cfg->nallowed_models; i++)
-        if (strcmp(cfg->allowed_models[i], model) == 0)
-            return true;
-    return cfg->nallowed_models == 0 && strcmp(cfg->model, model) == 0;
-}
-
-/* max_tokens / max_completion_tokens: absent gets the cap, larger is refused.  Returns
- * false after answering the client. */
-static bool apply_token_cap(struct v1 *v, json_t *root, const struct sl_config *cfg)
-{
-    static const char *const names[] = { "max_tokens", "max_completion_tokens" };
-    bool seen = false;
-    char msg[160];
-    size_t i;
-
-    for (i = 0; i < 2; i++) {
-        json_t *t = json_object_get(root, names[i]);
-
-        if (!t || json_is_null(t))
-            continue;
-        seen = true;
-        if (!json_is_integer(t) || json_integer_value(t) < 1) {
-            snprintf(msg, sizeof(msg), "Invalid '%s': expected a positive integer.", names[i]);
-            invalid(v->r, 400, msg, names[i], "invalid_value");
-            return false;
-        }
-        if (json_integer_value(t) > (json_int_t)cfg->max_tokens) {
-            snprintf(msg, sizeof(msg), "'%s' is %lld; this gateway allows at most %u.",
-                     names[i], (long long)json_integer_value(t), cfg->max_tokens);
-            invalid(v->r, 400, msg, names[i], "max_tokens_too_large");
-            return false;
-        }
-    }
-    if (!seen && json_object_set_new(root, "max_tokens", json_integer(cfg->max_tokens)) < 0) {
-        sl_req_reply_openai_error(v->r, 503, "Server busy", "server_error", NULL, "server_busy");
-        sl_req_free(v->r);
-        return false;
-    }
-    return true;
-}
-
-/* SPEC §4's upper bound: every byte of the client's body counts as a prompt token (more than
- * the messages' text, never less), plus a fixed overhead per message and per image part,
- * plus n times the (capped) completion limit. */
-static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *cfg)
-{
-    json_t *msgs = json_object_get(root, "messages"), *m, *part, *n;
-    json_t *mt = json_object_get(root, "max_tokens");
-    struct sl_quota_estimate e = {
-        .prompt_bytes = body_len,
-        .per_message_tokens = cfg->message_overhead_tokens,
-        .image_tokens = cfg->image_tokens,
-        .n = 1,
-        .max_tokens = cfg->max_tokens,
-    };
-    size_t i, j;
-
-    if (!json_is_integer(mt))
-        mt = json_object_get(root, "max_completion_tokens");
-    if (json_is_integer(mt) && json_integer_value(mt) > 0)
-        e.max_tokens = (uint64_t)json_integer_value(mt);
-    n = json_object_get(root, "n");
-    if (json_is_integer(n) && json_integer_value(n) > 0)
-        e.n = (uint64_t)json_integer_value(n);
-    json_array_foreach(msgs, i, m) {
-        json_t *content = json_object_get(m, "content");
-
-        e.messages++;
-        json_array_foreach(content, j, part) {
-            const char *type = json_string_value(json_object_get(part, "type"));
-
-            if (type && (strcmp(type, "image_url") == 0 || strcmp(type, "input_image") == 0))
-                e.images++;
-        }
-    }
-    return sl_quota_estimate_tokens(&e);
-}
-
 /* Parse and check the client's body; build the upstream one.  Answers on failure. */
 static bool prepare(struct v1 *v, const struct sl_config *cfg)
 {
+    struct sl_v1_request req;
+    struct sl_v1_problem p;
     const char *raw;
-    json_t *root, *model, *n, *stream;
-    json_error_t err;
-    bool changed = false;
     size_t len;
-    char msg[200];
+    int rc;
 
     raw = sl_req_body(v->r, &len);
-    root = json_loadb(raw ? raw : "", len, JSON_REJECT_DUPLICATES, &err);
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        invalid(v->r, 400, "We could not parse the JSON body of your request.", NULL,
-                "invalid_json");
+    rc = sl_v1_parse(raw, len, cfg, &req, &p);
+    if (rc == -EINVAL) {
+        sl_req_reply_openai_error(v->r, p.status, p.message, "invalid_request_error", p.param,
+                                  p.code);
+        sl_req_free(v->r);
         return false;
     }
-    model = json_object_get(root, "model");
-    if (!json_is_string(model) || json_string_length(model) >= sizeof(v->model)) {
-        json_decref(root);
-        invalid(v->r, 400, "You must provide a model parameter.", "model", "missing_model");
-        return false;
-    }
-    snprintf(v->model, sizeof(v->model), "%s", json_string_value(model));
-    v->r->model = v->model;
-    if (!is_allowed(cfg, v->model)) {
-        snprintf(msg, sizeof(msg), "The model `%.120s` does not exist or you do not have "
-                 "access to it.", v->model);
-        json_decref(root);
-        invalid(v->r, 404, msg, "model", "model_not_found");
-        return false;
-    }
-    n = json_object_get(root, "n");
-    if (n && !json_is_null(n) &&
-        (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > N_MAX)) {
-        json_decref(root);
-        invalid(v->r, 400, "Invalid 'n': expected an integer from 1 to 128.", "n",
-                "invalid_value");
-        return false;
-    }
-    if (!apply_token_cap(v, root, cfg)) {
-        json_decref(root);
-        return false;
-    }
-    v->reservation = estimate(root, len, cfg);
-    stream = json_object_get(root, "stream");
-    v->stream = json_is_true(stream);
-    if (sl_sse_include_usage_json(root, &changed, &v->client_asked_usage) < 0) {
-        json_decref(root);
-        invalid(v->r, 400, "Invalid 'stream_options'.", "stream_options", "invalid_value");
-        return false;
-    }
-    v->body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (!v->body) {
+    if (rc < 0) {
         sl_req_reply_openai_error(v->r, 503, "Server busy", "server_error", NULL, "server_busy");
         sl_req_free(v->r);
         return false;
     }
-    v->body_len = strlen(v->body);
+    snprintf(v->model, sizeof(v->model), "%s", req.model);
+    v->r->model = v->model;
+    v->stream = req.stream;
+    v->client_asked_usage = req.client_asked_usage;
+    v->reservation = req.reservation;
+    v->body = req.body;           /* taken */
+    v->body_len = req.body_len;
     return true;
 }
 

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* v1_body.h - the pure part of POST /v1/chat/completions (SPEC §3.3): check the client's body
+ * (model allow-list, n, the max_tokens cap), build what goes upstream (the cap injected when
+ * absent, stream_options.include_usage on streams), and estimate the reservation (SPEC §4).
+ * jansson only; no I/O, no logging.  The route (v1_chat.c) and the fuzzer call it. */
+#ifndef SL_V1_BODY_H
+#define SL_V1_BODY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sl_config;
+
+#define SL_V1_N_MAX 128               /* OpenAI's own ceiling on n */
+
+struct sl_v1_request {
+    char model[128];
+    bool stream;
+    bool client_asked_usage;          /* keep the usage chunk when relaying */
+    uint64_t reservation;             /* upper bound of the tokens it can cost */
+    char *body;                       /* owned, NUL-terminated: the upstream body */
+    size_t body_len;
+};
+
+/* Why a body is refused, in OpenAI's terms (type is always invalid_request_error). */
+struct sl_v1_problem {
+    int status;                       /* 400 or 404 */
+    char message[200];
+    const char *param;                /* static or NULL */
+    const char *code;                 /* static */
+};
+
+/* 0 and *out filled; -EINVAL and *problem filled; -ENOMEM. */
+int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
+                struct sl_v1_request *out, struct sl_v1_problem *problem);
+void sl_v1_request_done(struct sl_v1_request *r);
+#endif /* SL_V1_BODY_H */
