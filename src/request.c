@@ -304,6 +304,7 @@ void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message
 const char *sl_req_body(struct sl_req *r, size_t *len)
 {
     struct evbuffer *in;
+    const char *p;
     size_t n;
 
     *len = 0;
@@ -311,10 +312,12 @@ const char *sl_req_body(struct sl_req *r, size_t *len)
         return NULL;
     in = evhttp_request_get_input_buffer(r->ev);
     n = evbuffer_get_length(in);
-    *len = n;
     if (n == 0)
         return "";
-    return (const char *)evbuffer_pullup(in, -1);
+    p = (const char *)evbuffer_pullup(in, -1);
+    /* Out of memory making it contiguous: an empty body (the route then answers 4xx). */
+    *len = p ? n : 0;
+    return p ? p : "";
 }
 
 const char *sl_req_header(struct sl_req *r, const char *name)
