@@ -36,6 +36,7 @@ struct sl_call {
     unsigned deferred_fail;
     struct sl_transfer_result deferred;
     bool streamed;                /* the client has seen bytes of this call */
+    bool route_aborted;           /* the route stopped the transfer (client gone, cut) */
 };
 
 static void attempt(struct sl_call *c);
@@ -126,6 +127,10 @@ static unsigned classify(const struct sl_call *c, const struct sl_transfer_resul
 {
     char code[64], type[64];
 
+    /* Our own abort (the client went away, or we cut the stream) says nothing about the
+     * upstream's health: no cause bit, so neither a retry nor a breaker failure. */
+    if (c->route_aborted)
+        return SL_FAIL_BODY_SENT;
     if (c->streamed && res->curl_code != CURLE_OK)
         return SL_FAIL_BODY_SENT | (res->timed_out ? SL_FAIL_TIMEOUT : SL_FAIL_CONNECT);
     if (res->curl_code != CURLE_OK) {
@@ -205,7 +210,10 @@ static bool on_data(const char *data, size_t len, long status, void *arg)
     struct sl_call *c = arg;
 
     c->streamed = true;
-    return c->spec.on_data(data, len, status, c->arg);
+    if (c->spec.on_data(data, len, status, c->arg))
+        return true;
+    c->route_aborted = true;
+    return false;
 }
 
 static void attempt(struct sl_call *c)

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "harness.h"
@@ -175,5 +177,59 @@ Test(admission, v1_refusal_has_openai_shape)
     cr_assert(json_object_get(e, "param") != NULL);
     json_decref(j);
     h_resp_free(&r);
+    stop();
+}
+
+/* Clients hanging up on their streams say nothing about the upstream's health.  Like the end
+ * of a wrk run: 64 connections streaming back to back, all dropped at once mid-flight. */
+static size_t sink(char *p, size_t s, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return s * n;
+}
+
+Test(admission, clients_hanging_up_do_not_trip_the_breaker)
+{
+    static const char body[] = "{\"user_message\":\"a b c d e f g h\"}";
+    CURLM *m = curl_multi_init();
+    CURL *e[64];
+    char url[128];
+    long long until;
+    int running, left, i;
+    CURLMsg *msg;
+
+    start(1, "max_attempts = 1\n");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/chat/stream", d.port);
+    for (i = 0; i < 64; i++) {
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, sink);
+        curl_easy_setopt(e[i], CURLOPT_PROXY, "");
+        curl_multi_add_handle(m, e[i]);
+    }
+    until = h_now_ms() + 1000;
+    while (h_now_ms() < until) {
+        curl_multi_perform(m, &running);
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            /* Again, at once, on the same connection if it can. */
+            curl_multi_remove_handle(m, msg->easy_handle);
+            curl_multi_add_handle(m, msg->easy_handle);
+        }
+        curl_multi_poll(m, NULL, 0, 5, NULL);
+    }
+    for (i = 0; i < 64; i++) {           /* drop every connection mid-flight */
+        curl_multi_remove_handle(m, e[i]);
+        curl_easy_cleanup(e[i]);
+    }
+    curl_multi_cleanup(m);
+    h_sleep_ms(300);
+    cr_assert(metrics_has("sluice_breaker_state{upstream=\"default\"} 0"),
+              "hang-ups opened the breaker");
+    cr_assert(metrics_has("sluice_upstream_attempts_total{outcome=\"connect_error\"} 0"));
+    cr_assert_eq(chat_status(), 200);
     stop();
 }
