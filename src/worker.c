@@ -28,7 +28,9 @@
 
 #define HEARTBEAT_MS 500
 #define ACCEPT_RETRY_MS 500      /* nginx's accept_mutex_delay after EMFILE */
-#define DRAIN_QUIET_MS 250       /* no new request for this long -> nothing left in transit */
+/* No new request for this long -> nothing accepted is still on its way.  A connection this
+ * worker accepted just before it stopped accepting must have its request read by then. */
+#define DRAIN_QUIET_MS 500
 
 struct sl_worker {
     const struct sl_config *cfg;
@@ -319,6 +321,9 @@ static int setup(struct sl_worker *w, const struct sl_worker_params *p)
     if (!ec)
         return -ENOMEM;
     event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+    /* Batch epoll_ctl changes per loop turn (8 -> 5 syscalls per request in scripts/bench).
+     * Safe here: no descriptor in a worker is a dup() of another one it watches. */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     if (!w->base)
