@@ -27,6 +27,29 @@ static struct sl_retry_hint hint(const char *ms, const char *after, int64_t now)
     return h;
 }
 
+/* A value of digits only, surrounding whitespace aside, has an exact meaning (scale: 1 for
+ * retry-after-ms, 1000 for Retry-After's delta-seconds); anything else is left unchecked. */
+static void check_digits(const char *s, uint64_t scale, struct sl_retry_hint h)
+{
+    size_t len = strlen(s), b = 0, e = len, i;
+    uint64_t v = 0;
+
+    while (b < e && strchr(" \t\r\n", s[b]))
+        b++;
+    while (e > b && strchr(" \t\r\n", s[e - 1]))
+        e--;
+    if (b == e || len > SL_RETRY_HINT_MAX_LEN)
+        return;
+    for (i = b; i < e; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return;
+        v = v > SL_RETRY_HINT_MAX_MS ? v : v * 10 + (uint64_t)(s[i] - '0');
+    }
+    v = v > SL_RETRY_HINT_MAX_MS ? SL_RETRY_HINT_MAX_MS : v * scale;
+    if (!h.has_delay || h.delay_ms != (v > SL_RETRY_HINT_MAX_MS ? SL_RETRY_HINT_MAX_MS : v))
+        abort();
+}
+
 static bool same(struct sl_retry_hint a, struct sl_retry_hint b)
 {
     return a.has_delay == b.has_delay && a.delay_ms == b.delay_ms;
@@ -52,6 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (!same(both, only_ms.has_delay ? only_ms : only_after))
             abort();
+        check_digits(ms, 1, only_ms);
+        check_digits(after, 1000, only_after);
         /* Either header alone, whole, as Retry-After too. */
         (void)hint(NULL, ms, nows[i]);
         (void)hint(after, NULL, nows[i]);

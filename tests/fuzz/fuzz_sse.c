@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* fuzz_sse.c - libFuzzer target: the upstream SSE parser (whole, split at a fuzzed position
- * and byte by byte must agree), the OpenAI chunk reader on every event, the include_usage
- * rewrite, and the event writer read back by the parser. */
+/* fuzz_sse.c - libFuzzer target: the upstream SSE parser (fed whole, split at a position
+ * taken from the input, and in pieces of 1 to 7 bytes, it must say the same), the OpenAI
+ * chunk reader on every event, the include_usage rewrite, and the event writer read back. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -180,7 +180,7 @@ static void include_usage(const char *data, size_t size)
     }
     if (!out)
         return;
-    /* A rewritten body needs no second rewrite, and the client's own wish is kept. */
+    /* A rewritten body asks for usage itself, so a second pass changes nothing. */
     if (strlen(out) != out_len || sl_sse_include_usage(out, out_len, &again, NULL, &asked2) != 0
         || again || !asked2)
         abort();

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_v1_request.c - libFuzzer target: a /v1/chat/completions body through sl_v1_parse()
+ * (src/v1_body.c), the checks the route makes before going upstream.  An accepted body must
+ * come out as one JSON object without duplicates, with the cap applied, include_usage settled
+ * (a second rewrite changes nothing), and a reservation that covers every byte of the body
+ * plus n times the completion limit.  A refused one must carry an OpenAI-shaped reason.  The
+ * raw-bytes sl_sse_include_usage() must agree with the parsed rewrite. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "sse.h"
+#include "v1_body.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct sl_config *cfg;
+
+/* The defaults of SPEC §7, with a second allowed model and a larger cap, so that both the
+ * allow-list and the cap are reachable from short inputs. */
+static void setup(void)
+{
+    size_t i;
+
+    cfg = sl_config_new();
+    if (!cfg)
+        abort();
+    for (i = 0; i < cfg->nallowed_models; i++)
+        free(cfg->allowed_models[i]);
+    cfg->allowed_models[0] = strdup("gpt-4o-mini");
+    cfg->allowed_models[1] = strdup("gpt-4o");
+    cfg->nallowed_models = 2;
+    if (!cfg->allowed_models[0] || !cfg->allowed_models[1])
+        abort();
+    cfg->max_tokens = 1024;
+}
+
+static uint64_t integer_or(json_t *v, uint64_t dflt)
+{
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v)
+                                                          : dflt;
+}
+
+static void check_accepted(const struct sl_v1_request *r, size_t client_len)
+{
+    json_t *root = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL), *mt;
+    bool changed = true, asked = false;
+    uint64_t n, max_tokens;
+
+    if (strlen(r->body) != r->body_len || !json_is_object(root) ||
+        strcmp(json_string_value(json_object_get(root, "model")), r->model) != 0)
+        abort();
+    mt = json_object_get(root, "max_tokens");
+    if (json_is_null(mt) || !mt)
+        mt = json_object_get(root, "max_completion_tokens");
+    if (!json_is_integer(mt) || json_integer_value(mt) < 1 ||
+        json_integer_value(mt) > (json_int_t)cfg->max_tokens)
+        abort();
+    max_tokens = (uint64_t)json_integer_value(mt);
+    n = integer_or(json_object_get(root, "n"), 1);
+    if (r->reservation < client_len + n * max_tokens)
+        abort();
+    if (sl_sse_include_usage_json(root, &changed, &asked) != 0 || changed)
+        abort();
+    if (r->stream != json_is_true(json_object_get(root, "stream")))
+        abort();
+    if (r->stream && !json_is_true(json_object_get(json_object_get(root, "stream_options"),
+                                                   "include_usage")))
+        abort();
+    if (!r->stream && r->client_asked_usage)
+        abort();
+    json_decref(root);
+}
+
+static void check_refused(const struct sl_v1_problem *p)
+{
+    if ((p->status != 400 && p->status != 404) || !p->code || !*p->code ||
+        !memchr(p->message, '\0', sizeof(p->message)) || !p->message[0])
+        abort();
+    if ((p->status == 404) != (strcmp(p->code, "model_not_found") == 0))
+        abort();
+}
+
+/* The raw rewrite reaches the same verdict as the parsed one on the client's own body. */
+static void check_raw(const uint8_t *data, size_t size)
+{
+    json_t *root = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+    bool changed = false, asked = false, raw_asked;
+    char *out = NULL;
+    int want, r;
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return;
+    }
+    want = sl_sse_include_usage_json(root, &changed, &asked);
+    json_decref(root);
+    raw_asked = !asked;
+    r = sl_sse_include_usage((const char *)data, size, &out, NULL, &raw_asked);
+    if ((r == 0) != (want == 0) || (r == 0 && (raw_asked != asked || !out != !changed)))
+        abort();
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct sl_v1_request req;
+    struct sl_v1_problem problem;
+    int r;
+
+    if (!cfg)
+        setup();
+    memset(&problem, 0, sizeof(problem));
+    r = sl_v1_parse((const char *)data, size, cfg, &req, &problem);
+    if (r == 0) {
+        check_accepted(&req, size);
+        sl_v1_request_done(&req);
+    } else if (r == -EINVAL) {
+        check_refused(&problem);
+    } else if (r != -ENOMEM) {
+        abort();
+    }
+    check_raw(data, size);
+    return 0;
+}
