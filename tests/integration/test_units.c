@@ -58,6 +58,26 @@ Test(units, systemd_analyze_verify_is_clean, .timeout = 60)
     free(out);
 }
 
+/* The unit `make` generates (and `make install` installs) names real paths: no placeholder of
+ * the .in file may survive, or systemd refuses the unit. */
+Test(units, the_generated_unit_names_installed_paths)
+{
+    char path[600];
+    char *unit;
+
+    snprintf(path, sizeof(path), "%s/systemd/sluice.service", SL_TEST_BUILDDIR);
+    unit = h_read_file(path, NULL);
+    cr_assert_not_null(unit, "the build did not generate %s", path);
+    cr_assert_null(strstr(unit, "bindir@"), "@bindir@ survived in the generated unit:\n%s", unit);
+    cr_assert_null(strstr(unit, "sysconfdir@"), "@sysconfdir@ survived:\n%s", unit);
+    cr_assert_null(strstr(unit, "docdir@"), "@docdir@ survived:\n%s", unit);
+    cr_assert_not_null(strstr(unit, "ExecStart=/"), "ExecStart is not an absolute path:\n%s",
+                       unit);
+    cr_assert_not_null(strstr(unit, "/bin/sluiced -c /"), "ExecStart does not run sluiced:\n%s",
+                       unit);
+    free(unit);
+}
+
 Test(units, service_has_the_hardening_the_operator_expects)
 {
     char path[600];
