@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* admin.c - /admin/v1 handlers over the shared tenant table. */
+/* admin.c - /admin/v1 handlers over the tenant table (shared memory, or Redis). */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -20,6 +20,7 @@
 #include "config.h"
 #include "request.h"
 #include "shm.h"
+#include "tenant_sync.h"
 #include "tenants.h"
 #include "worker.h"
 
@@ -95,27 +96,6 @@ static json_t *tenant_json(struct sl_tenants *t, int idx)
     return o;
 }
 
-static json_t *usage_json(struct sl_tenants *t, int idx)
-{
-    struct sl_quota_info info;
-    char reset[32] = "";
-    struct tm tm;
-    time_t at;
-
-    sl_tenants_usage(t, idx, sl_clock_mono_ms(), wall_s(), NULL, &info);
-    if (info.budget.reset_at_s > 0) {
-        at = (time_t)info.budget.reset_at_s;
-        gmtime_r(&at, &tm);
-        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "tenant", t->tenants[idx].name,
-                     "period", period_name(info.budget.period), "used",
-                     (json_int_t)info.budget.used, "reserved", (json_int_t)info.budget.reserved,
-                     "budget", (json_int_t)info.budget.budget, "remaining",
-                     (json_int_t)info.budget.remaining, "reset_at",
-                     reset[0] ? json_string(reset) : json_null());
-}
-
 /* Limits from a JSON body over base; false (and the client answered 422) on a bad value. */
 static bool read_limits(struct sl_req *r, json_t *body, struct sl_limits *lim)
 {
@@ -158,152 +138,393 @@ static json_t *read_body(struct sl_req *r)
     return j;
 }
 
-static void create_tenant(struct sl_req *r, struct sl_tenants *t)
-{
-    struct sl_limits lim = sl_worker_config(r->w)->limits;
-    json_t *body = read_body(r);
-    const char *name;
-    int idx;
 
-    if (!body)
-        return;
-    name = json_string_value(json_object_get(body, "name"));
-    if (!name || !name_ok(name)) {
-        sl_req_reply_detail(r, 422, "name must be 1-63 characters of A-Z a-z 0-9 _ . -");
-    } else if (read_limits(r, body, &lim)) {
-        idx = sl_tenants_create(t, name, &lim, wall_s());
-        if (idx == -EEXIST)
-            sl_req_reply_detail(r, 409, "Tenant already exists");
-        else if (idx < 0)
-            sl_req_reply_detail(r, 507, "Tenant table full");
-        else
-            reply_json(r, 201, tenant_json(t, idx));
-    }
-    json_decref(body);
-}
+/* One admin request, from its route to its answer.  Without Redis it is applied to shared
+ * memory at once.  With Redis it is written there first (tenant_sync.c copies the table back
+ * before confirming), then answered from shared memory like the other case. */
+enum admin_op {
+    OP_LIST, OP_SHOW, OP_CREATE, OP_SET, OP_DELETE, OP_KEY, OP_REVOKE, OP_USAGE, OP_RESET,
+};
 
-static void set_tenant(struct sl_req *r, struct sl_tenants *t, int idx)
-{
+struct admin_call {
+    struct sl_req *r;
+    struct sl_tenants *t;
+    enum admin_op op;
+    int idx;                          /* the tenant the path names, or -1 */
+    char name[64];
+    char id[SL_KEY_ID_LEN + 1];
+    char key[11 + 48 + 1];            /* a new key: in the answer once, then wiped */
+    unsigned char sha[32];
     struct sl_limits lim;
-    json_t *body = read_body(r);
-    int rc;
+};
 
-    if (!body)
-        return;
-    sl_tenants_usage(t, idx, sl_clock_mono_ms(), wall_s(), &lim, NULL);
-    if (read_limits(r, body, &lim)) {
-        rc = sl_tenants_set_limits(t, idx, &lim, wall_s());
-        if (rc == -EPERM)
-            sl_req_reply_detail(r, 409, "This tenant's limits come from the configuration file");
-        else
-            reply_json(r, 200, tenant_json(t, idx));
-    }
-    json_decref(body);
+static void call_end(struct admin_call *c)
+{
+    sl_req_free(c->r);
+    explicit_bzero(c->key, sizeof(c->key));
+    free(c);
 }
 
-static void create_key(struct sl_req *r, struct sl_tenants *t, int idx)
+static void hex_id(char *out, const unsigned char *raw, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char raw[24], sha[32];
-    char key[11 + 48 + 1] = "sk-sluice-", id[SL_KEY_ID_LEN + 1];
-    int rc;
 
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-        sl_req_reply_detail(r, 503, "Server busy");
-        return;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
     }
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        key[10 + 2 * i] = hex[raw[i] >> 4];
-        key[11 + 2 * i] = hex[raw[i] & 15];
-    }
-    key[10 + 48] = '\0';
-    sl_auth_hash(key, strlen(key), sha);
-    rc = sl_tenants_add_key(t, idx, sha, wall_s(), id);
-    if (rc < 0)
-        sl_req_reply_detail(r, rc == -ENOSPC ? 507 : 503, "Could not store the key");
-    else
-        reply_json(r, 201, json_pack("{s:s, s:s}", "key", key, "id", id));
-    explicit_bzero(key, sizeof(key));
+    out[2 * n] = '\0';
 }
 
-/* /admin/v1/tenants/NAME[/keys|/usage|/usage/reset] */
-static void tenant_routes(struct sl_req *r, struct sl_tenants *t, const char *rest,
-                          enum evhttp_cmd_type m)
+/* A fresh "sk-sluice-" key of 192 random bits, its hash, and a public id for it. */
+static bool new_key(struct admin_call *c)
 {
-    char name[64];
-    const char *sub = strchr(rest, '/');
-    size_t n = sub ? (size_t)(sub - rest) : strlen(rest);
-    int idx;
+    unsigned char raw[24], rid[8];
 
-    if (n == 0 || n >= sizeof(name)) {
-        sl_req_reply_detail(r, 404, "Not Found");
-        return;
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) ||
+        getrandom(rid, sizeof(rid), 0) != (ssize_t)sizeof(rid))
+        return false;
+    memcpy(c->key, "sk-sluice-", 10);
+    hex_id(c->key + 10, raw, sizeof(raw));
+    explicit_bzero(raw, sizeof(raw));
+    sl_auth_hash(c->key, strlen(c->key), c->sha);
+    memcpy(c->id, "key_", 4);
+    hex_id(c->id + 4, rid, sizeof(rid));
+    return true;
+}
+
+static void reply_usage(struct admin_call *c, const struct sl_quota_budget *b)
+{
+    char reset[32] = "";
+    struct tm tm;
+    time_t at;
+
+    if (b->reset_at_s > 0) {
+        at = (time_t)b->reset_at_s;
+        gmtime_r(&at, &tm);
+        strftime(reset, sizeof(reset), "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    memcpy(name, rest, n);
-    name[n] = '\0';
-    idx = sl_tenants_by_name(t, name);
-    if (idx < 0) {
+    reply_json(c->r, 200,
+               json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "tenant", c->name, "period",
+                         period_name(b->period), "used", (json_int_t)b->used, "reserved",
+                         (json_int_t)b->reserved, "budget", (json_int_t)b->budget,
+                         "remaining", (json_int_t)b->remaining, "reset_at",
+                         reset[0] ? json_string(reset) : json_null()));
+}
+
+/* The answer once the change is in shared memory (the same for both stores). */
+static void answer(struct admin_call *c)
+{
+    struct sl_req *r = c->r;
+    struct sl_tenants *t = c->t;
+    json_t *all;
+    uint32_t i, n;
+
+    if (c->op != OP_LIST && c->op != OP_REVOKE && c->op != OP_DELETE &&
+        (c->idx = sl_tenants_by_name(t, c->name)) < 0) {
         sl_req_reply_detail(r, 404, "Unknown tenant");
         return;
     }
-    if (!sub && m == EVHTTP_REQ_GET)
-        reply_json(r, 200, tenant_json(t, idx));
-    else if (!sub && m == EVHTTP_REQ_PATCH)
-        set_tenant(r, t, idx);
-    else if (!sub && m == EVHTTP_REQ_DELETE) {
-        if (t->tenants[idx].is_static) {
-            sl_req_reply_detail(r, 409, "This tenant is defined in the configuration file");
-        } else {
-            sl_tenants_delete(t, idx);
-            reply_json(r, 200, json_pack("{s:s}", "deleted", name));
-        }
-    } else if (sub && strcmp(sub, "/keys") == 0 && m == EVHTTP_REQ_POST)
-        create_key(r, t, idx);
-    else if (sub && strcmp(sub, "/usage") == 0 && m == EVHTTP_REQ_GET)
-        reply_json(r, 200, usage_json(t, idx));
-    else if (sub && strcmp(sub, "/usage/reset") == 0 && m == EVHTTP_REQ_POST) {
-        sl_tenants_reset_usage(t, idx, wall_s());
-        reply_json(r, 200, usage_json(t, idx));
-    } else
-        sl_req_reply_detail(r, 404, "Not Found");
+    switch (c->op) {
+    case OP_LIST:
+        all = json_array();
+        n = atomic_load(&t->ntenants);
+        for (i = 0; i < n; i++)
+            if (atomic_load(&t->tenants[i].state) == SL_SLOT_LIVE)
+                json_array_append_new(all, tenant_json(t, (int)i));
+        reply_json(r, 200, json_pack("{s:o}", "tenants", all));
+        break;
+    case OP_SHOW:
+    case OP_SET:
+        reply_json(r, 200, tenant_json(t, c->idx));
+        break;
+    case OP_CREATE:
+        reply_json(r, 201, tenant_json(t, c->idx));
+        break;
+    case OP_DELETE:
+        reply_json(r, 200, json_pack("{s:s}", "deleted", c->name));
+        break;
+    case OP_KEY:
+        reply_json(r, 201, json_pack("{s:s, s:s}", "key", c->key, "id", c->id));
+        break;
+    case OP_REVOKE:
+        reply_json(r, 200, json_pack("{s:s}", "revoked", c->id));
+        break;
+    case OP_USAGE:
+    case OP_RESET:
+        break;                        /* answered with the usage itself */
+    }
 }
 
-static void list_tenants(struct sl_req *r, struct sl_tenants *t)
-{
-    json_t *all = json_array();
-    uint32_t i, n = atomic_load(&t->ntenants);
+/* ---- shared memory only ---- */
 
-    for (i = 0; i < n; i++)
-        if (atomic_load(&t->tenants[i].state) == SL_SLOT_LIVE)
-            json_array_append_new(all, tenant_json(t, (int)i));
-    reply_json(r, 200, json_pack("{s:o}", "tenants", all));
+static void apply_local(struct admin_call *c)
+{
+    struct sl_tenants *t = c->t;
+    struct sl_quota_info info;
+    int rc = 0;
+
+    switch (c->op) {
+    case OP_LIST:
+    case OP_SHOW:
+        break;
+    case OP_CREATE:
+        rc = sl_tenants_create(t, c->name, &c->lim, wall_s());
+        break;
+    case OP_SET:
+        rc = sl_tenants_set_limits(t, c->idx, &c->lim, wall_s());
+        break;
+    case OP_DELETE:
+        rc = sl_tenants_delete(t, c->idx);
+        break;
+    case OP_KEY:
+        rc = sl_tenants_add_key(t, c->idx, c->sha, wall_s(), c->id);
+        break;
+    case OP_REVOKE:
+        rc = sl_tenants_revoke_key(t, c->id);
+        break;
+    case OP_USAGE:
+    case OP_RESET:
+        if (c->op == OP_RESET)
+            sl_tenants_reset_usage(t, c->idx, wall_s());
+        sl_tenants_usage(t, c->idx, sl_clock_mono_ms(), wall_s(), NULL, &info);
+        reply_usage(c, &info.budget);
+        return;
+    }
+    if (rc == -EEXIST)
+        sl_req_reply_detail(c->r, 409, "Tenant already exists");
+    else if (rc == -ENOSPC)
+        sl_req_reply_detail(c->r, 507, c->op == OP_KEY ? "Key table full" : "Tenant table full");
+    else if (rc == -ENOENT && c->op == OP_REVOKE)
+        sl_req_reply_detail(c->r, 404, "Unknown key");
+    else if (rc < 0)
+        sl_req_reply_detail(c->r, 503, "Server busy");
+    else
+        answer(c);
+}
+
+/* ---- Redis ---- */
+
+static void on_redis_done(void *arg, const char *status)
+{
+    struct admin_call *c = arg;
+
+    if (!status)
+        sl_req_reply_detail(c->r, 503, "Quota store unavailable");
+    else if (strcmp(status, "exists") == 0)
+        sl_req_reply_detail(c->r, 409, c->op == OP_KEY ? "Could not store the key"
+                                                       : "Tenant already exists");
+    else if (strcmp(status, "missing") == 0)
+        sl_req_reply_detail(c->r, 404, c->op == OP_REVOKE ? "Unknown key" : "Unknown tenant");
+    else
+        answer(c);
+    call_end(c);
+}
+
+static void on_redis_usage(void *arg, bool ok, uint64_t used, uint64_t reserved)
+{
+    struct admin_call *c = arg;
+    struct sl_quota_info info;
+    struct sl_quota_budget *b = &info.budget;
+
+    if (!ok) {
+        sl_req_reply_detail(c->r, 503, "Quota store unavailable");
+    } else {
+        /* The period and the budget are this host's; the counts are Redis's. */
+        sl_tenants_usage(c->t, c->idx, sl_clock_mono_ms(), wall_s(), NULL, &info);
+        b->used = used;
+        b->reserved = reserved;
+        b->remaining = b->budget && used + reserved < b->budget ? b->budget - used - reserved
+                                                                : 0;
+        reply_usage(c, b);
+    }
+    call_end(c);
+}
+
+/* 0: the call is Redis's now and ends in a callback; <0: not sent. */
+static int apply_redis(struct admin_call *c, struct sl_tenant_sync *s)
+{
+    const struct sl_tenant_rec *rec = c->idx >= 0 ? &c->t->tenants[c->idx] : NULL;
+
+    switch (c->op) {
+    case OP_LIST:
+    case OP_SHOW:
+        return sl_tenant_sync_refresh(s, on_redis_done, c);
+    case OP_CREATE:
+    case OP_SET:
+        return sl_tenant_sync_put(s, c->name, &c->lim, c->op == OP_CREATE, on_redis_done, c);
+    case OP_DELETE:
+        return sl_tenant_sync_delete(s, c->name, on_redis_done, c);
+    case OP_KEY:
+        return sl_tenant_sync_add_key(s, c->sha, c->name, c->id, rec && !rec->is_static,
+                                      on_redis_done, c);
+    case OP_REVOKE:
+        return sl_tenant_sync_revoke_key(s, c->id, on_redis_done, c);
+    case OP_USAGE:
+    case OP_RESET:
+        return sl_tenant_sync_usage(s, c->idx, c->op == OP_RESET, on_redis_usage, c);
+    }
+    return -EINVAL;
+}
+
+/* ---- routes ---- */
+
+static bool key_from_config(struct sl_tenants *t, const char *id)
+{
+    for (uint32_t i = 0; i < SL_KEYS_MAX; i++)
+        if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].from_config &&
+            strcmp(t->keys[i].id, id) == 0)
+            return true;
+    return false;
+}
+
+/* Create or change a tenant: its body's limits over base. */
+static bool read_change(struct admin_call *c, bool create)
+{
+    json_t *body = read_body(c->r);
+    const char *name;
+    bool ok = false;
+
+    if (!body)
+        return false;
+    if (create) {
+        name = json_string_value(json_object_get(body, "name"));
+        if (!name || !name_ok(name)) {
+            sl_req_reply_detail(c->r, 422, "name must be 1-63 characters of A-Z a-z 0-9 _ . -");
+            goto out;
+        }
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        if (sl_tenants_by_name(c->t, c->name) >= 0 && c->t->tenants[sl_tenants_by_name(
+                                                          c->t, c->name)].is_static) {
+            sl_req_reply_detail(c->r, 409, "Tenant already exists");
+            goto out;
+        }
+        c->lim = sl_worker_config(c->r->w)->limits;
+    } else {
+        sl_tenants_usage(c->t, c->idx, sl_clock_mono_ms(), wall_s(), &c->lim, NULL);
+    }
+    ok = read_limits(c->r, body, &c->lim);
+out:
+    json_decref(body);
+    return ok;
+}
+
+/* /admin/v1/tenants/NAME[/keys|/usage|/usage/reset]: false if already answered. */
+static bool tenant_route(struct admin_call *c, const char *rest, enum evhttp_cmd_type m)
+{
+    const char *sub = strchr(rest, '/');
+    size_t n = sub ? (size_t)(sub - rest) : strlen(rest);
+    bool is_static;
+
+    if (n == 0 || n >= sizeof(c->name)) {
+        sl_req_reply_detail(c->r, 404, "Not Found");
+        return false;
+    }
+    memcpy(c->name, rest, n);
+    c->name[n] = '\0';
+    c->idx = sl_tenants_by_name(c->t, c->name);
+    if (c->idx < 0) {
+        sl_req_reply_detail(c->r, 404, "Unknown tenant");
+        return false;
+    }
+    is_static = c->t->tenants[c->idx].is_static;
+    if (!sub && m == EVHTTP_REQ_GET) {
+        c->op = OP_SHOW;
+    } else if (!sub && m == EVHTTP_REQ_PATCH) {
+        c->op = OP_SET;
+        if (is_static) {
+            sl_req_reply_detail(c->r, 409, "This tenant's limits come from the configuration file");
+            return false;
+        }
+        return read_change(c, false);
+    } else if (!sub && m == EVHTTP_REQ_DELETE) {
+        c->op = OP_DELETE;
+        if (is_static) {
+            sl_req_reply_detail(c->r, 409, "This tenant is defined in the configuration file");
+            return false;
+        }
+    } else if (sub && strcmp(sub, "/keys") == 0 && m == EVHTTP_REQ_POST) {
+        c->op = OP_KEY;
+        if (!new_key(c)) {
+            sl_req_reply_detail(c->r, 503, "Server busy");
+            return false;
+        }
+    } else if (sub && strcmp(sub, "/usage") == 0 && m == EVHTTP_REQ_GET) {
+        c->op = OP_USAGE;
+    } else if (sub && strcmp(sub, "/usage/reset") == 0 && m == EVHTTP_REQ_POST) {
+        c->op = OP_RESET;
+    } else {
+        sl_req_reply_detail(c->r, 404, "Not Found");
+        return false;
+    }
+    return true;
+}
+
+/* Which operation the path and method name; false if already answered. */
+static bool route(struct admin_call *c, const char *rest, enum evhttp_cmd_type m)
+{
+    if (strcmp(rest, "/tenants") == 0 && m == EVHTTP_REQ_GET) {
+        c->op = OP_LIST;
+        return true;
+    }
+    if (strcmp(rest, "/tenants") == 0 && m == EVHTTP_REQ_POST) {
+        c->op = OP_CREATE;
+        return read_change(c, true);
+    }
+    if (strncmp(rest, "/tenants/", 9) == 0)
+        return tenant_route(c, rest + 9, m);
+    if (strncmp(rest, "/keys/", 6) == 0 && m == EVHTTP_REQ_DELETE) {
+        c->op = OP_REVOKE;
+        if (strlen(rest + 6) != SL_KEY_ID_LEN) {
+            sl_req_reply_detail(c->r, 404, "Unknown key");
+            return false;
+        }
+        snprintf(c->id, sizeof(c->id), "%s", rest + 6);
+        if (key_from_config(c->t, c->id)) {
+            sl_req_reply_detail(c->r, 409, "This key is defined in the configuration file");
+            return false;
+        }
+        return true;
+    }
+    sl_req_reply_detail(c->r, 404, "Not Found");
+    return false;
 }
 
 void sl_admin_handle(struct sl_req *r, const char *path)
 {
     const struct sl_config *cfg = sl_worker_config(r->w);
-    struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
-    enum evhttp_cmd_type m = evhttp_request_get_command(r->ev);
-    const char *rest = path + strlen(PREFIX);
+    struct sl_tenant_sync *sync = sl_worker_tenant_sync(r->w);
+    struct admin_call *c;
 
     if (!cfg->has_admin_key) {
         sl_req_reply_detail(r, 403, "Admin API disabled: set [admin] key_sha256");
-    } else if (!sl_auth_is_admin(cfg, sl_req_header(r, "Authorization"))) {
+        sl_req_free(r);
+        return;
+    }
+    if (!sl_auth_is_admin(cfg, sl_req_header(r, "Authorization"))) {
         sl_req_add_header(r, "WWW-Authenticate", "Bearer");
         sl_req_reply_detail(r, 401, "Invalid or missing admin key");
-    } else if (strcmp(rest, "/tenants") == 0 && m == EVHTTP_REQ_GET) {
-        list_tenants(r, t);
-    } else if (strcmp(rest, "/tenants") == 0 && m == EVHTTP_REQ_POST) {
-        create_tenant(r, t);
-    } else if (strncmp(rest, "/tenants/", 9) == 0) {
-        tenant_routes(r, t, rest + 9, m);
-    } else if (strncmp(rest, "/keys/", 6) == 0 && m == EVHTTP_REQ_DELETE) {
-        if (sl_tenants_revoke_key(t, rest + 6) < 0)
-            sl_req_reply_detail(r, 404, "Unknown key");
-        else
-            reply_json(r, 200, json_pack("{s:s}", "revoked", rest + 6));
-    } else {
-        sl_req_reply_detail(r, 404, "Not Found");
+        sl_req_free(r);
+        return;
     }
-    sl_req_free(r);
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+        return;
+    }
+    *c = (struct admin_call){ .r = r, .t = &sl_worker_shm(r->w)->tenants, .idx = -1 };
+    if (!route(c, path + strlen(PREFIX), evhttp_request_get_command(r->ev))) {
+        call_end(c);
+        return;
+    }
+    if (!sync) {
+        apply_local(c);
+        call_end(c);
+        return;
+    }
+    if (apply_redis(c, sync) < 0) {
+        sl_req_reply_detail(r, 503, "Quota store unavailable");
+        call_end(c);
+    }
 }

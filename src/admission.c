@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "auth.h"
+#include "budget.h"
 #include "breaker.h"
 #include "clock.h"
 #include "config.h"
@@ -71,22 +72,25 @@ static void budget_as_tokens(struct sl_quota_info *info, int64_t now_wall_s)
                                 ? (uint64_t)(b->reset_at_s - now_wall_s) * 1000 : 0;
 }
 
-static bool reserve(struct sl_req *r, bool openai, uint64_t tokens)
+/* Why the store said no, answered in the route's shape; true when it said yes. */
+static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_result *res,
+                       uint64_t tokens)
 {
-    struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
-    int64_t wall = (int64_t)(sl_clock_wall_ms() / 1000);
+    bool openai = r->admit_openai;
     struct sl_metrics *m = sl_worker_metrics(r->w);
-    struct sl_quota_result res;
-    int resv = -1, v;
 
-    v = sl_tenants_admit(t, r->tenant_idx, tokens, sl_worker_pid(r->w), sl_clock_mono_ms(), wall,
-                         &res, &resv);
     if (v < 0) {
+        if (v == -EAGAIN)
+            sl_metrics_reject(m, SL_REJECT_REDIS);
         retry_headers(r, 1000, true);
-        refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
+        if (v == -EAGAIN)
+            refuse(r, openai, 503, "Quota store unavailable", "server_error",
+                   "store_unavailable");
+        else
+            refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
         return false;
     }
-    r->ratelimit = res.info;
+    r->ratelimit = res->info;
     r->has_ratelimit = true;
     switch ((enum sl_quota_verdict)v) {
     case SL_QUOTA_OK:
@@ -96,13 +100,13 @@ static bool reserve(struct sl_req *r, bool openai, uint64_t tokens)
     case SL_QUOTA_RPM:
     case SL_QUOTA_TPM:
         sl_metrics_reject(m, v == SL_QUOTA_RPM ? SL_REJECT_RPM : SL_REJECT_TPM);
-        retry_headers(r, res.retry_after_ms, !res.never);
+        retry_headers(r, res->retry_after_ms, !res->never);
         refuse(r, openai, 429, "Rate limit exceeded", "rate_limit_error", "rate_limit_exceeded");
         return false;
     case SL_QUOTA_BUDGET:
         sl_metrics_reject(m, SL_REJECT_BUDGET);
-        budget_as_tokens(&r->ratelimit, wall);
-        retry_headers(r, res.retry_after_ms, false);
+        budget_as_tokens(&r->ratelimit, (int64_t)(sl_clock_wall_ms() / 1000));
+        retry_headers(r, res->retry_after_ms, false);
         refuse(r, openai, 429, "Token budget exhausted", "rate_limit_error",
                "insufficient_quota");
         return false;
@@ -117,33 +121,59 @@ static bool reserve(struct sl_req *r, bool openai, uint64_t tokens)
 static void give_back(struct sl_req *r)
 {
     if (r->resv >= 0) {
-        sl_tenants_refund(&sl_worker_shm(r->w)->tenants, r->resv, sl_clock_mono_ms(),
-                          (int64_t)(sl_clock_wall_ms() / 1000));
+        sl_budget_settle(sl_worker_budget(r->w), r->resv, 0);
         r->resv = -1;
     }
 }
 
-bool sl_admit(struct sl_req *r, bool openai_errors, uint64_t tokens)
+/* The budget store answered: the rest of SPEC §4's order, then the route goes on. */
+static void on_reserved(void *arg, int v, int resv, const struct sl_quota_result *res)
 {
+    struct sl_req *r = arg;
     struct sl_shm *shm = sl_worker_shm(r->w);
+    void (*admitted)(struct sl_req *) = r->admitted;
+    bool openai = r->admit_openai;
     uint64_t retry_ms = 0;
 
-    if (!authenticate(r, openai_errors) || !reserve(r, openai_errors, tokens))
-        return false;
+    r->admit_op = NULL;
+    if (!verdict_ok(r, v, resv, res, r->admit_tokens))
+        goto refused;
     if (!sl_breaker_allow(&shm->breaker, sl_clock_mono_ms(), &retry_ms)) {
         give_back(r);
         sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_BREAKER);
         retry_headers(r, retry_ms, true);
-        refuse(r, openai_errors, 503, "Upstream circuit open", "server_error", "circuit_open");
-        return false;
+        refuse(r, openai, 503, "Upstream circuit open", "server_error", "circuit_open");
+        goto refused;
     }
     /* The request itself is already counted in flight. */
     if (sl_worker_inflight(r->w) > sl_worker_config(r->w)->max_inflight) {
         give_back(r);
         sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_INFLIGHT);
         retry_headers(r, 1000, true);
-        refuse(r, openai_errors, 503, "Server busy", "server_error", "server_busy");
-        return false;
+        refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
+        goto refused;
     }
-    return true;
+    admitted(r);
+    return;
+refused:
+    sl_req_free(r);
+}
+
+void sl_admit(struct sl_req *r, bool openai_errors, uint64_t tokens,
+              void (*admitted)(struct sl_req *r))
+{
+    struct sl_budget_op *op;
+
+    r->admit_openai = openai_errors;
+    if (!authenticate(r, openai_errors)) {
+        sl_req_free(r);
+        return;
+    }
+    r->admitted = admitted;
+    r->admit_tokens = tokens;
+    /* With shared memory only, on_reserved has run (and r may be gone) when this returns
+     * NULL; with Redis it runs later and r is still ours. */
+    op = sl_budget_reserve(sl_worker_budget(r->w), r->tenant_idx, tokens, on_reserved, r);
+    if (op)
+        r->admit_op = op;
 }

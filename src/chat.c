@@ -172,26 +172,13 @@ uint64_t sl_chat_reservation(const struct sl_config *cfg, const struct sl_chat_r
     return sl_quota_estimate_tokens(&e);
 }
 
-void sl_chat_handle(struct sl_req *r)
+/* Admitted: call the upstream. */
+static void chat_start(struct sl_req *r)
 {
     const struct sl_config *cfg = sl_worker_config(r->w);
     struct sl_call_spec spec = { 0 };
-    struct chat *c;
+    struct chat *c = r->ctx;
 
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        sl_req_reply_detail(r, 503, "Server busy");
-        sl_req_free(r);
-        return;
-    }
-    c->r = r;
-    r->ctx = c;
-    r->ctx_free = chat_free;
-    if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0 ||
-        !sl_admit(r, false, sl_chat_reservation(cfg, &c->in))) {
-        sl_req_free(r);
-        return;
-    }
     spec.path = "/chat/completions";
     spec.body = c->upstream_body;
     spec.body_len = c->upstream_len;
@@ -206,4 +193,25 @@ void sl_chat_handle(struct sl_req *r)
         sl_req_reply_detail(r, 503, "Server busy");
         sl_req_free(r);
     }
+}
+
+void sl_chat_handle(struct sl_req *r)
+{
+    const struct sl_config *cfg = sl_worker_config(r->w);
+    struct chat *c;
+
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+        return;
+    }
+    c->r = r;
+    r->ctx = c;
+    r->ctx_free = chat_free;
+    if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0) {
+        sl_req_free(r);
+        return;
+    }
+    sl_admit(r, false, sl_chat_reservation(cfg, &c->in), chat_start);
 }

@@ -200,26 +200,13 @@ static void on_done(const struct sl_call_result *res, void *arg)
     cut(cs, "Provider unavailable");
 }
 
-void sl_chat_stream_handle(struct sl_req *r)
+/* Admitted: open the client's side and call the upstream. */
+static void stream_start(struct sl_req *r)
 {
     const struct sl_config *cfg = sl_worker_config(r->w);
     struct sl_call_spec spec = { 0 };
-    struct chat_stream *cs = calloc(1, sizeof(*cs));
+    struct chat_stream *cs = r->ctx;
 
-    if (!cs) {
-        sl_req_reply_detail(r, 503, "Server busy");
-        sl_req_free(r);
-        return;
-    }
-    cs->r = r;
-    r->ctx = cs;
-    r->ctx_free = cs_free;
-    sl_buf_init(&cs->out, EVENT_BUF_MAX);
-    if (sl_chat_prepare(r, true, &cs->in, &cs->upstream_body, &cs->upstream_len) < 0 ||
-        !sl_admit(r, false, sl_chat_reservation(cfg, &cs->in))) {
-        sl_req_free(r);
-        return;
-    }
     if (sl_sse_parser_init(&cs->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
         !(cs->stream = sl_stream_new(r, on_gone, on_drained, cs))) {
         sl_req_reply_detail(r, 503, "Server busy");
@@ -243,4 +230,25 @@ void sl_chat_stream_handle(struct sl_req *r)
         sl_req_reply_detail(r, 503, "Server busy");
         sl_req_free(r);
     }
+}
+
+void sl_chat_stream_handle(struct sl_req *r)
+{
+    const struct sl_config *cfg = sl_worker_config(r->w);
+    struct chat_stream *cs = calloc(1, sizeof(*cs));
+
+    if (!cs) {
+        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_free(r);
+        return;
+    }
+    cs->r = r;
+    r->ctx = cs;
+    r->ctx_free = cs_free;
+    sl_buf_init(&cs->out, EVENT_BUF_MAX);
+    if (sl_chat_prepare(r, true, &cs->in, &cs->upstream_body, &cs->upstream_len) < 0) {
+        sl_req_free(r);
+        return;
+    }
+    sl_admit(r, false, sl_chat_reservation(cfg, &cs->in), stream_start);
 }

@@ -17,6 +17,8 @@
 
 #include <ini.h>
 
+#include "redis_url.h"
+
 #define KIB 1024LL
 #define MIB (1024LL * 1024)
 #define MAX_FILE_BYTES (1024 * 1024)
@@ -113,6 +115,7 @@ static int check_model(const char *v, size_t *n, char *why);
 static int check_text(const char *v, size_t *n, char *why);
 static int check_token(const char *v, size_t *n, char *why);
 static int check_redis_url(const char *v, size_t *n, char *why);
+static int check_key_prefix(const char *v, size_t *n, char *why);
 
 static const struct enum_name auth_names[] = {
     { "keys", SL_AUTH_KEYS }, { "none", SL_AUTH_NONE }, { NULL, 0 } };
@@ -186,9 +189,10 @@ static const struct key_def keys[] = {
 
     ROW("redis", "url", set_str, redis_url, 1, 1024, "", .flags = F_OPTIONAL | F_SECRET,
         .check = check_redis_url),
-    ROW("redis", "prefix", set_str, redis_prefix, 1, 64, "sluice:", .check = check_token),
+    ROW("redis", "prefix", set_str, redis_prefix, 1, 64, "sluice:", .check = check_key_prefix),
     ROW("redis", "timeout_ms", set_int, redis_timeout_ms, 1, MAX_HOURS_MS, "100"),
     ROW("redis", "fail_mode", set_enum, fail_mode, 0, 0, "local", .names = fail_names),
+    ROW("redis", "local_budget_share", set_double, local_budget_share, 0, 1, "0.1"),
 
     ROW("admin", "key_sha256", set_hex32, admin_key_sha256, 0, 0, "", OFF2(has_admin_key),
         .flags = F_OPTIONAL),
@@ -913,34 +917,26 @@ static int check_token(const char *v, size_t *n, char *why)
 /* redis://[[user]:password@]host[:port][/db].  Never quotes v: it may carry a password. */
 static int check_redis_url(const char *v, size_t *n, char *why)
 {
-    const char *p, *end = v + *n, *at, *slash, *colon, *host;
-    uint64_t num;
+    struct sl_redis_target t;
+    char reason[128];
 
-    if (strncmp(v, "redis://", 8) != 0 || !visible_ascii(v, *n)) {
-        snprintf(why, WHY_MAX, "must be redis://[:password@]host[:port][/db]");
+    if (!visible_ascii(v, *n) || sl_redis_parse_url(v, &t, reason, sizeof(reason)) < 0) {
+        snprintf(why, WHY_MAX, "must be redis://[[user]:password@]host[:port][/db]%s%s",
+                 visible_ascii(v, *n) ? ": " : "", visible_ascii(v, *n) ? reason : "");
+        explicit_bzero(&t, sizeof(t));
         return -EINVAL;
     }
-    p = v + 8;
-    slash = memchr(p, '/', (size_t)(end - p));
-    if (!slash)
-        slash = end;
-    for (at = slash; at > p && at[-1] != '@'; at--)
-        ;
-    host = at;
-    colon = host < slash && *host == '[' ? memchr(host, ']', (size_t)(slash - host)) : host;
-    colon = colon ? memchr(colon, ':', (size_t)(slash - colon)) : NULL;
-    if ((colon ? colon : slash) == host) {
-        snprintf(why, WHY_MAX, "has no host name");
+    explicit_bzero(&t, sizeof(t));
+    return 0;
+}
+
+/* The prefix goes in front of every key; a brace would move Redis Cluster's hash tag. */
+static int check_key_prefix(const char *v, size_t *n, char *why)
+{
+    if (check_token(v, n, why) < 0)
         return -EINVAL;
-    }
-    if (colon && (!parse_u64(colon + 1, (size_t)(slash - colon - 1), &num) || num < 1 ||
-                  num > 65535)) {
-        snprintf(why, WHY_MAX, "port must be 1..65535");
-        return -EINVAL;
-    }
-    if (slash + 1 < end &&
-        (!parse_u64(slash + 1, (size_t)(end - slash - 1), &num) || num > 1000000)) {
-        snprintf(why, WHY_MAX, "database must be a number");
+    if (memchr(v, '{', *n) || memchr(v, '}', *n)) {
+        snprintf(why, WHY_MAX, "must not contain { or }");
         return -EINVAL;
     }
     return 0;

@@ -66,6 +66,8 @@ struct sl_config {
     /* [breaker] */ unsigned failure_threshold; uint64_t open_ms; unsigned half_open_probes;
     /* [redis] */ char *redis_url, *redis_prefix; uint64_t redis_timeout_ms;
     enum sl_fail_mode fail_mode;
+    double local_budget_share;        /* of a tenant's budget, admitted locally while Redis
+                                       * is unreachable (fail_mode local), 0..1 */
     /* [admin] */ unsigned char admin_key_sha256[32]; bool has_admin_key;
     /* [log] */ enum sl_log_level log_level; bool log_prompts;
     /* [metrics] */ struct sl_listen_spec metrics_listen; bool has_metrics_listen;

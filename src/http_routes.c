@@ -19,6 +19,7 @@
 #include "shm.h"
 #include "admin.h"
 #include "breaker.h"
+#include "budget.h"
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
@@ -66,22 +67,36 @@ static void handle_healthz(struct sl_req *r)
     sl_req_free(r);
 }
 
+/* Ready unless draining, the breaker is open, or Redis is out of reach with fail_mode =
+ * closed (with local, this host keeps admitting, so it is degraded, not unready). */
 static void handle_readyz(struct sl_req *r)
 {
     static const char ready[] = "{\"status\":\"ready\"}";
+    static const char degraded[] = "{\"status\":\"ready\",\"degraded\":[\"redis\"]}";
     bool draining = sl_worker_is_draining(r->w);
     bool open = sl_breaker_state(&sl_worker_shm(r->w)->breaker, sl_clock_mono_ms()) ==
                 SL_BREAKER_OPEN;
-    char body[128];
+    bool redis_down = sl_budget_store_down(sl_worker_budget(r->w));
+    bool redis = redis_down && sl_worker_config(r->w)->fail_mode == SL_FAIL_MODE_CLOSED;
+    char body[160];
+    size_t n;
 
-    if (!draining && !open) {
-        sl_req_reply(r, 200, "application/json", ready, sizeof(ready) - 1);
+    if (!draining && !open && !redis) {
+        if (redis_down)
+            sl_req_reply(r, 200, "application/json", degraded, sizeof(degraded) - 1);
+        else
+            sl_req_reply(r, 200, "application/json", ready, sizeof(ready) - 1);
         sl_req_free(r);
         return;
     }
-    snprintf(body, sizeof(body), "{\"status\":\"not_ready\",\"reasons\":[%s%s%s]}",
-             open ? "\"breaker_open\"" : "", open && draining ? "," : "",
-             draining ? "\"draining\"" : "");
+    n = (size_t)snprintf(body, sizeof(body), "{\"status\":\"not_ready\",\"reasons\":[");
+    if (redis)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "\"redis\",");
+    if (open)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "\"breaker_open\",");
+    if (draining)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "\"draining\",");
+    snprintf(body + n - 1, sizeof(body) - n + 1, "]}");
     sl_req_add_header(r, "Retry-After", "1");
     sl_req_reply(r, 503, "application/json", body, strlen(body));
     sl_req_free(r);

@@ -38,6 +38,9 @@ static const char *const outcome_names[SL_OUTCOME_COUNT] = {
 static const char *const reject_names[SL_REJECT_COUNT] = {
     "auth", "rpm", "tpm", "budget", "breaker_open", "inflight", "redis",
 };
+static const char *const redis_op_names[SL_REDIS_OP_COUNT] = {
+    "reserve", "settle", "replay", "sync", "admin",
+};
 
 const char *sl_metrics_route_name(enum sl_route_id route)
 {
@@ -105,6 +108,22 @@ void sl_metrics_reject(struct sl_metrics *m, enum sl_reject_reason reason)
 {
     if (reason < SL_REJECT_COUNT)
         bump(&m->rejections[reason], 1);
+}
+
+void sl_metrics_redis(struct sl_metrics *m, enum sl_redis_op op)
+{
+    if (op < SL_REDIS_OP_COUNT)
+        bump(&m->redis_commands[op], 1);
+}
+
+void sl_metrics_redis_error(struct sl_metrics *m)
+{
+    bump(&m->redis_errors, 1);
+}
+
+void sl_metrics_redis_fallback(struct sl_metrics *m)
+{
+    bump(&m->redis_fallbacks, 1);
 }
 
 /* acc += from, value by value (acc is private to the caller; from may be live). */
@@ -254,6 +273,15 @@ static void render_upstream(struct sl_buf *b, struct sl_metrics *m)
     header(b, "sluice_redis_errors_total", "counter", "Failed or timed-out Redis commands.");
     sl_buf_printf(b, "sluice_redis_errors_total %llu\n",
                   (unsigned long long)get(&m->redis_errors));
+    header(b, "sluice_redis_commands_total", "counter",
+           "Redis round trips, by what they were for.");
+    for (i = 0; i < SL_REDIS_OP_COUNT; i++)
+        sl_buf_printf(b, "sluice_redis_commands_total{op=\"%s\"} %llu\n", redis_op_names[i],
+                      (unsigned long long)get(&m->redis_commands[i]));
+    header(b, "sluice_redis_fallbacks_total", "counter",
+           "Admissions decided on this host's limits because Redis was out of reach.");
+    sl_buf_printf(b, "sluice_redis_fallbacks_total %llu\n",
+                  (unsigned long long)get(&m->redis_fallbacks));
 }
 
 int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *out)
@@ -272,6 +300,10 @@ int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *ou
     header(out, "sluice_reservations_held", "gauge",
            "Token reservations held by requests in flight, all tenants.");
     sl_buf_printf(out, "sluice_reservations_held %u\n", sl_tenants_reserved_slots(&shm->tenants));
+    header(out, "sluice_redis_journal_pending", "gauge",
+           "Settlements waiting to be written to Redis (this host).");
+    sl_buf_printf(out, "sluice_redis_journal_pending %u\n",
+                  atomic_load(&shm->tenants.npending));
     header(out, "sluice_inflight_requests", "gauge", "Requests being served now.");
     sl_buf_printf(out, "sluice_inflight_requests %llu\n", (unsigned long long)inflight);
     header(out, "sluice_workers", "gauge", "Workers of the serving generation accepting.");

@@ -34,6 +34,12 @@ enum sl_reject_reason {
     SL_REJECT_COUNT
 };
 
+enum sl_redis_op {
+    SL_REDIS_OP_RESERVE, SL_REDIS_OP_SETTLE, SL_REDIS_OP_REPLAY, SL_REDIS_OP_SYNC,
+    SL_REDIS_OP_ADMIN,
+    SL_REDIS_OP_COUNT
+};
+
 #define SL_METRICS_CODES 20           /* tracked status codes, see metrics.c, + "other" */
 #define SL_METRICS_BUCKETS 17         /* finite histogram bounds, see metrics.c */
 
@@ -50,6 +56,8 @@ struct sl_metrics {
     _Atomic uint64_t tokens_prompt, tokens_completion;
     _Atomic uint64_t rejections[SL_REJECT_COUNT];
     _Atomic uint64_t redis_errors;
+    _Atomic uint64_t redis_commands[SL_REDIS_OP_COUNT];
+    _Atomic uint64_t redis_fallbacks;  /* admissions decided without Redis */
 };
 
 /* Writers: only the slot's owner. */
@@ -59,6 +67,9 @@ void sl_metrics_attempt(struct sl_metrics *m, enum sl_attempt_outcome outcome,
                         uint64_t duration_us);
 void sl_metrics_tokens(struct sl_metrics *m, int64_t prompt, int64_t completion);
 void sl_metrics_reject(struct sl_metrics *m, enum sl_reject_reason reason);
+void sl_metrics_redis(struct sl_metrics *m, enum sl_redis_op op);
+void sl_metrics_redis_error(struct sl_metrics *m);
+void sl_metrics_redis_fallback(struct sl_metrics *m);
 
 /* Master only: add a dead worker's counters to the retired totals and zero its slot's. */
 void sl_metrics_fold(struct sl_shm *shm, struct sl_metrics *from);

@@ -488,3 +488,10 @@ void sl_quota_budget_reset_locked(struct sl_quota *q, const struct sl_limits *li
     budget_sync(q, lim, now_wall_s);
     q->used = 0;
 }
+
+void sl_quota_budget_unsettle_locked(struct sl_quota *q, const struct sl_limits *lim, uint64_t n,
+                                     int64_t now_wall_s)
+{
+    budget_sync(q, lim, now_wall_s);
+    q->used = sat_sub(q->used, n);
+}

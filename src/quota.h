@@ -195,6 +195,10 @@ void sl_quota_budget_settle_locked(struct sl_quota *q, const struct sl_limits *l
                                    uint64_t reserved_n, uint64_t actual, int64_t now_wall_s);
 void sl_quota_budget_refund_locked(struct sl_quota *q, const struct sl_limits *lim, uint64_t n,
                                    int64_t now_wall_s);
+/* Take back tokens settled earlier (used -= n, at least 0): with Redis, this host's record
+ * counts only what it admitted alone and has not yet written to Redis. */
+void sl_quota_budget_unsettle_locked(struct sl_quota *q, const struct sl_limits *lim, uint64_t n,
+                                     int64_t now_wall_s);
 /* Admin "usage reset": used = 0 for the current period; in-flight reservations stay. */
 void sl_quota_budget_reset_locked(struct sl_quota *q, const struct sl_limits *lim,
                                   int64_t now_wall_s);

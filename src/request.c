@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "config.h"
 #include "clock.h"
@@ -157,19 +158,18 @@ void sl_req_free(struct sl_req *r)
     if (!r)
         return;
     stop_watch(r);
+    if (r->admit_op)
+        sl_budget_cancel(r->admit_op);
     /* Settle exactly once: the upstream's usage when it told us; in full when it may have
      * billed without telling (a cut stream, a timeout); nothing when it never answered. */
     if (r->resv >= 0) {
-        struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
-        uint64_t now = sl_clock_mono_ms();
-        int64_t wall = (int64_t)(sl_clock_wall_ms() / 1000);
+        uint64_t actual = 0;
 
         if (r->total_tokens >= 0)
-            sl_tenants_settle(t, r->resv, (uint64_t)r->total_tokens, now, wall);
+            actual = (uint64_t)r->total_tokens;
         else if (r->charge_full)
-            sl_tenants_settle(t, r->resv, r->reserved_tokens, now, wall);
-        else
-            sl_tenants_refund(t, r->resv, now, wall);
+            actual = r->reserved_tokens;
+        sl_budget_settle(sl_worker_budget(r->w), r->resv, actual);
         r->resv = -1;
     }
     /* Log first: the line may borrow strings (the model) from the route's context. */

@@ -15,6 +15,7 @@
 
 struct event;
 struct evhttp_request;
+struct sl_budget_op;
 struct sl_worker;
 
 struct sl_req {
@@ -47,6 +48,10 @@ struct sl_req {
     bool charge_full;               /* the upstream may have billed: settle in full if no usage */
     bool has_ratelimit;
     struct sl_quota_info ratelimit;
+    struct sl_budget_op *admit_op;  /* the budget store's answer is awaited */
+    void (*admitted)(struct sl_req *r);
+    uint64_t admit_tokens;
+    bool admit_openai;
     struct event *client_watch;     /* see sl_req_watch_client() */
     void (*client_gone)(struct sl_req *r);
 };

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -46,6 +47,9 @@ int sl_tenants_init(struct sl_tenants *t)
 
     if ((r = lock_init(&t->admin_lock)) < 0)
         return r;
+    if (getrandom(&t->host_id, sizeof(t->host_id), 0) != (ssize_t)sizeof(t->host_id))
+        return -EIO;
+    atomic_store(&t->redis_version, -1);
     for (i = 0; i < SL_TENANTS_MAX; i++)
         if ((r = lock_init(&t->tenants[i].lock)) < 0)
             return r;
@@ -106,6 +110,7 @@ static int create_locked(struct sl_tenants *t, const char *name, const struct sl
     lock(&rec->lock);
     snprintf(rec->name, sizeof(rec->name), "%s", name);
     rec->is_static = is_static;
+    atomic_store(&rec->redis_remaining, -1);
     rec->limits = *lim;
     sl_quota_init(&rec->quota, lim->budget_period, now_wall_s);
     unlock(&rec->lock);
@@ -167,8 +172,9 @@ int sl_tenants_delete(struct sl_tenants *t, int idx)
     return 0;
 }
 
+/* id: the key's public id when it has one already (from Redis), else NULL for a new one. */
 static int add_key_locked(struct sl_tenants *t, uint32_t tenant, const unsigned char sha[32],
-                          int64_t now_wall_s, char *id_out, bool from_config)
+                          int64_t now_wall_s, char *id_out, bool from_config, const char *id)
 {
     static const char hex[] = "0123456789abcdef";
     uint32_t i, h = key_home(sha);
@@ -186,14 +192,18 @@ static int add_key_locked(struct sl_tenants *t, uint32_t tenant, const unsigned 
     }
     if (i == SL_KEYS_MAX)
         return -ENOSPC;
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        return -EIO;
-    memcpy(k->id, "key_", 4);
-    for (i = 0; i < 8; i++) {
-        k->id[4 + 2 * i] = hex[rnd[i] >> 4];
-        k->id[5 + 2 * i] = hex[rnd[i] & 15];
+    if (id) {
+        snprintf(k->id, sizeof(k->id), "%s", id);
+    } else {
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            return -EIO;
+        memcpy(k->id, "key_", 4);
+        for (i = 0; i < 8; i++) {
+            k->id[4 + 2 * i] = hex[rnd[i] >> 4];
+            k->id[5 + 2 * i] = hex[rnd[i] & 15];
+        }
+        k->id[SL_KEY_ID_LEN] = '\0';
     }
-    k->id[SL_KEY_ID_LEN] = '\0';
     memcpy(k->sha256, sha, 32);
     k->tenant = tenant;
     k->created_s = now_wall_s;
@@ -213,7 +223,7 @@ int sl_tenants_add_key(struct sl_tenants *t, int idx, const unsigned char sha256
     if (!idx_ok(t, idx))
         return -ENOENT;
     lock(&t->admin_lock);
-    r = add_key_locked(t, (uint32_t)idx, sha256, now_wall_s, id_out, false);
+    r = add_key_locked(t, (uint32_t)idx, sha256, now_wall_s, id_out, false, NULL);
     unlock(&t->admin_lock);
     return r;
 }
@@ -298,7 +308,7 @@ int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
             if (found == idx)
                 continue;
             r = add_key_locked(t, (uint32_t)idx, cfg->tenants[j].key_sha256[k], now_wall_s,
-                               NULL, true);
+                               NULL, true, NULL);
             if (r < 0) {
                 snprintf(err, err_sz, "tenant %s: a key_sha256 %s", name,
                          r == -EEXIST ? "belongs to another tenant" : strerror(-r));
@@ -340,7 +350,8 @@ int sl_tenants_reset_usage(struct sl_tenants *t, int idx, int64_t now_wall_s)
     return 0;
 }
 
-static int claim_resv(struct sl_tenants *t, uint32_t tenant, pid_t pid, uint64_t tokens)
+static int claim_resv(struct sl_tenants *t, uint32_t tenant, pid_t pid, uint64_t tokens,
+                      uint32_t flags)
 {
     uint32_t start = atomic_fetch_add(&t->resv_hint, 1), i;
 
@@ -357,6 +368,10 @@ static int claim_resv(struct sl_tenants *t, uint32_t tenant, pid_t pid, uint64_t
         r->tenant = tenant;
         r->pid = (int32_t)pid;
         r->tokens = tokens;
+        r->actual = 0;
+        r->flags = flags;
+        r->seq++;
+        atomic_store(&r->lease_until_ms, 0);
         atomic_store_explicit(&r->state, SL_SLOT_LIVE, memory_order_release);
         return (int)at;
     }
@@ -376,7 +391,7 @@ int sl_tenants_admit(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid, 
     lock(&rec->lock);
     v = sl_quota_admit_locked(&rec->quota, &rec->limits, tokens, now_ms, now_wall_s, res);
     if (v == SL_QUOTA_OK) {
-        slot = claim_resv(t, (uint32_t)idx, pid, tokens);
+        slot = claim_resv(t, (uint32_t)idx, pid, tokens, SL_RESV_LOCAL);
         if (slot < 0) {
             sl_quota_refund_locked(&rec->quota, &rec->limits, tokens, now_ms, now_wall_s);
             unlock(&rec->lock);
@@ -433,9 +448,17 @@ unsigned sl_tenants_reap(struct sl_tenants *t, pid_t pid, uint64_t now_ms, int64
 
     for (i = 0; i < SL_RESERVATIONS_MAX; i++) {
         struct sl_reservation *r = &t->resv[i];
+        uint32_t st = atomic_load(&r->state);
 
-        if (atomic_load(&r->state) == SL_SLOT_LIVE && r->pid == (int32_t)pid) {
-            /* Charged in full: the call may have reached the upstream and been billed. */
+        if (st == SL_SLOT_PENDING && atomic_load(&r->lease_pid) == (int32_t)pid)
+            atomic_store(&r->lease_until_ms, 0);
+        if (st != SL_SLOT_LIVE || r->pid != (int32_t)pid)
+            continue;
+        /* Charged in full: the call may have reached the upstream and been billed. */
+        if (r->flags & SL_RESV_JOURNAL) {
+            if (sl_tenants_finish(t, (int)i, r->tokens, 0, now_ms, 0, now_wall_s) >= 0)
+                n++;
+        } else {
             release(t, (int)i, false, r->tokens, now_ms, now_wall_s);
             n++;
         }
@@ -470,4 +493,262 @@ unsigned sl_tenants_reserved_slots(struct sl_tenants *t)
     for (i = 0; i < SL_RESERVATIONS_MAX; i++)
         n += atomic_load(&t->resv[i].state) == SL_SLOT_LIVE;
     return n;
+}
+
+/* ---- the Redis path ---- */
+
+int sl_tenants_hold(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid)
+{
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    return claim_resv(t, (uint32_t)idx, pid, tokens, SL_RESV_JOURNAL);
+}
+
+static struct sl_reservation *live_resv(struct sl_tenants *t, int resv)
+{
+    if (resv < 0 || (unsigned)resv >= SL_RESERVATIONS_MAX ||
+        t->resv[resv].tenant >= SL_TENANTS_MAX)
+        return NULL;
+    return &t->resv[resv];
+}
+
+int sl_tenants_admit_held(struct sl_tenants *t, int resv, const struct sl_limits *lim,
+                          uint64_t now_ms, int64_t now_wall_s, struct sl_quota_result *res)
+{
+    struct sl_reservation *r = live_resv(t, resv);
+    struct sl_tenant_rec *rec;
+    enum sl_quota_verdict v;
+
+    if (!r || atomic_load(&r->state) != SL_SLOT_LIVE || (r->flags & SL_RESV_LOCAL))
+        return -EINVAL;
+    rec = &t->tenants[r->tenant];
+    lock(&rec->lock);
+    v = sl_quota_admit_locked(&rec->quota, lim, r->tokens, now_ms, now_wall_s, res);
+    if (v == SL_QUOTA_OK)
+        r->flags |= SL_RESV_LOCAL;
+    unlock(&rec->lock);
+    return (int)v;
+}
+
+void sl_tenants_unhold(struct sl_tenants *t, int resv)
+{
+    struct sl_reservation *r = live_resv(t, resv);
+    uint32_t expect = SL_SLOT_LIVE;
+
+    if (r && !(r->flags & SL_RESV_LOCAL))
+        atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_FREE);
+}
+
+int64_t sl_tenants_finish(struct sl_tenants *t, int resv, uint64_t actual, pid_t pid,
+                          uint64_t now_ms, uint64_t lease_ms, int64_t now_wall_s)
+{
+    struct sl_reservation *r = live_resv(t, resv);
+    struct sl_tenant_rec *rec;
+    uint32_t expect = SL_SLOT_LIVE;
+
+    if (!r)
+        return -1;
+    rec = &t->tenants[r->tenant];
+    lock(&rec->lock);
+    if (atomic_load(&r->state) != SL_SLOT_LIVE) {
+        unlock(&rec->lock);
+        return -1;
+    }
+    /* The local record keeps what this host admitted alone until Redis has it. */
+    if (r->flags & SL_RESV_LOCAL)
+        sl_quota_settle_locked(&rec->quota, &rec->limits, r->tokens, actual, now_ms, now_wall_s);
+    r->actual = actual;
+    atomic_store(&r->lease_pid, (int32_t)pid);
+    atomic_store(&r->lease_until_ms, lease_ms ? now_ms + lease_ms : 0);
+    atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_PENDING);
+    atomic_fetch_add(&t->npending, 1);
+    unlock(&rec->lock);
+    return r->seq;
+}
+
+bool sl_tenants_confirm(struct sl_tenants *t, int resv, uint32_t seq, int64_t now_wall_s)
+{
+    struct sl_reservation *r = live_resv(t, resv);
+    struct sl_tenant_rec *rec;
+    uint32_t expect = SL_SLOT_PENDING;
+    bool done = false;
+
+    if (!r)
+        return false;
+    rec = &t->tenants[r->tenant];
+    lock(&rec->lock);
+    if (r->seq == seq && atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_FREE)) {
+        if (r->flags & SL_RESV_LOCAL)
+            sl_quota_budget_unsettle_locked(&rec->quota, &rec->limits, r->actual, now_wall_s);
+        atomic_fetch_sub(&t->npending, 1);
+        done = true;
+    }
+    unlock(&rec->lock);
+    return done;
+}
+
+int sl_tenants_claim_pending(struct sl_tenants *t, pid_t pid, uint64_t now_ms, uint64_t lease_ms,
+                             int *out, int max)
+{
+    unsigned i;
+    int n = 0;
+
+    if (atomic_load(&t->npending) == 0)
+        return 0;
+    for (i = 0; i < SL_RESERVATIONS_MAX && n < max; i++) {
+        struct sl_reservation *r = &t->resv[i];
+        uint64_t until = atomic_load(&r->lease_until_ms);
+
+        if (atomic_load(&r->state) != SL_SLOT_PENDING || until > now_ms)
+            continue;
+        /* Two workers may race for a slot: the compare-exchange gives it to one.  Sending a
+         * settlement twice would be harmless anyway (Redis keeps a marker per id). */
+        if (!atomic_compare_exchange_strong(&r->lease_until_ms, &until, now_ms + lease_ms))
+            continue;
+        atomic_store(&r->lease_pid, (int32_t)pid);
+        out[n++] = (int)i;
+    }
+    return n;
+}
+
+void sl_tenants_end_lease(struct sl_tenants *t, int resv)
+{
+    if (resv >= 0 && (unsigned)resv < SL_RESERVATIONS_MAX)
+        atomic_store(&t->resv[resv].lease_until_ms, 0);
+}
+
+size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out,
+                          size_t sz)
+{
+    int n = snprintf(out, sz, "%016llx-%d-%u", (unsigned long long)t->host_id, resv, seq);
+
+    return n > 0 && (size_t)n < sz ? (size_t)n : 0;
+}
+
+/* ---- the tenant table from Redis ---- */
+
+struct name_idx {
+    const char *name;
+    int idx;
+};
+
+static int by_name_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct name_idx *)a)->name, ((const struct name_idx *)b)->name);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct sl_tenant_entry *)a)->name,
+                  ((const struct sl_tenant_entry *)b)->name);
+}
+
+static int key_entry_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct sl_key_entry *)a)->sha256,
+                  ((const struct sl_key_entry *)b)->sha256, 32);
+}
+
+/* The live tenants by name, sorted, for lookups that stay fast with thousands of them. */
+static size_t index_live(struct sl_tenants *t, struct name_idx *out)
+{
+    uint32_t i, n = atomic_load(&t->ntenants);
+    size_t m = 0;
+
+    for (i = 0; i < n; i++)
+        if (atomic_load(&t->tenants[i].state) == SL_SLOT_LIVE)
+            out[m++] = (struct name_idx){ t->tenants[i].name, (int)i };
+    qsort(out, m, sizeof(*out), by_name_cmp);
+    return m;
+}
+
+static int find_idx(const struct name_idx *index, size_t n, const char *name)
+{
+    struct name_idx key = { name, -1 }, *hit;
+
+    hit = bsearch(&key, index, n, sizeof(*index), by_name_cmp);
+    return hit ? hit->idx : -ENOENT;
+}
+
+/* Tenants: create the new ones, update the dynamic ones, delete the dynamic ones Redis no
+ * longer has.  A static tenant of this host's file wins over a Redis one of the same name. */
+static void sync_tenants_locked(struct sl_tenants *t, struct sl_tenant_entry *tv, size_t nt,
+                                struct name_idx *index, int64_t now_wall_s)
+{
+    size_t ni = index_live(t, index), i;
+
+    qsort(tv, nt, sizeof(*tv), entry_cmp);
+    for (i = 0; i < ni; i++) {
+        struct sl_tenant_rec *rec = &t->tenants[index[i].idx];
+        struct sl_tenant_entry key;
+
+        if (rec->is_static)
+            continue;
+        snprintf(key.name, sizeof(key.name), "%s", rec->name);
+        if (!bsearch(&key, tv, nt, sizeof(*tv), entry_cmp)) {
+            revoke_keys_of_locked(t, (uint32_t)index[i].idx);
+            atomic_store(&rec->state, SL_SLOT_DEAD);
+        }
+    }
+    for (i = 0; i < nt; i++) {
+        int idx = find_idx(index, ni, tv[i].name);
+
+        if (idx < 0) {
+            create_locked(t, tv[i].name, &tv[i].limits, false, now_wall_s);
+        } else if (!t->tenants[idx].is_static &&
+                   atomic_load(&t->tenants[idx].state) == SL_SLOT_LIVE) {
+            lock(&t->tenants[idx].lock);
+            t->tenants[idx].limits = tv[i].limits;
+            unlock(&t->tenants[idx].lock);
+        }
+    }
+}
+
+/* Keys: add the new ones under their ids, revoke the API keys Redis no longer has (keys of
+ * key_sha256 lines belong to the file and stay). */
+static void sync_keys_locked(struct sl_tenants *t, struct sl_key_entry *kv, size_t nk,
+                             struct name_idx *index, int64_t now_wall_s)
+{
+    size_t ni = index_live(t, index), i;
+    uint32_t k;
+
+    qsort(kv, nk, sizeof(*kv), key_entry_cmp);
+    for (k = 0; k < SL_KEYS_MAX; k++) {
+        struct sl_key_rec *kr = &t->keys[k];
+        struct sl_key_entry key;
+
+        if (atomic_load(&kr->state) != SL_SLOT_LIVE || kr->from_config)
+            continue;
+        memcpy(key.sha256, kr->sha256, 32);
+        if (!bsearch(&key, kv, nk, sizeof(*kv), key_entry_cmp))
+            atomic_store(&kr->state, SL_SLOT_DEAD);
+    }
+    for (i = 0; i < nk; i++) {
+        int idx = find_idx(index, ni, kv[i].tenant);
+
+        if (idx >= 0 && sl_tenants_by_key(t, kv[i].sha256) < 0)
+            add_key_locked(t, (uint32_t)idx, kv[i].sha256, kv[i].created_s, NULL, false,
+                           kv[i].id);
+    }
+}
+
+int sl_tenants_sync(struct sl_tenants *t, struct sl_tenant_entry *tv, size_t nt,
+                    struct sl_key_entry *kv, size_t nk, int64_t version, int64_t now_wall_s)
+{
+    struct name_idx *index = malloc(SL_TENANTS_MAX * sizeof(*index));
+
+    if (!index)
+        return -ENOMEM;
+    lock(&t->admin_lock);
+    if (atomic_load(&t->redis_version) == version) {
+        unlock(&t->admin_lock);
+        free(index);
+        return 1;
+    }
+    sync_tenants_locked(t, tv, nt, index, now_wall_s);
+    sync_keys_locked(t, kv, nk, index, now_wall_s);
+    atomic_store(&t->redis_version, version);
+    unlock(&t->admin_lock);
+    free(index);
+    return 0;
 }

@@ -14,7 +14,14 @@
  * Reservations.  Every admitted request holds one reservation slot (tenant, tokens, the
  * worker's pid) until it is settled to the upstream's usage or refunded, exactly once.  When
  * a worker dies the master settles the slots it held in full: an upstream call may have
- * happened and been billed. */
+ * happened and been billed.
+ *
+ * With Redis (SL_RESV_JOURNAL) a slot is also the request's journal entry.  Settling moves it from
+ * LIVE to PENDING with the tokens really spent; it is freed only once Redis has confirmed the
+ * settlement (sl_tenants_confirm), so a settlement that Redis did not take, because it was out
+ * of reach, stays here, survives the worker's death, and any worker replays it later (Redis
+ * makes a settlement idempotent by its id: host id, slot and sequence).  A full table refuses
+ * new requests: nothing is ever admitted that could not be journalled. */
 #ifndef SL_TENANTS_H
 #define SL_TENANTS_H
 #include <pthread.h>
@@ -32,12 +39,17 @@
 #define SL_KEY_ID_LEN 20              /* "key_" + 16 hex */
 #define SL_TENANT_ANONYMOUS "anonymous"
 
-enum sl_slot_state { SL_SLOT_FREE = 0, SL_SLOT_LIVE = 1, SL_SLOT_DEAD = 2 };
+enum sl_slot_state { SL_SLOT_FREE = 0, SL_SLOT_LIVE = 1, SL_SLOT_DEAD = 2,
+                     SL_SLOT_PENDING = 3 /* reservations only: settled, Redis not told yet */ };
+/* Reservation flags. */
+#define SL_RESV_LOCAL 1u              /* counted in this host's quota record */
+#define SL_RESV_JOURNAL 2u            /* settled through Redis: LIVE -> PENDING -> FREE */
 
 struct sl_tenant_rec {
     pthread_mutex_t lock;             /* guards limits and quota */
     _Atomic uint32_t state;           /* enum sl_slot_state */
     bool is_static;                   /* from a [tenant.NAME] section: limits from the file */
+    _Atomic int64_t redis_remaining;  /* budget left as Redis last said; -1 = not known */
     char name[64];
     struct sl_limits limits;
     struct sl_quota quota;
@@ -53,15 +65,22 @@ struct sl_key_rec {
 };
 
 struct sl_reservation {
-    _Atomic uint32_t state;           /* FREE or LIVE */
+    _Atomic uint32_t state;           /* FREE, LIVE or PENDING */
     uint32_t tenant;
     int32_t pid;
-    uint32_t spare;
+    uint32_t seq;                     /* bumped at every claim: part of the id in Redis */
     uint64_t tokens;
+    uint64_t actual;                  /* PENDING: the tokens to settle in Redis */
+    uint32_t flags;                   /* SL_RESV_* */
+    _Atomic int32_t lease_pid;        /* PENDING: who is sending it to Redis, until ... */
+    _Atomic uint64_t lease_until_ms;
 };
 
 struct sl_tenants {
     pthread_mutex_t admin_lock;
+    uint64_t host_id;                 /* random per master start: reservation ids are unique */
+    _Atomic int64_t redis_version;    /* tenant table version last copied from Redis; -1 */
+    _Atomic uint32_t npending;        /* PENDING reservations */
     _Atomic uint32_t ntenants;        /* high-water mark of tenants[] */
     _Atomic uint32_t nkeys;           /* keys in use (live or revoked) */
     _Atomic uint32_t resv_hint;
@@ -70,7 +89,7 @@ struct sl_tenants {
     struct sl_reservation resv[SL_RESERVATIONS_MAX];
 };
 
-/* Master, before any fork: the locks. 0 or -errno. */
+/* Master, before any fork: the locks, a fresh host id. 0 or -errno. */
 int sl_tenants_init(struct sl_tenants *t);
 /* Master: create or update the static tenants of cfg (and "anonymous" with the default
  * limits when [auth] mode = none); static tenants no longer in cfg are deleted.  Returns 0,
@@ -106,12 +125,54 @@ int sl_tenants_admit(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid, 
 void sl_tenants_settle(struct sl_tenants *t, int resv, uint64_t actual, uint64_t now_ms,
                        int64_t now_wall_s);
 void sl_tenants_refund(struct sl_tenants *t, int resv, uint64_t now_ms, int64_t now_wall_s);
-/* Master, after reaping pid: settle every reservation it held in full.  Returns how many. */
+
+/* The Redis path (store_redis.c).  hold: a slot for `tokens` without touching the local
+ * quota (Redis decides); -ENOSPC or -ENOENT.  admit_held: admit a held slot against this
+ * host's record with the limits given (Redis out of reach); marks it SL_RESV_LOCAL on
+ * SL_QUOTA_OK.  unhold: give back a held slot that was refused (never LOCAL). */
+int sl_tenants_hold(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid);
+int sl_tenants_admit_held(struct sl_tenants *t, int resv, const struct sl_limits *lim,
+                          uint64_t now_ms, int64_t now_wall_s, struct sl_quota_result *res);
+void sl_tenants_unhold(struct sl_tenants *t, int resv);
+/* LIVE -> PENDING with the tokens spent (a LOCAL slot is settled locally now).  Returns the
+ * slot's sequence number, or -1 if it was not LIVE.  The caller holds the lease. */
+int64_t sl_tenants_finish(struct sl_tenants *t, int resv, uint64_t actual, pid_t pid,
+                          uint64_t now_ms, uint64_t lease_ms, int64_t now_wall_s);
+/* Redis took the settlement of (resv, seq): PENDING -> FREE; a LOCAL slot's tokens leave the
+ * local record.  false if the slot is no longer that settlement. */
+bool sl_tenants_confirm(struct sl_tenants *t, int resv, uint32_t seq, int64_t now_wall_s);
+/* Up to max PENDING slots whose lease ran out, now leased to pid until now + lease_ms. */
+int sl_tenants_claim_pending(struct sl_tenants *t, pid_t pid, uint64_t now_ms, uint64_t lease_ms,
+                             int *out, int max);
+void sl_tenants_end_lease(struct sl_tenants *t, int resv);
+/* "<host id>-<slot>-<seq>", the reservation's id in Redis; its length, 0 if it does not fit. */
+size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out,
+                          size_t sz);
+#define SL_RESV_ID_MAX 48
+
+/* Master, after reaping pid: settle every reservation it held in full (with Redis: journal it
+ * for a worker to replay), and end its leases.  Returns how many it held. */
 unsigned sl_tenants_reap(struct sl_tenants *t, pid_t pid, uint64_t now_ms, int64_t now_wall_s);
 /* State file restore: a tenant's budget usage in the period that began at period_start_s
  * (ignored unless the tenant's period kind is still `period`). */
 int sl_tenants_restore_usage(struct sl_tenants *t, int idx, uint64_t used, enum sl_period period,
                              int64_t period_start_s, int64_t now_wall_s);
+/* The tenant table as Redis holds it (tenant_sync.c), copied in under the admin lock: new
+ * tenants created, dynamic ones updated or deleted, API keys added (with their ids) or
+ * revoked; static tenants and key_sha256 keys stay as the file says.  Skipped when version
+ * is the one copied last.  0 applied, 1 skipped, -ENOMEM.  Sorts tv and kv. */
+struct sl_tenant_entry {
+    char name[64];
+    struct sl_limits limits;
+};
+struct sl_key_entry {
+    unsigned char sha256[32];
+    char tenant[64];
+    char id[SL_KEY_ID_LEN + 1];
+    int64_t created_s;
+};
+int sl_tenants_sync(struct sl_tenants *t, struct sl_tenant_entry *tv, size_t nt,
+                    struct sl_key_entry *kv, size_t nk, int64_t version, int64_t now_wall_s);
 /* Reservations held now (tests, metrics). */
 unsigned sl_tenants_reserved_slots(struct sl_tenants *t);
 #endif /* SL_TENANTS_H */

@@ -291,27 +291,13 @@ static void on_client_gone(struct sl_req *r)
     sl_req_free(r);
 }
 
-void sl_v1_chat_handle(struct sl_req *r)
+/* Admitted: call the upstream, buffered or streamed. */
+static void v1_start(struct sl_req *r)
 {
     const struct sl_config *cfg = sl_worker_config(r->w);
     struct sl_call_spec spec = { 0 };
-    struct v1 *v = calloc(1, sizeof(*v));
+    struct v1 *v = r->ctx;
 
-    if (!v) {
-        sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
-        sl_req_free(r);
-        return;
-    }
-    v->r = r;
-    r->ctx = v;
-    r->ctx_free = v1_free;
-    sl_buf_init(&v->ev, 4u << 20);
-    if (!prepare(v, cfg))
-        return;
-    if (!sl_admit(r, true, v->reservation)) {
-        sl_req_free(r);
-        return;
-    }
     spec.path = "/chat/completions";
     spec.body = v->body;
     spec.body_len = v->body_len;
@@ -331,7 +317,6 @@ void sl_v1_chat_handle(struct sl_req *r)
         spec.on_data = on_data;
         spec.idle_timeout_ms = cfg->attempt_timeout_ms;
         spec.stream_timeout_ms = cfg->stream_timeout_ms;
-    spec.stream_timeout_ms = cfg->stream_timeout_ms;
     }
     v->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                             sl_worker_retry_policy(r->w), &spec,
@@ -341,4 +326,23 @@ void sl_v1_chat_handle(struct sl_req *r)
         sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
         sl_req_free(r);
     }
+}
+
+void sl_v1_chat_handle(struct sl_req *r)
+{
+    const struct sl_config *cfg = sl_worker_config(r->w);
+    struct v1 *v = calloc(1, sizeof(*v));
+
+    if (!v) {
+        sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_free(r);
+        return;
+    }
+    v->r = r;
+    r->ctx = v;
+    r->ctx_free = v1_free;
+    sl_buf_init(&v->ev, 4u << 20);
+    if (!prepare(v, cfg))
+        return;
+    sl_admit(r, true, v->reservation, v1_start);
 }

@@ -16,6 +16,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include "budget.h"
 #include "clock.h"
 #include "config.h"
 #include "http_errors.h"
@@ -24,6 +25,7 @@
 #include "retry.h"
 #include "rng.h"
 #include "shm.h"
+#include "tenant_sync.h"
 #include "upstream.h"
 
 #define HEARTBEAT_MS 500
@@ -46,6 +48,8 @@ struct sl_worker {
     size_t nlisteners;
     struct event *sig_term, *heartbeat, *accept_retry, *drain_check;
     struct sl_upstream *upstream;
+    struct sl_budget *budget;
+    struct sl_tenant_sync *sync;
     struct sl_retry_policy retry;
     bool draining;
     uint64_t drain_deadline_ms;
@@ -67,6 +71,16 @@ struct event_base *sl_worker_base(const struct sl_worker *w)
 struct sl_upstream *sl_worker_upstream(const struct sl_worker *w)
 {
     return w->upstream;
+}
+
+struct sl_budget *sl_worker_budget(const struct sl_worker *w)
+{
+    return w->budget;
+}
+
+struct sl_tenant_sync *sl_worker_tenant_sync(const struct sl_worker *w)
+{
+    return w->sync;
 }
 
 const struct sl_retry_policy *sl_worker_retry_policy(const struct sl_worker *w)
@@ -333,6 +347,16 @@ static int setup(struct sl_worker *w, const struct sl_worker_params *p)
     w->upstream = sl_upstream_new(w->base, w->cfg, p->api_key);
     if (!w->upstream)
         return -ENOMEM;
+    /* With [redis] url: the connection, then the tenant table's poll on it. */
+    w->budget = sl_budget_new(w->base, w->cfg, w->shm, &w->slot->metrics, w->pid);
+    if (!w->budget)
+        return -ENOMEM;
+    if (sl_budget_redis(w->budget)) {
+        w->sync = sl_tenant_sync_new(w->base, w->cfg, &w->shm->tenants,
+                                     sl_budget_redis(w->budget), &w->slot->metrics);
+        if (!w->sync)
+            return -ENOMEM;
+    }
     w->retry = (struct sl_retry_policy){
         .max_attempts = w->cfg->max_attempts,
         .request_timeout_ms = w->cfg->request_timeout_ms,
@@ -363,6 +387,10 @@ static void teardown(struct sl_worker *w)
     if (w->metrics_http)
         evhttp_free(w->metrics_http);
     sl_upstream_free(w->upstream);
+    /* The connection first: its pending commands are answered (as failed) while the tenant
+     * sync they belong to still exists.  Settlements Redis has not taken stay journalled. */
+    sl_budget_free(w->budget);
+    sl_tenant_sync_free(w->sync);
     if (w->heartbeat)
         event_free(w->heartbeat);
     if (w->accept_retry)

@@ -13,10 +13,12 @@
 struct event_base;
 struct evhttp_request;
 struct sl_buf;
+struct sl_budget;
 struct sl_config;
 struct sl_metrics;
 struct sl_retry_policy;
 struct sl_shm;
+struct sl_tenant_sync;
 struct sl_upstream;
 struct sl_worker;
 
@@ -39,6 +41,9 @@ int sl_worker_run(const struct sl_worker_params *p);
 const struct sl_config *sl_worker_config(const struct sl_worker *w);
 struct event_base *sl_worker_base(const struct sl_worker *w);
 struct sl_upstream *sl_worker_upstream(const struct sl_worker *w);
+struct sl_budget *sl_worker_budget(const struct sl_worker *w);
+/* NULL without [redis] url. */
+struct sl_tenant_sync *sl_worker_tenant_sync(const struct sl_worker *w);
 const struct sl_retry_policy *sl_worker_retry_policy(const struct sl_worker *w);
 bool sl_worker_is_draining(const struct sl_worker *w);
 /* A reply was handed to evhttp; a drain waits until it has been written out.  Call

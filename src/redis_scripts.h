@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* redis_scripts.h - the Lua scripts that make Redis the source of truth for budgets, rate
+ * windows and the tenant table, and the key names they work on (docs/REDIS.md).
+ *
+ * Per-tenant keys carry the tenant's name as a {hash tag}, so every key one admission touches
+ * lives in one slot (Redis Cluster runs a script only on keys of one slot); the tenant table
+ * has a tag of its own, {@admin}, which no tenant name can take.  Every key a script touches
+ * is passed in KEYS.  Time inside the scripts comes from the server (TIME), so every host's
+ * rate windows run on one clock; budget periods are named by the calling host's UTC clock. */
+#ifndef SL_REDIS_SCRIPTS_H
+#define SL_REDIS_SCRIPTS_H
+#include <stddef.h>
+
+#include "redis.h"
+
+/* reserve: KEYS rpm tpm used reserved resv resv_exp expired;
+ *   ARGV id tokens rpm tpm budget lease_ms used_expire_at_s budget_wait_ms lifetime(0|1).
+ *   -> {verdict (enum sl_quota_verdict), retry_ms, never, rpm_remaining, rpm_reset_ms,
+ *       tpm_remaining, tpm_reset_ms, used, reserved}; remaining -1 = unlimited. */
+extern struct sl_redis_script sl_script_reserve;
+/* settle: KEYS tpm used reserved resv resv_exp expired marker;
+ *   ARGV id actual tpm used_expire_at_s marker_ttl_s.  -> 1 applied, 0 already applied. */
+extern struct sl_redis_script sl_script_settle;
+/* admin_put: KEYS tenants keys version; ARGV name json create(1)|update(0) -> "ok",
+ *   "exists", "missing". */
+extern struct sl_redis_script sl_script_tenant_put;
+/* admin_delete: KEYS tenants keys version; ARGV name -> "ok" | "missing". */
+extern struct sl_redis_script sl_script_tenant_delete;
+/* key_add: KEYS tenants keys version; ARGV sha256hex json tenant must_exist(1|0)
+ *   -> "ok" | "exists" | "missing". */
+extern struct sl_redis_script sl_script_key_add;
+/* key_revoke: KEYS tenants keys version; ARGV key_id -> "ok" | "missing". */
+extern struct sl_redis_script sl_script_key_revoke;
+/* dump: KEYS tenants keys version -> {version, {name, json, ...}, {sha, json, ...}}. */
+extern struct sl_redis_script sl_script_dump;
+
+/* Once per process, before the first call: the SHA-1 of every script. */
+void sl_redis_scripts_init(void);
+
+/* Key names.  Each writes prefix + "{" + tenant + "}:" + what (+ ":" + arg) into out and
+ * returns its length, or 0 if it does not fit. */
+size_t sl_redis_tenant_key(char *out, size_t sz, const char *prefix, const char *tenant,
+                           const char *what, const char *arg);
+/* prefix + "{@admin}:" + what. */
+size_t sl_redis_admin_key(char *out, size_t sz, const char *prefix, const char *what);
+#define SL_REDIS_KEY_MAX 256
+/* Settle markers live this long (s): a settle replayed later than that after it was first
+ * applied would count twice. */
+#define SL_REDIS_MARKER_TTL_S 86400
+#endif /* SL_REDIS_SCRIPTS_H */
