@@ -117,8 +117,10 @@ int sl_redis_parse_url(const char *url, struct sl_redis_target *out, char *why, 
         colon = memchr(hostp, ':', (size_t)(end - hostp));
         size_t n = (size_t)((colon ? colon : end) - hostp);
 
-        if (n == 0 || n >= sizeof(out->host))
-            return fail(why, why_sz, "missing or overlong host");
+        if (n == 0)
+            return fail(why, why_sz, "has no host name");
+        if (n >= sizeof(out->host))
+            return fail(why, why_sz, "host name too long");
         memcpy(out->host, hostp, n);
     }
     for (const char *q = out->host; *q; q++)
@@ -126,7 +128,7 @@ int sl_redis_parse_url(const char *url, struct sl_redis_target *out, char *why, 
             return fail(why, why_sz, "bad character in host");
     if (colon) {
         if (!parse_int(colon + 1, (size_t)(end - colon - 1), 1, 65535, &v))
-            return fail(why, why_sz, "port must be 1-65535");
+            return fail(why, why_sz, "port must be 1..65535");
         out->port = (int)v;
     }
     if (slash && slash[1] != '\0') {

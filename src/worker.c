@@ -22,6 +22,7 @@
 #include "http_errors.h"
 #include "http_routes.h"
 #include "log.h"
+#include "redis.h"
 #include "retry.h"
 #include "rng.h"
 #include "shm.h"
@@ -33,6 +34,7 @@
 /* No new request for this long -> nothing accepted is still on its way.  A connection this
  * worker accepted just before it stopped accepting must have its request read by then. */
 #define DRAIN_QUIET_MS 500
+#define REDIS_GRACE_MS 2000
 
 struct sl_worker {
     const struct sl_config *cfg;
@@ -50,6 +52,8 @@ struct sl_worker {
     struct sl_upstream *upstream;
     struct sl_budget *budget;
     struct sl_tenant_sync *sync;
+    struct event *ready_grace;        /* with Redis: accept without it after a while */
+    bool ready;
     struct sl_retry_policy retry;
     bool draining;
     uint64_t drain_deadline_ms;
@@ -391,6 +395,8 @@ static void teardown(struct sl_worker *w)
      * sync they belong to still exists.  Settlements Redis has not taken stay journalled. */
     sl_budget_free(w->budget);
     sl_tenant_sync_free(w->sync);
+    if (w->ready_grace)
+        event_free(w->ready_grace);
     if (w->heartbeat)
         event_free(w->heartbeat);
     if (w->accept_retry)
@@ -401,6 +407,57 @@ static void teardown(struct sl_worker *w)
         event_free(w->sig_term);
     if (w->base)
         event_base_free(w->base);
+}
+
+static void become_ready(struct sl_worker *w)
+{
+    if (w->ready)
+        return;
+    w->ready = true;
+    if (w->ready_grace)
+        event_del(w->ready_grace);
+    if (!w->draining)
+        set_listeners_enabled(w, true);
+    atomic_store(&w->slot->state, SL_WORKER_READY);
+    sl_log_debug("worker_ready", "generation %u accepting", w->generation);
+}
+
+static void on_tenants_copied(void *arg, const char *status)
+{
+    (void)status;
+    become_ready(arg);
+}
+
+static void on_redis_up(void *arg)
+{
+    struct sl_worker *w = arg;
+
+    if (!w->ready && sl_tenant_sync_refresh(w->sync, on_tenants_copied, w) < 0)
+        become_ready(w);
+}
+
+static void on_ready_grace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    become_ready(arg);
+}
+
+/* With Redis, accept once the connection is up and the tenant table copied: a request taken
+ * before would go the fail_mode way (every new generation at every reload), or find no
+ * tenant.  A Redis that is down at start delays accepting by REDIS_GRACE_MS only. */
+static void await_store(struct sl_worker *w)
+{
+    struct timeval tv = { REDIS_GRACE_MS / 1000, (REDIS_GRACE_MS % 1000) * 1000 };
+    struct sl_redis *rd = sl_budget_redis(w->budget);
+
+    if (!rd || !w->sync || sl_redis_on_up(rd, on_redis_up, w) < 0 ||
+        !(w->ready_grace = evtimer_new(w->base, on_ready_grace, w))) {
+        become_ready(w);
+        return;
+    }
+    set_listeners_enabled(w, false);
+    evtimer_add(w->ready_grace, &tv);
 }
 
 int sl_worker_run(const struct sl_worker_params *p)
@@ -430,8 +487,7 @@ int sl_worker_run(const struct sl_worker_params *p)
     if (getppid() != p->master_pid)
         raise(SIGTERM);
     atomic_store(&w.slot->heartbeat_ms, sl_clock_mono_ms());
-    atomic_store(&w.slot->state, SL_WORKER_READY);
-    sl_log_debug("worker_ready", "generation %u accepting", p->generation);
+    await_store(&w);
     event_base_dispatch(w.base);
     sl_log_info("worker_exit", "served %llu requests",
                 (unsigned long long)atomic_load(&w.slot->requests));

@@ -619,3 +619,20 @@ void h_http_parallel(int port, const char *method, const char *path, const char 
     curl_slist_free_all(hl);
     curl_multi_cleanup(m);
 }
+
+double h_metric(int port, const char *sample)
+{
+    struct h_resp r;
+    size_t n = strlen(sample);
+    double v = -1;
+    char *p;
+
+    cr_assert_eq(h_http(port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    for (p = r.body; p && (p = strstr(p, sample)); p++)
+        if ((p == r.body || p[-1] == '\n') && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    h_resp_free(&r);
+    return v;
+}

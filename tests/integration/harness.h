@@ -70,6 +70,10 @@ int h_connect(int port);
 /* Read from fd until EOF or timeout; returns malloc'd NUL-terminated data. */
 char *h_read_all(int fd, int timeout_ms, size_t *len);
 
+/* The value of one sample of GET /metrics on port (name with its labels, exactly as
+ * exposed), or -1 when absent. */
+double h_metric(int port, const char *sample);
+
 /* Count log lines in d->log containing every one of the given substrings (NULL-ended). */
 int h_log_count(const struct h_daemon *d, const char *const *needles);
 /* Is text (e.g. a key) anywhere in file? */

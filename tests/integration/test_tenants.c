@@ -65,18 +65,7 @@ static long post(const char *path, const char *auth, const char *body, struct h_
 
 static double metric(const char *name)
 {
-    struct h_resp r;
-    double v = -1;
-    char *p;
-
-    cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
-    for (p = r.body; (p = strstr(p, name)); p++)
-        if ((p == r.body || p[-1] == '\n') && p[strlen(name)] == ' ') {
-            v = strtod(p + strlen(name) + 1, NULL);
-            break;
-        }
-    h_resp_free(&r);
-    return v;
+    return h_metric(d.port, name);
 }
 
 Test(tenants, unknown_or_missing_keys_are_401_in_both_shapes)
