@@ -275,7 +275,7 @@ static void apply_local(struct admin_call *c)
         rc = sl_tenants_set_limits(t, c->idx, &c->lim, wall_s());
         break;
     case OP_DELETE:
-        rc = sl_tenants_delete(t, c->idx);
+        rc = sl_tenants_delete(t, c->idx, wall_s());
         break;
     case OP_KEY:
         rc = sl_tenants_add_key(t, c->idx, c->sha, wall_s(), c->id);

@@ -40,6 +40,28 @@ static void unlock(pthread_mutex_t *m)
     pthread_mutex_unlock(m);
 }
 
+/* A tenant's lock.  A holder that died may have counted a reservation it never published,
+ * or freed a slot without taking its tokens off: `reserved` is rebuilt from the slots that
+ * really hold tokens here (LIVE and counted locally), so a crash at any instruction leaks
+ * nothing.  (`used` cannot be rebuilt; at worst one settlement is lost, never double.) */
+static void lock_rec(struct sl_tenants *t, struct sl_tenant_rec *rec)
+{
+    uint32_t idx = (uint32_t)(rec - t->tenants), i;
+    uint64_t held = 0;
+
+    if (pthread_mutex_lock(&rec->lock) != EOWNERDEAD)
+        return;
+    for (i = 0; i < SL_RESERVATIONS_MAX; i++) {
+        struct sl_reservation *r = &t->resv[i];
+
+        if (atomic_load(&r->state) == SL_SLOT_LIVE && r->tenant == idx &&
+            (r->flags & SL_RESV_LOCAL))
+            held += r->tokens;
+    }
+    rec->quota.reserved = held;
+    pthread_mutex_consistent(&rec->lock);
+}
+
 int sl_tenants_init(struct sl_tenants *t)
 {
     unsigned i;
@@ -96,18 +118,52 @@ int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
     return -ENOENT;
 }
 
+static void revoke_keys_of_locked(struct sl_tenants *t, uint32_t tenant);
+
+/* Does any reservation (held, settling, or being claimed) still name tenant idx? */
+static bool referenced(struct sl_tenants *t, uint32_t idx)
+{
+    for (uint32_t i = 0; i < SL_RESERVATIONS_MAX; i++)
+        if (atomic_load(&t->resv[i].state) != SL_SLOT_FREE && t->resv[i].tenant == idx)
+            return true;
+    return false;
+}
+
+/* A deleted tenant's slot may serve a new tenant once nothing can still refer to it: dead for
+ * SL_TENANT_REUSE_S (longer than a request waits between finding its tenant and holding a
+ * reservation) and named by no reservation (a stream may outlive any quarantine). */
+static int reusable_locked(struct sl_tenants *t, int64_t now_wall_s)
+{
+    uint32_t i, n = atomic_load(&t->ntenants);
+
+    for (i = 0; i < n; i++) {
+        struct sl_tenant_rec *rec = &t->tenants[i];
+
+        if (atomic_load(&rec->state) == SL_SLOT_DEAD &&
+            now_wall_s - rec->dead_at_s >= SL_TENANT_REUSE_S && !referenced(t, i))
+            return (int)i;
+    }
+    return -ENOENT;
+}
+
 static int create_locked(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
                          bool is_static, int64_t now_wall_s)
 {
     uint32_t n = atomic_load(&t->ntenants);
     struct sl_tenant_rec *rec;
+    int idx;
 
     if (sl_tenants_by_name(t, name) >= 0)
         return -EEXIST;
-    if (n >= SL_TENANTS_MAX || strlen(name) >= sizeof(rec->name))
+    if (strlen(name) >= sizeof(rec->name))
         return -ENOSPC;
-    rec = &t->tenants[n];
-    lock(&rec->lock);
+    idx = reusable_locked(t, now_wall_s);
+    if (idx < 0 && n >= SL_TENANTS_MAX)
+        return -ENOSPC;
+    if (idx < 0)
+        idx = (int)n;
+    rec = &t->tenants[idx];
+    lock_rec(t, rec);
     snprintf(rec->name, sizeof(rec->name), "%s", name);
     rec->is_static = is_static;
     atomic_store(&rec->redis_remaining, -1);
@@ -115,8 +171,17 @@ static int create_locked(struct sl_tenants *t, const char *name, const struct sl
     sl_quota_init(&rec->quota, lim->budget_period, now_wall_s);
     unlock(&rec->lock);
     atomic_store_explicit(&rec->state, SL_SLOT_LIVE, memory_order_release);
-    atomic_store(&t->ntenants, n + 1);
-    return (int)n;
+    if ((uint32_t)idx == n)
+        atomic_store(&t->ntenants, n + 1);
+    return idx;
+}
+
+/* A tenant goes, keys and all; its slot is reusable later (reusable_locked). */
+static void bury_locked(struct sl_tenants *t, uint32_t idx, int64_t now_wall_s)
+{
+    revoke_keys_of_locked(t, idx);
+    t->tenants[idx].dead_at_s = now_wall_s;
+    atomic_store(&t->tenants[idx].state, SL_SLOT_DEAD);
 }
 
 int sl_tenants_create(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
@@ -146,10 +211,29 @@ int sl_tenants_set_limits(struct sl_tenants *t, int idx, const struct sl_limits 
     rec = &t->tenants[idx];
     if (rec->is_static)
         return -EPERM;
-    lock(&rec->lock);
+    lock_rec(t, rec);
     rec->limits = *lim;
     unlock(&rec->lock);
     return 0;
+}
+
+/* Revoke key slot i.  A revoked slot is a tombstone lookups walk past; one that ends a probe
+ * path (the next slot is free) and the tombstones right before it are freed at once, since
+ * no path can lead through them to a key, so churn does not fill the table with tombstones. */
+static void bury_key_locked(struct sl_tenants *t, uint32_t i)
+{
+    uint32_t j = i;
+
+    atomic_store(&t->keys[i].state, SL_SLOT_DEAD);
+    if (atomic_load(&t->keys[(i + 1) & (SL_KEYS_MAX - 1)].state) != SL_SLOT_FREE)
+        return;
+    while (atomic_load(&t->keys[j].state) == SL_SLOT_DEAD) {
+        atomic_store(&t->keys[j].state, SL_SLOT_FREE);
+        atomic_fetch_sub(&t->nkeys, 1);
+        j = (j - 1) & (SL_KEYS_MAX - 1);
+        if (j == i)
+            break;
+    }
 }
 
 static void revoke_keys_of_locked(struct sl_tenants *t, uint32_t tenant)
@@ -158,16 +242,15 @@ static void revoke_keys_of_locked(struct sl_tenants *t, uint32_t tenant)
 
     for (i = 0; i < SL_KEYS_MAX; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].tenant == tenant)
-            atomic_store(&t->keys[i].state, SL_SLOT_DEAD);
+            bury_key_locked(t, i);
 }
 
-int sl_tenants_delete(struct sl_tenants *t, int idx)
+int sl_tenants_delete(struct sl_tenants *t, int idx, int64_t now_wall_s)
 {
     if (!idx_ok(t, idx))
         return -ENOENT;
     lock(&t->admin_lock);
-    revoke_keys_of_locked(t, (uint32_t)idx);
-    atomic_store(&t->tenants[idx].state, SL_SLOT_DEAD);
+    bury_locked(t, (uint32_t)idx, now_wall_s);
     unlock(&t->admin_lock);
     return 0;
 }
@@ -183,14 +266,23 @@ static int add_key_locked(struct sl_tenants *t, uint32_t tenant, const unsigned 
 
     if (sl_tenants_by_key(t, sha) >= 0)
         return -EEXIST;
-    if (atomic_load(&t->nkeys) >= SL_KEYS_MAX * 3 / 4)
-        return -ENOSPC;
+    /* The first revoked slot on the probe path is reused; a free one ends the path.  Lookups
+     * skip revoked slots and stop at free ones, so either keeps every key findable. */
     for (i = 0; i < SL_KEYS_MAX; i++) {
-        k = &t->keys[(h + i) & (SL_KEYS_MAX - 1)];
-        if (atomic_load(&k->state) == SL_SLOT_FREE)
+        struct sl_key_rec *at = &t->keys[(h + i) & (SL_KEYS_MAX - 1)];
+        uint32_t st = atomic_load(&at->state);
+
+        if (st == SL_SLOT_DEAD && !k)
+            k = at;
+        if (st == SL_SLOT_FREE) {
+            if (!k && atomic_load(&t->nkeys) < SL_KEYS_MAX * 3 / 4) {
+                k = at;
+                atomic_fetch_add(&t->nkeys, 1);
+            }
             break;
+        }
     }
-    if (i == SL_KEYS_MAX)
+    if (!k)
         return -ENOSPC;
     if (id) {
         snprintf(k->id, sizeof(k->id), "%s", id);
@@ -209,7 +301,6 @@ static int add_key_locked(struct sl_tenants *t, uint32_t tenant, const unsigned 
     k->created_s = now_wall_s;
     k->from_config = from_config;
     atomic_store_explicit(&k->state, SL_SLOT_LIVE, memory_order_release);
-    atomic_fetch_add(&t->nkeys, 1);
     if (id_out)
         memcpy(id_out, k->id, SL_KEY_ID_LEN + 1);
     return 0;
@@ -237,7 +328,7 @@ int sl_tenants_revoke_key(struct sl_tenants *t, const char *key_id)
     for (i = 0; i < SL_KEYS_MAX; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE &&
             strcmp(t->keys[i].id, key_id) == 0) {
-            atomic_store(&t->keys[i].state, SL_SLOT_DEAD);
+            bury_key_locked(t, i);
             r = 0;
             break;
         }
@@ -265,10 +356,8 @@ int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
             keep |= strcmp(cfg->tenants[j].name, rec->name) == 0;
         if (cfg->auth_mode == SL_AUTH_NONE && strcmp(rec->name, SL_TENANT_ANONYMOUS) == 0)
             keep = true;
-        if (!keep) {
-            revoke_keys_of_locked(t, i);
-            atomic_store(&rec->state, SL_SLOT_DEAD);
-        }
+        if (!keep)
+            bury_locked(t, i, now_wall_s);
     }
     for (j = 0; j < cfg->ntenants + (cfg->auth_mode == SL_AUTH_NONE) && r >= 0; j++) {
         bool anon = j == cfg->ntenants;
@@ -279,7 +368,7 @@ int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
         if (idx < 0) {
             idx = create_locked(t, name, lim, true, now_wall_s);
         } else {
-            lock(&t->tenants[idx].lock);
+            lock_rec(t, &t->tenants[idx]);
             t->tenants[idx].limits = *lim;
             t->tenants[idx].is_static = true;
             unlock(&t->tenants[idx].lock);
@@ -300,7 +389,7 @@ int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
             for (k = 0; k < cfg->tenants[j].nkeys; k++)
                 listed |= memcmp(kr->sha256, cfg->tenants[j].key_sha256[k], 32) == 0;
             if (!listed)
-                atomic_store(&kr->state, SL_SLOT_DEAD);
+                bury_key_locked(t, ki);
         }
         for (k = 0; !anon && k < cfg->tenants[j].nkeys; k++) {
             int found = sl_tenants_by_key(t, cfg->tenants[j].key_sha256[k]);
@@ -328,7 +417,7 @@ int sl_tenants_usage(struct sl_tenants *t, int idx, uint64_t now_ms, int64_t now
     if (!idx_ok(t, idx))
         return -ENOENT;
     rec = &t->tenants[idx];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     if (lim_out)
         *lim_out = rec->limits;
     if (info_out)
@@ -344,7 +433,7 @@ int sl_tenants_reset_usage(struct sl_tenants *t, int idx, int64_t now_wall_s)
     if (!idx_ok(t, idx))
         return -ENOENT;
     rec = &t->tenants[idx];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     sl_quota_budget_reset_locked(&rec->quota, &rec->limits, now_wall_s);
     unlock(&rec->lock);
     return 0;
@@ -365,8 +454,8 @@ static int claim_resv(struct sl_tenants *t, uint32_t tenant, pid_t pid, uint64_t
         /* The slot becomes the proof that tokens are held: fill it, then publish. */
         if (!atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_DEAD))
             continue;
-        r->tenant = tenant;
         r->pid = (int32_t)pid;
+        r->tenant = tenant;
         r->tokens = tokens;
         r->actual = 0;
         r->flags = flags;
@@ -388,7 +477,7 @@ int sl_tenants_admit(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid, 
     if (!idx_ok(t, idx))
         return -ENOENT;
     rec = &t->tenants[idx];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     v = sl_quota_admit_locked(&rec->quota, &rec->limits, tokens, now_ms, now_wall_s, res);
     if (v == SL_QUOTA_OK) {
         slot = claim_resv(t, (uint32_t)idx, pid, tokens, SL_RESV_LOCAL);
@@ -419,7 +508,7 @@ static void release(struct sl_tenants *t, int resv, bool refund, uint64_t actual
     if (r->tenant >= SL_TENANTS_MAX)
         return;
     rec = &t->tenants[r->tenant];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     if (!atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_FREE)) {
         unlock(&rec->lock);
         return;
@@ -452,6 +541,9 @@ unsigned sl_tenants_reap(struct sl_tenants *t, pid_t pid, uint64_t now_ms, int64
 
         if (st == SL_SLOT_PENDING && atomic_load(&r->lease_pid) == (int32_t)pid)
             atomic_store(&r->lease_until_ms, 0);
+        /* Claimed but never published: it held nothing yet. */
+        if (st == SL_SLOT_DEAD && r->pid == (int32_t)pid)
+            atomic_compare_exchange_strong(&r->state, &st, SL_SLOT_FREE);
         if (st != SL_SLOT_LIVE || r->pid != (int32_t)pid)
             continue;
         /* Charged in full: the call may have reached the upstream and been billed. */
@@ -474,7 +566,7 @@ int sl_tenants_restore_usage(struct sl_tenants *t, int idx, uint64_t used, enum 
     if (!idx_ok(t, idx))
         return -ENOENT;
     rec = &t->tenants[idx];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     /* Only usage of the period that is still running counts; an older one has reset. */
     if (rec->limits.budget_period == period &&
         sl_quota_period_start(period, now_wall_s) == period_start_s) {
@@ -522,7 +614,7 @@ int sl_tenants_admit_held(struct sl_tenants *t, int resv, const struct sl_limits
     if (!r || atomic_load(&r->state) != SL_SLOT_LIVE || (r->flags & SL_RESV_LOCAL))
         return -EINVAL;
     rec = &t->tenants[r->tenant];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     v = sl_quota_admit_locked(&rec->quota, lim, r->tokens, now_ms, now_wall_s, res);
     if (v == SL_QUOTA_OK)
         r->flags |= SL_RESV_LOCAL;
@@ -549,18 +641,23 @@ int64_t sl_tenants_finish(struct sl_tenants *t, int resv, uint64_t actual, pid_t
     if (!r)
         return -1;
     rec = &t->tenants[r->tenant];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     if (atomic_load(&r->state) != SL_SLOT_LIVE) {
+        unlock(&rec->lock);
+        return -1;
+    }
+    /* Published first: a holder dying after this leaves a PENDING slot that is replayed, and
+     * no LIVE one that the master would charge a second time. */
+    r->actual = actual;
+    atomic_store(&r->lease_pid, (int32_t)pid);
+    atomic_store(&r->lease_until_ms, lease_ms ? now_ms + lease_ms : 0);
+    if (!atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_PENDING)) {
         unlock(&rec->lock);
         return -1;
     }
     /* The local record keeps what this host admitted alone until Redis has it. */
     if (r->flags & SL_RESV_LOCAL)
         sl_quota_settle_locked(&rec->quota, &rec->limits, r->tokens, actual, now_ms, now_wall_s);
-    r->actual = actual;
-    atomic_store(&r->lease_pid, (int32_t)pid);
-    atomic_store(&r->lease_until_ms, lease_ms ? now_ms + lease_ms : 0);
-    atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_PENDING);
     atomic_fetch_add(&t->npending, 1);
     unlock(&rec->lock);
     return r->seq;
@@ -576,7 +673,7 @@ bool sl_tenants_confirm(struct sl_tenants *t, int resv, uint32_t seq, int64_t no
     if (!r)
         return false;
     rec = &t->tenants[r->tenant];
-    lock(&rec->lock);
+    lock_rec(t, rec);
     if (r->seq == seq && atomic_compare_exchange_strong(&r->state, &expect, SL_SLOT_FREE)) {
         if (r->flags & SL_RESV_LOCAL)
             sl_quota_budget_unsettle_locked(&rec->quota, &rec->limits, r->actual, now_wall_s);
@@ -685,10 +782,8 @@ static void sync_tenants_locked(struct sl_tenants *t, struct sl_tenant_entry *tv
         if (rec->is_static)
             continue;
         snprintf(key.name, sizeof(key.name), "%s", rec->name);
-        if (!bsearch(&key, tv, nt, sizeof(*tv), entry_cmp)) {
-            revoke_keys_of_locked(t, (uint32_t)index[i].idx);
-            atomic_store(&rec->state, SL_SLOT_DEAD);
-        }
+        if (!bsearch(&key, tv, nt, sizeof(*tv), entry_cmp))
+            bury_locked(t, (uint32_t)index[i].idx, now_wall_s);
     }
     for (i = 0; i < nt; i++) {
         int idx = find_idx(index, ni, tv[i].name);
@@ -697,7 +792,7 @@ static void sync_tenants_locked(struct sl_tenants *t, struct sl_tenant_entry *tv
             create_locked(t, tv[i].name, &tv[i].limits, false, now_wall_s);
         } else if (!t->tenants[idx].is_static &&
                    atomic_load(&t->tenants[idx].state) == SL_SLOT_LIVE) {
-            lock(&t->tenants[idx].lock);
+            lock_rec(t, &t->tenants[idx]);
             t->tenants[idx].limits = tv[i].limits;
             unlock(&t->tenants[idx].lock);
         }
@@ -721,7 +816,7 @@ static void sync_keys_locked(struct sl_tenants *t, struct sl_key_entry *kv, size
             continue;
         memcpy(key.sha256, kr->sha256, 32);
         if (!bsearch(&key, kv, nk, sizeof(*kv), key_entry_cmp))
-            atomic_store(&kr->state, SL_SLOT_DEAD);
+            bury_key_locked(t, k);
     }
     for (i = 0; i < nk; i++) {
         int idx = find_idx(index, ni, kv[i].tenant);

@@ -7,9 +7,10 @@
  * locker an EOWNERDEAD, which is repaired, never a deadlock.  Creating or deleting tenants and
  * keys takes one robust admin lock; that is rare (admin API, master at start and reload).
  * Lookups by key take no lock: a key record is filled in first and published by a release
- * store of its state, and slots are never reused while the master runs (a revoked key or a
- * deleted tenant stays as a tombstone), so a lock-free reader sees either nothing or a
- * complete record.
+ * store of its state, so a lock-free reader sees either nothing or a complete record.  A
+ * revoked key's slot is a tombstone that a later key may take (lookups skip tombstones); a
+ * deleted tenant's slot serves a new tenant only once no reservation names it and it has
+ * been dead for SL_TENANT_REUSE_S, so nothing in flight can mistake one for the other.
  *
  * Reservations.  Every admitted request holds one reservation slot (tenant, tokens, the
  * worker's pid) until it is settled to the upstream's usage or refunded, exactly once.  When
@@ -38,6 +39,7 @@
 #define SL_RESERVATIONS_MAX 65536u
 #define SL_KEY_ID_LEN 20              /* "key_" + 16 hex */
 #define SL_TENANT_ANONYMOUS "anonymous"
+#define SL_TENANT_REUSE_S 600
 
 enum sl_slot_state { SL_SLOT_FREE = 0, SL_SLOT_LIVE = 1, SL_SLOT_DEAD = 2,
                      SL_SLOT_PENDING = 3 /* reservations only: settled, Redis not told yet */ };
@@ -50,6 +52,7 @@ struct sl_tenant_rec {
     _Atomic uint32_t state;           /* enum sl_slot_state */
     bool is_static;                   /* from a [tenant.NAME] section: limits from the file */
     _Atomic int64_t redis_remaining;  /* budget left as Redis last said; -1 = not known */
+    int64_t dead_at_s;                /* when it was deleted (state DEAD) */
     char name[64];
     struct sl_limits limits;
     struct sl_quota quota;
@@ -107,7 +110,7 @@ int sl_tenants_create(struct sl_tenants *t, const char *name, const struct sl_li
                       int64_t now_wall_s);
 int sl_tenants_set_limits(struct sl_tenants *t, int idx, const struct sl_limits *lim,
                           int64_t now_wall_s);
-int sl_tenants_delete(struct sl_tenants *t, int idx);
+int sl_tenants_delete(struct sl_tenants *t, int idx, int64_t now_wall_s);
 /* Store a key's hash for tenant idx; its public id goes to id_out (SL_KEY_ID_LEN + 1). */
 int sl_tenants_add_key(struct sl_tenants *t, int idx, const unsigned char sha256[32],
                        int64_t now_wall_s, char *id_out);

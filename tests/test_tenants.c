@@ -59,7 +59,7 @@ Test(tenants, keys_find_their_tenant_and_revoked_ones_do_not)
     cr_assert_eq(sl_tenants_revoke_key(t, id), 0);
     cr_assert_eq(sl_tenants_by_key(t, a), -ENOENT);
     cr_assert_eq(sl_tenants_create(t, "acme", &budget_1000, WALL), -EEXIST);
-    cr_assert_eq(sl_tenants_delete(t, acme), 0);
+    cr_assert_eq(sl_tenants_delete(t, acme, WALL), 0);
     cr_assert_eq(sl_tenants_by_name(t, "acme"), -ENOENT);
 }
 
@@ -199,4 +199,95 @@ Test(tenants, a_key_removed_from_the_file_stops_working_on_reload)
     cr_assert_geq(sl_tenants_by_key(t, a), 0);
     cr_assert_eq(sl_tenants_by_key(t, b), -ENOENT);
     sl_config_free(cfg);
+}
+
+/* A worker that dies inside the tenant's lock, with tokens counted as reserved that no slot
+ * holds (the arithmetic done, the slot never published): the next locker rebuilds reserved
+ * from the slots, so nothing leaks. */
+Test(tenants, a_death_inside_the_lock_leaks_no_reserved_tokens)
+{
+    struct sl_quota_result res;
+    struct sl_quota_info info;
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL), held, resv, st;
+    pid_t pid;
+
+    cr_assert_eq(sl_tenants_admit(t, acme, 300, 1, NOW_MS, WALL, &res, &held), SL_QUOTA_OK);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        pthread_mutex_lock(&t->tenants[acme].lock);
+        t->tenants[acme].quota.reserved += 450;   /* counted, never published */
+        _exit(0);
+    }
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    sl_tenants_usage(t, acme, NOW_MS, WALL, NULL, &info);
+    cr_assert_eq(info.budget.reserved, 300, "only the published reservation is held");
+    cr_assert_eq(sl_tenants_admit(t, acme, 700, 1, NOW_MS, WALL, &res, &resv), SL_QUOTA_OK,
+                 "the leaked 450 would have refused this one");
+    sl_tenants_settle(t, held, 300, NOW_MS, WALL);
+    sl_tenants_settle(t, resv, 700, NOW_MS, WALL);
+    sl_tenants_usage(t, acme, NOW_MS, WALL, NULL, &info);
+    cr_assert_eq(info.budget.used, 1000);
+    cr_assert_eq(info.budget.reserved, 0);
+}
+
+/* Key rotation never fills the table: a revoked key's slot is taken by a later key. */
+Test(tenants, revoked_key_slots_are_reused)
+{
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL);
+    char id[SL_KEY_ID_LEN + 1], key[32];
+    unsigned char h[32];
+
+    for (int i = 0; i < 3 * (int)SL_KEYS_MAX; i++) {
+        snprintf(key, sizeof(key), "sk-rot-%d", i);
+        key_hash(key, h);
+        cr_assert_eq(sl_tenants_add_key(t, acme, h, WALL, id), 0, "key %d", i);
+        cr_assert_eq(sl_tenants_by_key(t, h), acme);
+        cr_assert_eq(sl_tenants_revoke_key(t, id), 0);
+        cr_assert_eq(sl_tenants_by_key(t, h), -ENOENT);
+    }
+    /* Keys still live are found after all that churn around them. */
+    key_hash("sk-stays", h);
+    cr_assert_eq(sl_tenants_add_key(t, acme, h, WALL, id), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "sk-more-%d", i);
+        key_hash(key, h);
+        cr_assert_eq(sl_tenants_add_key(t, acme, h, WALL, NULL), 0);
+    }
+    key_hash("sk-stays", h);
+    cr_assert_eq(sl_tenants_by_key(t, h), acme);
+}
+
+/* A deleted tenant's slot comes back only after the quarantine, and never while a
+ * reservation still names it. */
+Test(tenants, deleted_tenant_slots_are_reused_once_nothing_refers_to_them)
+{
+    struct sl_quota_result res;
+    int a = sl_tenants_create(t, "a", &budget_1000, WALL), b, c, resv;
+
+    cr_assert_eq(sl_tenants_admit(t, a, 10, 1, NOW_MS, WALL, &res, &resv), SL_QUOTA_OK);
+    cr_assert_eq(sl_tenants_delete(t, a, WALL), 0);
+    b = sl_tenants_create(t, "b", &budget_1000, WALL + SL_TENANT_REUSE_S - 1);
+    cr_assert_neq(b, a, "reused within the quarantine");
+    c = sl_tenants_create(t, "c", &budget_1000, WALL + SL_TENANT_REUSE_S + 1);
+    cr_assert_neq(c, a, "reused while a reservation names it");
+    sl_tenants_settle(t, resv, 10, NOW_MS, WALL);
+    cr_assert_eq(sl_tenants_create(t, "d", &budget_1000, WALL + SL_TENANT_REUSE_S + 1), a);
+    cr_assert_eq(sl_tenants_by_name(t, "d"), a);
+    cr_assert_eq(sl_tenants_by_name(t, "a"), -ENOENT);
+}
+
+/* Churn through more tenants than the table holds: it never fills. */
+Test(tenants, tenant_churn_never_fills_the_table)
+{
+    char name[32];
+
+    for (int i = 0; i < 2 * (int)SL_TENANTS_MAX; i++) {
+        int idx;
+
+        snprintf(name, sizeof(name), "t%d", i);
+        idx = sl_tenants_create(t, name, &budget_1000, WALL + (int64_t)i * SL_TENANT_REUSE_S);
+        cr_assert_geq(idx, 0, "tenant %d: %d", i, idx);
+        cr_assert_eq(sl_tenants_delete(t, idx, WALL + (int64_t)i * SL_TENANT_REUSE_S), 0);
+    }
 }
