@@ -93,11 +93,32 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* Settlements Redis has not confirmed (tenants.h): written to Redis by the next start. */
+static json_t *journal_doc(struct sl_tenants *t)
+{
+    json_t *list = json_array();
+    char id[SL_RESV_ID_MAX];
+
+    for (uint32_t i = 0; list && i < SL_RESERVATIONS_MAX; i++) {
+        struct sl_reservation *r = &t->resv[i];
+
+        if (atomic_load(&r->state) != SL_SLOT_PENDING || r->tenant >= SL_TENANTS_MAX ||
+            !sl_tenants_resv_id(t, (int)i, r->seq, id, sizeof(id)))
+            continue;
+        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:b}", "tenant",
+                                              t->tenants[r->tenant].name, "id", id, "tokens",
+                                              (json_int_t)r->tokens, "actual",
+                                              (json_int_t)r->actual, "local",
+                                              (r->flags & SL_RESV_LOCAL) != 0));
+    }
+    return list;
+}
+
 int sl_state_save(struct sl_tenants *t, const char *path, uint64_t now_ms, int64_t now_wall_s,
                   char *err, size_t err_sz)
 {
-    json_t *doc = json_pack("{s:i, s:I, s:[]}", "version", STATE_VERSION, "saved_at",
-                            (json_int_t)now_wall_s, "tenants");
+    json_t *doc = json_pack("{s:i, s:I, s:[], s:o}", "version", STATE_VERSION, "saved_at",
+                            (json_int_t)now_wall_s, "tenants", "journal", journal_doc(t));
     json_t *list = json_object_get(doc, "tenants");
     uint32_t i, n = atomic_load(&t->ntenants);
     char tmp[4200], dir[4200], *text;
@@ -190,7 +211,36 @@ static const char *validate(json_t *doc)
             if (!unhex(json_string_value(json_object_get(k, "sha256")), sha, 32))
                 return "a key with a bad sha256";
     }
+    list = json_object_get(doc, "journal");
+    if (list && !json_is_array(list))
+        return "a journal that is not an array";
+    json_array_foreach(list, i, tn)
+        if (!json_is_string(json_object_get(tn, "tenant")) ||
+            !json_is_string(json_object_get(tn, "id")) ||
+            !json_is_integer(json_object_get(tn, "tokens")) ||
+            !json_is_integer(json_object_get(tn, "actual")) ||
+            json_integer_value(json_object_get(tn, "tokens")) < 0 ||
+            json_integer_value(json_object_get(tn, "actual")) < 0)
+            return "a journal entry with bad fields";
     return NULL;
+}
+
+/* Pending settlements come back as pending, under the ids Redis knows them by. */
+static void restore_journal(struct sl_tenants *t, json_t *doc)
+{
+    json_t *e;
+    size_t i;
+
+    json_array_foreach(json_object_get(doc, "journal"), i, e) {
+        int idx = sl_tenants_by_name(t, json_string_value(json_object_get(e, "tenant")));
+
+        if (idx >= 0)
+            (void)sl_tenants_restore_pending(
+                t, idx, json_string_value(json_object_get(e, "id")),
+                (uint64_t)json_integer_value(json_object_get(e, "tokens")),
+                (uint64_t)json_integer_value(json_object_get(e, "actual")),
+                json_is_true(json_object_get(e, "local")));
+    }
 }
 
 static void restore(struct sl_tenants *t, json_t *doc, int64_t now_wall_s)
@@ -263,6 +313,7 @@ int sl_state_load(struct sl_tenants *t, const char *path, int64_t now_wall_s, ch
         return -EINVAL;
     }
     restore(t, doc, now_wall_s);
+    restore_journal(t, doc);
     json_decref(doc);
     return 0;
 }

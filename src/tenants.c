@@ -459,6 +459,7 @@ static int claim_resv(struct sl_tenants *t, uint32_t tenant, pid_t pid, uint64_t
         r->tokens = tokens;
         r->actual = 0;
         r->flags = flags;
+        r->origin_host = 0;
         r->seq++;
         atomic_store(&r->lease_until_ms, 0);
         atomic_store_explicit(&r->state, SL_SLOT_LIVE, memory_order_release);
@@ -717,9 +718,43 @@ void sl_tenants_end_lease(struct sl_tenants *t, int resv)
 size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out,
                           size_t sz)
 {
-    int n = snprintf(out, sz, "%016llx-%d-%u", (unsigned long long)t->host_id, resv, seq);
+    const struct sl_reservation *r = &t->resv[resv];
+    int n;
 
+    if (r->origin_host)
+        n = snprintf(out, sz, "%016llx-%d-%u", (unsigned long long)r->origin_host,
+                     r->origin_slot, r->origin_seq);
+    else
+        n = snprintf(out, sz, "%016llx-%d-%u", (unsigned long long)t->host_id, resv, seq);
     return n > 0 && (size_t)n < sz ? (size_t)n : 0;
+}
+
+int sl_tenants_restore_pending(struct sl_tenants *t, int idx, const char *id, uint64_t tokens,
+                               uint64_t actual, bool local)
+{
+    unsigned long long host;
+    unsigned seq;
+    int slot, n = 0, resv;
+    struct sl_reservation *r;
+
+    if (!id || sscanf(id, "%16llx-%d-%u%n", &host, &slot, &seq, &n) != 3 ||
+        (size_t)n != strlen(id) || host == 0 || slot < 0 ||
+        tokens > SL_QUOTA_TOKENS_MAX || actual > SL_QUOTA_TOKENS_MAX)
+        return -EINVAL;
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    resv = claim_resv(t, (uint32_t)idx, 0, tokens, SL_RESV_JOURNAL | (local ? SL_RESV_LOCAL : 0));
+    if (resv < 0)
+        return resv;
+    r = &t->resv[resv];
+    r->origin_host = host;
+    r->origin_slot = slot;
+    r->origin_seq = seq;
+    r->actual = actual;
+    atomic_store(&r->lease_until_ms, 0);
+    atomic_store(&r->state, SL_SLOT_PENDING);
+    atomic_fetch_add(&t->npending, 1);
+    return 0;
 }
 
 /* ---- the tenant table from Redis ---- */

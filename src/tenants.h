@@ -77,6 +77,10 @@ struct sl_reservation {
     uint32_t flags;                   /* SL_RESV_* */
     _Atomic int32_t lease_pid;        /* PENDING: who is sending it to Redis, until ... */
     _Atomic uint64_t lease_until_ms;
+    /* A settlement restored from the state file keeps the id it had in Redis. */
+    uint64_t origin_host;             /* 0: the id is this host's own */
+    int32_t origin_slot;
+    uint32_t origin_seq;
 };
 
 struct sl_tenants {
@@ -148,6 +152,10 @@ bool sl_tenants_confirm(struct sl_tenants *t, int resv, uint32_t seq, int64_t no
 int sl_tenants_claim_pending(struct sl_tenants *t, pid_t pid, uint64_t now_ms, uint64_t lease_ms,
                              int *out, int max);
 void sl_tenants_end_lease(struct sl_tenants *t, int resv);
+/* State file: a settlement still PENDING when the master stopped, back as PENDING under the
+ * Redis id it had (parsed from id).  -EINVAL for a bad id or tokens, -ENOSPC, -ENOENT. */
+int sl_tenants_restore_pending(struct sl_tenants *t, int idx, const char *id, uint64_t tokens,
+                               uint64_t actual, bool local);
 /* "<host id>-<slot>-<seq>", the reservation's id in Redis; its length, 0 if it does not fit. */
 size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out,
                           size_t sz);

@@ -341,6 +341,36 @@ REDIS_TEST(redis_down_keeps_serving_locally_and_loses_no_usage)
     stop_gw(&d);
 }
 
+/* Stopped while Redis is away: the settlements Redis never got go to the state file and
+ * reach Redis after the next start. */
+REDIS_TEST(a_restart_while_redis_is_away_loses_no_usage)
+{
+    struct h_daemon d;
+    char extra[600];
+    long long seen, used;
+
+    h_redis_stop(&rd);
+    rd.persist = true;
+    h_redis_start(&rd);
+    snprintf(extra, sizeof(extra), "fail_mode = local\n[state]\nfile = %s/state.json\n",
+             h_tmpdir());
+    start_gw(&d, 2, "token_budget = 100000\n", extra);
+    cr_assert_eq(chat(&d, ACME_KEY, NULL), 200);
+    cr_assert_eq(wait_used(tokens_seen(&d), 2000), tokens_seen(&d));
+    h_redis_stop(&rd);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(chat(&d, ACME_KEY, NULL), 200);
+    seen = tokens_seen(&d);
+    cr_assert_gt(h_metric(d.port, "sluice_redis_journal_pending"), 0);
+    stop_gw(&d);
+    h_redis_start(&rd);
+    start_gw(&d, 2, "token_budget = 100000\n", extra);
+    used = wait_used(seen, 5000);
+    cr_assert_eq(used, seen, "Redis has %lld, the upstream reported %lld", used, seen);
+    cr_assert_eq(h_metric(d.port, "sluice_redis_journal_pending"), 0);
+    stop_gw(&d);
+}
+
 /* The local share is a real bound: with Redis away, a tenant gets at most its share. */
 REDIS_TEST(redis_down_admits_no_more_than_the_local_share)
 {
