@@ -6,6 +6,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 65536
+/* A write(2) of at most PIPE_BUF bytes to a pipe is atomic: lines from several workers never
+ * interleave, whatever reads our stderr (journald, a supervisor's pipe, docker).  Room is
+ * kept for the closing brace and a "truncated" flag. */
+#define LOG_TAIL ",\"truncated\":true}\n"
+#define LOG_LINE_MAX (PIPE_BUF - (sizeof(LOG_TAIL) - 1))
+#define WRITE_WAIT_MS 100             /* a non-blocking stderr: the rest of a started line */
 
 struct sl_log_line {
     struct sl_buf b;
     bool open;
+    bool truncated;                   /* a value was cut to fit */
 };
 
 static enum sl_log_level log_level = SL_LOG_INFO;
@@ -102,6 +110,7 @@ struct sl_log_line *sl_log_begin(enum sl_log_level level, const char *event)
         sl_buf_init(&l->b, LOG_LINE_MAX);
     sl_buf_reset(&l->b);
     l->open = true;
+    l->truncated = false;
     if (log_journal)
         sl_buf_printf(&l->b, "<%d>", level_prio[level]);
     sl_buf_puts(&l->b, "{");
@@ -119,6 +128,43 @@ static void put_key(struct sl_log_line *l, const char *key)
     sl_buf_puts(&l->b, ":");
 }
 
+/* The first n of len bytes, shortened to end between two characters. */
+static size_t char_boundary(const char *s, size_t n, size_t len)
+{
+    if (n >= len)
+        return len;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+/* A value too long for the line: the longest head that fits, cut between two characters
+ * (never inside an escape, which the escaper writes whole), and the line says so. */
+static void put_truncated(struct sl_log_line *l, size_t mark, const char *key,
+                          const char *value, size_t n)
+{
+    size_t lo = 0, hi = n, at;
+
+    put_key(l, key);
+    at = l->b.len;
+    while (lo < hi) {
+        size_t mid = (lo + hi + 1) / 2;
+
+        l->b.len = at;
+        if (sl_buf_json_str(&l->b, value, char_boundary(value, mid, n)) == 0)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    l->b.len = at;
+    if (sl_buf_json_str(&l->b, value, char_boundary(value, lo, n)) < 0) {
+        l->b.len = mark;              /* not even the key fits */
+        l->b.data[mark] = '\0';
+        return;
+    }
+    l->truncated = true;
+}
+
 void sl_log_strn(struct sl_log_line *l, const char *key, const char *value, size_t n)
 {
     size_t mark;
@@ -127,11 +173,12 @@ void sl_log_strn(struct sl_log_line *l, const char *key, const char *value, size
         return;
     mark = l->b.len;
     put_key(l, key);
-    /* A value too long for the line is dropped whole, never cut mid-escape. */
-    if (sl_buf_json_str(&l->b, value ? value : "", value ? n : 0) < 0) {
-        l->b.len = mark;
-        l->b.data[mark] = '\0';
-    }
+    if (sl_buf_json_str(&l->b, value ? value : "", value ? n : 0) == 0)
+        return;
+    l->b.len = mark;
+    l->b.data[mark] = '\0';
+    if (value)
+        put_truncated(l, mark, key, value, n);
 }
 
 void sl_log_str(struct sl_log_line *l, const char *key, const char *value)
@@ -162,6 +209,14 @@ void sl_log_bool(struct sl_log_line *l, const char *key, bool value)
     sl_buf_puts(&l->b, value ? "true" : "false");
 }
 
+/* Wait (briefly) until stderr takes more: only for a non-blocking stderr mid-line. */
+static bool wait_writable(void)
+{
+    struct pollfd p = { .fd = STDERR_FILENO, .events = POLLOUT };
+
+    return poll(&p, 1, WRITE_WAIT_MS) == 1 && (p.revents & POLLOUT);
+}
+
 void sl_log_end(struct sl_log_line *l)
 {
     int saved = errno;
@@ -171,15 +226,19 @@ void sl_log_end(struct sl_log_line *l)
 
     if (!l)
         return;
-    /* The closing brace and newline always fit: reserve them past the ceiling if needed. */
-    l->b.max += 2;
-    sl_buf_puts(&l->b, "}\n");
-    l->b.max -= 2;
+    /* The tail always fits: LOG_LINE_MAX keeps room for it. */
+    l->b.max += sizeof(LOG_TAIL) - 1;
+    sl_buf_puts(&l->b, l->truncated ? LOG_TAIL : "}\n");
+    l->b.max -= sizeof(LOG_TAIL) - 1;
     p = l->b.data;
     left = l->b.len;
     while (left > 0) {
         n = write(STDERR_FILENO, p, left);
         if (n == -1 && errno == EINTR)
+            continue;
+        /* A full non-blocking stderr: drop a line not begun, finish one begun (half a line
+         * would break the next one too). */
+        if (n == -1 && errno == EAGAIN && left < l->b.len && wait_writable())
             continue;
         if (n <= 0)
             break;
