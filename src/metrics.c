@@ -176,6 +176,9 @@ static void collect(struct sl_shm *shm, struct sl_metrics *acc, uint64_t *inflig
             if (st == SL_WORKER_READY && atomic_load(&s->generation) == generation)
                 (*workers)++;
         }
+        /* The slots were read with relaxed loads: order them before the second look at the
+         * sequence, or a weakly ordered CPU could see a fold half done as consistent. */
+        atomic_thread_fence(memory_order_acquire);
         if (atomic_load(&shm->metrics_fold_seq) == seq)
             return;
     }
