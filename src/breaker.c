@@ -204,8 +204,10 @@ void sl_breaker_record(struct sl_breaker *b, bool ok, uint64_t now_ms)
         atomic_fetch_add(&b->trips, 1);
 }
 
-void sl_breaker_pause(struct sl_breaker *b, uint64_t until_ms)
+void sl_breaker_pause(struct sl_breaker *b, uint64_t now_ms, uint64_t wait_ms)
 {
+    uint64_t open_ms = atomic_load(&b->open_ms);
+    uint64_t until_ms = clamp_time(now_ms) + (wait_ms < open_ms ? wait_ms : open_ms);
     uint64_t cur = atomic_load(&b->pause_until_ms);
 
     while (until_ms > cur && !atomic_compare_exchange_weak(&b->pause_until_ms, &cur, until_ms))
@@ -224,9 +226,17 @@ static enum sl_breaker_state state_of(uint64_t w, uint64_t now)
     }
 }
 
+/* A pause refuses every call, as an open breaker does: say so. */
+static enum sl_breaker_state state_at(const struct sl_breaker *b, uint64_t w, uint64_t now)
+{
+    if (now < atomic_load(&b->pause_until_ms))
+        return SL_BREAKER_OPEN;
+    return state_of(w, now);
+}
+
 enum sl_breaker_state sl_breaker_state(const struct sl_breaker *b, uint64_t now_ms)
 {
-    return state_of(atomic_load(&b->word), clamp_time(now_ms));
+    return state_at(b, atomic_load(&b->word), clamp_time(now_ms));
 }
 
 void sl_breaker_snapshot(const struct sl_breaker *b, uint64_t now_ms,
@@ -235,11 +245,11 @@ void sl_breaker_snapshot(const struct sl_breaker *b, uint64_t now_ms,
     uint64_t now = clamp_time(now_ms), w = atomic_load(&b->word);
     uint64_t pause = atomic_load(&b->pause_until_ms);
 
-    out->state = state_of(w, now);
+    out->state = state_at(b, w, now);
     out->episode = w_episode(w);
     out->probes = w_state(w) == SL_BREAKER_HALF_OPEN ? w_probes(w) : 0;
     out->failures = atomic_load(&b->failures);
-    out->open_remaining_ms = out->state == SL_BREAKER_OPEN ? w_time(w) - now : 0;
+    out->open_remaining_ms = state_of(w, now) == SL_BREAKER_OPEN ? w_time(w) - now : 0;
     out->pause_remaining_ms = pause > now ? pause - now : 0;
     out->trips = atomic_load(&b->trips);
 }

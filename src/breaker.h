@@ -27,9 +27,12 @@
  * request admitted before the breaker opened.  Such a report is still recent evidence of the
  * upstream's health, which is what the probe is for.
  *
- * Pause: an upstream 429 with Retry-After pauses all calls until a given time, independently
- * of the state machine (a 429 says "slow down", not "broken": it is no failure here).  While
- * paused allow() refuses with the time left.  A later pause never shortens an earlier one.
+ * Pause: an upstream 429 with Retry-After pauses all calls for that long, independently of the
+ * state machine (a 429 says "slow down", not "broken": it is no failure here).  A pause lasts
+ * at most open_ms, so one absurd Retry-After (a day, say) cannot stop every call of the host
+ * for longer than an outage would.  While paused allow() refuses with the time left and
+ * state() reads open, so /readyz and the sluice_breaker_state gauge tell the truth.  A later
+ * pause never shortens an earlier one.
  *
  * Times are stored in 44 bits: now_ms must stay below SL_BREAKER_TIME_MAX (2^44 ms less a day,
  * about 557 years of uptime on CLOCK_MONOTONIC); larger values are clamped to it. */
@@ -65,11 +68,11 @@ struct sl_breaker {
 };
 
 struct sl_breaker_snapshot {
-    enum sl_breaker_state state;      /* as sl_breaker_state() */
+    enum sl_breaker_state state;      /* as sl_breaker_state(): a pause reads open */
     uint32_t episode;                 /* changes with every state change; wraps at 256 */
     uint32_t probes;                  /* probes admitted in this half-open episode */
     uint32_t failures;                /* consecutive failures counted while closed */
-    uint64_t open_remaining_ms;       /* open: until half-open; else 0 */
+    uint64_t open_remaining_ms;       /* open (not only paused): until half-open; else 0 */
     uint64_t pause_remaining_ms;      /* paused: until calls resume; else 0 */
     uint64_t trips;                   /* times opened since init */
 };
@@ -92,11 +95,11 @@ bool sl_breaker_allow(struct sl_breaker *b, uint64_t now_ms, uint64_t *retry_aft
 /* Report one upstream attempt's outcome: ok false for what counts against the breaker (see
  * sl_retry_is_breaker_failure()), true otherwise. */
 void sl_breaker_record(struct sl_breaker *b, bool ok, uint64_t now_ms);
-/* Pause calls until until_ms (monotonic), e.g. now_ms + an upstream 429's Retry-After.  Keeps
- * a later existing pause. */
-void sl_breaker_pause(struct sl_breaker *b, uint64_t until_ms);
-/* The state for metrics and /readyz.  An open breaker whose open_ms has passed reports
- * half-open: the next allow() admits a probe.  A pause does not change the state. */
+/* Pause calls for wait_ms from now_ms (e.g. an upstream 429's Retry-After), capped at open_ms.
+ * Keeps a later existing pause; a wait of 0 changes nothing. */
+void sl_breaker_pause(struct sl_breaker *b, uint64_t now_ms, uint64_t wait_ms);
+/* The state for metrics and /readyz.  Open while paused or open; an open breaker whose
+ * open_ms has passed reports half-open (the next allow() admits a probe), unless paused. */
 enum sl_breaker_state sl_breaker_state(const struct sl_breaker *b, uint64_t now_ms);
 /* Everything at once; the fields are read one by one, so under concurrent updates they may
  * come from slightly different moments. */

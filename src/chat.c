@@ -29,12 +29,28 @@ struct chat {
     struct sl_call *call;
 };
 
+/* Before the request is settled and logged: abandon a call still running (the client left)
+ * and log what it had done. */
+static void chat_stop(void *p)
+{
+    struct chat *c = p;
+    struct sl_call_progress pr;
+
+    if (!c->call)
+        return;
+    sl_call_cancel(c->call, &pr);
+    c->call = NULL;
+    c->r->attempts = pr.attempts;
+    c->r->upstream_status = pr.status;
+    snprintf(c->r->upstream_request_id, sizeof(c->r->upstream_request_id), "%s",
+             pr.upstream_request_id);
+}
+
 static void chat_free(void *p)
 {
     struct chat *c = p;
 
-    if (c->call)
-        sl_call_cancel(c->call);
+    sl_call_cancel(c->call, NULL);
     sl_chat_request_done(&c->in);
     sl_chat_result_done(&c->out);
     free(c->upstream_body);
@@ -63,13 +79,13 @@ static void reply_ok(struct chat *c)
     if (!c->out.model) {
         c->out.model = strdup(sl_worker_config(r->w)->model);
         if (!c->out.model) {
-            sl_req_reply_detail(r, 503, "Server busy");
+            sl_req_reply_busy(r, false);
             return;
         }
     }
     json = sl_chat_response_json(&c->out, &len);
     if (!json) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         return;
     }
     if (c->out.usage.present) {
@@ -112,7 +128,7 @@ static void reply_problem(struct sl_req *r, const struct sl_chat_problem *p)
         sl_req_reply(r, 422, "application/json", json, strlen(json));
         free(json);
     } else {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
     }
 }
 
@@ -144,7 +160,7 @@ int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, c
         return rc;
     }
     if (rc < 0 || !(*body = sl_chat_upstream_body(&up, in, body_len))) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         return rc < 0 ? rc : -ENOMEM;
     }
     return 0;
@@ -190,7 +206,7 @@ static void chat_start(struct sl_req *r)
     c->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                             sl_worker_retry_policy(r->w), &spec, on_valid, on_done, c);
     if (!c->call || sl_req_watch_client(r, on_client_gone) < 0) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         sl_req_free(r);
     }
 }
@@ -202,12 +218,13 @@ void sl_chat_handle(struct sl_req *r)
 
     c = calloc(1, sizeof(*c));
     if (!c) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         sl_req_free(r);
         return;
     }
     c->r = r;
     r->ctx = c;
+    r->ctx_stop = chat_stop;
     r->ctx_free = chat_free;
     if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0) {
         sl_req_free(r);

@@ -301,8 +301,9 @@ static const char *map_finish(json_t *v)
     return sl_chat_finish_reason(s);
 }
 
-static void parse_usage(json_t *u, struct sl_chat_usage *out)
+void sl_chat_usage_parse(const json_t *usage, struct sl_chat_usage *out)
 {
+    json_t *u = (json_t *)usage;      /* jansson's getters take no const */
     json_t *pt = json_object_get(u, "prompt_tokens");
     json_t *ct = json_object_get(u, "completion_tokens");
     json_t *tt = json_object_get(u, "total_tokens");
@@ -318,7 +319,8 @@ static void parse_usage(json_t *u, struct sl_chat_usage *out)
     out->prompt_tokens = p;
     out->completion_tokens = c;
     out->total_tokens = p + c;
-    if (json_is_integer(tt) && json_integer_value(tt) >= 0)
+    /* A larger total is believed (it may count what the parts do not); a smaller one not. */
+    if (json_is_integer(tt) && json_integer_value(tt) > out->total_tokens)
         out->total_tokens = json_integer_value(tt);
     out->present = true;
 }
@@ -390,7 +392,7 @@ static int map_completion(json_t *root, struct sl_chat_result *out)
         return -ENOMEM;
     }
     r.finish_reason = map_finish(json_object_get(choice, "finish_reason"));
-    parse_usage(json_object_get(root, "usage"), &r.usage);
+    sl_chat_usage_parse(json_object_get(root, "usage"), &r.usage);
     *out = r;
     return 0;
 }

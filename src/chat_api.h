@@ -85,6 +85,15 @@ struct sl_chat_usage {
     bool present; /* false: the upstream sent no usable usage; the counts are 0 */
 };
 
+struct json_t;
+
+/* Read an upstream "usage" object (borrowed; NULL or not an object gives no usage).  Present
+ * only when prompt_tokens and completion_tokens are non-negative integers; total_tokens is
+ * max(total_tokens, prompt + completion), so an upstream that reports a total below its own
+ * parts is never charged less than them (a missing or negative total reads as the sum).
+ * Every route that charges a tenant reads usage through this. */
+void sl_chat_usage_parse(const struct json_t *usage, struct sl_chat_usage *out);
+
 struct sl_chat_result {
     char *text;                /* owned, NUL-terminated; "" for a null content */
     size_t text_len;           /* bytes; text may hold NULs if the upstream sent \u0000 */
@@ -102,8 +111,7 @@ struct sl_chat_result {
  * not a string or longer than SL_CHAT_MODEL_MAX), -ENOMEM, or -E2BIG over
  * SL_CHAT_UPSTREAM_BODY_MAX.  text = choices[0].message.content; when content is null or
  * absent, message.refusal if it is a string, else "" (e.g. tool_calls).  A finish_reason
- * that is not a string maps like an unknown one.  Usage is present only when prompt and
- * completion tokens are non-negative integers (total is derived if missing).  *out is
+ * that is not a string maps like an unknown one.  Usage is read by sl_chat_usage_parse().  *out is
  * written only on success; release it with sl_chat_result_done(). */
 int sl_chat_parse_upstream(const char *body, size_t len, struct sl_chat_result *out);
 /* Free what r owns and zero it.  Safe on a zeroed struct and twice in a row. */

@@ -41,12 +41,28 @@ struct chat_stream {
     bool paused;
 };
 
+/* Before the request is settled and logged: abandon a call still running (the client left)
+ * and log what it had done. */
+static void cs_stop(void *p)
+{
+    struct chat_stream *cs = p;
+    struct sl_call_progress pr;
+
+    if (!cs->call)
+        return;
+    sl_call_cancel(cs->call, &pr);
+    cs->call = NULL;
+    cs->r->attempts = pr.attempts;
+    cs->r->upstream_status = pr.status;
+    snprintf(cs->r->upstream_request_id, sizeof(cs->r->upstream_request_id), "%s",
+             pr.upstream_request_id);
+}
+
 static void cs_free(void *p)
 {
     struct chat_stream *cs = p;
 
-    if (cs->call)
-        sl_call_cancel(cs->call);
+    sl_call_cancel(cs->call, NULL);
     sl_stream_free(cs->stream);
     sl_sse_parser_done(&cs->parser);
     sl_buf_done(&cs->out);
@@ -62,8 +78,8 @@ static void flush_out(struct chat_stream *cs)
     sl_buf_reset(&cs->out);
 }
 
-/* event: error, then close without event: done. */
-static void cut(struct chat_stream *cs, const char *detail)
+/* event: error, then close without event: done.  why goes to the log line. */
+static void cut(struct chat_stream *cs, const char *detail, const char *why)
 {
     struct sl_buf b;
     char json[256];
@@ -71,6 +87,7 @@ static void cut(struct chat_stream *cs, const char *detail)
     if (cs->cut)
         return;
     cs->cut = true;
+    cs->r->cut = why;
     flush_out(cs);
     snprintf(json, sizeof(json), "{\"detail\":\"%s\"}", detail);
     sl_buf_init(&b, 1024);
@@ -114,29 +131,44 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
 }
 
 /* Inside libcurl's write callback: write to the client, never call into libcurl's multi. */
-static bool on_data(const char *data, size_t len, long status, void *arg)
+static enum sl_call_data on_data(const char *data, size_t len, long status, void *arg)
 {
     struct chat_stream *cs = arg;
     int rc;
 
     if (cs->cut)
-        return false;
+        return SL_CALL_DATA_ABORT;
     if (!sl_stream_begun(cs->stream) && sl_stream_begin(cs->stream, "text/event-stream") < 0)
-        return false;
+        return SL_CALL_DATA_ABORT;
     rc = sl_sse_feed(&cs->parser, data, len, on_event, cs);
     flush_out(cs);
+    if (rc == -ENOMEM) {
+        cut(cs, "Server busy", "gateway");
+        return SL_CALL_DATA_ABORT;
+    }
     if (rc < 0) {
-        cut(cs, rc == -EPROTO ? "Provider error" : "Provider stream invalid");
-        return false;
+        /* An error event, invalid SSE or an event over the bound: the upstream failed. */
+        cut(cs, rc == -EPROTO ? "Provider error" : "Provider stream invalid", "upstream");
+        return SL_CALL_DATA_BAD;
     }
     if (cs->done_seen)
-        return true;
+        return SL_CALL_DATA_MORE;
     if (sl_stream_queued(cs->stream) > SL_STREAM_HIGH_WATER && cs->call &&
         sl_call_transfer(cs->call)) {
         cs->paused = true;
         sl_upstream_pause(sl_call_transfer(cs->call));
     }
-    return true;
+    return SL_CALL_DATA_MORE;
+}
+
+/* A stream that ended cleanly at the HTTP level is complete only with its [DONE]. */
+static bool on_stream_valid(const char *body, size_t len, void *arg)
+{
+    struct chat_stream *cs = arg;
+
+    (void)body;
+    (void)len;
+    return cs->done_seen && !sl_sse_has_partial(&cs->parser);
 }
 
 static void on_drained(void *arg)
@@ -157,6 +189,8 @@ static void on_gone(void *arg)
 
     if (!sl_stream_begun(cs->stream))
         r->status = 499;          /* nginx's "client closed request" */
+    else if (!cs->cut)
+        r->cut = "client";
     /* Cut or abandoned: the upstream may have billed what it generated. */
     if (cs->call || sl_stream_begun(cs->stream))
         r->charge_full = true;
@@ -187,7 +221,7 @@ static void on_done(const struct sl_call_result *res, void *arg)
     }
     if (cs->cut)
         return;                   /* on_gone finishes once the connection is closed */
-    if (res->ok && cs->done_seen && !sl_sse_has_partial(&cs->parser)) {
+    if (res->ok) {                /* on_stream_valid: [DONE] and nothing after it */
         if (cs->in.no_store)
             r->no_store = true;
         sl_req_log_prompt(r, cs->in.user_message, cs->in.user_message_len, NULL, 0);
@@ -197,7 +231,7 @@ static void on_done(const struct sl_call_result *res, void *arg)
         return;
     }
     /* The upstream's stream broke off, or ended without [DONE]. */
-    cut(cs, "Provider unavailable");
+    cut(cs, "Provider unavailable", "upstream");
 }
 
 /* Admitted: open the client's side and call the upstream. */
@@ -209,7 +243,7 @@ static void stream_start(struct sl_req *r)
 
     if (sl_sse_parser_init(&cs->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
         !(cs->stream = sl_stream_new(r, on_gone, on_drained, cs))) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         sl_req_free(r);
         return;
     }
@@ -225,9 +259,10 @@ static void stream_start(struct sl_req *r)
     spec.idle_timeout_ms = cfg->attempt_timeout_ms;
     spec.stream_timeout_ms = cfg->stream_timeout_ms;
     cs->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
-                             sl_worker_retry_policy(r->w), &spec, NULL, on_done, cs);
+                             sl_worker_retry_policy(r->w), &spec, on_stream_valid, on_done,
+                             cs);
     if (!cs->call) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         sl_req_free(r);
     }
 }
@@ -238,12 +273,13 @@ void sl_chat_stream_handle(struct sl_req *r)
     struct chat_stream *cs = calloc(1, sizeof(*cs));
 
     if (!cs) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         sl_req_free(r);
         return;
     }
     cs->r = r;
     r->ctx = cs;
+    r->ctx_stop = cs_stop;
     r->ctx_free = cs_free;
     sl_buf_init(&cs->out, EVENT_BUF_MAX);
     if (sl_chat_prepare(r, true, &cs->in, &cs->upstream_body, &cs->upstream_len) < 0) {

@@ -90,6 +90,8 @@ static void log_request(const struct sl_req *r)
         sl_log_str(l, "upstream_request_id",
                    r->upstream_request_id[0] ? r->upstream_request_id : NULL);
     }
+    if (r->cut)
+        sl_log_str(l, "cut", r->cut);
     if (r->total_tokens >= 0) {
         sl_log_int(l, "prompt_tokens", r->prompt_tokens);
         sl_log_int(l, "completion_tokens", r->completion_tokens);
@@ -153,6 +155,19 @@ int sl_req_watch_client(struct sl_req *r, void (*gone)(struct sl_req *r))
     return 0;
 }
 
+/* The upstream's total, but never less than its parts (chat_api.h reads usage that way;
+ * this keeps settlement right whatever a route put here). */
+static uint64_t charged_tokens(const struct sl_req *r)
+{
+    uint64_t total = (uint64_t)r->total_tokens, sum = 0;
+
+    if (r->prompt_tokens > 0)
+        sum += (uint64_t)r->prompt_tokens;
+    if (r->completion_tokens > 0)
+        sum += (uint64_t)r->completion_tokens;
+    return total > sum ? total : sum;
+}
+
 void sl_req_free(struct sl_req *r)
 {
     if (!r)
@@ -160,13 +175,16 @@ void sl_req_free(struct sl_req *r)
     stop_watch(r);
     if (r->admit_op)
         sl_budget_cancel(r->admit_op);
+    /* The route's pending work ends first, so that what it did is settled and logged. */
+    if (r->ctx_stop)
+        r->ctx_stop(r->ctx);
     /* Settle exactly once: the upstream's usage when it told us; in full when it may have
      * billed without telling (a cut stream, a timeout); nothing when it never answered. */
     if (r->resv >= 0) {
         uint64_t actual = 0;
 
         if (r->total_tokens >= 0)
-            actual = (uint64_t)r->total_tokens;
+            actual = charged_tokens(r);
         else if (r->charge_full)
             actual = r->reserved_tokens;
         sl_budget_settle(sl_worker_budget(r->w), r->resv, actual);
@@ -272,6 +290,27 @@ void sl_req_reply_detail(struct sl_req *r, int status, const char *detail)
     sl_buf_puts(&b, "}");
     sl_req_reply(r, status, "application/json", b.data, b.len);
     sl_buf_done(&b);
+}
+
+void sl_req_add_retry_headers(struct sl_req *r, uint64_t retry_ms, bool should_retry)
+{
+    char s[32], ms[32];
+    uint64_t secs = (retry_ms + 999) / 1000;
+
+    snprintf(s, sizeof(s), "%llu", (unsigned long long)(secs ? secs : 1));
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(retry_ms ? retry_ms : 1000));
+    sl_req_add_header(r, "Retry-After", s);
+    sl_req_add_header(r, "retry-after-ms", ms);
+    sl_req_add_header(r, "x-should-retry", should_retry ? "true" : "false");
+}
+
+void sl_req_reply_busy(struct sl_req *r, bool openai)
+{
+    sl_req_add_retry_headers(r, 1000, true);
+    if (openai)
+        sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
+    else
+        sl_req_reply_detail(r, 503, "Server busy");
 }
 
 static void json_str_or_null(struct sl_buf *b, const char *s)

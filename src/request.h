@@ -38,8 +38,15 @@ struct sl_req {
     long upstream_status;
     char upstream_request_id[128];
     int64_t prompt_tokens, completion_tokens, total_tokens;   /* -1 = unknown */
-    /* A route's own state, released by sl_req_free() through ctx_free. */
+    /* A stream cut after its first byte (the client saw 200 but no complete answer): static
+     * "upstream" (it failed or broke off), "client" (it left) or "gateway" (our own
+     * failure), logged as "cut"; NULL for a complete answer. */
+    const char *cut;
+    /* A route's own state.  sl_req_free() first calls ctx_stop (if set) to stop pending work
+     * (cancel an upstream call) and fill the fields above, before it settles and logs; then
+     * it releases the state through ctx_free. */
     void *ctx;
+    void (*ctx_stop)(void *ctx);
     void (*ctx_free)(void *ctx);
     /* Admission (admission.c): the tenant, its reservation, the rate-limit headers. */
     int tenant_idx;                 /* -1 until authenticated */
@@ -72,6 +79,13 @@ void sl_req_add_header(struct sl_req *r, const char *name, const char *value);
  * until sl_req_free(). */
 void sl_req_reply(struct sl_req *r, int status, const char *content_type, const char *body,
                   size_t len);
+/* SPEC §4's waiting headers, for a 429 or 503: Retry-After in whole seconds (rounded up, at
+ * least 1), retry-after-ms (retry_ms, 1000 when 0) and x-should-retry. */
+void sl_req_add_retry_headers(struct sl_req *r, uint64_t retry_ms, bool should_retry);
+/* 503 "Server busy" (our own trouble: out of memory, say) in the route's shape (OpenAI's with
+ * code server_busy, or FastAPI's), with Retry-After: 1, retry-after-ms and x-should-retry:
+ * true. */
+void sl_req_reply_busy(struct sl_req *r, bool openai);
 /* FastAPI's shape: {"detail": "<detail>"}. */
 void sl_req_reply_detail(struct sl_req *r, int status, const char *detail);
 /* OpenAI's shape: {"error": {"message","type","param","code"}}; param and code may be NULL. */

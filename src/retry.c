@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define CAUSE_BITS (SL_FAIL_CONNECT | SL_FAIL_TIMEOUT | SL_FAIL_BAD_RESPONSE)
+/* SPEC §5 retries connection errors, attempt timeouts and retry_statuses, nothing else. */
+#define RETRIED_CAUSES (SL_FAIL_CONNECT | SL_FAIL_TIMEOUT)
 #define OBSERVED_BITS (CAUSE_BITS | SL_FAIL_BODY_SENT)
 #define VETO_BITS (SL_FAIL_BODY_SENT | SL_FAIL_QUOTA | SL_FAIL_AUTH)
 #define KNOWN_BITS (OBSERVED_BITS | SL_FAIL_HTTP | SL_FAIL_QUOTA | SL_FAIL_AUTH)
@@ -103,7 +105,9 @@ static bool fail_retriable(const struct sl_retry_policy *p, unsigned fail, int s
         return false;
     if (fail & SL_FAIL_HTTP)
         return status_retriable(p, status);
-    return (fail & CAUSE_BITS) != 0;
+    /* A malformed answer (a broken 2xx, an impossible status line) is what the upstream
+     * really said: asking again is as likely to bill twice as to help. */
+    return (fail & RETRIED_CAUSES) != 0;
 }
 
 static uint64_t deadline_left_ms(const struct sl_retry_policy *p, uint64_t elapsed_ms)
@@ -162,6 +166,27 @@ bool sl_retry_should(const struct sl_retry_policy *p, unsigned fail, int status,
             delay = hint.delay_ms;
     }
     *delay_ms = delay;
+    return true;
+}
+
+bool sl_retry_wait_fits(const struct sl_retry_policy *p, uint64_t elapsed_ms, uint64_t wait_ms,
+                        uint32_t rand_u32, uint64_t *delay_ms)
+{
+    uint64_t need, left, room, spread;
+
+    if (p->attempt_timeout_ms == 0)
+        return false;
+    need = p->attempt_timeout_ms < SL_RETRY_MIN_ATTEMPT_MS ? p->attempt_timeout_ms
+                                                           : SL_RETRY_MIN_ATTEMPT_MS;
+    left = deadline_left_ms(p, elapsed_ms);
+    if (left < need || wait_ms > left - need)
+        return false;
+    room = left - need - wait_ms;
+    /* Everyone held by one pause would come back at the same millisecond: spread them over
+     * up to backoff_base_ms, as much as the deadline leaves. */
+    spread = ((uint64_t)rand_u32 * ((p->backoff_base_ms < UINT32_MAX ? p->backoff_base_ms
+                                                                     : UINT32_MAX) + 1)) >> 32;
+    *delay_ms = wait_ms + (spread < room ? spread : room);
     return true;
 }
 

@@ -79,8 +79,9 @@ struct sl_retry_hint sl_retry_parse_hint(const char *retry_after_ms, const char 
  * Never retried: SL_FAIL_NONE, BODY_SENT, QUOTA or AUTH, attempts used up, a policy with
  * attempt_timeout_ms 0, status 401/403 whatever retry_status says.  With SL_FAIL_HTTP
  * the status decides (it is the upstream's most specific word, even if the body also timed
- * out); otherwise CONNECT, TIMEOUT and BAD_RESPONSE are retried (a malformed 2xx is treated like
- * a connection dropped mid-response, whatever retry_status says about 502).
+ * out); otherwise CONNECT and TIMEOUT are retried and BAD_RESPONSE is not (SPEC §5 retries
+ * connection errors, attempt timeouts and retry_statuses only: a malformed 2xx or an
+ * impossible status line is an answer, and the upstream may have billed it).
  *
  * Delay: full jitter, rand in [0, min(backoff_max_ms, backoff_base_ms * 2^(attempt-1))]
  * (rand 0 gives 0, UINT32_MAX gives the cap).  Our own back-off is shortened to fit the
@@ -92,6 +93,14 @@ struct sl_retry_hint sl_retry_parse_hint(const char *retry_after_ms, const char 
 bool sl_retry_should(const struct sl_retry_policy *p, unsigned fail, int status,
                      unsigned attempt, uint64_t elapsed_ms, struct sl_retry_hint hint,
                      uint32_t rand_u32, uint64_t *delay_ms);
+
+/* A retry that sl_retry_should() granted found the calls paused (another request's upstream
+ * 429) for wait_ms more.  May it wait that out?  True when the next attempt, after wait_ms,
+ * still has the minimum useful time (as sl_retry_should) before the request deadline; then
+ * *delay_ms (written only on true) is wait_ms plus a jitter of rand in [0, backoff_base_ms],
+ * shortened to fit the deadline. */
+bool sl_retry_wait_fits(const struct sl_retry_policy *p, uint64_t elapsed_ms, uint64_t wait_ms,
+                        uint32_t rand_u32, uint64_t *delay_ms);
 
 /* Time budget for an attempt starting elapsed_ms into the request:
  * min(attempt_timeout_ms, request_timeout_ms - elapsed_ms), 0 once the deadline has passed. */

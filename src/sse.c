@@ -331,28 +331,6 @@ static const char *str_of(json_t *v)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static void read_usage(json_t *u, struct sl_chat_usage *out)
-{
-    json_t *pt = json_object_get(u, "prompt_tokens");
-    json_t *ct = json_object_get(u, "completion_tokens");
-    json_t *tt = json_object_get(u, "total_tokens");
-    json_int_t pv, cv;
-
-    memset(out, 0, sizeof(*out));
-    if (!json_is_integer(pt) || !json_is_integer(ct))
-        return;
-    pv = json_integer_value(pt);
-    cv = json_integer_value(ct);
-    if (pv < 0 || cv < 0 || pv > INT64_MAX - cv)
-        return;
-    out->prompt_tokens = pv;
-    out->completion_tokens = cv;
-    out->total_tokens = pv + cv;
-    if (json_is_integer(tt) && json_integer_value(tt) >= 0)
-        out->total_tokens = json_integer_value(tt);
-    out->present = true;
-}
-
 static json_t *choice_zero(json_t *choices)
 {
     size_t i;
@@ -431,7 +409,8 @@ int sl_sse_chunk_parse(const char *data, size_t len, struct sl_sse_chunk *out)
     usage = json_object_get(root, "usage");
     read_choice(choice_zero(choices), out);
     if (json_is_object(usage))
-        read_usage(usage, &out->usage);
+        sl_chat_usage_parse(usage, &out->usage);
+    out->usage_null = json_is_null(usage);
     out->usage_only = json_is_array(choices) && json_array_size(choices) == 0
                       && json_is_object(usage);
     return 0;
@@ -463,6 +442,113 @@ bool sl_sse_is_usage_chunk(const char *data, size_t len)
     yes = c.kind == SL_SSE_DATA_CHUNK && c.usage_only;
     sl_sse_chunk_done(&c);
     return yes;
+}
+
+/* ---- stripping "usage": null --------------------------------------------------------- */
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* s[i] is '"': the index just past the closing quote, or n when unterminated. */
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+/* A value starting at s[i]: the index just past it (past the matching bracket for a
+ * container), or n when it never ends. */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    size_t depth = 0;
+
+    while (i < n) {
+        char ch = s[i];
+
+        if (ch == '"') {
+            i = skip_string(s, i, n);
+            if (depth == 0)
+                return i;
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return i;                 /* the enclosing object's end: a scalar ended */
+            if (--depth == 0)
+                return i + 1;
+        } else if (depth == 0 && (ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' ||
+                                  ch == '\r')) {
+            return i;
+        }
+        i++;
+    }
+    return n;
+}
+
+static bool is_null_at(const char *s, size_t i, size_t n)
+{
+    size_t e = i + 4;
+
+    return n >= e && memcmp(s + i, "null", 4) == 0 &&
+           (e == n || s[e] == ',' || s[e] == '}' || s[e] == ' ' || s[e] == '\t' ||
+            s[e] == '\n' || s[e] == '\r');
+}
+
+size_t sl_sse_strip_null_usage(char *json, size_t len)
+{
+    size_t i = skip_ws(json, 0, len), key, v, end, cut_from, cut_to;
+    size_t comma = SIZE_MAX;          /* the comma before the current member, if any */
+
+    if (i == len || json[i] != '{')
+        return len;
+    for (i++;;) {
+        i = skip_ws(json, i, len);
+        if (i == len || json[i] != '"')
+            return len;               /* "}" of an empty object, or not JSON: done */
+        key = i;
+        i = skip_string(json, i, len);
+        i = skip_ws(json, i, len);
+        if (i == len || json[i] != ':')
+            return len;
+        v = skip_ws(json, i + 1, len);
+        if (i - key >= 7 && memcmp(json + key, "\"usage\"", 7) == 0 &&
+            skip_ws(json, key + 7, len) == i && is_null_at(json, v, len)) {
+            end = v + 4;
+            if (comma != SIZE_MAX) {
+                cut_from = comma;         /* ,"usage":null */
+                cut_to = end;
+            } else {
+                cut_from = key;           /* "usage":null, (the first member) */
+                cut_to = skip_ws(json, end, len);
+                if (cut_to < len && json[cut_to] == ',')
+                    cut_to = skip_ws(json, cut_to + 1, len);
+                else
+                    cut_to = end;
+            }
+            memmove(json + cut_from, json + cut_to, len - cut_to);
+            len -= cut_to - cut_from;
+            i = cut_from;
+            if (comma == SIZE_MAX)
+                continue;                 /* the next member is now the first */
+        } else {
+            i = skip_value(json, v, len);
+        }
+        i = skip_ws(json, i, len);
+        if (i == len || json[i] != ',')
+            return len;
+        comma = i++;
+    }
 }
 
 /* ---- include_usage -------------------------------------------------------------------- */

@@ -126,9 +126,10 @@ struct sl_sse_chunk {
                                 * sl_chat_finish_reason() maps it to "error" */
     bool tool_calls;           /* delta.tool_calls is a non-empty array */
     bool usage_only;           /* "choices" is [] and "usage" an object: the usage chunk */
-    struct sl_chat_usage usage; /* from "usage" wherever it appears; present only when prompt
-                                 * and completion tokens are non-negative integers (total is
-                                 * derived when missing), as sl_chat_parse_upstream() reads */
+    bool usage_null;           /* a top-level "usage": null (every other chunk, once
+                                * include_usage is on) */
+    struct sl_chat_usage usage; /* from "usage" wherever it appears, read by
+                                 * sl_chat_usage_parse() as sl_chat_parse_upstream() does */
     const char *error_message; /* kind ERROR: error.message, or error itself if a string */
     const char *error_type;    /* kind ERROR: error.type; NULL if absent or not a string */
     const char *error_code;    /* kind ERROR: error.code, likewise */
@@ -145,6 +146,14 @@ void sl_sse_chunk_done(struct sl_sse_chunk *c);
 /* Shortcuts that parse and release (-ENOMEM reads as INVALID / false). */
 enum sl_sse_data_kind sl_sse_classify(const char *data, size_t len);
 bool sl_sse_is_usage_chunk(const char *data, size_t len);
+
+/* Remove every top-level "usage": null member from one JSON object's text, in place, and
+ * return the new length; every other byte stays as it was (the comma that separated the
+ * member goes with it, so the text stays valid JSON).  The include_usage the gateway asked
+ * for puts one in every chunk, which a client that did not ask must not see.  Only the plain
+ * spelling of the key counts ("usage", no escapes), as every upstream writes it.  Text that
+ * is not one JSON object is returned unchanged.  json need not be NUL-terminated. */
+size_t sl_sse_strip_null_usage(char *json, size_t len);
 
 /* ---- include_usage on the /v1 route (SPEC §3.3) ------------------------------------- */
 

@@ -43,6 +43,7 @@ struct sl_transfer {
     uint64_t idle_timeout_ms;
     uint64_t stream_deadline_ms;
     uint64_t streamed;
+    size_t header_bytes;              /* of every header block so far */
     bool paused;
     bool timed_out;                   /* our own deadline fired */
     char errbuf[CURL_ERROR_SIZE];
@@ -189,6 +190,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
     const char *colon;
     size_t name_len;
 
+    t->header_bytes += n;
+    if (t->header_bytes > SL_UPSTREAM_HEADERS_MAX) {
+        t->res.bad_response = true;
+        return 0;                     /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
     /* A new status line (after a 100 Continue, say) starts a new header block. */
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         t->res.retry_after[0] = t->res.retry_after_ms[0] = t->res.request_id[0] = '\0';
@@ -232,6 +238,24 @@ static void transfer_free(struct sl_transfer *t)
     free(t);
 }
 
+/* libcurl's verdicts on what the upstream sent, as opposed to how the connection fared:
+ * "Unsupported response code" and HTTP/0.9 (a status line like "HTTP/1.1 2000"), a weird
+ * reply, a broken content encoding, and a single header line over libcurl's own limit
+ * (7.88 reports it as out of memory, after the status line). */
+static bool is_bad_response(CURLcode code, long status)
+{
+    switch (code) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return true;
+    case CURLE_OUT_OF_MEMORY:
+        return status > 0;
+    default:
+        return false;
+    }
+}
+
 static void finish(struct sl_transfer *t, CURLcode code)
 {
     long status = 0;
@@ -239,6 +263,8 @@ static void finish(struct sl_transfer *t, CURLcode code)
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->res.curl_code = (int)code;
     t->res.status = status;
+    if (!t->timed_out && is_bad_response(code, status))
+        t->res.bad_response = true;
     t->res.timed_out = code == CURLE_OPERATION_TIMEDOUT || t->timed_out;
     if (t->timed_out) {
         t->res.curl_code = CURLE_OPERATION_TIMEDOUT;
@@ -420,6 +446,19 @@ void sl_upstream_resume(struct sl_transfer *t)
 uint64_t sl_transfer_streamed(const struct sl_transfer *t)
 {
     return t->streamed;
+}
+
+long sl_transfer_status(const struct sl_transfer *t)
+{
+    long status = 0;
+
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+const char *sl_transfer_request_id(const struct sl_transfer *t)
+{
+    return t->res.request_id;
 }
 
 unsigned sl_upstream_active(const struct sl_upstream *u)

@@ -18,12 +18,17 @@ struct sl_upstream;
 struct sl_transfer;
 
 #define SL_UPSTREAM_HDR_MAX 128
+/* A response's header block is refused past this: OpenAI sends about 2 KiB. */
+#define SL_UPSTREAM_HEADERS_MAX (64u << 10)
 
 struct sl_transfer_result {
     int curl_code;                    /* CURLE_OK (0) or the libcurl error */
     long status;                      /* HTTP status; 0 when no response arrived */
     bool timed_out;                   /* the attempt timeout fired */
     bool too_large;                   /* the body passed max_response_bytes: cut */
+    bool bad_response;                /* not HTTP we can use: an impossible status line, a
+                                       * header block over SL_UPSTREAM_HEADERS_MAX, a broken
+                                       * content encoding; an answer, not a network failure */
     const char *body;                 /* buffered body (NUL-terminated), borrowed */
     size_t body_len;
     char retry_after[SL_UPSTREAM_HDR_MAX];
@@ -70,6 +75,10 @@ void sl_upstream_pause(struct sl_transfer *t);
 void sl_upstream_resume(struct sl_transfer *t);
 /* Bytes of 2xx body handed to the data callback so far. */
 uint64_t sl_transfer_streamed(const struct sl_transfer *t);
+/* What a transfer in progress has received so far (for the log of one that is abandoned): the
+ * response status (0 before the status line) and the upstream's x-request-id ("" if none). */
+long sl_transfer_status(const struct sl_transfer *t);
+const char *sl_transfer_request_id(const struct sl_transfer *t);
 /* Transfers in progress (for drain and tests). */
 unsigned sl_upstream_active(const struct sl_upstream *u);
 #endif /* SL_UPSTREAM_H */

@@ -70,26 +70,41 @@ static int apply_token_cap(json_t *root, const struct sl_config *cfg, struct sl_
     return 0;
 }
 
+/* The completion limit the upstream will honour: the larger of max_tokens and
+ * max_completion_tokens (OpenAI reads the latter when both are sent; the larger bounds
+ * either reading).  apply_token_cap() has checked both against the cap and injected the cap
+ * when neither was sent. */
+static uint64_t completion_limit(json_t *root, const struct sl_config *cfg)
+{
+    static const char *const names[] = { "max_tokens", "max_completion_tokens" };
+    uint64_t limit = 0;
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        json_t *t = json_object_get(root, names[i]);
+
+        if (json_is_integer(t) && json_integer_value(t) > 0 &&
+            (uint64_t)json_integer_value(t) > limit)
+            limit = (uint64_t)json_integer_value(t);
+    }
+    return limit ? limit : cfg->max_tokens;
+}
+
 /* SPEC §4's upper bound: every byte of the client's body counts as a prompt token (more than
  * the messages' text, never less), plus a fixed overhead per message and per image part,
  * plus n times the (capped) completion limit. */
 static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *cfg)
 {
     json_t *msgs = json_object_get(root, "messages"), *m, *part, *n;
-    json_t *mt = json_object_get(root, "max_tokens");
     struct sl_quota_estimate e = {
         .prompt_bytes = body_len,
         .per_message_tokens = cfg->message_overhead_tokens,
         .image_tokens = cfg->image_tokens,
         .n = 1,
-        .max_tokens = cfg->max_tokens,
+        .max_tokens = completion_limit(root, cfg),
     };
     size_t i, j;
 
-    if (!json_is_integer(mt))
-        mt = json_object_get(root, "max_completion_tokens");
-    if (json_is_integer(mt) && json_integer_value(mt) > 0)
-        e.max_tokens = (uint64_t)json_integer_value(mt);
     n = json_object_get(root, "n");
     if (json_is_integer(n) && json_integer_value(n) > 0)
         e.n = (uint64_t)json_integer_value(n);
@@ -163,6 +178,92 @@ int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
         return r;
     }
     *out = v;
+    return 0;
+}
+
+/* ---- upstream error bodies ---- */
+
+static const char *type_for(int status)
+{
+    if (status == 429)
+        return "rate_limit_error";
+    if (status == 401)
+        return "authentication_error";
+    if (status == 403)
+        return "permission_error";
+    if (status >= 500 || status < 400)
+        return "server_error";
+    return "invalid_request_error";
+}
+
+/* Our own error for a body that is not one: all four fields, the status's type. */
+static char *synthesize(int status, size_t *out_len)
+{
+    json_t *root = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error",
+                             "message", "The upstream provider refused the request.",
+                             "type", type_for(status), "param",
+                             "code", status == 429 ? "rate_limit_exceeded" : "upstream_error");
+    char *s = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(root);
+    if (s)
+        *out_len = strlen(s);
+    return s;
+}
+
+/* Fill what an OpenAI error object lacks; true if e changed, -1 on OOM. */
+static int complete_error(json_t *e, int status)
+{
+    static const char *const nullable[] = { "param", "code" };
+    json_t *type = json_object_get(e, "type");
+    int changed = 0;
+    size_t i;
+
+    if (!json_is_string(type)) {
+        if (json_object_set_new(e, "type", json_string(type_for(status))) < 0)
+            return -1;
+        changed = 1;
+    }
+    for (i = 0; i < 2; i++) {
+        json_t *v = json_object_get(e, nullable[i]);
+
+        if (v && (json_is_null(v) || json_is_string(v)))
+            continue;
+        if (json_object_set_new(e, nullable[i], json_null()) < 0)
+            return -1;
+        changed = 1;
+    }
+    return changed;
+}
+
+int sl_v1_upstream_error(const char *body, size_t len, int status, char **out, size_t *out_len)
+{
+    json_t *root, *e;
+    char *s = NULL;
+    int changed;
+
+    *out = NULL;
+    *out_len = 0;
+    root = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    e = json_object_get(root, "error");
+    if (!json_is_object(root) || !json_is_object(e) ||
+        !json_is_string(json_object_get(e, "message"))) {
+        json_decref(root);
+        *out = synthesize(status, out_len);
+        return *out ? 1 : -ENOMEM;
+    }
+    changed = complete_error(e, status);
+    if (changed > 0) {
+        s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        changed = s ? changed : -1;
+    }
+    json_decref(root);
+    if (changed < 0)
+        return -ENOMEM;
+    if (s) {
+        *out = s;
+        *out_len = strlen(s);
+    }
     return 0;
 }
 

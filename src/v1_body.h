@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* v1_body.h - the pure part of POST /v1/chat/completions (SPEC §3.3): check the client's body
  * (model allow-list, n, the max_tokens cap), build what goes upstream (the cap injected when
- * absent, stream_options.include_usage on streams), and estimate the reservation (SPEC §4).
+ * absent, stream_options.include_usage on streams), estimate the reservation (SPEC §4), and
+ * check an upstream error body before it is relayed.
  * jansson only; no I/O, no logging.  The route (v1_chat.c) and the fuzzer call it. */
 #ifndef SL_V1_BODY_H
 #define SL_V1_BODY_H
@@ -34,4 +35,14 @@ struct sl_v1_problem {
 int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
                 struct sl_v1_request *out, struct sl_v1_problem *problem);
 void sl_v1_request_done(struct sl_v1_request *r);
+
+/* An upstream 4xx for the client (SPEC §3.3: OpenAI's shape, all four fields).  A body that
+ * is an OpenAI error object, {"error":{"message":"...",...}}, is relayed: *out NULL, send the
+ * upstream's bytes as they are; if it lacks "type" (filled from the status) or "param" /
+ * "code" (filled with null; a value that is neither a string nor null reads as missing), *out
+ * is that body completed.  Anything else (HTML, {"error":"text"}, truncated JSON, nothing) is
+ * replaced by our own error of the same status: *out is it.  *out is malloc'd compact JSON
+ * with its length in *out_len.  Returns 0 when the upstream's error is kept (as it came or
+ * completed), 1 when it was replaced, or -ENOMEM. */
+int sl_v1_upstream_error(const char *body, size_t len, int status, char **out, size_t *out_len);
 #endif /* SL_V1_BODY_H */

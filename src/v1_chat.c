@@ -38,21 +38,42 @@ struct v1 {
     struct sl_call *call;
     struct sl_stream *out;
     struct sl_sse_parser parser;
-    struct sl_buf ev;
+    struct sl_buf ev;                 /* events of one feed, relayed together */
+    struct sl_buf err;                /* the one error event a cut ends with, if the
+                                       * upstream's own; else ours */
+    struct sl_buf scratch;            /* a chunk being rewritten */
     struct sl_chat_usage usage;
     bool done_seen, cut, paused;
     uint64_t reservation;             /* SPEC §4 upper bound, computed from the body */
 };
 
+/* Before the request is settled and logged: an upstream call still running is abandoned,
+ * and what it had done goes into the log line. */
+static void v1_stop(void *p)
+{
+    struct v1 *v = p;
+    struct sl_call_progress pr;
+
+    if (!v->call)
+        return;
+    sl_call_cancel(v->call, &pr);
+    v->call = NULL;
+    v->r->attempts = pr.attempts;
+    v->r->upstream_status = pr.status;
+    snprintf(v->r->upstream_request_id, sizeof(v->r->upstream_request_id), "%s",
+             pr.upstream_request_id);
+}
+
 static void v1_free(void *p)
 {
     struct v1 *v = p;
 
-    if (v->call)
-        sl_call_cancel(v->call);
+    sl_call_cancel(v->call, NULL);
     sl_stream_free(v->out);
     sl_sse_parser_done(&v->parser);
     sl_buf_done(&v->ev);
+    sl_buf_done(&v->err);
+    sl_buf_done(&v->scratch);
     free(v->body);
     free(v);
 }
@@ -75,7 +96,7 @@ static bool prepare(struct v1 *v, const struct sl_config *cfg)
         return false;
     }
     if (rc < 0) {
-        sl_req_reply_openai_error(v->r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_reply_busy(v->r, true);
         sl_req_free(v->r);
         return false;
     }
@@ -93,17 +114,21 @@ static bool on_valid(const char *body, size_t len, void *arg)
 {
     struct v1 *v = arg;
     json_t *root = json_loadb(body, len, 0, NULL);
-    json_t *u = json_object_get(root, "usage");
     bool ok = json_is_object(root);
 
-    if (json_is_object(u)) {
-        v->usage.prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
-        v->usage.completion_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
-        v->usage.total_tokens = json_integer_value(json_object_get(u, "total_tokens"));
-        v->usage.present = true;
-    }
+    sl_chat_usage_parse(json_object_get(root, "usage"), &v->usage);
     json_decref(root);
     return ok;
+}
+
+/* A stream that ended cleanly at the HTTP level is complete only with its [DONE]. */
+static bool on_stream_valid(const char *body, size_t len, void *arg)
+{
+    struct v1 *v = arg;
+
+    (void)body;
+    (void)len;
+    return v->done_seen && !sl_sse_has_partial(&v->parser);
 }
 
 static void record(struct v1 *v, const struct sl_call_result *res)
@@ -123,15 +148,28 @@ static void record(struct v1 *v, const struct sl_call_result *res)
     }
 }
 
-/* The upstream gave up.  Its client errors are the client's (relayed as they came); its
- * key being refused, its 5xx and our timeouts are the gateway's: 502. */
+/* The upstream gave up.  Its client errors are the client's: relayed with their status, in
+ * OpenAI's shape (sl_v1_upstream_error), a 429 with SPEC §4's waiting headers (the
+ * upstream's own hint when it gave one; no retry for insufficient_quota).  Its key being
+ * refused, its 5xx and our timeouts are the gateway's: 502. */
 static void reply_failure(struct v1 *v, const struct sl_call_result *res)
 {
     struct sl_req *r = v->r;
+    char *fixed = NULL;
+    size_t len = 0;
 
-    if (res->status >= 400 && res->status < 500 && !(res->fail & SL_FAIL_AUTH) &&
-        res->body_len > 0) {
-        sl_req_reply(r, (int)res->status, "application/json", res->body, res->body_len);
+    if (res->status >= 400 && res->status < 500 && !(res->fail & SL_FAIL_AUTH)) {
+        if (sl_v1_upstream_error(res->body, res->body_len, (int)res->status, &fixed,
+                                 &len) < 0) {
+            sl_req_reply_busy(r, true);
+            return;
+        }
+        if (res->status == 429)
+            sl_req_add_retry_headers(r, res->has_retry_after ? res->retry_after_ms : 1000,
+                                     !(res->fail & SL_FAIL_QUOTA));
+        sl_req_reply(r, (int)res->status, "application/json", fixed ? fixed : res->body,
+                     fixed ? len : res->body_len);
+        free(fixed);
         return;
     }
     sl_req_reply_openai_error(r, 502, "The upstream provider is unavailable.", "server_error",
@@ -153,7 +191,10 @@ static void on_done_buffered(const struct sl_call_result *res, void *arg)
 
 /* ---- streaming ---- */
 
-static void cut(struct v1 *v)
+/* SPEC §3.3: after the stream began, a failure is exactly one data: {"error": ...} event
+ * (the upstream's own when it sent one, else ours), then a close without [DONE] and without
+ * the terminating chunk.  why goes to the log line ("upstream" or "gateway"). */
+static void cut(struct v1 *v, const char *why)
 {
     static const char err[] =
         "data: {\"error\":{\"message\":\"The upstream stream ended before it was complete.\","
@@ -162,15 +203,20 @@ static void cut(struct v1 *v)
     if (v->cut)
         return;
     v->cut = true;
+    v->r->cut = why;
     if (v->ev.len)
         sl_stream_write(v->out, v->ev.data, v->ev.len);
     sl_buf_reset(&v->ev);
-    sl_stream_abort(v->out, err, sizeof(err) - 1);
+    if (v->err.len)
+        sl_stream_abort(v->out, v->err.data, v->err.len);
+    else
+        sl_stream_abort(v->out, err, sizeof(err) - 1);
 }
 
-/* Relay one upstream event as it came: event name (if any), data, blank line.  Data that
- * spans several lines goes back out as several data: lines, never as bare lines. */
-static int relay_event(struct v1 *v, const struct sl_sse_event *ev)
+/* Relay one upstream event: its event name (if any), data, blank line.  Data that spans
+ * several lines goes back out as several data: lines, never as bare lines. */
+static int relay_event(struct v1 *v, const struct sl_sse_event *ev, const char *data,
+                       size_t len)
 {
     char name[64];
 
@@ -178,7 +224,57 @@ static int relay_event(struct v1 *v, const struct sl_sse_event *ev)
         return -EPROTO;
     memcpy(name, ev->event, ev->event_len);
     name[ev->event_len] = '\0';
-    return sl_sse_write_event(&v->ev, ev->event_len ? name : NULL, ev->data, ev->data_len);
+    return sl_sse_write_event(&v->ev, ev->event_len ? name : NULL, data, len);
+}
+
+/* The include_usage we asked for put "usage": null in every chunk; a client that did not
+ * ask gets the chunk without it, every other byte as it came. */
+static int relay_without_null_usage(struct v1 *v, const struct sl_sse_event *ev)
+{
+    int rc;
+
+    sl_buf_reset(&v->scratch);
+    if ((rc = sl_buf_append(&v->scratch, ev->data, ev->data_len)) < 0)
+        return rc;
+    v->scratch.len = sl_sse_strip_null_usage(v->scratch.data, v->scratch.len);
+    v->scratch.data[v->scratch.len] = '\0';
+    return relay_event(v, ev, v->scratch.data, v->scratch.len);
+}
+
+/* The upstream reported an error mid-stream: keep it, in OpenAI's shape, as the one error
+ * event the cut sends (a body that is no OpenAI error gets ours instead). */
+static int keep_upstream_error(struct v1 *v, const struct sl_sse_event *ev)
+{
+    char *fixed = NULL;
+    size_t len = 0;
+    int k, rc = 0;
+
+    k = sl_v1_upstream_error(ev->data, ev->data_len, 200, &fixed, &len);
+    if (k < 0)
+        return -ENOMEM;
+    sl_buf_reset(&v->err);
+    if (k == 0)
+        rc = sl_sse_write_event(&v->err, NULL, fixed ? fixed : ev->data,
+                                fixed ? len : ev->data_len);
+    free(fixed);
+    if (rc < 0)
+        sl_buf_reset(&v->err);
+    return rc == -ENOMEM ? rc : -EPROTO;
+}
+
+static int relay_chunk(struct v1 *v, const struct sl_sse_event *ev,
+                       const struct sl_sse_chunk *ch)
+{
+    if (ch->usage.present)
+        v->usage = ch->usage;
+    if (v->client_asked_usage)
+        return relay_event(v, ev, ev->data, ev->data_len);
+    /* The usage chunk exists because we asked for it; the client did not. */
+    if (ch->usage_only)
+        return 0;
+    if (ch->usage_null)
+        return relay_without_null_usage(v, ev);
+    return relay_event(v, ev, ev->data, ev->data_len);
 }
 
 static int on_event(const struct sl_sse_event *ev, void *arg)
@@ -197,19 +293,13 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
     switch (ch.kind) {
     case SL_SSE_DATA_DONE:
         v->done_seen = true;
-        rc = relay_event(v, ev);
+        rc = relay_event(v, ev, ev->data, ev->data_len);
         break;
     case SL_SSE_DATA_ERROR:
-        /* Relay the upstream's own error event, then cut: no [DONE] follows. */
-        relay_event(v, ev);
-        rc = -EPROTO;
+        rc = keep_upstream_error(v, ev);     /* then cut: no [DONE] follows */
         break;
     case SL_SSE_DATA_CHUNK:
-        if (ch.usage.present)
-            v->usage = ch.usage;
-        /* The usage chunk exists because we asked for it; the client did not. */
-        if (!(ch.usage_only && !v->client_asked_usage))
-            rc = relay_event(v, ev);
+        rc = relay_chunk(v, ev, &ch);
         break;
     default:
         rc = -EPROTO;
@@ -218,19 +308,20 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
     return rc;
 }
 
-static bool on_data(const char *data, size_t len, long status, void *arg)
+static enum sl_call_data on_data(const char *data, size_t len, long status, void *arg)
 {
     struct v1 *v = arg;
     int rc;
 
     if (v->cut)
-        return false;
+        return SL_CALL_DATA_ABORT;
     if (!sl_stream_begun(v->out) && sl_stream_begin(v->out, "text/event-stream") < 0)
-        return false;
+        return SL_CALL_DATA_ABORT;
     rc = sl_sse_feed(&v->parser, data, len, on_event, v);
     if (rc < 0) {
-        cut(v);
-        return false;
+        /* Only running out of memory is ours; the rest is what the upstream sent. */
+        cut(v, rc == -ENOMEM ? "gateway" : "upstream");
+        return rc == -ENOMEM ? SL_CALL_DATA_ABORT : SL_CALL_DATA_BAD;
     }
     if (v->ev.len)
         sl_stream_write(v->out, v->ev.data, v->ev.len);
@@ -240,7 +331,7 @@ static bool on_data(const char *data, size_t len, long status, void *arg)
         v->paused = true;
         sl_upstream_pause(sl_call_transfer(v->call));
     }
-    return true;
+    return SL_CALL_DATA_MORE;
 }
 
 static void on_drained(void *arg)
@@ -259,6 +350,8 @@ static void on_gone(void *arg)
 
     if (!sl_stream_begun(v->out))
         v->r->status = 499;
+    else if (!v->cut)
+        v->r->cut = "client";
     if (v->call || sl_stream_begun(v->out))
         v->r->charge_full = true;
     sl_req_free(v->r);
@@ -277,12 +370,12 @@ static void on_done_stream(const struct sl_call_result *res, void *arg)
     }
     if (v->cut)
         return;
-    if (res->ok && v->done_seen && !sl_sse_has_partial(&v->parser)) {
+    if (res->ok) {                    /* on_stream_valid: [DONE] and nothing after it */
         sl_stream_end(v->out);
         sl_req_free(v->r);
         return;
     }
-    cut(v);
+    cut(v, "upstream");
 }
 
 static void on_client_gone(struct sl_req *r)
@@ -309,8 +402,7 @@ static void v1_start(struct sl_req *r)
     if (v->stream) {
         if (sl_sse_parser_init(&v->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
             !(v->out = sl_stream_new(r, on_gone, on_drained, v))) {
-            sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL,
-                                      "server_busy");
+            sl_req_reply_busy(r, true);
             sl_req_free(r);
             return;
         }
@@ -320,10 +412,10 @@ static void v1_start(struct sl_req *r)
     }
     v->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
                             sl_worker_retry_policy(r->w), &spec,
-                            v->stream ? NULL : on_valid,
+                            v->stream ? on_stream_valid : on_valid,
                             v->stream ? on_done_stream : on_done_buffered, v);
     if (!v->call || (!v->stream && sl_req_watch_client(r, on_client_gone) < 0)) {
-        sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_reply_busy(r, true);
         sl_req_free(r);
     }
 }
@@ -334,14 +426,17 @@ void sl_v1_chat_handle(struct sl_req *r)
     struct v1 *v = calloc(1, sizeof(*v));
 
     if (!v) {
-        sl_req_reply_openai_error(r, 503, "Server busy", "server_error", NULL, "server_busy");
+        sl_req_reply_busy(r, true);
         sl_req_free(r);
         return;
     }
     v->r = r;
     r->ctx = v;
+    r->ctx_stop = v1_stop;
     r->ctx_free = v1_free;
     sl_buf_init(&v->ev, 4u << 20);
+    sl_buf_init(&v->err, SL_SSE_DEFAULT_MAX_EVENT * 2);
+    sl_buf_init(&v->scratch, SL_SSE_DEFAULT_MAX_EVENT);
     if (!prepare(v, cfg))
         return;
     sl_admit(r, true, v->reservation, v1_start);

@@ -96,16 +96,24 @@ ParameterizedTestParameters(breaker, table)
             S(1100, H), A(1100, 1, 0, H) } },
         { "a late report in half-open decides too", 1, 1000, 2, {
             F(100, O), A(1100, 1, 0, H), S(1150, C), A(1150, 1, 0, C) } },
-        { "pause refuses with the time left", 5, 1000, 1, {
-            P(1000, 5000, C), A(1000, 0, 4000, C), A(4999, 0, 1, C), A(5000, 1, 0, C) } },
-        { "a shorter pause keeps the longer one", 5, 1000, 1, {
-            P(1000, 5000, C), P(1100, 3000, C), A(3000, 0, 2000, C), P(1200, 7000, C),
-            A(5000, 0, 2000, C), A(7000, 1, 0, C), P(8000, 100, C), A(8000, 1, 0, C) } },
+        /* P(t, wait): a pause of wait ms from t.  A paused breaker reads open. */
+        { "pause refuses with the time left", 5, 10000, 1, {
+            P(1000, 4000, O), A(1000, 0, 4000, O), A(4999, 0, 1, O), A(5000, 1, 0, C) } },
+        { "a shorter pause keeps the longer one", 5, 10000, 1, {
+            P(1000, 4000, O), P(1100, 1900, O), A(3000, 0, 2000, O), P(1200, 5800, O),
+            A(5000, 0, 2000, O), A(7000, 1, 0, C), P(8000, 0, C), A(8000, 1, 0, C) } },
         { "a pause takes no probe", 1, 1000, 1, {
-            F(0, O), P(0, 3000, O), A(1000, 0, 2000, H), A(2999, 0, 1, H),
-            A(3000, 1, 0, H), A(3000, 0, 1000, H) } },
+            F(0, O), P(500, 1000, O), A(1000, 0, 500, O), A(1499, 0, 1, O),
+            A(1500, 1, 0, H), A(1500, 0, 1000, H) } },
         { "a pause is no failure", 1, 1000, 1, {
-            P(0, 100, C), A(50, 0, 50, C), A(100, 1, 0, C), S(100, C) } },
+            P(0, 100, O), A(50, 0, 50, O), A(100, 1, 0, C), S(100, C) } },
+        /* One Retry-After of a day must not stop every call for a day. */
+        { "a pause lasts at most open_ms", 5, 1500, 1, {
+            P(100, 86400000, O), A(100, 0, 1500, O), L(1599, O), A(1600, 1, 0, C),
+            L(1600, C) } },
+        { "a pause in half-open reads open", 1, 1000, 1, {
+            F(0, O), L(1000, H), P(1000, 300, O), L(1299, O), L(1300, H), A(1300, 1, 0, H),
+            S(1301, C) } },
         { "zero config values act as 1", 0, 0, 0, {
             A(0, 1, 0, C), F(10, O), A(10, 0, 1, O), A(11, 1, 0, H), A(11, 0, 1, H),
             A(12, 1, 0, H), F(12, O), A(13, 1, 0, H), S(14, C) } },
@@ -139,7 +147,7 @@ ParameterizedTest(struct table_case *c, breaker, table)
             sl_breaker_record(&b, s->op == OK, s->t);
             break;
         case PAUSE:
-            sl_breaker_pause(&b, s->arg);
+            sl_breaker_pause(&b, s->t, s->arg);
             break;
         default:
             break;
@@ -169,7 +177,7 @@ Test(breaker, allow_accepts_null_retry)
     sl_breaker_init(&b, 1, 1000, 1);
     sl_breaker_record(&b, false, 0);
     cr_assert_not(sl_breaker_allow(&b, 10, NULL));
-    sl_breaker_pause(&b, 5000);
+    sl_breaker_pause(&b, 10, 500);
     cr_assert_not(sl_breaker_allow(&b, 10, NULL));
 }
 
@@ -181,11 +189,15 @@ Test(breaker, snapshot)
     sl_breaker_init(&b, 3, 1000, 2);
     sl_breaker_record(&b, false, 10);
     sl_breaker_record(&b, false, 11);
-    sl_breaker_pause(&b, 300);
+    sl_breaker_pause(&b, 100, 200);
     sl_breaker_snapshot(&b, 100, &s);
-    cr_assert_eq(s.state, SL_BREAKER_CLOSED);
+    cr_assert_eq(s.state, SL_BREAKER_OPEN, "a pause reads open");
+    cr_assert_eq(s.open_remaining_ms, 0, "but it is no open period");
     cr_assert_eq(s.failures, 2);
     cr_assert_eq(s.pause_remaining_ms, 200);
+    sl_breaker_snapshot(&b, 300, &s);
+    cr_assert_eq(s.state, SL_BREAKER_CLOSED);
+    cr_assert_eq(s.pause_remaining_ms, 0);
     cr_assert_eq(s.trips, 0);
     cr_assert_eq(s.episode, 0);
     sl_breaker_record(&b, false, 100);
@@ -327,7 +339,7 @@ static void chaos(struct arena *a, unsigned seed)
             atomic_fetch_add(&a->chaos_admitted, 1);
             sl_breaker_record(&a->b, dice >= 40, atomic_load(&a->chaos_clock));
         } else if (dice < 2) {
-            sl_breaker_pause(&a->b, now + rand_r(&seed) % 50);
+            sl_breaker_pause(&a->b, now, rand_r(&seed) % 50);
         } else if (dice < 10) {
             sl_breaker_record(&a->b, dice < 6, now);
         }

@@ -12,6 +12,8 @@
 #include <jansson.h>
 
 #include "chat_api.h"
+#include "config.h"
+#include "v1_body.h"
 
 #ifndef SL_TEST_DATA_DIR
 #define SL_TEST_DATA_DIR "tests/data"
@@ -1052,4 +1054,228 @@ Test(chat_upstream_error, zero_sized_buffers)
 
     sl_chat_upstream_error_code(body, sizeof(body) - 1, NULL, 0, type, sizeof(type));
     cr_assert_str_eq(type, "t");
+}
+
+/* ---- usage: never charge less than the parts (issue: a total below prompt + completion
+ * was trusted, so a tenant could be under-charged) ---- */
+
+struct usage_case {
+    char json[160];
+    bool present;
+    int64_t pt, ct, tt;
+};
+
+ParameterizedTestParameters(chat_usage, total_is_at_least_the_sum)
+{
+    static struct usage_case cases[] = {
+        { "{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15}", true, 10, 5, 15 },
+        { "{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":1}", true, 10, 5, 15 },
+        { "{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":0}", true, 10, 5, 15 },
+        { "{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":-7}", true, 10, 5, 15 },
+        { "{\"prompt_tokens\":10,\"completion_tokens\":5}", true, 10, 5, 15 },
+        { "{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":\"99\"}", true, 10, 5,
+          15 },
+        { "{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":40}", true, 10, 5, 40 },
+        { "{\"prompt_tokens\":0,\"completion_tokens\":0,\"total_tokens\":0}", true, 0, 0, 0 },
+        { "{\"prompt_tokens\":10}", false, 0, 0, 0 },
+        { "{\"prompt_tokens\":-1,\"completion_tokens\":5,\"total_tokens\":4}", false, 0, 0, 0 },
+        { "null", false, 0, 0, 0 },
+        { "[1,2]", false, 0, 0, 0 },
+    };
+    return cr_make_param_array(struct usage_case, cases, NCASES(cases));
+}
+
+ParameterizedTest(struct usage_case *c, chat_usage, total_is_at_least_the_sum)
+{
+    json_t *u = json_loads(c->json, JSON_DECODE_ANY, NULL);
+    struct sl_chat_usage got;
+    struct sl_chat_result r;
+    char body[512];
+
+    cr_assert_not_null(u, "%s", c->json);
+    sl_chat_usage_parse(u, &got);
+    json_decref(u);
+    cr_assert_eq(got.present, c->present, "%s", c->json);
+    cr_assert_eq(got.prompt_tokens, c->pt, "%s", c->json);
+    cr_assert_eq(got.completion_tokens, c->ct, "%s", c->json);
+    cr_assert_eq(got.total_tokens, c->tt, "%s: total %lld", c->json, (long long)got.total_tokens);
+    /* The same through the /api/chat answer mapping, which settles the budget. */
+    snprintf(body, sizeof(body), "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],\"usage\":%s}",
+             c->json);
+    cr_assert_eq(sl_chat_parse_upstream(body, strlen(body), &r), 0, "%s", body);
+    cr_assert_eq(r.usage.present, c->present);
+    cr_assert_eq(r.usage.total_tokens, c->tt, "%s", body);
+    sl_chat_result_done(&r);
+}
+
+Test(chat_usage, null_usage_object_is_absent)
+{
+    struct sl_chat_usage got;
+
+    sl_chat_usage_parse(NULL, &got);
+    cr_assert_not(got.present);
+    cr_assert_eq(got.total_tokens, 0);
+}
+
+/* ---- /v1 bodies (v1_body.c) ---- */
+
+static struct sl_config *v1_config(void)
+{
+    struct sl_config *cfg = sl_config_new();
+
+    cr_assert_not_null(cfg);
+    return cfg;
+}
+
+/* The SPEC §4 estimate for a body of len bytes, one message, no image, n = 1. */
+static uint64_t v1_expected(const struct sl_config *cfg, size_t len, uint64_t max_tokens,
+                            uint64_t n)
+{
+    return len + cfg->message_overhead_tokens + n * max_tokens;
+}
+
+struct v1_resv_case {
+    char body[200];
+    uint64_t limit;          /* the completion limit the reservation must count */
+    uint64_t n;
+};
+
+/* Issue: the estimate took max_tokens and ignored a larger max_completion_tokens, which the
+ * upstream honours, so a tenant could spend past its budget. */
+ParameterizedTestParameters(v1_body, reservation_counts_the_larger_limit)
+{
+    static struct v1_resv_case cases[] = {
+        { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":10,\"max_completion_tokens\":300,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 300, 1 },
+        { "{\"model\":\"gpt-4o-mini\",\"max_completion_tokens\":300,\"max_tokens\":10,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 300, 1 },
+        { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":300,\"max_completion_tokens\":10,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 300, 1 },
+        { "{\"model\":\"gpt-4o-mini\",\"max_completion_tokens\":250,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 250, 1 },
+        { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":20,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 20, 1 },
+        { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":null,\"max_completion_tokens\":30,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 30, 1 },
+        { "{\"model\":\"gpt-4o-mini\",\"n\":3,\"max_tokens\":5,\"max_completion_tokens\":50,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 50, 3 },
+    };
+    return cr_make_param_array(struct v1_resv_case, cases, NCASES(cases));
+}
+
+ParameterizedTest(struct v1_resv_case *c, v1_body, reservation_counts_the_larger_limit)
+{
+    struct sl_config *cfg = v1_config();
+    struct sl_v1_request req;
+    struct sl_v1_problem p;
+
+    cr_assert_eq(sl_v1_parse(c->body, strlen(c->body), cfg, &req, &p), 0, "%s: %s", c->body,
+                 p.message);
+    cr_assert_eq(req.reservation, v1_expected(cfg, strlen(c->body), c->limit, c->n),
+                 "%s: reserved %llu", c->body, (unsigned long long)req.reservation);
+    sl_v1_request_done(&req);
+    sl_config_free(cfg);
+}
+
+Test(v1_body, a_missing_limit_reserves_the_injected_cap)
+{
+    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                               "\"content\":\"hi\"}]}";
+    struct sl_config *cfg = v1_config();
+    struct sl_v1_request req;
+    struct sl_v1_problem p;
+
+    cr_assert_eq(sl_v1_parse(body, strlen(body), cfg, &req, &p), 0);
+    cr_assert_eq(req.reservation, v1_expected(cfg, strlen(body), cfg->max_tokens, 1));
+    cr_assert_not_null(strstr(req.body, "\"max_tokens\":400"), "%s", req.body);
+    sl_v1_request_done(&req);
+    sl_config_free(cfg);
+}
+
+Test(v1_body, either_limit_over_the_cap_is_refused)
+{
+    static const char *const bodies[] = {
+        "{\"model\":\"gpt-4o-mini\",\"max_tokens\":10,\"max_completion_tokens\":401,"
+        "\"messages\":[]}",
+        "{\"model\":\"gpt-4o-mini\",\"max_tokens\":401,\"max_completion_tokens\":10,"
+        "\"messages\":[]}",
+    };
+    struct sl_config *cfg = v1_config();
+    struct sl_v1_request req;
+    struct sl_v1_problem p;
+
+    for (size_t i = 0; i < NCASES(bodies); i++) {
+        cr_assert_eq(sl_v1_parse(bodies[i], strlen(bodies[i]), cfg, &req, &p), -EINVAL);
+        cr_assert_str_eq(p.code, "max_tokens_too_large");
+    }
+    sl_config_free(cfg);
+}
+
+/* Issue: an upstream 4xx body was relayed unchecked, HTML and all, as application/json. */
+struct v1_err_case {
+    char body[200];
+    int status;
+    int want;                /* 0 kept, 1 replaced */
+    char out[220];           /* "" = relayed as it came */
+};
+
+ParameterizedTestParameters(v1_body, upstream_error_bodies)
+{
+    static struct v1_err_case cases[] = {
+        { "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
+          "\"code\":null}}", 400, 0, "" },
+        { "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":\"n\","
+          "\"code\":\"x\"},\"extra\":1}", 400, 0, "" },
+        { "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\"}}", 400, 0,
+          "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
+          "\"code\":null}}" },
+        { "{\"error\":{\"message\":\"m\",\"code\":\"rate_limit_exceeded\"}}", 429, 0,
+          "{\"error\":{\"message\":\"m\",\"code\":\"rate_limit_exceeded\","
+          "\"type\":\"rate_limit_error\",\"param\":null}}" },
+        { "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"param\":5,\"code\":[]}}", 404, 0,
+          "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"param\":null,\"code\":null}}" },
+        { "<html><body>Bad Gateway</body></html>", 400, 1,
+          "{\"error\":{\"message\":\"The upstream provider refused the request.\","
+          "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"upstream_error\"}}" },
+        { "{\"error\":\"plain string\"}", 404, 1,
+          "{\"error\":{\"message\":\"The upstream provider refused the request.\","
+          "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"upstream_error\"}}" },
+        { "{\"error\":{\"type\":\"x\"}}", 429, 1,
+          "{\"error\":{\"message\":\"The upstream provider refused the request.\","
+          "\"type\":\"rate_limit_error\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}" },
+        { "{\"error\":{\"message\":\"m\",\"type\":", 400, 1, "" },
+        { "", 400, 1, "" },
+        { "[]", 400, 1, "" },
+        { "{\"detail\":\"x\"}", 422, 1, "" },
+        { "{\"error\":{\"message\":\"m\"},\"error\":{}}", 400, 1, "" },   /* duplicate keys */
+    };
+    return cr_make_param_array(struct v1_err_case, cases, NCASES(cases));
+}
+
+ParameterizedTest(struct v1_err_case *c, v1_body, upstream_error_bodies)
+{
+    char *out = (char *)"untouched";
+    size_t len = 99;
+    json_t *j, *e;
+    int k = sl_v1_upstream_error(c->body, strlen(c->body), c->status, &out, &len);
+
+    cr_assert_eq(k, c->want, "%s: %d", c->body, k);
+    if (k == 0 && !c->out[0]) {
+        cr_assert_null(out, "%s: rewritten as %s", c->body, out);
+        cr_assert_eq(len, 0);
+        return;
+    }
+    cr_assert_not_null(out, "%s", c->body);
+    cr_assert_eq(len, strlen(out));
+    if (c->out[0])
+        cr_assert_str_eq(out, c->out, "%s", c->body);
+    /* Whatever it is, it has OpenAI's shape with all four fields. */
+    j = json_loads(out, 0, NULL);
+    e = json_object_get(j, "error");
+    cr_assert(json_is_string(json_object_get(e, "message")), "%s", out);
+    cr_assert(json_is_string(json_object_get(e, "type")), "%s", out);
+    cr_assert_not_null(json_object_get(e, "param"), "%s", out);
+    cr_assert_not_null(json_object_get(e, "code"), "%s", out);
+    json_decref(j);
+    free(out);
 }

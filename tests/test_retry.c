@@ -158,7 +158,11 @@ ParameterizedTestParameters(retry, decision)
         /* each cause bit */
         { SL_FAIL_CONNECT, 0, 1, true },
         { SL_FAIL_TIMEOUT, 0, 1, true },
-        { SL_FAIL_BAD_RESPONSE, 200, 1, true },
+        /* SPEC §5: a malformed answer is not retried (issue: it was, as a dropped
+         * connection, so a broken 200 could be billed up to max_attempts times) */
+        { SL_FAIL_BAD_RESPONSE, 200, 1, false },
+        { SL_FAIL_BAD_RESPONSE, 0, 1, false },
+        { SL_FAIL_BAD_RESPONSE | SL_FAIL_CONNECT, 0, 1, true },
         { SL_FAIL_CONNECT | SL_FAIL_TIMEOUT, 0, 1, true },
         /* each veto bit, alone and with every cause */
         { SL_FAIL_BODY_SENT, 200, 1, false },
@@ -279,7 +283,8 @@ Test(retry, custom_table)
     /* transport failures do not depend on the table */
     cr_assert(sl_retry_should(&p, SL_FAIL_CONNECT, 0, 1, 0, no_hint, 0, &d));
     cr_assert(sl_retry_should(&p, SL_FAIL_TIMEOUT, 0, 1, 0, no_hint, 0, &d));
-    cr_assert(sl_retry_should(&p, SL_FAIL_BAD_RESPONSE, 200, 1, 0, no_hint, 0, &d));
+    cr_assert_not(sl_retry_should(&p, SL_FAIL_BAD_RESPONSE, 200, 1, 0, no_hint, 0, &d),
+                  "SPEC §5: a malformed answer is not retried");
 }
 
 Test(retry, empty_table_still_retries_transport_failures)
@@ -310,10 +315,10 @@ ParameterizedTestParameters(retry, pipeline)
         { 0, "", SL_FAIL_TIMEOUT, true },
         { 0, "", SL_FAIL_TIMEOUT | SL_FAIL_BODY_SENT, false },
         { 200, "", 0, false },
-        { 200, "", SL_FAIL_BAD_RESPONSE, true },
+        { 200, "", SL_FAIL_BAD_RESPONSE, false },
         { 200, "", SL_FAIL_TIMEOUT | SL_FAIL_BODY_SENT, false },
-        { 101, "", 0, true },
-        { 700, "", 0, true },
+        { 101, "", 0, false },           /* an impossible status is a bad response */
+        { 700, "", 0, false },
         { 302, "", 0, false },
         { 400, "context_length_exceeded", 0, false },
         { 401, "invalid_api_key", 0, false },
@@ -951,4 +956,55 @@ Test(retry, rate_limited_429_with_hint_end_to_end)
     fail = sl_retry_classify(429, "insufficient_quota", "insufficient_quota", 0);
     h = sl_retry_parse_hint("10", NULL, NOW);
     cr_assert_not(sl_retry_should(&p, fail, 429, 1, 0, h, 0, &d));
+}
+
+/* ---- waiting out a pause another request set (issue: the retry was vetoed, a 502) ---- */
+
+struct wait_case {
+    uint64_t elapsed_ms;
+    uint64_t wait_ms;
+    uint32_t rand;
+    bool want;
+    uint64_t delay_ms;
+};
+
+ParameterizedTestParameters(retry, wait_fits)
+{
+    /* spec_policy(): request 20000 ms, attempt 18000 ms, backoff_base 300 ms; the next
+     * attempt needs 1000 ms before the deadline. */
+    static struct wait_case cases[] = {
+        { 0, 0, 0, true, 0 },
+        { 0, 500, 0, true, 500 },
+        { 0, 500, UINT32_MAX, true, 800 },            /* the jitter's top: base */
+        { 0, 500, 0x80000000u, true, 650 },
+        { 18000, 1000, 0, true, 1000 },               /* exactly fits */
+        { 18000, 1001, 0, false, 0 },                 /* the next attempt would be too short */
+        { 18500, 500, UINT32_MAX, true, 500 },        /* jitter cut to the deadline */
+        { 18800, 100, UINT32_MAX, true, 200 },
+        { 19001, 0, 0, false, 0 },                    /* no useful time left at all */
+        { 25000, 0, 0, false, 0 },                    /* past the deadline */
+        { 0, UINT64_MAX, 0, false, 0 },
+    };
+    return cr_make_param_array(struct wait_case, cases, COUNT(cases));
+}
+
+ParameterizedTest(struct wait_case *c, retry, wait_fits)
+{
+    struct sl_retry_policy p = spec_policy();
+    uint64_t d = UNTOUCHED;
+    bool got = sl_retry_wait_fits(&p, c->elapsed_ms, c->wait_ms, c->rand, &d);
+
+    cr_assert_eq(got, c->want, "elapsed %llu wait %llu", (unsigned long long)c->elapsed_ms,
+                 (unsigned long long)c->wait_ms);
+    cr_assert_eq(d, c->want ? c->delay_ms : UNTOUCHED, "delay %llu", (unsigned long long)d);
+}
+
+Test(retry, wait_fits_refuses_a_policy_without_attempt_time)
+{
+    struct sl_retry_policy p = spec_policy();
+    uint64_t d = UNTOUCHED;
+
+    p.attempt_timeout_ms = 0;
+    cr_assert_not(sl_retry_wait_fits(&p, 0, 0, 0, &d));
+    cr_assert_eq(d, UNTOUCHED);
 }

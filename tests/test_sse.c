@@ -814,6 +814,10 @@ ParameterizedTestParameters(sse_chunk, parse)
         { "usage without total", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
                                  "\"completion_tokens\":7}}", 0, SL_SSE_DATA_CHUNK, false, "",
           0, "-", false, true, true, 5, 7, 12, NOERR },
+        /* issue: a total below its parts was trusted, and settled */
+        { "usage total below its parts", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+                                         "\"completion_tokens\":7,\"total_tokens\":3}}", 0,
+          SL_SSE_DATA_CHUNK, false, "", 0, "-", false, true, true, 5, 7, 12, NOERR },
         { "usage negative", "{\"choices\":[],\"usage\":{\"prompt_tokens\":-5,"
                             "\"completion_tokens\":7}}", 0, SL_SSE_DATA_CHUNK, false, "", 0,
           "-", false, true, false, 0, 0, 0, NOERR },
@@ -1174,4 +1178,93 @@ Test(sse_write, stream_route_sequence)
                                      "M:usage::{\"prompt_tokens\":1}\nM:done::\n");
     outcome_done(&o);
     sl_buf_done(&b);
+}
+
+/* ---- "usage": null stripped for a client that did not ask (issue: every relayed chunk
+ * carried the "usage":null our include_usage had caused) ---- */
+
+struct strip_case {
+    char in[200];
+    char out[200];
+};
+
+ParameterizedTestParameters(sse_strip, null_usage)
+{
+    static struct strip_case cases[] = {
+        /* the fake's and OpenAI's chunks: last member */
+        { "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],"
+          "\"usage\":null}",
+          "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}" },
+        /* middle, first, only */
+        { "{\"a\":1,\"usage\":null,\"b\":2}", "{\"a\":1,\"b\":2}" },
+        { "{\"usage\":null,\"a\":1}", "{\"a\":1}" },
+        { "{\"usage\":null}", "{}" },
+        /* whitespace around it, as a pretty printer writes it */
+        { "{ \"a\" : 1 , \"usage\" : null , \"b\" : 2 }", "{ \"a\" : 1  , \"b\" : 2 }" },
+        { "{\n  \"usage\": null,\n  \"a\": 1\n}", "{\n  \"a\": 1\n}" },
+        { "{\"a\":1,\"usage\":null }", "{\"a\":1 }" },
+        /* twice (duplicate keys) */
+        { "{\"usage\":null,\"usage\":null,\"a\":[]}", "{\"a\":[]}" },
+        /* left alone: a usage object, nested nulls, other keys, strings that look like it */
+        { "{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}",
+          "{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}" },
+        { "{\"choices\":[{\"usage\":null}],\"x\":{\"usage\":null}}",
+          "{\"choices\":[{\"usage\":null}],\"x\":{\"usage\":null}}" },
+        { "{\"usagex\":null,\"usag\":null,\"xusage\":null}",
+          "{\"usagex\":null,\"usag\":null,\"xusage\":null}" },
+        { "{\"a\":\"\\\"usage\\\":null\",\"b\":\",\\\"usage\\\":null}\"}",
+          "{\"a\":\"\\\"usage\\\":null\",\"b\":\",\\\"usage\\\":null}\"}" },
+        { "{\"usage\":\"null\"}", "{\"usage\":\"null\"}" },
+        { "{\"usage\":false}", "{\"usage\":false}" },
+        { "{\"u\\u0073age\":null}", "{\"u\\u0073age\":null}" },
+        /* nested containers and escapes before it are skipped correctly */
+        { "{\"a\":[{\"b\":\"]}\\\\\"},[1,{}]],\"usage\":null,\"c\":true}",
+          "{\"a\":[{\"b\":\"]}\\\\\"},[1,{}]],\"c\":true}" },
+        /* not an object: unchanged */
+        { "[\"usage\",null]", "[\"usage\",null]" },
+        { "", "" },
+        { "{}", "{}" },
+    };
+    return cr_make_param_array(struct strip_case, cases, NCASES(cases));
+}
+
+ParameterizedTest(struct strip_case *c, sse_strip, null_usage)
+{
+    char buf[256];
+    size_t n = strlen(c->in);
+    json_t *before, *after;
+
+    memcpy(buf, c->in, n + 1);
+    n = sl_sse_strip_null_usage(buf, n);
+    buf[n] = '\0';
+    cr_assert_str_eq(buf, c->out, "in: %s", c->in);
+    /* Still the same JSON apart from the member. */
+    before = json_loads(c->in, JSON_DECODE_ANY, NULL);
+    after = json_loads(buf, JSON_DECODE_ANY, NULL);
+    cr_assert_eq(before != NULL, after != NULL, "%s", buf);
+    if (strcmp(c->in, c->out) != 0)
+        json_object_del(before, "usage");
+    if (before)
+        cr_assert(json_equal(before, after), "%s -> %s", c->in, buf);
+    json_decref(before);
+    json_decref(after);
+}
+
+Test(sse_strip, the_chunk_reader_says_when_usage_is_null)
+{
+    static const char with[] = "{\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":null}";
+    static const char without[] = "{\"choices\":[{\"index\":0,\"delta\":{}}]}";
+    static const char object[] = "{\"choices\":[],\"usage\":{\"prompt_tokens\":1,"
+                                 "\"completion_tokens\":1}}";
+    struct sl_sse_chunk k;
+
+    cr_assert_eq(sl_sse_chunk_parse(with, strlen(with), &k), 0);
+    cr_assert(k.usage_null);
+    sl_sse_chunk_done(&k);
+    cr_assert_eq(sl_sse_chunk_parse(without, strlen(without), &k), 0);
+    cr_assert_not(k.usage_null);
+    sl_sse_chunk_done(&k);
+    cr_assert_eq(sl_sse_chunk_parse(object, strlen(object), &k), 0);
+    cr_assert_not(k.usage_null);
+    sl_sse_chunk_done(&k);
 }

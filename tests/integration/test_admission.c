@@ -31,6 +31,19 @@ static void start(int workers, const char *upstream_keys)
     h_daemon_start(&d, NULL);
 }
 
+/* A gateway with a [limits] section of its own (the harness adds none then). */
+static void start_limited(const char *upstream_keys, const char *limits)
+{
+    char conf[2048];
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "%s[limits]\nrpm = 0\ntpm = 0\nbudget_period = day\n%s\n",
+             h_fake_upstream_conf(&fake, upstream_keys), limits);
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+}
+
 static void stop(void)
 {
     cr_assert_eq(h_daemon_stop(&d, 15000), 0);
@@ -231,5 +244,159 @@ Test(admission, clients_hanging_up_do_not_trip_the_breaker)
               "hang-ups opened the breaker");
     cr_assert(metrics_has("sluice_upstream_attempts_total{outcome=\"connect_error\"} 0"));
     cr_assert_eq(chat_status(), 200);
+    stop();
+}
+
+/* Issue: one upstream 429 with Retry-After: 86400 paused every call of the host for a day,
+ * and /readyz and sluice_breaker_state said all was well meanwhile.  The pause lasts at most
+ * open_ms (1500 ms here) and reads as open. */
+Test(admission, an_absurd_retry_after_pauses_for_open_ms_at_most_and_readyz_says_so)
+{
+    struct h_resp r;
+    long long t0;
+
+    start(2, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":429,\"headers\":{\"retry-after\":\"86400\"}}]");
+    cr_assert_eq(chat_status(), 502);
+    t0 = h_now_ms();
+    cr_assert_eq(h_http(d.port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 503, "paused, yet ready: %s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"breaker_open\""), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert(metrics_has("sluice_breaker_state{upstream=\"default\"} 1"));
+    cr_assert_eq(chat(&r), 503);
+    cr_assert_leq(atoi(h_header(&r, "Retry-After")), 2, "told to wait %s s",
+                  h_header(&r, "Retry-After"));
+    h_resp_free(&r);
+    h_sleep_ms((int)(1600 - (h_now_ms() - t0)));
+    cr_assert_eq(chat_status(), 200, "still paused after open_ms");
+    cr_assert_eq(h_http(d.port, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    h_resp_free(&r);
+    cr_assert(metrics_has("sluice_breaker_state{upstream=\"default\"} 0"));
+    stop();
+}
+
+/* Issue: a retry whose back-off ended inside a pause another request's 429 had extended was
+ * refused by the breaker and became a 502 at once.  Twenty requests, each told once to come
+ * back in 500 ms, all succeed. */
+Test(admission, concurrent_429s_wait_out_each_others_pause)
+{
+    static const char *hdrs[] = { "Content-Type: application/json", NULL };
+    long statuses[20];
+    int i, ok = 0;
+
+    start(2, "backoff_base_ms = 50\n");
+    /* The delay lets all twenty be admitted before the first 429 pauses admission. */
+    h_fake_script(&fake, "[{\"status\":429,\"delay_ms\":500,\"repeat\":20,"
+                         "\"headers\":{\"retry-after-ms\":\"500\"}}]");
+    h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"together\"}", 20,
+                    statuses);
+    for (i = 0; i < 20; i++)
+        ok += statuses[i] == 200;
+    cr_assert_eq(ok, 20, "only %d of 20 succeeded", ok);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 40, "one 429 and one 200 each");
+    stop();
+}
+
+/* Issue: an error event or an invalid stream from the upstream, mid-way, counted as a breaker
+ * success (only the gateway's own aborts are neutral). */
+Test(admission, upstream_errors_mid_stream_count_against_the_breaker)
+{
+    static const char v1[] = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":"
+                             "[{\"role\":\"user\",\"content\":\"a b c d e f\"}]}";
+    static const char api[] = "{\"user_message\":\"a b c d e f\"}";
+    struct h_resp r;
+
+    start(1, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"fail_after_chunks\":2,\"fail_mode\":\"error_event\"},"
+                         "{\"fail_after_chunks\":2,\"fail_mode\":\"error_event\"},"
+                         "{\"body_raw\":\"data: {not json\\n\\n\","
+                         "\"headers\":{\"content-type\":\"text/event-stream\"}}]");
+    h_http(d.port, "POST", "/v1/chat/completions", NULL, v1, strlen(v1), &r);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    h_http(d.port, "POST", "/api/chat/stream", NULL, api, strlen(api), &r);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    h_http(d.port, "POST", "/v1/chat/completions", NULL, v1, strlen(v1), &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body, "data: {\"error\""), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert(metrics_has("sluice_breaker_state{upstream=\"default\"} 1"),
+              "three broken upstream streams did not open the breaker");
+    cr_assert_eq(chat_status(), 503);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 3);
+    stop();
+}
+
+/* Issue: the /v1 reservation counted max_tokens and ignored a larger max_completion_tokens,
+ * which the upstream honours: a tenant could spend past its budget. */
+Test(admission, v1_reservation_counts_the_larger_completion_limit)
+{
+    static const char big[] = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":10,"
+                              "\"max_completion_tokens\":300,\"messages\":[{\"role\":\"user\","
+                              "\"content\":\"count\"}]}";
+    static const char small[] = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":10,\"messages\":"
+                                "[{\"role\":\"user\",\"content\":\"count\"}]}";
+    char script[4096] = "[{\"content\":\"";
+    struct h_resp r;
+    json_t *j;
+    int i;
+
+    /* An answer of 300 words: the upstream would bill 300 completion tokens. */
+    for (i = 0; i < 300; i++)
+        strcat(script, "w ");
+    strcat(script, "\"}]");
+    start_limited(NULL, "token_budget = 300");
+    h_fake_script(&fake, script);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, big, strlen(big), &r), 0);
+    cr_assert_eq(r.status, 429, "admitted with a 300-token budget for a 300-token answer: %s",
+                 r.body);
+    j = json_loads(r.body, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                     "insufficient_quota");
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 0);
+    /* The same without the larger limit fits. */
+    h_fake_script(&fake, "[{\"content\":\"short\"}]");
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, small, strlen(small), &r),
+                 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    h_resp_free(&r);
+    stop();
+}
+
+/* Issue: settlement trusted an upstream total_tokens below prompt + completion. */
+static void assert_settles_the_parts(const char *path, const char *body)
+{
+    struct h_resp r;
+
+    h_fake_script(&fake, "[{\"usage\":{\"prompt_tokens\":400,\"completion_tokens\":400,"
+                         "\"total_tokens\":1}}]");
+    cr_assert_eq(h_http(d.port, "POST", path, NULL, body, strlen(body), &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    h_resp_free(&r);
+    /* 800 used of 900: the next reservation (about 200) no longer fits. */
+    cr_assert_eq(h_http(d.port, "POST", path, NULL, body, strlen(body), &r), 0);
+    cr_assert_eq(r.status, 429, "%s: charged the upstream's total of 1, not 800", path);
+    h_resp_free(&r);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 1);
+}
+
+Test(admission, api_settlement_charges_at_least_prompt_plus_completion)
+{
+    start_limited("max_tokens = 100\n", "token_budget = 900");
+    assert_settles_the_parts("/api/chat", "{\"user_message\":\"how many tokens?\"}");
+    stop();
+}
+
+Test(admission, v1_settlement_charges_at_least_prompt_plus_completion)
+{
+    start_limited("max_tokens = 100\n", "token_budget = 900");
+    assert_settles_the_parts("/v1/chat/completions",
+                             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                             "\"content\":\"how many tokens?\"}]}");
     stop();
 }

@@ -2,7 +2,9 @@
 /* test_chat.c - POST /api/chat through the real sluiced against the fake OpenAI upstream:
  * what the upstream receives, the reply's shape, retries, deadlines, concurrency. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,7 +262,11 @@ Test(chat, malformed_upstream_json_is_a_502)
     start(1, "max_attempts = 2\nbackoff_base_ms = 10\n");
     h_fake_script(&fake, "[{\"body_raw\":\"{\\\"choices\\\": [\",\"repeat\":5}]");
     cr_assert_eq(chat("{\"user_message\":\"garbage\"}", &r), 502);
-    cr_assert_eq(fake_count(), 2, "a malformed 200 is retried like a broken connection");
+    /* SPEC §5 retries connection errors, timeouts and retry_statuses only: a 200 that came
+     * whole but malformed is an answer, and asking again may bill twice. */
+    cr_assert_eq(fake_count(), 1, "a malformed 200 must not be retried");
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
+                                                  "\"retry\":false", NULL }), 1);
     h_resp_free(&r);
     stop();
 }
@@ -549,4 +555,226 @@ Test(chat, a_drain_waits_until_a_large_reply_is_written_out)
     cr_assert_eq(got, want, "the client got %zu of %zu bytes", got, want);
     cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
     h_fake_stop(&fake);
+}
+
+/* ---- an upstream that is not quite HTTP: a raw server answering every connection with the
+ * same bytes, counting connections through a pipe ---- */
+
+struct raw_upstream {
+    pid_t pid;
+    int port;
+    int count_fd;                 /* one byte per connection served */
+};
+
+/* Read one request (headers, then Content-Length bytes), so the answer is not cut by a reset
+ * for unread input. */
+static void raw_read_request(int fd)
+{
+    char buf[65536];
+    size_t n = 0;
+    char *end;
+
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t got;
+
+        if (poll(&p, 1, 2000) <= 0 || n == sizeof(buf) - 1)
+            return;
+        got = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (got <= 0)
+            return;
+        n += (size_t)got;
+        buf[n] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        if (end) {
+            char *cl = strcasestr(buf, "Content-Length:");
+            size_t want = (size_t)(end + 4 - buf) + (cl ? (size_t)atol(cl + 15) : 0);
+
+            if (n >= want)
+                return;
+        }
+    }
+}
+
+static void raw_start(struct raw_upstream *u, const char *answer, size_t len)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, pipefd[2];
+
+    cr_assert(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    u->port = ntohs(sa.sin_port);
+    cr_assert_eq(pipe(pipefd), 0);
+    u->pid = fork();
+    cr_assert(u->pid >= 0);
+    if (u->pid == 0) {
+        close(pipefd[0]);
+        for (;;) {
+            int c = accept(fd, NULL, NULL);
+            size_t off = 0;
+
+            if (c < 0)
+                continue;
+            if (write(pipefd[1], "c", 1) != 1)
+                _exit(1);
+            raw_read_request(c);
+            while (off < len) {
+                ssize_t w = write(c, answer + off, len - off);
+
+                if (w <= 0)
+                    break;
+                off += (size_t)w;
+            }
+            shutdown(c, SHUT_WR);
+            raw_read_request(c);      /* until the client closes */
+            close(c);
+        }
+    }
+    h_cleanup_pid(u->pid);
+    close(fd);
+    close(pipefd[1]);
+    u->count_fd = pipefd[0];
+    fcntl(u->count_fd, F_SETFL, O_NONBLOCK);
+}
+
+static int raw_connections(struct raw_upstream *u)
+{
+    static int seen;
+    char buf[64];
+    ssize_t n;
+
+    while ((n = read(u->count_fd, buf, sizeof(buf))) > 0)
+        seen += (int)n;
+    return seen;
+}
+
+static void raw_stop(struct raw_upstream *u)
+{
+    kill(u->pid, SIGKILL);
+    waitpid(u->pid, NULL, 0);
+    close(u->count_fd);
+}
+
+/* Issue: a bad status line, a header block over the limit and the like were taken for
+ * connection errors and retried; they are bad responses (SPEC §5: not retried). */
+static void assert_bad_response_not_retried(const char *answer, size_t len)
+{
+    struct raw_upstream u;
+    struct h_resp r;
+    char conf[512];
+
+    raw_start(&u, answer, len);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "[upstream]\nbase_url = http://127.0.0.1:%d/v1\n"
+             "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n", u.port);
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, (const char *[]){ KEY_ENV, NULL });
+    cr_assert_eq(chat("{\"user_message\":\"odd upstream\"}", &r), 502, "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(raw_connections(&u), 1, "retried %d times", raw_connections(&u) - 1);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", NULL }), 1);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
+                                                  "\"retry\":false", NULL }), 1,
+                 "not classified bad_response");
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    raw_stop(&u);
+}
+
+Test(chat, an_impossible_status_line_is_a_bad_response)
+{
+    static const char answer[] = "HTTP/1.1 2000 OK\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 2\r\n\r\n{}";
+
+    assert_bad_response_not_retried(answer, sizeof(answer) - 1);
+}
+
+Test(chat, http_0_9_garbage_is_a_bad_response)
+{
+    static const char answer[] = "garbage\r\n\r\n";
+
+    assert_bad_response_not_retried(answer, sizeof(answer) - 1);
+}
+
+static char *big_headers(size_t count, size_t each)
+{
+    static const char completion[] =
+        "{\"object\":\"chat.completion\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,"
+        "\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}";
+    size_t cap = 64 + count * (each + 16) + 512, n;
+    char *a = malloc(cap);
+
+    n = (size_t)sprintf(a, "HTTP/1.1 200 OK\r\n");
+    for (size_t i = 0; i < count; i++) {
+        n += (size_t)sprintf(a + n, "X-H%zu: ", i);
+        memset(a + n, 'b', each);
+        n += each;
+        n += (size_t)sprintf(a + n, "\r\n");
+    }
+    /* A usable completion: only the headers are wrong. */
+    n += (size_t)sprintf(a + n, "Content-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s", strlen(completion), completion);
+    return a;
+}
+
+Test(chat, a_header_block_over_the_limit_is_a_bad_response)
+{
+    char *a = big_headers(100, 1000);          /* 100 KB of headers */
+
+    assert_bad_response_not_retried(a, strlen(a));
+    free(a);
+}
+
+Test(chat, one_header_over_libcurls_limit_is_a_bad_response)
+{
+    char *a = big_headers(1, 200000);          /* libcurl itself refuses it */
+
+    assert_bad_response_not_retried(a, strlen(a));
+    free(a);
+}
+
+/* Issue: an attempt the gateway abandons (the client hung up) was neither logged nor counted,
+ * and the request line then lacked model and attempts. */
+Test(chat, an_abandoned_attempt_is_logged_and_counted)
+{
+    static const char body[] = "{\"user_message\":\"never mind\"}";
+    struct h_resp m;
+    char req[512];
+    int fd, i;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"delay_ms\":20000}]");
+    snprintf(req, sizeof(req),
+             "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    fd = h_connect(d.port);
+    cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    for (i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 1; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(h_fake_stat(&fake, "inflight"), 1);
+    close(fd);
+    for (i = 0; i < 100; i++) {
+        if (h_log_count(&d, (const char *[]){ "\"event\":\"request\"", NULL }) == 1)
+            break;
+        h_sleep_ms(20);
+    }
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"upstream_attempt\"",
+                                                  "\"outcome\":\"cancelled\"",
+                                                  "\"attempt\":1", NULL }), 1,
+                 "the abandoned attempt is not logged");
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":499",
+                                                  "\"model\":\"gpt-4o-mini\"", "\"attempts\":1",
+                                                  NULL }), 1,
+                 "the request line lacks model and attempts");
+    cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &m), 0);
+    cr_assert_not_null(strstr(m.body, "sluice_upstream_attempts_total{outcome=\"stream_cut\"} 1"),
+                       "the abandoned attempt is not counted");
+    cr_assert_not_null(strstr(m.body, "sluice_upstream_duration_seconds_count 1"),
+                       "the abandoned attempt's duration is not counted");
+    h_resp_free(&m);
+    stop();
 }

@@ -96,3 +96,36 @@ Test(sdk, a_cut_stream_raises_instead_of_completing)
     json_decref(j);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
+
+/* The one error event of a cut stream is the upstream's own, and the SDK raises it. */
+Test(sdk, an_upstream_error_event_raises_the_upstreams_error)
+{
+    json_t *j, *e;
+
+    h_fake_script(&fake, "[{\"fail_after_chunks\":3,\"fail_mode\":\"error_event\","
+                         "\"error_message\":\"the model fell over\"}]");
+    j = run_sdk("cut");
+    e = json_object_get(j, "error");
+    cr_assert_null(json_object_get(j, "completed"), "%s", json_dumps(j, 0));
+    cr_assert_not_null(e, "%s", json_dumps(j, 0));
+    cr_assert_not_null(strstr(json_string_value(json_object_get(e, "message")),
+                              "the model fell over"), "%s", json_dumps(j, 0));
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* An upstream 429 reaches the SDK as a RateLimitError, with the headers it steers by. */
+Test(sdk, an_upstream_429_is_a_rate_limit_error)
+{
+    json_t *j, *e;
+
+    h_fake_script(&fake, "[{\"status\":429,\"repeat\":3,\"headers\":{\"retry-after-ms\":\"1\"}}]");
+    j = run_sdk("buffered");
+    e = json_object_get(j, "error");
+    cr_assert_not_null(e, "%s", json_dumps(j, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(e, "class")), "RateLimitError");
+    cr_assert_eq(json_integer_value(json_object_get(e, "status")), 429);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "rate_limit_exceeded");
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}

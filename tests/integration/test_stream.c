@@ -89,6 +89,18 @@ static int post(const char *path, const char *body, struct capture *c, long *sta
     return (int)rc;
 }
 
+/* The request's log line is written when the request ends, a moment after the client saw
+ * its end: wait for it. */
+static bool wait_log(const char *const *needles)
+{
+    for (int i = 0; i < 100; i++) {
+        if (h_log_count(&d, needles) == 1)
+            return true;
+        h_sleep_ms(20);
+    }
+    return false;
+}
+
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
@@ -224,6 +236,9 @@ Test(stream, upstream_reset_mid_stream_is_an_error_event_and_a_cut)
     cr_assert_null(strstr(c.p, "event: done"), "%s", c.p);
     cr_assert_eq(h_fake_stat(&fake, "requests"), 1, "a stream is never retried once begun");
     free(c.p);
+    cr_assert(wait_log((const char *[]){ "\"event\":\"request\"", "\"status\":200",
+                                         "\"cut\":\"upstream\"", NULL }),
+              "the cut 200 is not told apart in the log");
     stop();
 }
 
@@ -371,31 +386,38 @@ Test(stream, v1_buffered_body_is_what_the_upstream_sent)
     stop();
 }
 
+/* Ask the fake directly with the client's own body: what the upstream answers a client that
+ * never asked for usage. */
+static char *fake_answer_to(const char *body)
+{
+    struct h_resp r;
+    char *out;
+
+    cr_assert_eq(h_http(fake.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                 0);
+    out = strdup(r.body);
+    h_resp_free(&r);
+    return out;
+}
+
 Test(stream, v1_stream_is_relayed_and_the_usage_chunk_stripped_unless_asked)
 {
+    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":"
+                               "[{\"role\":\"user\",\"content\":\"stream me\"}]}";
     struct capture c = { 0 }, c2 = { 0 };
-    char *direct, *a, *b, *p;
+    char *direct, *a, *b;
     long status;
 
     start(1, NULL);
-    cr_assert_eq(post("/v1/chat/completions",
-                      "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
-                      "\"content\":\"stream me\"}]}", &c, &status), 0);
+    cr_assert_eq(post("/v1/chat/completions", body, &c, &status), 0);
     cr_assert_eq(status, 200);
     cr_assert_null(strstr(c.p, "\"choices\":[]"), "usage chunk not stripped: %s", c.p);
+    cr_assert_null(strstr(c.p, "\"usage\""), "usage the client never asked for: %s", c.p);
     cr_assert_eq(count(c.p, "data: [DONE]\n\n"), 1);
-    /* Byte for byte what the fake sends, minus its usage chunk. */
-    direct = fake_answer_to_last_request();
-    p = strstr(direct, "data: {\"id\"");
-    while (p) {
-        char *q = strstr(p, "\n\n");
-
-        if (strstr(p, "\"choices\":[]") && strstr(p, "\"choices\":[]") < q) {
-            memmove(p, q + 2, strlen(q + 2) + 1);
-            break;
-        }
-        p = strstr(q + 2, "data: {\"id\"");
-    }
+    /* Byte for byte what the upstream answers the client's own body, which did not ask for
+     * usage: no usage chunk and no "usage":null in the chunks.  (The gateway's max_tokens cap
+     * does not cut this short answer.) */
+    direct = fake_answer_to(body);
     a = normalise(c.p);
     b = normalise(direct);
     cr_assert_str_eq(a, b);
@@ -565,5 +587,132 @@ Test(stream, an_eventsource_parser_reads_the_api_stream)
     }
     cr_assert_str_eq(text, "Hello! You said: line one\nline two");
     free(c.p);
+    stop();
+}
+
+/* Issue: a mid-stream upstream error gave two error events, the upstream's relayed and then
+ * the gateway's own cut.  SPEC §3.3: exactly one data: {"error": ...}, then a close without
+ * [DONE]. */
+Test(stream, v1_upstream_error_event_is_the_one_error_event)
+{
+    struct capture c = { 0 };
+    json_t *j, *e;
+    long status;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"fail_after_chunks\":3,\"fail_mode\":\"error_event\","
+                         "\"error_message\":\"the model fell over\"}]");
+    cr_assert_eq(post("/v1/chat/completions",
+                      "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"a b c d e f\"}]}", &c, &status), CURLE_PARTIAL_FILE,
+                 "%s", c.p);
+    cr_assert_eq(status, 200);
+    cr_assert_eq(count(c.p, "\"error\""), 1, "%s", c.p);
+    cr_assert_eq(count(c.p, "data: {\"error\":"), 1, "%s", c.p);
+    cr_assert_null(strstr(c.p, "[DONE]"), "%s", c.p);
+    j = json_loads(strstr(c.p, "data: {\"error\":") + 6, JSON_DISABLE_EOF_CHECK, NULL);
+    e = json_object_get(j, "error");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "message")), "the model fell over",
+                     "the upstream's own error is the one relayed: %s", c.p);
+    cr_assert(json_is_string(json_object_get(e, "type")));
+    cr_assert_not_null(json_object_get(e, "param"));
+    cr_assert_not_null(json_object_get(e, "code"));
+    json_decref(j);
+    /* It is the last event: nothing follows it. */
+    cr_assert_null(strstr(strchr(strstr(c.p, "data: {\"error\":"), '\n'), "data:"),
+                   "events after the error: %s", c.p);
+    free(c.p);
+    cr_assert(wait_log((const char *[]){ "\"event\":\"request\"", "\"cut\":\"upstream\"", NULL }));
+    stop();
+}
+
+/* Issue: a client hanging up mid-stream was logged as a plain 200. */
+Test(stream, v1_client_leaving_mid_stream_is_logged_as_a_cut)
+{
+    struct capture c = { .abort_after = 1 };
+    long status;
+
+    start(1, NULL);
+    h_fake_script(&fake, "[{\"pause_after_chunks\":2,\"pause_ms\":20000}]");
+    cr_assert_eq(post("/v1/chat/completions",
+                      "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"a b c d\"}]}", &c, &status), CURLE_WRITE_ERROR);
+    free(c.p);
+    cr_assert(wait_log((const char *[]){ "\"event\":\"request\"", "\"status\":200",
+                                         "\"cut\":\"client\"", "\"attempts\":1", NULL }),
+              "no cut in the request line");
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "\"cancelled\"", NULL }),
+                 1, "the abandoned attempt is not logged");
+    stop();
+}
+
+/* Issue: an upstream 429 relayed on /v1 lacked Retry-After, retry-after-ms and
+ * x-should-retry (SPEC §4: every 429 carries them; false for insufficient_quota). */
+Test(stream, v1_upstream_429_carries_the_waiting_headers)
+{
+    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[]}";
+    struct h_resp r;
+    json_t *j;
+
+    start(1, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":429,\"error_code\":\"insufficient_quota\"}]");
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                 0);
+    assert_openai_error(r.body, r.status, 429, "insufficient_quota");
+    cr_assert_not_null(h_header(&r, "Retry-After"), "%s", r.headers);
+    cr_assert_geq(atoi(h_header(&r, "Retry-After")), 1);
+    cr_assert_not_null(h_header(&r, "retry-after-ms"), "%s", r.headers);
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "false");
+    h_resp_free(&r);
+
+    h_fake_script(&fake, "[{\"status\":429,\"headers\":{\"retry-after-ms\":\"2500\"}}]");
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                 0);
+    assert_openai_error(r.body, r.status, 429, "rate_limit_exceeded");
+    cr_assert_str_eq(h_header(&r, "Retry-After"), "3", "%s", r.headers);
+    cr_assert_str_eq(h_header(&r, "retry-after-ms"), "2500");
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "true");
+    j = json_loads(r.body, 0, NULL);
+    cr_assert_not_null(j);
+    json_decref(j);
+    h_resp_free(&r);
+    stop();
+}
+
+/* Issue: an upstream 4xx body was relayed unchecked: HTML or {"error":"text"} reached the
+ * client as application/json. */
+Test(stream, v1_upstream_4xx_bodies_reach_the_client_as_openai_errors)
+{
+    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[]}";
+    struct h_resp r;
+    json_t *j, *e;
+
+    start(1, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"status\":400,\"body_raw\":\"<html><h1>Bad</h1></html>\","
+                         "\"headers\":{\"content-type\":\"text/html\"}},"
+                         "{\"status\":404,\"body\":{\"error\":\"plain string\"}},"
+                         "{\"status\":400,\"body\":{\"error\":{\"message\":\"half\","
+                         "\"type\":\"invalid_request_error\"}}}]");
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                 0);
+    assert_openai_error(r.body, r.status, 400, NULL);
+    cr_assert_str_eq(h_header(&r, "Content-Type"), "application/json");
+    h_resp_free(&r);
+
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                 0);
+    assert_openai_error(r.body, r.status, 404, NULL);
+    h_resp_free(&r);
+
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
+                 0);
+    assert_openai_error(r.body, r.status, 400, NULL);
+    j = json_loads(r.body, 0, NULL);
+    e = json_object_get(j, "error");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "message")), "half", "%s", r.body);
+    cr_assert(json_is_null(json_object_get(e, "param")), "%s", r.body);
+    cr_assert(json_is_null(json_object_get(e, "code")), "%s", r.body);
+    json_decref(j);
+    h_resp_free(&r);
     stop();
 }
