@@ -33,8 +33,9 @@ static const char *const route_names[SL_ROUTE_COUNT] = {
 };
 static const char *const outcome_names[SL_OUTCOME_COUNT] = {
     "ok", "timeout", "connect_error", "http_error", "upstream_auth", "insufficient_quota",
-    "bad_response", "stream_cut",
+    "bad_response", "stream_cut", "cancelled",
 };
+static const char *const cut_names[SL_CUT_COUNT] = { "upstream", "client", "gateway" };
 static const char *const reject_names[SL_REJECT_COUNT] = {
     "auth", "rpm", "tpm", "budget", "breaker_open", "inflight", "redis",
 };
@@ -114,6 +115,24 @@ void sl_metrics_redis(struct sl_metrics *m, enum sl_redis_op op)
 {
     if (op < SL_REDIS_OP_COUNT)
         bump(&m->redis_commands[op], 1);
+}
+
+void sl_metrics_cut(struct sl_metrics *m, enum sl_route_id route, enum sl_cut_cause cause)
+{
+    if (route < SL_ROUTE_COUNT && cause < SL_CUT_COUNT)
+        bump(&m->cuts[route][cause], 1);
+}
+
+/* Several writers: a real atomic add (one per request, and on the same tenant only). */
+void sl_metrics_tenant(struct sl_tenant_counters *c, int status, int64_t prompt,
+                       int64_t completion)
+{
+    atomic_fetch_add_explicit(&c->requests[code_index(status)], 1, memory_order_relaxed);
+    if (prompt > 0)
+        atomic_fetch_add_explicit(&c->tokens_prompt, (uint64_t)prompt, memory_order_relaxed);
+    if (completion > 0)
+        atomic_fetch_add_explicit(&c->tokens_completion, (uint64_t)completion,
+                                  memory_order_relaxed);
 }
 
 void sl_metrics_redis_error(struct sl_metrics *m)
@@ -260,6 +279,14 @@ static void render_upstream(struct sl_buf *b, struct sl_metrics *m)
     for (i = 0; i < SL_OUTCOME_COUNT; i++)
         sl_buf_printf(b, "sluice_upstream_attempts_total{outcome=\"%s\"} %llu\n",
                       outcome_names[i], (unsigned long long)get(&m->attempts[i]));
+    header(b, "sluice_streams_cut_total", "counter",
+           "Streams that ended before their end, by route and by who cut them.");
+    for (i = 0; i < SL_ROUTE_COUNT; i++)
+        for (unsigned c = 0; c < SL_CUT_COUNT; c++)
+            if (get(&m->cuts[i][c]))
+                sl_buf_printf(b, "sluice_streams_cut_total{route=\"%s\",cause=\"%s\"} %llu\n",
+                              route_names[i], cut_names[c],
+                              (unsigned long long)get(&m->cuts[i][c]));
     header(b, "sluice_upstream_duration_seconds", "histogram",
            "Duration of one upstream attempt.");
     histogram(b, "sluice_upstream_duration_seconds", "", &m->upstream_duration);
@@ -287,6 +314,48 @@ static void render_upstream(struct sl_buf *b, struct sl_metrics *m)
                   (unsigned long long)get(&m->redis_fallbacks));
 }
 
+/* Per tenant, only the live ones and only counts that moved (names need no escaping:
+ * tenants.h allows [A-Za-z0-9_.-]). */
+static void render_tenants(struct sl_buf *b, struct sl_tenants *t)
+{
+    uint32_t i, n = atomic_load(&t->ntenants);
+    unsigned c;
+
+    header(b, "sluice_tenant_requests_total", "counter",
+           "Requests answered for a tenant (authenticated), by status.");
+    for (i = 0; i < n; i++) {
+        struct sl_tenant_rec *rec = &t->tenants[i];
+
+        if (atomic_load(&rec->state) != SL_SLOT_LIVE)
+            continue;
+        for (c = 0; c <= SL_METRICS_CODES; c++) {
+            uint64_t v = get(&rec->counters.requests[c]);
+            char code[8];
+
+            if (!v)
+                continue;
+            if (c < SL_METRICS_CODES)
+                snprintf(code, sizeof(code), "%d", codes[c]);
+            else
+                snprintf(code, sizeof(code), "other");
+            sl_buf_printf(b, "sluice_tenant_requests_total{tenant=\"%s\",code=\"%s\"} %llu\n",
+                          rec->name, code, (unsigned long long)v);
+        }
+    }
+    header(b, "sluice_tenant_tokens_total", "counter",
+           "Tokens the upstream reported for a tenant's requests, by kind.");
+    for (i = 0; i < n; i++) {
+        struct sl_tenant_rec *rec = &t->tenants[i];
+
+        if (atomic_load(&rec->state) != SL_SLOT_LIVE)
+            continue;
+        sl_buf_printf(b, "sluice_tenant_tokens_total{tenant=\"%s\",kind=\"prompt\"} %llu\n"
+                      "sluice_tenant_tokens_total{tenant=\"%s\",kind=\"completion\"} %llu\n",
+                      rec->name, (unsigned long long)get(&rec->counters.tokens_prompt),
+                      rec->name, (unsigned long long)get(&rec->counters.tokens_completion));
+    }
+}
+
 int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *out)
 {
     static struct sl_metrics acc;    /* large; workers are single-threaded */
@@ -296,6 +365,7 @@ int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *ou
     collect(shm, &acc, &inflight, &workers, generation);
     render_requests(out, &acc);
     render_upstream(out, &acc);
+    render_tenants(out, &shm->tenants);
     header(out, "sluice_breaker_state", "gauge",
            "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
     sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} %d\n",

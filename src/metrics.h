@@ -24,7 +24,7 @@ enum sl_route_id {
 enum sl_attempt_outcome {
     SL_OUTCOME_OK, SL_OUTCOME_TIMEOUT, SL_OUTCOME_CONNECT_ERROR, SL_OUTCOME_HTTP_ERROR,
     SL_OUTCOME_UPSTREAM_AUTH, SL_OUTCOME_INSUFFICIENT_QUOTA, SL_OUTCOME_BAD_RESPONSE,
-    SL_OUTCOME_STREAM_CUT,
+    SL_OUTCOME_STREAM_CUT, SL_OUTCOME_CANCELLED,
     SL_OUTCOME_COUNT
 };
 
@@ -39,6 +39,10 @@ enum sl_redis_op {
     SL_REDIS_OP_ADMIN,
     SL_REDIS_OP_COUNT
 };
+
+/* Why a stream ended before its end (request.c's "cut" field): the upstream broke it, the
+ * client left, or the gateway gave up on it (out of memory, its own limits). */
+enum sl_cut_cause { SL_CUT_UPSTREAM, SL_CUT_CLIENT, SL_CUT_GATEWAY, SL_CUT_COUNT };
 
 #define SL_METRICS_CODES 20           /* tracked status codes, see metrics.c, + "other" */
 #define SL_METRICS_BUCKETS 17         /* finite histogram bounds, see metrics.c */
@@ -58,6 +62,14 @@ struct sl_metrics {
     _Atomic uint64_t redis_errors;
     _Atomic uint64_t redis_commands[SL_REDIS_OP_COUNT];
     _Atomic uint64_t redis_fallbacks;  /* admissions decided without Redis */
+    _Atomic uint64_t cuts[SL_ROUTE_COUNT][SL_CUT_COUNT];
+};
+
+/* One tenant's counters, in its record of the tenant table: every worker adds to them (one
+ * atomic add per request), and a new tenant in a reused slot starts them at zero. */
+struct sl_tenant_counters {
+    _Atomic uint64_t requests[SL_METRICS_CODES + 1];
+    _Atomic uint64_t tokens_prompt, tokens_completion;
 };
 
 /* Writers: only the slot's owner. */
@@ -68,6 +80,10 @@ void sl_metrics_attempt(struct sl_metrics *m, enum sl_attempt_outcome outcome,
 void sl_metrics_tokens(struct sl_metrics *m, int64_t prompt, int64_t completion);
 void sl_metrics_reject(struct sl_metrics *m, enum sl_reject_reason reason);
 void sl_metrics_redis(struct sl_metrics *m, enum sl_redis_op op);
+void sl_metrics_cut(struct sl_metrics *m, enum sl_route_id route, enum sl_cut_cause cause);
+/* Any worker, for the tenant that made a request. */
+void sl_metrics_tenant(struct sl_tenant_counters *c, int status, int64_t prompt,
+                       int64_t completion);
 void sl_metrics_redis_error(struct sl_metrics *m);
 void sl_metrics_redis_fallback(struct sl_metrics *m);
 

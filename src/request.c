@@ -168,6 +168,20 @@ static uint64_t charged_tokens(const struct sl_req *r)
     return total > sum ? total : sum;
 }
 
+static void count_tenant_and_cut(const struct sl_req *r)
+{
+    struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
+
+    if (r->tenant_idx >= 0 && (unsigned)r->tenant_idx < SL_TENANTS_MAX)
+        sl_metrics_tenant(&t->tenants[r->tenant_idx].counters, r->status,
+                          r->total_tokens >= 0 ? r->prompt_tokens : 0,
+                          r->total_tokens >= 0 ? r->completion_tokens : 0);
+    if (r->cut)
+        sl_metrics_cut(sl_worker_metrics(r->w), r->route_id,
+                       strcmp(r->cut, "upstream") == 0 ? SL_CUT_UPSTREAM
+                       : strcmp(r->cut, "client") == 0 ? SL_CUT_CLIENT : SL_CUT_GATEWAY);
+}
+
 void sl_req_free(struct sl_req *r)
 {
     if (!r)
@@ -196,6 +210,7 @@ void sl_req_free(struct sl_req *r)
                        sl_clock_mono_us() - r->start_us);
     if (r->total_tokens >= 0)
         sl_metrics_tokens(sl_worker_metrics(r->w), r->prompt_tokens, r->completion_tokens);
+    count_tenant_and_cut(r);
     if (r->ctx_free)
         r->ctx_free(r->ctx);
     sl_worker_request_finished(r->w);

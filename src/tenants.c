@@ -167,6 +167,7 @@ static int create_locked(struct sl_tenants *t, const char *name, const struct sl
     snprintf(rec->name, sizeof(rec->name), "%s", name);
     rec->is_static = is_static;
     atomic_store(&rec->redis_remaining, -1);
+    memset(&rec->counters, 0, sizeof(rec->counters));
     rec->limits = *lim;
     sl_quota_init(&rec->quota, lim->budget_period, now_wall_s);
     unlock(&rec->lock);

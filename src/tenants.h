@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "quota.h"
 
 #define SL_TENANTS_MAX 4096u
@@ -53,6 +54,7 @@ struct sl_tenant_rec {
     bool is_static;                   /* from a [tenant.NAME] section: limits from the file */
     _Atomic int64_t redis_remaining;  /* budget left as Redis last said; -1 = not known */
     int64_t dead_at_s;                /* when it was deleted (state DEAD) */
+    struct sl_tenant_counters counters;   /* metrics.h */
     char name[64];
     struct sl_limits limits;
     struct sl_quota quota;

@@ -43,9 +43,6 @@ struct sl_call {
     char last_request_id[SL_UPSTREAM_HDR_MAX];
 };
 
-/* Outcomes as logged: the metrics' names, plus one the metrics count as stream_cut. */
-#define OUTCOME_CANCELLED SL_OUTCOME_COUNT
-
 static void attempt(struct sl_call *c);
 
 static void call_free(struct sl_call *c)
@@ -76,21 +73,18 @@ static enum sl_attempt_outcome outcome_of(unsigned fail)
 
 static const char *outcome_name(unsigned outcome)
 {
-    static const char *const names[SL_OUTCOME_COUNT + 1] = {
+    static const char *const names[SL_OUTCOME_COUNT] = {
         "ok", "timeout", "connect_error", "http_error", "upstream_auth", "insufficient_quota",
         "bad_response", "stream_cut", "cancelled",
     };
 
-    return names[outcome <= SL_OUTCOME_COUNT ? outcome : SL_OUTCOME_COUNT];
+    return names[outcome < SL_OUTCOME_COUNT ? outcome : SL_OUTCOME_HTTP_ERROR];
 }
 
 static void count_attempt(const struct sl_call *c, unsigned outcome)
 {
-    /* metrics.h has no "cancelled": the gateway abandoning a transfer is a cut too. */
     if (c->spec.metrics)
-        sl_metrics_attempt(c->spec.metrics,
-                           outcome == OUTCOME_CANCELLED ? SL_OUTCOME_STREAM_CUT
-                                                        : (enum sl_attempt_outcome)outcome,
+        sl_metrics_attempt(c->spec.metrics, (enum sl_attempt_outcome)outcome,
                            (sl_clock_mono_us() - c->attempt_start_us));
 }
 
@@ -368,11 +362,11 @@ static void log_cancelled(const struct sl_call *c, long status, const char *requ
 {
     struct sl_log_line *l = sl_log_begin(SL_LOG_INFO, "upstream_attempt");
 
-    count_attempt(c, OUTCOME_CANCELLED);
+    count_attempt(c, SL_OUTCOME_CANCELLED);
     sl_log_str(l, "request_id", c->spec.request_id);
     sl_log_str(l, "model", c->spec.model);
     sl_log_int(l, "attempt", c->attempt);
-    sl_log_str(l, "outcome", outcome_name(OUTCOME_CANCELLED));
+    sl_log_str(l, "outcome", outcome_name(SL_OUTCOME_CANCELLED));
     sl_log_int(l, "upstream_status", status);
     sl_log_str(l, "upstream_request_id", request_id[0] ? request_id : NULL);
     sl_log_int(l, "latency_ms", (int64_t)(sl_clock_mono_ms() - c->attempt_start_ms));

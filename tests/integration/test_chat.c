@@ -771,7 +771,7 @@ Test(chat, an_abandoned_attempt_is_logged_and_counted)
                                                   NULL }), 1,
                  "the request line lacks model and attempts");
     cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &m), 0);
-    cr_assert_not_null(strstr(m.body, "sluice_upstream_attempts_total{outcome=\"stream_cut\"} 1"),
+    cr_assert_not_null(strstr(m.body, "sluice_upstream_attempts_total{outcome=\"cancelled\"} 1"),
                        "the abandoned attempt is not counted");
     cr_assert_not_null(strstr(m.body, "sluice_upstream_duration_seconds_count 1"),
                        "the abandoned attempt's duration is not counted");

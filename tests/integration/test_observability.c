@@ -222,6 +222,11 @@ Test(observability, metrics_sum_over_workers_and_match_the_upstream)
     cr_assert_eq((long long)sum_of(s, n, "sluice_tokens_total", NULL), usage_sum,
                  "tokens counted differ from what the upstream reported");
     cr_assert_eq(h_fake_stat(&fake, "requests"), 20);
+    /* Per tenant (here everyone is "anonymous"): the same figures, for token spend by tenant. */
+    cr_assert_eq(sum_of(s, n, "sluice_tenant_requests_total",
+                        "tenant=\"anonymous\",code=\"200\""), 20);
+    cr_assert_eq((long long)sum_of(s, n, "sluice_tenant_tokens_total", "tenant=\"anonymous\""),
+                 usage_sum);
     free(s);
     /* A gauge: the second worker may still be starting when the first answers. */
     for (int i = 0; i < 200; i++) {
