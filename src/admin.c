@@ -45,7 +45,7 @@ static void reply_json(struct sl_req *r, int status, json_t *j)
     if (s)
         sl_req_reply(r, status, "application/json", s, strlen(s));
     else
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
     free(s);
     json_decref(j);
 }
@@ -298,19 +298,25 @@ static void apply_local(struct admin_call *c)
     else if (rc == -ENOENT && c->op == OP_REVOKE)
         sl_req_reply_detail(c->r, 404, "Unknown key");
     else if (rc < 0)
-        sl_req_reply_detail(c->r, 503, "Server busy");
+        sl_req_reply_busy(c->r, false);
     else
         answer(c);
 }
 
 /* ---- Redis ---- */
 
+static void store_unavailable(struct sl_req *r)
+{
+    sl_req_add_retry_headers(r, 1000, true);
+    sl_req_reply_detail(r, 503, "Quota store unavailable");
+}
+
 static void on_redis_done(void *arg, const char *status)
 {
     struct admin_call *c = arg;
 
     if (!status)
-        sl_req_reply_detail(c->r, 503, "Quota store unavailable");
+        store_unavailable(c->r);
     else if (strcmp(status, "exists") == 0)
         sl_req_reply_detail(c->r, 409, c->op == OP_KEY ? "Could not store the key"
                                                        : "Tenant already exists");
@@ -328,7 +334,7 @@ static void on_redis_usage(void *arg, bool ok, uint64_t used, uint64_t reserved)
     struct sl_quota_budget *b = &info.budget;
 
     if (!ok) {
-        sl_req_reply_detail(c->r, 503, "Quota store unavailable");
+        store_unavailable(c->r);
     } else {
         /* The period and the budget are this host's; the counts are Redis's. */
         sl_tenants_usage(c->t, c->idx, sl_clock_mono_ms(), wall_s(), NULL, &info);
@@ -446,7 +452,7 @@ static bool tenant_route(struct admin_call *c, const char *rest, enum evhttp_cmd
     } else if (sub && strcmp(sub, "/keys") == 0 && m == EVHTTP_REQ_POST) {
         c->op = OP_KEY;
         if (!new_key(c)) {
-            sl_req_reply_detail(c->r, 503, "Server busy");
+            sl_req_reply_busy(c->r, false);
             return false;
         }
     } else if (sub && strcmp(sub, "/usage") == 0 && m == EVHTTP_REQ_GET) {
@@ -509,7 +515,7 @@ void sl_admin_handle(struct sl_req *r, const char *path)
     }
     c = calloc(1, sizeof(*c));
     if (!c) {
-        sl_req_reply_detail(r, 503, "Server busy");
+        sl_req_reply_busy(r, false);
         sl_req_free(r);
         return;
     }
@@ -524,7 +530,7 @@ void sl_admin_handle(struct sl_req *r, const char *path)
         return;
     }
     if (apply_redis(c, sync) < 0) {
-        sl_req_reply_detail(r, 503, "Quota store unavailable");
+        store_unavailable(r);
         call_end(c);
     }
 }

@@ -21,20 +21,6 @@
 #include "tenants.h"
 #include "worker.h"
 
-/* SPEC §4: Retry-After in whole seconds (rounded up, at least 1) and retry-after-ms; the
- * official SDKs read x-should-retry first. */
-static void retry_headers(struct sl_req *r, uint64_t retry_ms, bool retry)
-{
-    char s[32], ms[32];
-    uint64_t secs = (retry_ms + 999) / 1000;
-
-    snprintf(s, sizeof(s), "%llu", (unsigned long long)(secs ? secs : 1));
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(retry_ms ? retry_ms : 1000));
-    sl_req_add_header(r, "Retry-After", s);
-    sl_req_add_header(r, "retry-after-ms", ms);
-    sl_req_add_header(r, "x-should-retry", retry ? "true" : "false");
-}
-
 static void refuse(struct sl_req *r, bool openai, int status, const char *detail,
                    const char *type, const char *code)
 {
@@ -82,7 +68,7 @@ static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_
     if (v < 0) {
         if (v == -EAGAIN)
             sl_metrics_reject(m, SL_REJECT_REDIS);
-        retry_headers(r, 1000, true);
+        sl_req_add_retry_headers(r, 1000, true);
         if (v == -EAGAIN)
             refuse(r, openai, 503, "Quota store unavailable", "server_error",
                    "store_unavailable");
@@ -100,13 +86,13 @@ static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_
     case SL_QUOTA_RPM:
     case SL_QUOTA_TPM:
         sl_metrics_reject(m, v == SL_QUOTA_RPM ? SL_REJECT_RPM : SL_REJECT_TPM);
-        retry_headers(r, res->retry_after_ms, !res->never);
+        sl_req_add_retry_headers(r, res->retry_after_ms, !res->never);
         refuse(r, openai, 429, "Rate limit exceeded", "rate_limit_error", "rate_limit_exceeded");
         return false;
     case SL_QUOTA_BUDGET:
         sl_metrics_reject(m, SL_REJECT_BUDGET);
         budget_as_tokens(&r->ratelimit, (int64_t)(sl_clock_wall_ms() / 1000));
-        retry_headers(r, res->retry_after_ms, false);
+        sl_req_add_retry_headers(r, res->retry_after_ms, false);
         refuse(r, openai, 429, "Token budget exhausted", "rate_limit_error",
                "insufficient_quota");
         return false;
@@ -141,7 +127,7 @@ static void on_reserved(void *arg, int v, int resv, const struct sl_quota_result
     if (!sl_breaker_allow(&shm->breaker, sl_clock_mono_ms(), &retry_ms)) {
         give_back(r);
         sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_BREAKER);
-        retry_headers(r, retry_ms, true);
+        sl_req_add_retry_headers(r, retry_ms, true);
         refuse(r, openai, 503, "Upstream circuit open", "server_error", "circuit_open");
         goto refused;
     }
@@ -149,7 +135,7 @@ static void on_reserved(void *arg, int v, int resv, const struct sl_quota_result
     if (sl_worker_inflight(r->w) > sl_worker_config(r->w)->max_inflight) {
         give_back(r);
         sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_INFLIGHT);
-        retry_headers(r, 1000, true);
+        sl_req_add_retry_headers(r, 1000, true);
         refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
         goto refused;
     }
