@@ -18,6 +18,7 @@
 #include <ini.h>
 
 #include "redis_url.h"
+#include "secret.h"
 
 #define KIB 1024LL
 #define MIB (1024LL * 1024)
@@ -823,6 +824,7 @@ static bool visible_ascii(const char *v, size_t n)
     return true;
 }
 
+/* base_url.  Never quotes v: user-info in it could be a password. */
 static int check_url(const char *v, size_t *n, char *why)
 {
     size_t skip = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
@@ -840,6 +842,18 @@ static int check_url(const char *v, size_t *n, char *why)
         (*n)--;
     if (*n == skip || v[skip] == '/') {
         snprintf(why, WHY_MAX, "has no host name");
+        return -EINVAL;
+    }
+    /* "http://localhost:1@example.com" goes to example.com, whatever it looks like. */
+    if (memchr(v + skip, '@', strcspn(v + skip, "/?#")) != NULL) {
+        snprintf(why, WHY_MAX, "must not contain user-info (an '@' before the path): the key "
+                 "comes from api_key_env or api_key_file");
+        return -EINVAL;
+    }
+    /* The key travels in a header: only TLS may carry it off this host. */
+    if (skip == 7 && !sl_secret_url_is_local(v)) {
+        snprintf(why, WHY_MAX, "must be https:// unless the host is local (localhost, "
+                 "127.0.0.0/8, [::1]): the API key would travel in cleartext");
         return -EINVAL;
     }
     return 0;

@@ -151,27 +151,39 @@ static bool is_token(const char *s)
 
 /* What libevent 2.1 lets through but a front proxy might read differently (request
  * smuggling): a header name with spaces ("Content-Length : 5" is not Content-Length to
- * evhttp), a Content-Length with a sign or blanks (strtoll accepts "+21"), a
- * Transfer-Encoding other than plain chunked, and HTTP/1.1 without Host.  NULL if sane,
- * else why not. */
+ * evhttp), a Content-Length with a sign or blanks (strtoll accepts "+21"), a repeated
+ * Content-Length (evhttp frames by the first, a proxy may take the last), Content-Length
+ * beside Transfer-Encoding (evhttp takes the chunks, a proxy may take the length), a
+ * Transfer-Encoding other than one plain chunked, and HTTP/1.1 without exactly one Host.
+ * NULL if sane, else why not. */
 static const char *framing_problem(struct evhttp_request *ev)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(ev);
     const char *te = evhttp_find_header(h, "Transfer-Encoding");
     struct evkeyval *kv;
-    int host = 0;
+    int host = 0, lengths = 0, codings = 0;
 
     for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
         if (!is_token(kv->key))
             return "Invalid header name";
-        if (strcasecmp(kv->key, "Content-Length") == 0 &&
-            (!*kv->value || strspn(kv->value, "0123456789") != strlen(kv->value)))
-            return "Invalid Content-Length";
+        if (strcasecmp(kv->key, "Content-Length") == 0) {
+            if (!*kv->value || strspn(kv->value, "0123456789") != strlen(kv->value))
+                return "Invalid Content-Length";
+            lengths++;
+        }
+        if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
+            codings++;
         if (strcasecmp(kv->key, "Host") == 0)
             host++;
     }
+    if (lengths > 1)
+        return "Repeated Content-Length";
+    if (codings > 1)
+        return "Repeated Transfer-Encoding";
     if (te && strcasecmp(te, "chunked") != 0)
         return "Unsupported Transfer-Encoding";
+    if (te && lengths)
+        return "Content-Length with Transfer-Encoding";
     if (ev->major == 1 && ev->minor >= 1 && host != 1)
         return "Missing or repeated Host header";
     return NULL;

@@ -63,6 +63,28 @@ out:
     return r;
 }
 
+enum unix_owner { UNIX_NOBODY, UNIX_LISTENER, UNIX_UNKNOWN };
+
+/* Who has the unix socket at sa?  Only a refused connect() says nobody: a socket file left by
+ * a process that died.  A connect that succeeds, or finds the backlog full (EAGAIN on a
+ * non-blocking socket), means a live listener; any other error (no permission, say) says
+ * nothing either way. */
+static enum unix_owner unix_owner(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    enum unix_owner who = UNIX_UNKNOWN;
+
+    if (fd == -1)
+        return UNIX_UNKNOWN;
+    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN ||
+        errno == EINPROGRESS)
+        who = UNIX_LISTENER;
+    else if (errno == ECONNREFUSED)
+        who = UNIX_NOBODY;
+    close(fd);
+    return who;
+}
+
 static int open_unix(const struct sl_listen_spec *spec, char *err, size_t errsz)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -74,10 +96,23 @@ static int open_unix(const struct sl_listen_spec *spec, char *err, size_t errsz)
         return -ENAMETOOLONG;
     }
     memcpy(sa.sun_path, spec->path, strlen(spec->path) + 1);
-    /* A socket left by a previous run that died is in the way; anything else (a regular
-     * file, a directory) is the operator's and stays. */
-    if (lstat(spec->path, &st) == 0 && S_ISSOCK(st.st_mode))
-        (void)unlink(spec->path);
+    /* A socket left by a previous run that died is in the way, and goes.  One that a
+     * running process (another sluiced?) accepts on is not ours to steal, and anything else
+     * (a regular file, a directory, a socket we cannot probe) is left for bind() to
+     * refuse. */
+    if (lstat(spec->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        switch (unix_owner(&sa)) {
+        case UNIX_NOBODY:
+            (void)unlink(spec->path);
+            break;
+        case UNIX_LISTENER:
+            snprintf(err, errsz, "%s is in use: another process accepts on it (is sluiced "
+                     "already running?)", spec->path);
+            return -EADDRINUSE;
+        case UNIX_UNKNOWN:
+            break;
+        }
+    }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         snprintf(err, errsz, "socket() failed: %s", strerror(errno));

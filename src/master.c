@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -112,6 +113,42 @@ static void status_line(struct master *m, const char *what)
                count_generation(m, m->generation), m->generation);
 }
 
+static bool in_set(const struct gen_set *g, int fd)
+{
+    size_t i;
+
+    if (fd == g->metrics.fd)
+        return true;
+    for (i = 0; i < g->nlisteners; i++)
+        if (g->listeners[i].fd == fd)
+            return true;
+    return false;
+}
+
+static void close_unless_in(const struct gen_set *from, const struct gen_set *g)
+{
+    size_t i;
+
+    if (from->metrics.fd >= 0 && !in_set(g, from->metrics.fd))
+        close(from->metrics.fd);
+    for (i = 0; i < from->nlisteners; i++)
+        if (from->listeners[i].fd >= 0 && !in_set(g, from->listeners[i].fd))
+            close(from->listeners[i].fd);
+}
+
+/* In a new worker: the master's listening sockets that are not g's.  During a reload the
+ * master holds two generations' sockets, and a worker that kept the other generation's would
+ * keep it accepting (connections queued, never served) after the master closed it, and keep
+ * its address from being bound again.  Plain close(): unlinking a unix socket's file is the
+ * master's business. */
+static void close_foreign_listeners(const struct master *m, const struct gen_set *g)
+{
+    if (g != &m->cur)
+        close_unless_in(&m->cur, g);
+    if (g != &m->next)
+        close_unless_in(&m->next, g);
+}
+
 static int spawn_worker(struct master *m, const struct gen_set *g)
 {
     struct sl_worker_params p = { 0 };
@@ -140,6 +177,7 @@ static int spawn_worker(struct master *m, const struct gen_set *g)
     }
     if (pid == 0) {
         close(m->sigfd);
+        close_foreign_listeners(m, g);
         p.cfg = g->cfg;
         p.shm = m->shm;
         p.slot = slot;
@@ -636,7 +674,8 @@ int sl_master_load_key(const struct sl_config *cfg, char **api_key)
     char source[300], err[512];
     int r;
 
-    /* The key travels in a header: only TLS may carry it off this host. */
+    /* The key travels in a header: only TLS may carry it off this host.  config.c refuses
+     * such a base_url already, with file and line; this stays as the last line. */
     if (strncmp(cfg->base_url, "https://", 8) != 0 && !sl_secret_url_is_local(cfg->base_url)) {
         sl_log_err("config_error", "base_url must be https:// unless it is on this host: "
                    "the API key would travel in cleartext");
@@ -657,6 +696,32 @@ int sl_master_load_key(const struct sl_config *cfg, char **api_key)
     return r;
 }
 
+/* A worker holds a descriptor per client connection and per upstream connection, and the
+ * default soft limit (1024) would cap it far below max_inflight; the hard limit is what the
+ * administrator allows.  Set in the master, so every worker inherits it.  Nothing in sluice
+ * uses select(), so descriptors above 1024 are harmless. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+            sl_log_warn("rlimit", "setrlimit(RLIMIT_NOFILE, %llu) failed: %s, ignoring",
+                        (unsigned long long)rl.rlim_max, strerror(errno));
+            return;
+        }
+        sl_log_debug("rlimit", "RLIMIT_NOFILE raised from %llu to %llu",
+                     (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+        return;
+    }
+    sl_log_debug("rlimit", "RLIMIT_NOFILE is %llu", (unsigned long long)rl.rlim_cur);
+}
+
 int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
 {
     static struct master m;      /* large (the child table); not on the stack */
@@ -670,6 +735,7 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     m.cur.api_key = api_key;
     m.cfg_path = cfg_path;
     m.generation = m.cur.id = m.last_generation = 1;
+    raise_nofile();
     if (setup_signals(&m) < 0) {
         sl_log_err("start_failed", "signal setup failed: %s", strerror(errno));
         return 1;

@@ -176,9 +176,12 @@ bool sl_secret_url_is_local(const char *url)
     if (!h)
         return false;
     h += 3;
-    n = strcspn(h, ":/");
+    /* User-info: "http://localhost:1@example.com" is example.com's. */
+    if (memchr(h, '@', strcspn(h, "/?#")))
+        return false;
+    n = strcspn(h, ":/?#");
     if (h[0] == '[')
-        return strncmp(h, "[::1]", 5) == 0;
+        return strncmp(h, "[::1]", 5) == 0 && strchr(":/?#", h[5]) != NULL; /* or the end */
     if (n == 9 && strncasecmp(h, "localhost", 9) == 0)
         return true;
     /* 127.0.0.0/8 as a literal only: "127.example.com" is somebody else's host. */

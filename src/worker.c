@@ -12,6 +12,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
@@ -35,6 +37,20 @@
  * worker accepted just before it stopped accepting must have its request read by then. */
 #define DRAIN_QUIET_MS 500
 #define REDIS_GRACE_MS 2000
+#define METRICS_TIMEOUT_MS 10000 /* the [metrics] listener's client timeout */
+
+/* A connection reading a request head: from its first byte until evhttp has the whole head
+ * (nginx's client_header_timeout).  evhttp's own timeout only measures inactivity, and every
+ * byte re-arms it, so without this a client sending a byte a second holds a connection
+ * forever.  It ends when the head is complete, when evhttp closes the connection (its close
+ * callback, which is ours until the request is dispatched and stream.c's after), or at the
+ * deadline. */
+struct head_watch {
+    struct sl_worker *w;
+    struct evhttp_connection *evcon;
+    int fd;
+    struct event *deadline;
+};
 
 struct sl_worker {
     const struct sl_config *cfg;
@@ -60,7 +76,17 @@ struct sl_worker {
     uint64_t last_request_ms;
     unsigned inflight;
     unsigned unsent;          /* replies queued but not yet fully written */
+    struct head_watch **heads;        /* by fd; NULL where no head is being read */
+    size_t nheads;
 };
+
+static void watch_next_head(struct bufferevent *bev);
+
+/* The worker of this process, for the callbacks whose argument libevent decides: evhttp
+ * replaces a listener's argument with itself (so the accept error callback gets the evhttp),
+ * and a new connection's first bytes are reported with the bufferevent.  A worker is one
+ * single-threaded process. */
+static struct sl_worker *self;
 
 const struct sl_config *sl_worker_config(const struct sl_worker *w)
 {
@@ -140,9 +166,13 @@ void sl_worker_request_finished(struct sl_worker *w)
 static void on_reply_written(struct evhttp_request *req, void *arg)
 {
     struct sl_worker *w = arg;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 
     if (w->unsent > 0)
         w->unsent--;
+    /* A kept-alive connection reads its next request head from here on. */
+    if (evcon && evhttp_connection_get_bufferevent(evcon))
+        watch_next_head(evhttp_connection_get_bufferevent(evcon));
 }
 
 void sl_worker_reply_queued(struct sl_worker *w, struct evhttp_request *req)
@@ -181,7 +211,7 @@ static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
  * listener would spin on the pending connection, so stop accepting for a moment. */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    struct sl_worker *w = arg;
+    struct sl_worker *w = self;       /* arg is the evhttp the listener is bound to */
     struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
     int err = EVUTIL_SOCKET_ERROR();
 
@@ -189,6 +219,161 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
                strerror(err), ACCEPT_RETRY_MS);
     set_listeners_enabled(w, false);
     evtimer_add(w->accept_retry, &tv);
+}
+
+/* ---- the request-head deadline (struct head_watch) ---- */
+
+static uint64_t head_timeout_ms(const struct sl_worker *w, struct evhttp_connection *evcon)
+{
+    return evhttp_connection_get_server(evcon) == w->metrics_http ? METRICS_TIMEOUT_MS
+                                                                   : w->cfg->client_timeout_ms;
+}
+
+static void head_watch_free(struct head_watch *hw)
+{
+    if (hw->w->heads[hw->fd] == hw)
+        hw->w->heads[hw->fd] = NULL;
+    event_free(hw->deadline);
+    free(hw);
+}
+
+static void on_head_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    head_watch_free(arg);
+}
+
+/* No 408: like evhttp's own timeout (and nginx), a client this slow just loses the
+ * connection. */
+static void on_head_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct head_watch *hw = arg;
+    struct evhttp_connection *evcon = hw->evcon;
+
+    sl_log_info("client_timeout", "request head not complete %llu ms after its first byte; "
+                "closing the connection", (unsigned long long)head_timeout_ms(hw->w, evcon));
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    head_watch_free(hw);
+    evhttp_connection_free(evcon);
+}
+
+/* Room for index fd in w->heads.  0 or -ENOMEM. */
+static int heads_reserve(struct sl_worker *w, int fd)
+{
+    size_t n = w->nheads ? w->nheads : 256;
+    struct head_watch **p;
+
+    if ((size_t)fd < w->nheads)
+        return 0;
+    while (n <= (size_t)fd)
+        n *= 2;
+    p = realloc(w->heads, n * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    memset(p + w->nheads, 0, (n - w->nheads) * sizeof(*p));
+    w->heads = p;
+    w->nheads = n;
+    return 0;
+}
+
+/* The first bytes of a request arrived on bev (an evhttp connection's, so its callback
+ * argument is the connection): start the head deadline.  Without memory for it, the
+ * connection goes without one; evhttp's inactivity timeout still applies. */
+static void on_first_bytes(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct bufferevent *bev = arg;
+    struct sl_worker *w = self;
+    int fd = bufferevent_getfd(bev);
+    struct head_watch *hw;
+    struct timeval tv;
+    void *evcon = NULL;
+    uint64_t ms;
+
+    if (info->n_added == 0)
+        return;
+    evbuffer_remove_cb(buf, on_first_bytes, bev);
+    bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
+    if (!w || !evcon || fd < 0 || heads_reserve(w, fd) < 0 || w->heads[fd])
+        return;
+    if (!(hw = calloc(1, sizeof(*hw))))
+        return;
+    *hw = (struct head_watch){ .w = w, .evcon = evcon, .fd = fd };
+    hw->deadline = evtimer_new(w->base, on_head_deadline, hw);
+    if (!hw->deadline) {
+        free(hw);
+        return;
+    }
+    ms = head_timeout_ms(w, evcon);
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    evtimer_add(hw->deadline, &tv);
+    evhttp_connection_set_closecb(evcon, on_head_conn_closed, hw);
+    w->heads[fd] = hw;
+}
+
+/* bev is about to read a request: its first bytes start the deadline.  Costs one callback
+ * per read until then, nothing per byte. */
+static void watch_next_head(struct bufferevent *bev)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    evbuffer_remove_cb(in, on_first_bytes, bev);
+    (void)evbuffer_add_cb(in, on_first_bytes, bev);
+}
+
+/* The head is in, or the request is dispatched: no deadline from here on (the body is timed
+ * by evhttp's inactivity timeout, as nginx's client_body_timeout).  The first-bytes watch
+ * stops too, so that bytes pipelined behind this request cannot start a deadline, nor take
+ * the close callback, while a route owns the connection. */
+static void end_head_phase(struct sl_worker *w, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    int fd = bev ? bufferevent_getfd(bev) : -1;
+    struct head_watch *hw;
+
+    if (!bev)
+        return;
+    evbuffer_remove_cb(bufferevent_get_input(bev), on_first_bytes, bev);
+    if (fd < 0 || (size_t)fd >= w->nheads || !(hw = w->heads[fd]) || hw->evcon != evcon)
+        return;
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    head_watch_free(hw);
+}
+
+/* evhttp's bevcb: the bufferevent evhttp would make itself, watched for its first bytes. */
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+
+    if (bev)
+        watch_next_head(bev);
+    return bev;
+}
+
+/* http_errors.c's head hook: the head is complete, its body (if any) still to come. */
+static void on_request_head(struct evhttp_request *req, void *arg)
+{
+    struct sl_worker *w = arg;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    end_head_phase(w, evcon);
+    sl_http_refuse_early(req, evhttp_connection_get_server(evcon) == w->metrics_http
+                                  ? 0 : w->cfg->max_body_bytes);
+}
+
+/* The gencbs: the whole request is in.  The head phase ends here too, for a libevent whose
+ * head hook does not take (no interposable symbols): its deadline then covers the body. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    if (evhttp_request_get_connection(req))
+        end_head_phase(arg, evhttp_request_get_connection(req));
+    sl_routes_dispatch(req, arg);
+}
+
+static void on_metrics_request(struct evhttp_request *req, void *arg)
+{
+    if (evhttp_request_get_connection(req))
+        end_head_phase(arg, evhttp_request_get_connection(req));
+    sl_routes_dispatch_metrics(req, arg);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -282,7 +467,8 @@ static int setup_http(struct sl_worker *w, const int *fds, size_t nfds)
     /* Drain an oversized body before closing, so the client reads the 413 instead of a
      * reset. */
     evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    evhttp_set_gencb(w->http, sl_routes_dispatch, w);
+    evhttp_set_gencb(w->http, on_request, w);
+    evhttp_set_bevcb(w->http, on_new_connection, w);
     for (i = 0; i < nfds && i < SL_MAX_LISTEN; i++) {
         struct evconnlistener *l;
 
@@ -309,11 +495,12 @@ static int setup_metrics_http(struct sl_worker *w, int fd)
         return -ENOMEM;
     evhttp_set_max_headers_size(w->metrics_http, (ev_ssize_t)w->cfg->max_header_bytes);
     evhttp_set_max_body_size(w->metrics_http, 0);
-    evhttp_set_timeout(w->metrics_http, 10);
+    evhttp_set_timeout(w->metrics_http, METRICS_TIMEOUT_MS / 1000);
     evhttp_set_allowed_methods(w->metrics_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
                                EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(w->metrics_http, sl_routes_dispatch_metrics, w);
+    evhttp_set_gencb(w->metrics_http, on_metrics_request, w);
+    evhttp_set_bevcb(w->metrics_http, on_new_connection, w);
     l = evconnlistener_new(w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (!l)
         return -ENOMEM;
@@ -390,6 +577,7 @@ static void teardown(struct sl_worker *w)
         evhttp_free(w->http);
     if (w->metrics_http)
         evhttp_free(w->metrics_http);
+    free(w->heads);           /* emptied by the connections' close callbacks above */
     sl_upstream_free(w->upstream);
     /* The connection first: its pending commands are answered (as failed) while the tenant
      * sync they belong to still exists.  Settlements Redis has not taken stay journalled. */
@@ -470,7 +658,8 @@ int sl_worker_run(const struct sl_worker_params *p)
     (void)prctl(PR_SET_NAME, "sluiced-worker");
     sl_rng_seed();
     sl_log_init(p->cfg->log_level, "worker");
-    sl_http_errors_init();
+    self = &w;
+    sl_http_errors_init(&w, on_request_head, &w);
     w.cfg = p->cfg;
     w.shm = p->shm;
     w.slot = &p->shm->workers[p->slot];
@@ -482,6 +671,8 @@ int sl_worker_run(const struct sl_worker_params *p)
     if (r < 0) {
         sl_log_err("worker_setup_failed", "worker setup failed: %s", strerror(-r));
         teardown(&w);
+        sl_http_errors_init(NULL, NULL, NULL);
+        self = NULL;
         return 1;
     }
     if (getppid() != p->master_pid)
@@ -492,5 +683,7 @@ int sl_worker_run(const struct sl_worker_params *p)
     sl_log_info("worker_exit", "served %llu requests",
                 (unsigned long long)atomic_load(&w.slot->requests));
     teardown(&w);
+    sl_http_errors_init(NULL, NULL, NULL);
+    self = NULL;
     return 0;
 }

@@ -513,6 +513,13 @@ ParameterizedTestParameters(config, bad_value)
         { "upstream", "base_url", "https:///v1", "has no host name" },
         { "upstream", "base_url", "", "must not be empty" },
         { "upstream", "base_url", "https://a b/v1", "spaces" },
+        /* Issue 9: user-info sends the request (and the key) to the host after the '@'. */
+        { "upstream", "base_url", "http://localhost:1@example.com/v1", "user-info" },
+        { "upstream", "base_url", "https://user:pw@api.openai.com/v1", "user-info" },
+        { "upstream", "base_url", "https://@api.openai.com", "user-info" },
+        /* The rule the daemon enforces at start, now reported with file:line by -t. */
+        { "upstream", "base_url", "http://api.openai.com/v1", "must be https:// unless" },
+        { "upstream", "base_url", "http://127.example.com/v1", "must be https:// unless" },
         { "upstream", "api_key_env", "1ABC", "not an environment variable name" },
         { "upstream", "api_key_env", "MY-KEY", "not an environment variable name" },
         { "upstream", "model", "gpt 4o", "printable ASCII" },
@@ -613,6 +620,37 @@ ParameterizedTest(struct bad_case *bc, config, bad_value_env)
 }
 
 /* ---- secrets ---- */
+
+/* Issue 9: a password in base_url's user-info is refused without being repeated. */
+Test(config, base_url_user_info_never_echoed)
+{
+    char *envp[] = { "SLUICE_UPSTREAM_BASE_URL=https://bob:s3cr3tpw@api.example.com/v1", NULL };
+    char *errs = load_bad("[upstream]\nbase_url = http://alice:hunter2@localhost/v1\n", envp);
+
+    cr_assert(strstr(errs, "user-info"), "%s", errs);
+    cr_assert_null(strstr(errs, "hunter2"), "%s", errs);
+    cr_assert_null(strstr(errs, "s3cr3tpw"), "%s", errs);
+    free(errs);
+}
+
+/* Plain http stays fine for this host's own upstreams (the fake, a local proxy), and an '@'
+ * after the authority is just part of the path. */
+Test(config, base_url_local_http_and_at_in_the_path_are_fine)
+{
+    static const char *const ok[] = {
+        "http://127.0.0.1:18080/v1", "http://localhost/v1", "http://[::1]:8080/v1",
+        "https://api.example.com/team@x/v1", "https://api.openai.com/v1",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char *text = xprintf("[upstream]\nbase_url = %s\n", ok[i]);
+        struct sl_config *c = load_ok(text, no_env);
+
+        sl_config_free(c);
+        free(text);
+    }
+}
 
 Test(config, redis_url_never_echoed)
 {

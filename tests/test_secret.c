@@ -143,6 +143,13 @@ ParameterizedTestParameters(secret, local_urls)
         { "http://localhost.evil.com/v1", false },
         { "http://10.0.0.1/v1", false },
         { "not a url", false },
+        /* Issue 9: user-info; the host is what follows the '@'. */
+        { "http://localhost:1@example.com/v1", false },
+        { "http://127.0.0.1@evil.example/v1", false },
+        { "http://localhost@127.0.0.1.evil.example/", false },
+        { "http://[::1]x.example/v1", false },
+        { "http://[::1]", true },
+        { "http://localhost/v1/team@x", true },
     };
     return cr_make_param_array(struct url_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

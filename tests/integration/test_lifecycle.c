@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -210,6 +211,81 @@ Test(lifecycle, errors_are_json_never_html)
     cr_assert_null(strcasestr(reply, "<html"), "reply: %s", reply);
     free(reply);
 
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* The X-Request-ID of a raw reply, copied into a static buffer ("" if none). */
+static const char *reply_request_id(const char *reply)
+{
+    static char id[160];
+    const char *p = strstr(reply, "X-Request-ID: ");
+
+    id[0] = '\0';
+    if (p)
+        sscanf(p + 14, "%159[^\r\n]", id);
+    return id;
+}
+
+static char *raw_reply(int port, const char *bytes)
+{
+    int fd = h_connect(port);
+    char *reply;
+
+    cr_assert(fd >= 0);
+    cr_assert(write(fd, bytes, strlen(bytes)) == (ssize_t)strlen(bytes));
+    reply = h_read_all(fd, 3000, NULL);
+    close(fd);
+    return reply;
+}
+
+static int log_has_request(const struct h_daemon *d, const char *id, const char *status)
+{
+    char rid[200];
+
+    snprintf(rid, sizeof(rid), "\"request_id\":\"%s\"", id);
+    return h_log_count(d, (const char *[]){ "\"event\":\"request\"", rid, status, NULL });
+}
+
+/* Issue 4: what evhttp answers itself (a body over the limit, a broken request line, a
+ * header without a colon) had a JSON body but no access-log line and no count. */
+Test(lifecycle, evhttp_own_answers_are_logged_and_counted)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    char *big, *reply, garbage_id[160];
+    int i;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, "max_body_bytes = 1024\n");
+    h_daemon_start(&d, NULL);
+    big = calloc(1, 4096);
+    memset(big, 'x', 4096);
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat", (const char *[]){ "X-Request-ID: own-413",
+                                                                       NULL },
+                        big, 4096, &r), 0);
+    cr_assert_eq(r.status, 413);
+    h_resp_free(&r);
+    free(big);
+    reply = raw_reply(d.port, "GARBAGE\r\n\r\n");
+    cr_assert(strncmp(reply, "HTTP/1.1 400", 12) == 0, "%s", reply);
+    snprintf(garbage_id, sizeof(garbage_id), "%s", reply_request_id(reply));
+    cr_assert_eq(strlen(garbage_id), 32, "%s", reply);
+    free(reply);
+    reply = raw_reply(d.port, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-ID: own-400\r\n"
+                              "NoColonHere\r\n\r\n");
+    cr_assert_str_eq(reply_request_id(reply), "own-400", "%s", reply);
+    free(reply);
+    for (i = 0; i < 100 && !log_has_request(&d, "own-400", "\"status\":400"); i++)
+        h_sleep_ms(10);
+    cr_assert_eq(log_has_request(&d, "own-413", "\"status\":413"), 1);
+    cr_assert_eq(log_has_request(&d, garbage_id, "\"status\":400"), 1);
+    cr_assert_eq(log_has_request(&d, "own-400", "\"status\":400"), 1);
+    cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    cr_assert_not_null(strstr(r.body, "sluice_requests_total{route=\"other\",code=\"413\"} 1\n"),
+                       "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "sluice_requests_total{route=\"other\",code=\"400\"} 2\n"),
+                       "%s", r.body);
+    h_resp_free(&r);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
 
@@ -478,6 +554,165 @@ Test(lifecycle, unix_socket_listener)
     cr_assert_neq(access(sock, F_OK), 0, "the socket file is removed on exit");
 }
 
+static int unix_listener(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    cr_assert(fd >= 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s", strerror(errno));
+    cr_assert(listen(fd, 8) == 0);
+    return fd;
+}
+
+static bool unix_accepts(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Issue 6: a unix listener unlinked whatever socket file was at its path, stealing it from
+ * the process serving there.  Only a leftover (nobody accepts on it) may go. */
+Test(lifecycle, a_unix_socket_in_use_is_not_taken_over)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    char conf[600], sock[300];
+    int theirs, i;
+
+    h_daemon_init(&d);
+    snprintf(sock, sizeof(sock), "%s/taken.sock", d.dir);
+    snprintf(conf, sizeof(conf),
+             "[server]\nlisten = unix:%s\nworkers = 1\n[upstream]\nbase_url = http://127.0.0.1:9\n",
+             sock);
+    h_write_file(d.conf, conf);
+    theirs = unix_listener(sock);
+    h_daemon_spawn(&d, NULL);
+    cr_assert_eq(h_wait_exit(d.pid, 5000), 1, "sluiced must refuse to start");
+    cr_assert(h_file_contains(d.log, "is in use"), "%s", h_read_file(d.log, NULL));
+    cr_assert(unix_accepts(sock), "the running listener lost its socket");
+    /* Its owner gone, the file is a leftover: the next start replaces it. */
+    close(theirs);
+    h_daemon_spawn(&d, NULL);
+    for (i = 0; i < 500; i++) {
+        if (h_http_unix(sock, "GET", "/healthz", &r) == 0)
+            break;
+        h_resp_free(&r);
+        h_sleep_ms(10);
+    }
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+static bool all_new(const pid_t *now, int n, const pid_t *old, int nold)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < nold; j++)
+            if (now[i] == old[j])
+                return false;
+    return true;
+}
+
+/* Reload to conf, wait until reload_done number want and the old workers are gone. */
+static void reload_and_settle(struct h_daemon *d, int want)
+{
+    pid_t old[8], now[8];
+    int nold = h_children(d->pid, old, 8), n = 0, i;
+
+    kill(d->pid, SIGHUP);
+    for (i = 0; i < 500; i++) {
+        n = h_children(d->pid, now, 8);
+        if (h_log_count(d, (const char *[]){ "\"event\":\"reload_done\"", NULL }) == want &&
+            n == 2 && all_new(now, n, old, nold))
+            break;
+        h_sleep_ms(10);
+    }
+    cr_assert_lt(i, 500, "reload %d did not complete:\n%s", want, h_read_file(d->log, NULL));
+}
+
+/* Issue 7: a new generation inherited every socket the master held, the old generation's
+ * too, so a reload that moved the listener left the old port accepting (and unbindable). */
+Test(lifecycle, a_reload_that_moves_listen_lets_go_of_the_old_port)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    int a, b, i;
+
+    h_daemon_init(&d);
+    a = d.port;
+    h_daemon_write_conf(&d, 2, NULL);
+    h_daemon_start(&d, NULL);
+    b = d.port = h_free_port();
+    h_daemon_write_conf(&d, 2, NULL);
+    reload_and_settle(&d, 1);
+    cr_assert(h_port_accepts(b));
+    for (i = 0; i < 100 && h_port_accepts(a); i++)
+        h_sleep_ms(20);
+    cr_assert_not(h_port_accepts(a), "port %d still accepts after moving to %d", a, b);
+    /* And the old address can be taken again. */
+    d.port = a;
+    h_daemon_write_conf(&d, 2, NULL);
+    reload_and_settle(&d, 2);
+    cr_assert_eq(h_http(a, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_failed\"", NULL }), 0);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* Issue 8: the soft RLIMIT_NOFILE (often 1024) capped a worker's connections far below
+ * max_inflight; sluiced raises it to the hard limit, and workers inherit it. */
+Test(lifecycle, the_descriptor_limit_is_raised_to_the_hard_limit)
+{
+    unsigned long long soft = 0, max = 0;
+    struct rlimit mine;
+    struct h_daemon d;
+    char path[64], *limits, *line;
+    rlim_t hard;
+    pid_t pid, w[4];
+
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &mine), 0);
+    hard = mine.rlim_max < 2048 ? mine.rlim_max : 2048;
+    cr_assert_gt(hard, 100, "this test needs a hard limit above 100");
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, "[log]\nlevel = debug\n");
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = { .rlim_cur = 64, .rlim_max = hard };
+        int fd = open(d.log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+        dup2(fd, STDERR_FILENO);
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+            _exit(126);
+        execl(H_SLUICED, "sluiced", "-c", d.conf, (char *)NULL);
+        _exit(127);
+    }
+    d.pid = pid;
+    h_cleanup_pid(pid);
+    cr_assert_eq(h_wait_children(pid, 1, w, 5000), 1);
+    for (int i = 0; i < 500 && !h_port_accepts(d.port); i++)
+        h_sleep_ms(10);
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)w[0]);
+    limits = h_read_file(path, NULL);
+    line = strstr(limits, "Max open files");
+    cr_assert(line && sscanf(line, "Max open files %llu %llu", &soft, &max) == 2, "%s", limits);
+    cr_assert_eq(soft, (unsigned long long)hard, "the worker's soft limit: %s", line);
+    cr_assert_eq(max, (unsigned long long)hard);
+    free(limits);
+    cr_assert_geq(h_log_count(&d, (const char *[]){ "\"event\":\"rlimit\"", "RLIMIT_NOFILE",
+                                                   NULL }), 1);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
 Test(lifecycle, master_killed_takes_workers_with_it)
 {
     struct h_daemon d;
@@ -545,6 +780,27 @@ Test(lifecycle, dash_t_checks_without_binding)
     cr_assert_not_null(strstr(out, "sluice.conf:2"), "%s", out);
     cr_assert_not_null(strstr(out, "sluice.conf:3"), "%s", out);
     cr_assert_not_null(strstr(out, "nonsense"), "%s", out);
+    free(out);
+}
+
+/* Issue 9: the https-unless-local rule used to be the master's alone, without file:line, so
+ * -t passed a file the daemon then refused; and user-info slipped past as "local". */
+Test(lifecycle, dash_t_reports_a_base_url_the_daemon_would_refuse)
+{
+    struct h_daemon d;
+    char *out;
+
+    h_daemon_init(&d);
+    h_write_file(d.conf, "[server]\nworkers = 1\n[upstream]\n"
+                         "base_url = http://api.example.com/v1\n");
+    cr_assert_eq(run_check(d.conf, &out), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sluice.conf:4: [upstream] base_url: must be https://"), "%s",
+                       out);
+    free(out);
+    h_write_file(d.conf, "[upstream]\nbase_url = http://localhost:1@example.com/v1\n");
+    cr_assert_eq(run_check(d.conf, &out), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sluice.conf:2: [upstream] base_url: must not contain "
+                              "user-info"), "%s", out);
     free(out);
 }
 
