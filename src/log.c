@@ -21,6 +21,7 @@
  * kept for the closing brace and a "truncated" flag. */
 #define LOG_TAIL ",\"truncated\":true}\n"
 #define LOG_LINE_MAX (PIPE_BUF - (sizeof(LOG_TAIL) - 1))
+#define LOG_FIELD_ROOM 256            /* kept free by a cut value for the fields after it */
 #define WRITE_WAIT_MS 100             /* a non-blocking stderr: the rest of a started line */
 
 struct sl_log_line {
@@ -121,11 +122,26 @@ struct sl_log_line *sl_log_begin(enum sl_log_level level, const char *event)
     return l;
 }
 
-static void put_key(struct sl_log_line *l, const char *key)
+/* ,"key": -- 0, or <0 if it did not fit (then the caller rolls the field back). */
+static int put_key(struct sl_log_line *l, const char *key)
 {
-    sl_buf_puts(&l->b, ",");
-    sl_buf_json_str(&l->b, key, strlen(key));
-    sl_buf_puts(&l->b, ":");
+    if (sl_buf_puts(&l->b, ",") < 0 || sl_buf_json_str(&l->b, key, strlen(key)) < 0)
+        return -1;
+    return sl_buf_puts(&l->b, ":");
+}
+
+/* A field is written whole or not at all: a key without its value would break the line.
+ * rc: <0 if any part of it failed; then the line goes back to mark and says it lost one. */
+static int field_done(struct sl_log_line *l, size_t mark, int rc)
+{
+    if (rc >= 0)
+        return 0;
+    if (l->b.data) {
+        l->b.len = mark;
+        l->b.data[mark] = '\0';
+    }
+    l->truncated = true;
+    return -1;
 }
 
 /* The first n of len bytes, shortened to end between two characters. */
@@ -143,10 +159,15 @@ static size_t char_boundary(const char *s, size_t n, size_t len)
 static void put_truncated(struct sl_log_line *l, size_t mark, const char *key,
                           const char *value, size_t n)
 {
-    size_t lo = 0, hi = n, at;
+    size_t lo = 0, hi = n, at, max = l->b.max;
 
-    put_key(l, key);
+    if (put_key(l, key) < 0) {
+        field_done(l, mark, -1);
+        return;
+    }
     at = l->b.len;
+    /* Leave room for the fields that follow (status, latency...), or they would be lost. */
+    l->b.max = max > at + LOG_FIELD_ROOM ? max - LOG_FIELD_ROOM : at;
     while (lo < hi) {
         size_t mid = (lo + hi + 1) / 2;
 
@@ -157,11 +178,8 @@ static void put_truncated(struct sl_log_line *l, size_t mark, const char *key,
             hi = mid - 1;
     }
     l->b.len = at;
-    if (sl_buf_json_str(&l->b, value, char_boundary(value, lo, n)) < 0) {
-        l->b.len = mark;              /* not even the key fits */
-        l->b.data[mark] = '\0';
-        return;
-    }
+    field_done(l, mark, sl_buf_json_str(&l->b, value, char_boundary(value, lo, n)));
+    l->b.max = max;
     l->truncated = true;
 }
 
@@ -172,11 +190,10 @@ void sl_log_strn(struct sl_log_line *l, const char *key, const char *value, size
     if (!l)
         return;
     mark = l->b.len;
-    put_key(l, key);
-    if (sl_buf_json_str(&l->b, value ? value : "", value ? n : 0) == 0)
+    if (put_key(l, key) == 0 &&
+        sl_buf_json_str(&l->b, value ? value : "", value ? n : 0) == 0)
         return;
-    l->b.len = mark;
-    l->b.data[mark] = '\0';
+    field_done(l, mark, -1);
     if (value)
         put_truncated(l, mark, key, value, n);
 }
@@ -186,8 +203,9 @@ void sl_log_str(struct sl_log_line *l, const char *key, const char *value)
     if (!l)
         return;
     if (!value) {
-        put_key(l, key);
-        sl_buf_puts(&l->b, "null");
+        size_t mark = l->b.len;
+
+        field_done(l, mark, put_key(l, key) < 0 ? -1 : sl_buf_puts(&l->b, "null"));
         return;
     }
     sl_log_strn(l, key, value, strlen(value));
@@ -195,18 +213,23 @@ void sl_log_str(struct sl_log_line *l, const char *key, const char *value)
 
 void sl_log_int(struct sl_log_line *l, const char *key, int64_t value)
 {
+    size_t mark;
+
     if (!l)
         return;
-    put_key(l, key);
-    sl_buf_printf(&l->b, "%lld", (long long)value);
+    mark = l->b.len;
+    field_done(l, mark,
+               put_key(l, key) < 0 ? -1 : sl_buf_printf(&l->b, "%lld", (long long)value));
 }
 
 void sl_log_bool(struct sl_log_line *l, const char *key, bool value)
 {
+    size_t mark;
+
     if (!l)
         return;
-    put_key(l, key);
-    sl_buf_puts(&l->b, value ? "true" : "false");
+    mark = l->b.len;
+    field_done(l, mark, put_key(l, key) < 0 ? -1 : sl_buf_puts(&l->b, value ? "true" : "false"));
 }
 
 /* Wait (briefly) until stderr takes more: only for a non-blocking stderr mid-line. */

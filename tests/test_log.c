@@ -88,6 +88,8 @@ Test(log, a_long_value_is_cut_to_fit_and_flagged)
     cr_assert_eq(strncmp(got, big, strlen(got)), 0);
     cr_assert(json_is_true(json_object_get(l, "truncated")));
     cr_assert_str_eq(json_string_value(json_object_get(l, "request_id")), "abc");
+    cr_assert_eq(json_integer_value(json_object_get(l, "status")), 200,
+                 "a field after the cut one was lost");
     json_decref(all);
     free(big);
 }
