@@ -3,6 +3,7 @@
  * upstream: closed → open → half-open → closed or open again; an upstream 429's Retry-After
  * pausing everyone; refusals never reaching the upstream; /readyz and /metrics telling. */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,5 +399,67 @@ Test(admission, v1_settlement_charges_at_least_prompt_plus_completion)
     assert_settles_the_parts("/v1/chat/completions",
                              "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
                              "\"content\":\"how many tokens?\"}]}");
+    stop();
+}
+
+/* max_inflight per worker: requests past it get 503 Server busy, never reach the upstream,
+ * and carry what an SDK needs to retry later. */
+struct held {
+    int port;
+    long st[2];
+};
+
+static void *hold_two(void *arg)
+{
+    static const char *hdrs[] = { "Content-Type: application/json", NULL };
+    struct held *h = arg;
+
+    h_http_parallel(h->port, "POST", "/api/chat", hdrs, "{\"user_message\":\"hold\"}", 2, h->st);
+    return NULL;
+}
+
+Test(admission, the_in_flight_cap_refuses_with_server_busy)
+{
+    static const char *hdrs[] = { "Content-Type: application/json", NULL };
+    static const char body[] = "{\"user_message\":\"wait for it\"}";
+    struct held h = { 0 };
+    char conf[2048];
+    long st[6];
+    int ok = 0, busy = 0, i;
+    pthread_t th;
+    struct h_resp r;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "%s[server]\nmax_inflight = 2\n",
+             h_fake_upstream_conf(&fake, NULL));
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    h_fake_script(&fake, "[{\"delay_ms\":1500,\"repeat\":10}]");
+    h_http_parallel(d.port, "POST", "/api/chat", hdrs, body, 6, st);
+    for (i = 0; i < 6; i++) {
+        ok += st[i] == 200;
+        busy += st[i] == 503;
+    }
+    cr_assert_eq(ok, 2, "%d of 6 served with max_inflight = 2", ok);
+    cr_assert_eq(busy, 4);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 2, "a refused request reached the upstream");
+    cr_assert(metrics_has("sluice_admission_rejections_total{reason=\"inflight\"} 4"));
+    /* Two held again: the third is refused with the retry headers, in FastAPI's shape. */
+    h.port = d.port;
+    pthread_create(&th, NULL, hold_two, &h);
+    for (i = 0; i < 300 && h_fake_stat(&fake, "inflight") < 2; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(chat(&r), 503);
+    cr_assert_str_eq(r.body, "{\"detail\":\"Server busy\"}");
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "true");
+    cr_assert_not_null(h_header(&r, "Retry-After"));
+    cr_assert_not_null(h_header(&r, "retry-after-ms"));
+    h_resp_free(&r);
+    pthread_join(th, NULL);
+    cr_assert_eq(h.st[0], 200);
+    cr_assert_eq(h.st[1], 200);
+    cr_assert_eq(chat(&r), 200, "served again once the two are done");
+    h_resp_free(&r);
     stop();
 }
