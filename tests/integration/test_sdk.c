@@ -129,3 +129,63 @@ Test(sdk, an_upstream_429_is_a_rate_limit_error)
     json_decref(j);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
+
+/* A browser-style EventSource parser (eventsource-parser, not sluice's own) reading
+ * /api/chat/stream: token events whose data joins back into the answer (a line break sent as
+ * two data lines), then usage, then done. */
+Test(sdk, an_independent_eventsource_parser_reads_the_api_stream)
+{
+    json_t *j = run_sdk("eventsource"), *ev = json_object_get(j, "events"), *e;
+    size_t n = json_array_size(ev), i;
+    char text[512] = "";
+
+    cr_assert(json_is_true(json_object_get(j, "completed")), "%s", json_dumps(j, 0));
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), 200);
+    cr_assert_not_null(strstr(json_string_value(json_object_get(j, "content_type")),
+                              "text/event-stream"));
+    cr_assert_geq(n, 4, "%s", json_dumps(j, 0));
+    for (i = 0; i + 2 < n; i++) {
+        e = json_array_get(ev, i);
+        cr_assert_str_eq(json_string_value(json_object_get(e, "event")), "token");
+        strncat(text, json_string_value(json_object_get(e, "data")), sizeof(text) - strlen(text) - 1);
+    }
+    cr_assert_str_eq(text, "Hello! You said: line one\nline two");
+    e = json_array_get(ev, n - 2);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "event")), "usage");
+    cr_assert_not_null(strstr(json_string_value(json_object_get(e, "data")), "\"total_tokens\":"));
+    e = json_array_get(ev, n - 1);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "event")), "done");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "data")), "");
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* An exhausted budget answers x-should-retry: false, and the SDK, with its default of two
+ * retries, obeys it: one request, one RateLimitError, nothing upstream. */
+Test(sdk, an_exhausted_budget_is_not_retried_by_the_sdk)
+{
+    char conf[1024];
+    json_t *j, *e;
+    struct h_resp r;
+
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    h_daemon_init(&d);
+    /* mode none: the SDK's key is not checked; "anonymous" gets [limits].  One request
+     * reserves more than 100 tokens, so the first is refused already. */
+    snprintf(conf, sizeof(conf), "%s[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 100\n",
+             h_fake_upstream_conf(&fake, NULL));
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    j = run_sdk("budget");
+    e = json_object_get(j, "error");
+    cr_assert_not_null(e, "%s", json_dumps(j, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(e, "class")), "RateLimitError");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "insufficient_quota");
+    cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    cr_assert_not_null(strstr(r.body, "sluice_requests_total{route=\"/v1/chat/completions\","
+                                      "code=\"429\"} 1\n"), "the SDK retried:\n%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 0);
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
