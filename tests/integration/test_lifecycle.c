@@ -483,6 +483,41 @@ Test(lifecycle, notify_socket_gets_ready_reloading_stopping_watchdog)
     close(fd);
 }
 
+/* READY=1 waits for the workers, not for the listening socket: here the workers hold off
+ * accepting (their Redis is unreachable, so they wait out its 2 s grace), while the port
+ * the master opened accepts connections from the first moment.  READY=1 before the workers
+ * accept would arrive at once. */
+Test(lifecycle, ready_waits_for_workers_that_accept_not_for_the_port)
+{
+    struct h_daemon d;
+    char path[300], env_sock[320], seen[8192] = "", extra[256];
+    const char *env[] = { env_sock, NULL };
+    long long t0, ready_after;
+    struct h_resp r;
+    int fd;
+
+    h_daemon_init(&d);
+    snprintf(path, sizeof(path), "%s/notify.sock", d.dir);
+    snprintf(env_sock, sizeof(env_sock), "NOTIFY_SOCKET=%s", path);
+    fd = notify_socket(path);
+    snprintf(extra, sizeof(extra), "[redis]\nurl = redis://127.0.0.1:%d\n", h_free_port());
+    h_daemon_write_conf(&d, 1, extra);
+    t0 = h_now_ms();
+    h_daemon_spawn(&d, env);
+    cr_assert(await_notify(fd, "READY=1", 8000, seen, sizeof(seen)), "seen: %s", seen);
+    ready_after = h_now_ms() - t0;
+    cr_assert_geq(ready_after, 1500, "READY=1 after %lld ms, before the workers accepted",
+                  ready_after);
+    t0 = h_now_ms();
+    cr_assert_eq(h_http(d.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_lt(h_now_ms() - t0, 500, "READY=1, yet /healthz took %lld ms", h_now_ms() - t0);
+    h_resp_free(&r);
+    kill(d.pid, SIGTERM);
+    cr_assert_eq(h_wait_exit(d.pid, 10000), 0);
+    close(fd);
+}
+
 Test(lifecycle, socket_activation_uses_the_inherited_socket)
 {
     struct h_daemon d;
