@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -673,5 +675,64 @@ Test(hostile, an_unwritable_state_file_is_logged_and_serving_goes_on)
     cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"on\"}", NULL), 200);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0, "a failed save must not fail the stop");
     cr_assert_geq(h_log_count(&d, (const char *[]){ "state_save_failed", NULL }), 1);
+    h_fake_stop(&fake);
+}
+
+/* A real full disk (a 64 KiB tmpfs, filled up): the save fails with ENOSPC and says so, the
+ * previous state file stays whole (write to a temporary file, then rename), serving goes on,
+ * and the next start restores the last good state.  Needs mount(2) (root); skipped without. */
+Test(hostile, a_full_disk_keeps_the_last_good_state_file)
+{
+    struct h_daemon d;
+    char dir[300], state[400], filler[400], conf[1024], *before, *after;
+    long long used_first;
+    struct h_resp r;
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "%s/full", h_tmpdir());
+    mkdir(dir, 0700);
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") != 0)
+        cr_skip_test("cannot mount a tmpfs here (not root?)");
+    snprintf(state, sizeof(state), "%s/state.json", dir);
+    snprintf(filler, sizeof(filler), "%s/filler", dir);
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "%s[state]\nfile = %s\n", h_fake_upstream_conf(&fake, NULL),
+             state);
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"first\"}", NULL), 200);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    before = h_read_file(state, NULL);
+    cr_assert_not_null(before, "no state file after the first run");
+    used_first = strstr(before, "\"used\":") ? strtoll(strstr(before, "\"used\":") + 7, NULL, 10)
+                                             : -1;
+    cr_assert_gt(used_first, 0, "%s", before);
+    /* Fill the disk to the last byte. */
+    f = fopen(filler, "w");
+    cr_assert_not_null(f);
+    while (fputc('x', f) != EOF)
+        ;
+    fclose(f);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"second\"}", NULL), 200,
+                 "a full disk must not stop serving");
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0, "a failed save must not fail the stop");
+    cr_assert_geq(h_log_count(&d, (const char *[]){ "state_save_failed", NULL }), 1);
+    after = h_read_file(state, NULL);
+    cr_assert_str_eq(after, before, "the last good state file was damaged");
+    /* Room again: the next start has the first run's usage. */
+    unlink(filler);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    free(after);
+    after = h_read_file(state, NULL);
+    cr_assert_not_null(strstr(after, strstr(before, "\"used\":")),
+                       "the restart lost the restored usage:\n%s", after);
+    free(before);
+    free(after);
+    umount(dir);
     h_fake_stop(&fake);
 }
