@@ -49,6 +49,27 @@ struct smuggle_case {
     char or_want[64];       /* what a libevent that refuses the case itself says, if any */
 };
 
+/* The worker serving d (these tests run one). */
+static pid_t the_worker(const struct h_daemon *d)
+{
+    pid_t p[4];
+
+    cr_assert_eq(h_children(d->pid, p, 4), 1);
+    return p[0];
+}
+
+/* Whatever a client sent, it must not cost a worker: the one that started still serves. */
+static void stop_same(struct h_daemon *d, pid_t w0)
+{
+    struct h_resp r;
+
+    cr_assert_eq(the_worker(d), w0, "the worker was replaced");
+    cr_assert_eq(h_http(d->port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200);
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(d, 10000), 0);
+}
+
 Test(hostile, ambiguous_framing_is_refused_and_nothing_behind_it_is_served)
 {
     static const struct smuggle_case cases[] = {
@@ -116,6 +137,7 @@ Test(hostile, ambiguous_framing_is_refused_and_nothing_behind_it_is_served)
 
 Test(hostile, oversized_headers_and_garbage_get_json_errors)
 {
+    pid_t w0;
     struct h_daemon d;
     char *big, *got;
     size_t n = 70000;
@@ -123,6 +145,7 @@ Test(hostile, oversized_headers_and_garbage_get_json_errors)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, "max_header_bytes = 16384\n");
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     big = malloc(n + 64);
     strcpy(big, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: ");
     memset(big + strlen(big), 'a', n);
@@ -139,7 +162,7 @@ Test(hostile, oversized_headers_and_garbage_get_json_errors)
     cr_assert(got[0] == '\0' || strstr(got, "400"), "%s", got);
     free(got);
     cr_assert(h_port_accepts(d.port));
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 static pid_t only_worker(struct h_daemon *d)
@@ -152,6 +175,7 @@ static pid_t only_worker(struct h_daemon *d)
 
 Test(hostile, malformed_framing_variants_never_crash_the_worker)
 {
+    pid_t w0;
     static const char *const reqs[] = {
         "GET /healthz HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n",
         /* Repeated Content-Length and Content-Length beside chunked: in the table of
@@ -169,6 +193,7 @@ Test(hostile, malformed_framing_variants_never_crash_the_worker)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, NULL);
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     worker = only_worker(&d);
     for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
         char *got = raw(d.port, reqs[i], strlen(reqs[i]));
@@ -194,11 +219,12 @@ Test(hostile, malformed_framing_variants_never_crash_the_worker)
     char *ok = raw(d.port, again, sizeof(again) - 1);
     cr_assert_not_null(strstr(ok, "200 OK"), "%s", ok);
     free(ok);
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 Test(hostile, slowloris_is_dropped_after_client_timeout)
 {
+    pid_t w0;
     struct h_daemon d;
     long long t0;
     char *got;
@@ -207,6 +233,7 @@ Test(hostile, slowloris_is_dropped_after_client_timeout)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, "client_timeout_ms = 1000\n");
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     fd = h_connect(d.port);
     cr_assert(write(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-a: ", 37) > 0);
     t0 = h_now_ms();
@@ -215,13 +242,14 @@ Test(hostile, slowloris_is_dropped_after_client_timeout)
     cr_assert_lt(h_now_ms() - t0, 3000, "a half-sent request held the connection %lld ms",
                  h_now_ms() - t0);
     free(got);
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 /* Issue 3: evhttp's timeout measures inactivity, so a byte every 300 ms kept a head open
  * forever; the head now has client_timeout_ms from its first byte, however it trickles. */
 Test(hostile, a_head_dripped_byte_by_byte_is_cut_at_client_timeout)
 {
+    pid_t w0;
     static const char head[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Drip: ";
     struct h_daemon d;
     long long t0, ms = 0;
@@ -233,6 +261,7 @@ Test(hostile, a_head_dripped_byte_by_byte_is_cut_at_client_timeout)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, "client_timeout_ms = 1500\n");
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     worker = only_worker(&d);
     fd = h_connect(d.port);
     cr_assert(fd >= 0);
@@ -253,7 +282,7 @@ Test(hostile, a_head_dripped_byte_by_byte_is_cut_at_client_timeout)
     cr_assert_leq(ms, 3000, "closed only after %lld ms", ms);
     cr_assert_geq(h_log_count(&d, (const char *[]){ "\"event\":\"client_timeout\"", NULL }), 1);
     cr_assert_eq(only_worker(&d), worker);
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 /* The deadline is per request head, not per connection: a kept-alive connection that sends a
@@ -294,6 +323,7 @@ Test(hostile, the_head_deadline_starts_again_for_each_request)
  * body, which the client holds back until it gets a 100: nothing until client_timeout_ms. */
 Test(hostile, expect_100_continue_over_the_limit_is_refused_at_once)
 {
+    pid_t w0;
     static const char big[] = "POST /api/chat HTTP/1.1\r\nHost: t\r\nX-Request-ID: expect-big\r\n"
                               "Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n";
     static const char small[] = "POST /api/chat HTTP/1.1\r\nHost: t\r\n"
@@ -308,6 +338,7 @@ Test(hostile, expect_100_continue_over_the_limit_is_refused_at_once)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, "max_body_bytes = 1024\nclient_timeout_ms = 5000\n");
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     fd = h_connect(d.port);
     cr_assert(write(fd, big, sizeof(big) - 1) == (ssize_t)(sizeof(big) - 1));
     t0 = h_now_ms();
@@ -337,7 +368,7 @@ Test(hostile, expect_100_continue_over_the_limit_is_refused_at_once)
     buf[n] = '\0';
     cr_assert_not_null(strstr(buf, "HTTP/1.1 422"), "%s", buf);
     close(fd);
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 /* sluiced with RLIMIT_NOFILE at soft/hard, as harness.c's h_daemon_start() otherwise.  The
@@ -412,6 +443,7 @@ Test(hostile, running_out_of_descriptors_pauses_accepting_and_the_worker_lives)
 
 Test(hostile, two_thousand_idle_connections_then_business_as_usual)
 {
+    pid_t w0;
     struct h_daemon d;
     struct h_resp r;
     int fds[2000], n = 0, i;
@@ -420,6 +452,7 @@ Test(hostile, two_thousand_idle_connections_then_business_as_usual)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, NULL);
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     worker = only_worker(&d);
     for (i = 0; i < 2000; i++) {
         fds[n] = h_connect(d.port);
@@ -433,11 +466,12 @@ Test(hostile, two_thousand_idle_connections_then_business_as_usual)
     for (i = 0; i < n; i++)
         close(fds[i]);
     cr_assert_eq(only_worker(&d), worker);
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 Test(hostile, ten_thousand_pipelined_requests_are_answered_in_order)
 {
+    pid_t w0;
     static const char one[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
     size_t n = 10000, len = n * (sizeof(one) - 1), got_len = 0;
     char *buf = malloc(len + 64), *got;
@@ -450,6 +484,7 @@ Test(hostile, ten_thousand_pipelined_requests_are_answered_in_order)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, NULL);
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     fd = h_connect(d.port);
     /* Write in the background of the read: the server answers while we still send. */
     pid_t writer = fork();
@@ -473,11 +508,12 @@ Test(hostile, ten_thousand_pipelined_requests_are_answered_in_order)
     cr_assert_eq(answers, (int)n + 1, "%d answers to %zu pipelined requests", answers, n + 1);
     free(got);
     free(buf);
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 Test(hostile, huge_json_documents_within_the_body_limit_get_422s)
 {
+    pid_t w0;
     struct h_daemon d;
     struct h_resp r;
     size_t cap = 16u << 20, n = 0;
@@ -486,6 +522,7 @@ Test(hostile, huge_json_documents_within_the_body_limit_get_422s)
     h_daemon_init(&d);
     h_daemon_write_conf(&d, 1, "max_body_bytes = 16777216\n");
     h_daemon_start(&d, NULL);
+    w0 = the_worker(&d);
     /* 100,000 nested arrays. */
     memset(body, '[', 100000);
     cr_assert_eq(h_http(d.port, "POST", "/api/chat", NULL, body, 100000, &r), 0);
@@ -510,7 +547,7 @@ Test(hostile, huge_json_documents_within_the_body_limit_get_422s)
     cr_assert_eq(r.status, 422);
     h_resp_free(&r);
     free(body);
-    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    stop_same(&d, w0);
 }
 
 /* ---- a hostile or broken upstream ---- */
