@@ -271,6 +271,23 @@ Test(chat, malformed_upstream_json_is_a_502)
     stop();
 }
 
+/* A body cut short of its Content-Length (the connection closed mid-body): never a 200 built
+ * from half an answer, always 502 Provider unavailable, and the attempt is logged. */
+Test(chat, a_truncated_upstream_body_is_a_502)
+{
+    struct h_resp r;
+
+    start(1, "max_attempts = 1\n");
+    h_fake_script(&fake, "[{\"action\":\"truncate\",\"repeat\":5}]");
+    cr_assert_eq(chat("{\"user_message\":\"cut me short\"}", &r), 502);
+    cr_assert_str_eq(r.body, "{\"detail\":\"Provider unavailable\"}");
+    h_resp_free(&r);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", NULL }), 1);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":502",
+                                                  NULL }), 1);
+    stop();
+}
+
 Test(chat, connection_refused_is_retried_then_502)
 {
     static const char *env[] = { KEY_ENV, NULL };
