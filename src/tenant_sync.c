@@ -367,9 +367,14 @@ int sl_tenant_sync_refresh(struct sl_tenant_sync *s, sl_tenant_sync_cb cb, void 
 
 /* ---- usage ---- */
 
+/* A usage read (MGET), after a reset (DEL) when asked: two commands may hold the context, so
+ * it counts them; the caller hears once, from whichever ends the call. */
 struct usage_ctx {
     sl_tenant_usage_cb cb;
     void *arg;
+    unsigned refs;
+    bool answered;
+    bool reset_failed;
 };
 
 static uint64_t reply_u64(const redisReply *r)
@@ -381,26 +386,34 @@ static uint64_t reply_u64(const redisReply *r)
     return 0;
 }
 
+static void usage_release(struct usage_ctx *c)
+{
+    if (--c->refs > 0)
+        return;
+    if (!c->answered)
+        c->cb(c->arg, false, 0, 0);
+    free(c);
+}
+
 static void on_usage(const redisReply *r, void *arg)
 {
     struct usage_ctx *c = arg;
 
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+    if (!c->answered && !c->reset_failed && r && r->type == REDIS_REPLY_ARRAY &&
+        r->elements == 2) {
+        c->answered = true;
         c->cb(c->arg, true, reply_u64(r->element[0]), reply_u64(r->element[1]));
-    else
-        c->cb(c->arg, false, 0, 0);
-    free(c);
+    }
+    usage_release(c);
 }
 
 static void on_reset(const redisReply *r, void *arg)
 {
     struct usage_ctx *c = arg;
 
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        c->cb(c->arg, false, 0, 0);
-        free(c);
-    }
-    /* else the MGET queued behind it answers */
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        c->reset_failed = true;
+    usage_release(c);
 }
 
 int sl_tenant_sync_usage(struct sl_tenant_sync *s, int tenant_idx, bool reset,
@@ -421,17 +434,23 @@ int sl_tenant_sync_usage(struct sl_tenant_sync *s, int tenant_idx, bool reset,
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    *c = (struct usage_ctx){ .cb = cb, .arg = arg };
-    /* One connection answers in order: the DEL's failure ends the call, else the MGET's
-     * reply does. */
-    if (reset && !sl_redis_command(s->rd, 2, del, NULL, on_reset, c)) {
-        free(c);
-        return -ENOTCONN;
+    *c = (struct usage_ctx){ .cb = cb, .arg = arg, .refs = 1 };
+    /* One connection answers in order: the MGET's answer comes after the DEL's. */
+    if (reset) {
+        c->refs++;
+        if (!sl_redis_command(s->rd, 2, del, NULL, on_reset, c)) {
+            free(c);
+            return -ENOTCONN;
+        }
     }
     if (!sl_redis_command(s->rd, 3, mget, NULL, on_usage, c)) {
-        if (!reset)
+        if (!reset) {
             free(c);
-        return reset ? 0 : -ENOTCONN;
+            return -ENOTCONN;
+        }
+        c->reset_failed = true;       /* the queued DEL ends the call, as a failure */
+        usage_release(c);
+        return 0;
     }
     sl_metrics_redis(s->m, SL_REDIS_OP_ADMIN);
     return 0;

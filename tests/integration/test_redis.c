@@ -547,6 +547,14 @@ REDIS_TEST(a_tenant_made_on_one_host_serves_on_the_other_within_a_second)
     free(out);
     cr_assert_eq(used_of("beta", tokens_seen(&a) + tokens_seen(&b), 2000),
                  tokens_seen(&a) + tokens_seen(&b));
+    /* A reset through either host empties the one count both share. */
+    out = sluicectl(&a, "usage reset beta");
+    cr_assert_not_null(strstr(out, "\"used\": 0"), "%s", out);
+    free(out);
+    cr_assert_eq(redis_used("beta"), 0);
+    out = sluicectl(&b, "usage beta");
+    cr_assert_not_null(strstr(out, "\"used\": 0"), "%s", out);
+    free(out);
     /* Revoked on B: A stops taking it within a second too. */
     out = sluicectl(&b, "tenant show beta");
     free(out);
