@@ -240,26 +240,33 @@ static uint64_t hist_count(struct sl_histogram *h)
     return n;
 }
 
+/* One series per status code seen: name{label="value",code="..."} count. */
+static void by_code(struct sl_buf *b, const char *name, const char *label, const char *value,
+                    _Atomic uint64_t *counts)
+{
+    for (unsigned c = 0; c <= SL_METRICS_CODES; c++) {
+        uint64_t v = get(&counts[c]);
+        char code[8];
+
+        if (!v)
+            continue;
+        if (c < SL_METRICS_CODES)
+            snprintf(code, sizeof(code), "%d", codes[c]);
+        else
+            snprintf(code, sizeof(code), "other");
+        sl_buf_printf(b, "%s{%s=\"%s\",code=\"%s\"} %llu\n", name, label, value, code,
+                      (unsigned long long)v);
+    }
+}
+
 static void render_requests(struct sl_buf *b, struct sl_metrics *m)
 {
     char label[96];
-    unsigned r, c;
+    unsigned r;
 
     header(b, "sluice_requests_total", "counter", "Requests answered, by route and status.");
     for (r = 0; r < SL_ROUTE_COUNT; r++)
-        for (c = 0; c <= SL_METRICS_CODES; c++) {
-            uint64_t v = get(&m->requests[r][c]);
-            char code[8];
-
-            if (!v)
-                continue;
-            if (c < SL_METRICS_CODES)
-                snprintf(code, sizeof(code), "%d", codes[c]);
-            else
-                snprintf(code, sizeof(code), "other");
-            sl_buf_printf(b, "sluice_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-                          route_names[r], code, (unsigned long long)v);
-        }
+        by_code(b, "sluice_requests_total", "route", route_names[r], m->requests[r]);
     header(b, "sluice_request_duration_seconds", "histogram",
            "Time from a request's arrival to its end, by route.");
     for (r = 0; r < SL_ROUTE_COUNT; r++) {
@@ -319,7 +326,6 @@ static void render_upstream(struct sl_buf *b, struct sl_metrics *m)
 static void render_tenants(struct sl_buf *b, struct sl_tenants *t)
 {
     uint32_t i, n = atomic_load(&t->ntenants);
-    unsigned c;
 
     header(b, "sluice_tenant_requests_total", "counter",
            "Requests answered for a tenant (authenticated), by status.");
@@ -328,19 +334,7 @@ static void render_tenants(struct sl_buf *b, struct sl_tenants *t)
 
         if (atomic_load(&rec->state) != SL_SLOT_LIVE)
             continue;
-        for (c = 0; c <= SL_METRICS_CODES; c++) {
-            uint64_t v = get(&rec->counters.requests[c]);
-            char code[8];
-
-            if (!v)
-                continue;
-            if (c < SL_METRICS_CODES)
-                snprintf(code, sizeof(code), "%d", codes[c]);
-            else
-                snprintf(code, sizeof(code), "other");
-            sl_buf_printf(b, "sluice_tenant_requests_total{tenant=\"%s\",code=\"%s\"} %llu\n",
-                          rec->name, code, (unsigned long long)v);
-        }
+        by_code(b, "sluice_tenant_requests_total", "tenant", rec->name, rec->counters.requests);
     }
     header(b, "sluice_tenant_tokens_total", "counter",
            "Tokens the upstream reported for a tenant's requests, by kind.");
