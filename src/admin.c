@@ -390,6 +390,7 @@ static bool read_change(struct admin_call *c, bool create)
     json_t *body = read_body(c->r);
     const char *name;
     bool ok = false;
+    int idx;
 
     if (!body)
         return false;
@@ -400,8 +401,9 @@ static bool read_change(struct admin_call *c, bool create)
             goto out;
         }
         snprintf(c->name, sizeof(c->name), "%s", name);
-        if (sl_tenants_by_name(c->t, c->name) >= 0 && c->t->tenants[sl_tenants_by_name(
-                                                          c->t, c->name)].is_static) {
+        /* The file's tenants are not Redis's to have: refuse the name here, too. */
+        idx = sl_tenants_by_name(c->t, c->name);
+        if (idx >= 0 && c->t->tenants[idx].is_static) {
             sl_req_reply_detail(c->r, 409, "Tenant already exists");
             goto out;
         }
