@@ -291,6 +291,10 @@ static void on_first_bytes(struct evbuffer *buf, const struct evbuffer_cb_info *
     if (info->n_added == 0)
         return;
     evbuffer_remove_cb(buf, on_first_bytes, bev);
+    /* The usual case: the whole head came in this read, so there is nothing to time, and no
+     * timer to allocate, arm and free for every request. */
+    if (evbuffer_search(buf, "\r\n\r\n", 4, NULL).pos >= 0)
+        return;
     bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
     if (!w || !evcon || fd < 0 || heads_reserve(w, fd) < 0 || w->heads[fd])
         return;
