@@ -94,6 +94,12 @@ struct json_t;
  * Every route that charges a tenant reads usage through this. */
 void sl_chat_usage_parse(const struct json_t *usage, struct sl_chat_usage *out);
 
+struct sl_json_span;
+
+/* sl_chat_usage_parse() on text json_scan.h's validator accepted: usage (NULL when absent)
+ * is read the same way. */
+void sl_chat_usage_scan(const struct sl_json_span *usage, struct sl_chat_usage *out);
+
 struct sl_chat_result {
     char *text;                /* owned, NUL-terminated; "" for a null content */
     size_t text_len;           /* bytes; text may hold NULs if the upstream sent \u0000 */

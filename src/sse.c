@@ -7,10 +7,13 @@
 #include "sse.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+
+#include "json_scan.h"
 
 /* After an unusually large event, give its memory back rather than keep it for the life of
  * the stream: thousands of streams may be open at once and most events are small. */
@@ -21,6 +24,37 @@
 #define BODY_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 static const unsigned char bom_bytes[3] = { 0xef, 0xbb, 0xbf };
+
+/* The next CR or LF at or after a position, found with memchr() and remembered: a long line
+ * costs two vectorised scans instead of a byte loop, and many short lines stay linear. */
+struct breaks {
+    const char *s;
+    size_t n, lf, cr;                 /* the next of each at or after the last position */
+};
+
+static size_t find_byte(const char *s, size_t from, size_t n, char c)
+{
+    const char *q = from < n ? memchr(s + from, c, n - from) : NULL;
+
+    return q ? (size_t)(q - s) : n;
+}
+
+static void breaks_init(struct breaks *b, const char *s, size_t n)
+{
+    b->s = s;
+    b->n = n;
+    b->lf = find_byte(s, 0, n, '\n');
+    b->cr = find_byte(s, 0, n, '\r');
+}
+
+static size_t next_break(struct breaks *b, size_t from)
+{
+    if (b->lf < from)
+        b->lf = find_byte(b->s, from, b->n, '\n');
+    if (b->cr < from)
+        b->cr = find_byte(b->s, from, b->n, '\r');
+    return b->lf < b->cr ? b->lf : b->cr;
+}
 
 /* ---- the parser ------------------------------------------------------------------------ */
 
@@ -240,8 +274,11 @@ static int on_line(struct sl_sse_parser *p, const char *line, size_t n, sl_sse_e
 static int scan(struct sl_sse_parser *p, const char *buf, size_t len, size_t *used,
                 sl_sse_event_cb cb, void *arg)
 {
+    struct breaks br;
     size_t i = 0;
     int r = 0;
+
+    breaks_init(&br, buf, len);
 
     while (i < len) {
         size_t start, n;
@@ -256,8 +293,7 @@ static int scan(struct sl_sse_parser *p, const char *buf, size_t len, size_t *us
             }
         }
         start = i;
-        while (i < len && buf[i] != '\n' && buf[i] != '\r')
-            i++;
+        i = next_break(&br, i);
         n = i - start;
         if (too_big(p, n)) {
             r = fail(p, -E2BIG);
@@ -378,12 +414,188 @@ static void read_error(json_t *e, struct sl_sse_chunk *out)
     out->error_code = str_of(json_object_get(e, "code"));
 }
 
+static void chunk_clear(struct sl_sse_chunk *c)
+{
+    /* The inline string storage need not be cleared: nothing points into it any more. */
+    memset(c, 0, offsetof(struct sl_sse_chunk, small));
+}
+
+/* ---- the one-pass reading ---- */
+
+/* Where the decoded strings of one chunk go: the chunk's own bytes, or one allocation. */
+struct strings {
+    char *at;
+    size_t left;
+};
+
+static size_t room_for(struct sl_json_span v)
+{
+    return sl_json_type_of(v) == SL_JSON_STRING ? v.len - 1 : 0;
+}
+
+/* json_string_value() of v, into the chunk's storage; NULL if v is not a string.  *len (if
+ * not NULL) gets its length. */
+static const char *take_str(struct strings *st, struct sl_json_span v, size_t *len)
+{
+    const char *s = st->at;
+    size_t n;
+
+    if (sl_json_type_of(v) != SL_JSON_STRING || !sl_json_str_decode(v, st->at, st->left, &n))
+        return NULL;
+    st->at += n + 1;
+    st->left -= n + 1;
+    if (len)
+        *len = n;
+    return s;
+}
+
+/* The spans read_choice() reads. */
+struct choice_spans {
+    struct sl_json_span content, refusal, finish, tools;
+};
+
+/* choice_zero(): the first object element whose "index" is absent or the integer 0; then
+ * what read_choice() reads of it, each object walked once. */
+static void choice_spans(struct sl_json_span choices, struct choice_spans *cs)
+{
+    static const char *const choice_names[] = { "index", "delta", "finish_reason" };
+    static const char *const delta_names[] = { "content", "refusal", "tool_calls" };
+    struct sl_json_span c, v[3], d[3];
+    struct sl_json_iter it;
+    int64_t idx;
+
+    memset(cs, 0, sizeof(*cs));
+    sl_json_iter_init(&it, choices);
+    while (sl_json_next_element(&it, &c)) {
+        if (sl_json_type_of(c) != SL_JSON_OBJECT)
+            continue;
+        sl_json_get_many(c, choice_names, v, 3);
+        if (v[0].p && !(sl_json_int(v[0], &idx) && idx == 0))
+            continue;
+        cs->finish = v[2];
+        if (sl_json_type_of(v[1]) != SL_JSON_OBJECT)
+            return;
+        sl_json_get_many(v[1], delta_names, d, 3);
+        cs->content = d[0];
+        cs->refusal = d[1];
+        cs->tools = d[2];
+        return;
+    }
+}
+
+static int strings_init(struct strings *st, struct sl_sse_chunk *out, size_t need)
+{
+    if (need <= sizeof(out->small)) {
+        st->at = out->small;
+        st->left = sizeof(out->small);
+        return 0;
+    }
+    if (!(out->strings = malloc(need)))
+        return -ENOMEM;
+    st->at = out->strings;
+    st->left = need;
+    return 0;
+}
+
+static int scan_choice(const struct choice_spans *cs, struct sl_sse_chunk *out)
+{
+    struct sl_json_iter it;
+    struct sl_json_span first;
+    struct strings st;
+    const char *fin;
+    size_t fin_len;
+
+    if (strings_init(&st, out, room_for(cs->content) + room_for(cs->refusal) +
+                               room_for(cs->finish)) < 0)
+        return -ENOMEM;
+    out->content = take_str(&st, cs->content, &out->content_len);
+    out->refusal = take_str(&st, cs->refusal, &out->refusal_len);
+    fin = take_str(&st, cs->finish, &fin_len);
+    if (fin && strlen(fin) == fin_len)
+        out->finish_reason = fin;
+    else if (cs->finish.p && sl_json_type_of(cs->finish) != SL_JSON_NULL)
+        out->finish_reason = "";
+    sl_json_iter_init(&it, cs->tools);
+    out->tool_calls = sl_json_type_of(cs->tools) == SL_JSON_ARRAY &&
+                      sl_json_next_element(&it, &first);
+    return 0;
+}
+
+/* read_error(): error.message / .type / .code, or error itself when it is a string. */
+static int scan_error(struct sl_json_span e, struct sl_sse_chunk *out)
+{
+    static const char *const names[] = { "message", "type", "code" };
+    struct sl_json_span v[3] = { { NULL, 0 }, { NULL, 0 }, { NULL, 0 } };
+    struct strings st;
+
+    if (sl_json_type_of(e) == SL_JSON_STRING)
+        v[0] = e;
+    else if (sl_json_type_of(e) == SL_JSON_OBJECT)
+        sl_json_get_many(e, names, v, 3);
+    if (strings_init(&st, out, room_for(v[0]) + room_for(v[1]) + room_for(v[2])) < 0)
+        return -ENOMEM;
+    out->error_message = take_str(&st, v[0], NULL);
+    out->error_type = take_str(&st, v[1], NULL);
+    out->error_code = take_str(&st, v[2], NULL);
+    return 0;
+}
+
+/* The tree path's reading without the tree; 1 when the scanner leaves the text to jansson. */
+static int chunk_scan(const char *data, size_t len, struct sl_sse_chunk *out)
+{
+    static const char *const names[] = { "error", "choices", "usage" };
+    struct sl_json_span root, v[3];
+    struct choice_spans cs;
+    enum sl_json_type et;
+    int r;
+
+    if (sl_json_scan(data, len, SL_JSON_ALLOW_NUL, &root, names, v, 3) != SL_JSON_OBJECT)
+        return 1;
+    et = sl_json_type_of(v[0]);
+    if (v[0].p && et != SL_JSON_NULL && et != SL_JSON_FALSE) {
+        out->kind = SL_SSE_DATA_ERROR;
+        if ((r = scan_error(v[0], out)) < 0)
+            chunk_clear(out);
+        return r;
+    }
+    out->kind = SL_SSE_DATA_CHUNK;
+    choice_spans(v[1], &cs);
+    if ((r = scan_choice(&cs, out)) < 0) {
+        chunk_clear(out);
+        return r;
+    }
+    if (sl_json_type_of(v[2]) == SL_JSON_OBJECT)
+        sl_chat_usage_scan(&v[2], &out->usage);
+    out->usage_null = sl_json_type_of(v[2]) == SL_JSON_NULL;
+    out->usage_only = sl_json_type_of(v[1]) == SL_JSON_ARRAY && sl_json_is_empty(v[1]) &&
+                      sl_json_type_of(v[2]) == SL_JSON_OBJECT;
+    return 0;
+}
+
 int sl_sse_chunk_parse(const char *data, size_t len, struct sl_sse_chunk *out)
+{
+    int r;
+
+    chunk_clear(out);
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        out->kind = SL_SSE_DATA_DONE;
+        return 0;
+    }
+    if (len == 0)
+        return 0;
+    if ((r = chunk_scan(data, len, out)) != 1)
+        return r;
+    return sl_sse_chunk_parse_tree(data, len, out);
+}
+
+/* ---- the tree reading ---- */
+
+int sl_sse_chunk_parse_tree(const char *data, size_t len, struct sl_sse_chunk *out)
 {
     json_error_t err;
     json_t *root, *choices, *usage, *e;
 
-    memset(out, 0, sizeof(*out));
+    chunk_clear(out);
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         out->kind = SL_SSE_DATA_DONE;
         return 0;
@@ -419,7 +631,8 @@ int sl_sse_chunk_parse(const char *data, size_t len, struct sl_sse_chunk *out)
 void sl_sse_chunk_done(struct sl_sse_chunk *c)
 {
     json_decref(c->root);
-    memset(c, 0, sizeof(*c));
+    free(c->strings);
+    chunk_clear(c);
 }
 
 enum sl_sse_data_kind sl_sse_classify(const char *data, size_t len)
@@ -453,16 +666,9 @@ static size_t skip_ws(const char *s, size_t i, size_t n)
     return i;
 }
 
-/* s[i] is '"': the index just past the closing quote, or n when unterminated. */
 static size_t skip_string(const char *s, size_t i, size_t n)
 {
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
-    }
-    return n;
+    return sl_json_skip_string(s, i, n);
 }
 
 /* A value starting at s[i]: the index just past it (past the matching bracket for a
@@ -624,20 +830,15 @@ static bool has_break(const char *s, size_t n)
     return memchr(s, '\n', n) || memchr(s, '\r', n);
 }
 
-static size_t line_end(const char *s, size_t from, size_t n)
-{
-    while (from < n && s[from] != '\n' && s[from] != '\r')
-        from++;
-    return from;
-}
-
 static int put_data_lines(struct sl_buf *b, const char *data, size_t len)
 {
+    struct breaks br;
     size_t i = 0, e;
     int r;
 
+    breaks_init(&br, data, len);
     for (;;) {
-        e = line_end(data, i, len);
+        e = next_break(&br, i);
         if ((r = sl_buf_append(b, "data: ", 6)) < 0
             || (r = sl_buf_append(b, data + i, e - i)) < 0
             || (r = sl_buf_append(b, "\n", 1)) < 0)

@@ -112,9 +112,13 @@ enum sl_sse_data_kind {
     SL_SSE_DATA_ERROR,   /* a JSON object with one, e.g. {"error":{"message":..}} */
 };
 
-/* A parsed data payload.  Every pointer is borrowed from the JSON tree held in root and
- * valid until sl_sse_chunk_done().  The choice read is the first element of "choices"
- * whose "index" is 0 or absent (choices[0] when n is 1). */
+/* Decoded strings of a chunk up to this many bytes in all live in the chunk itself. */
+#define SL_SSE_CHUNK_INLINE 512
+
+/* A parsed data payload.  Every string is NUL-terminated, owned by the chunk and valid until
+ * sl_sse_chunk_done() (do not copy the struct: small strings live inside it).  The choice
+ * read is the first element of "choices" whose "index" is 0 or absent (choices[0] when n
+ * is 1). */
 struct sl_sse_chunk {
     enum sl_sse_data_kind kind;
     const char *content;       /* that choice's delta.content; NULL when absent, null or not a
@@ -133,14 +137,20 @@ struct sl_sse_chunk {
     const char *error_message; /* kind ERROR: error.message, or error itself if a string */
     const char *error_type;    /* kind ERROR: error.type; NULL if absent or not a string */
     const char *error_code;    /* kind ERROR: error.code, likewise */
-    struct json_t *root;       /* private: owns the strings above */
+    struct json_t *root;       /* private: owns the strings above (the tree path) */
+    char *strings;             /* private: owns them (the one-pass path, large ones) */
+    char small[SL_SSE_CHUNK_INLINE]; /* private: or holds them (small ones) */
 };
 
 /* Parse one event's data.  Always fills *out (kind INVALID for garbage, never an error) and
  * returns 0, or -ENOMEM with *out zeroed, kind INVALID.  Release with sl_sse_chunk_done().
+ * One pass without a tree (json_scan.h) for what the scanner accepts, jansson for the rest;
+ * the two read alike (the fuzz target sse compares them through sl_sse_chunk_parse_tree()).
  * OpenAI's chat stream names no events; the node SDK also treats "event: error" as a
  * failure, so a route should check ev->event as well as kind. */
 int sl_sse_chunk_parse(const char *data, size_t len, struct sl_sse_chunk *out);
+/* The jansson reading alone. */
+int sl_sse_chunk_parse_tree(const char *data, size_t len, struct sl_sse_chunk *out);
 /* Safe twice and on a zeroed struct. */
 void sl_sse_chunk_done(struct sl_sse_chunk *c);
 /* Shortcuts that parse and release (-ENOMEM reads as INVALID / false). */

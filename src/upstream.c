@@ -19,27 +19,48 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "reqid.h"
 
 #define CONNECT_TIMEOUT_MAX_MS 10000
 #define UPSTREAM_IDLE_CONNS 1024
 #define USER_AGENT "sluice/" PACKAGE_VERSION
+/* Finished transfers kept with their easy handle for the next one, per kind: a new handle
+ * costs a 5 KB calloc and setting every option again, about 10,000 instructions, and each
+ * kept one holds its receive buffer. */
+#define IDLE_TRANSFERS_MAX 64
+/* libcurl's receive buffer.  SSE events are a few hundred bytes and arrive a few at a time;
+ * a 16 KiB buffer per open stream would be most of the memory 10,000 streams take. */
+#define STREAM_BUFFER_BYTES 4096L
+/* A buffered body kept past this is freed rather than kept for the next transfer. */
+#define BODY_KEEP_MAX (64u << 10)
+#define HEADER_LINES 5
+/* "X-Client-Request-Id: " and the id. */
+#define SL_REQID_LINE_MAX (SL_REQID_MAX + 32)
 
 struct sock_watch {
     struct event ev;
     struct sl_upstream *u;
 };
 
+/* A transfer and its easy handle live together and are reused together (see
+ * IDLE_TRANSFERS_MAX): the options that never change are set once, when the handle is made. */
 struct sl_transfer {
     struct sl_upstream *u;
-    struct sl_transfer *prev, *next;  /* the active list */
+    struct sl_transfer *prev, *next;  /* the active list, or the idle one */
     CURL *easy;
-    struct curl_slist *headers;
+    bool stream;                      /* which idle list it returns to */
+    bool was_paused;                  /* ever paused: not reused (see release()) */
+    /* The request headers, as a list curl reads but never frees, so that no line is
+     * allocated per transfer. */
+    struct curl_slist headers[HEADER_LINES];
+    char rid_line[SL_REQID_LINE_MAX];
+    char path[64];                    /* the path CURLOPT_URL was set for */
     struct sl_buf body;
     struct sl_transfer_result res;
     sl_transfer_done_cb cb;
     void *arg;
     sl_transfer_data_cb on_data;
-    struct event *deadline;           /* streams: first byte, then idle */
+    struct event deadline;            /* streams: first byte, then idle */
     uint64_t idle_timeout_ms;
     uint64_t stream_deadline_ms;
     uint64_t streamed;
@@ -58,6 +79,8 @@ struct sl_upstream {
     size_t max_response_bytes;
     struct sl_transfer *active;
     unsigned nactive;
+    struct sl_transfer *idle[2];      /* [stream]: finished, handle kept */
+    unsigned nidle[2];
 };
 
 static void check_done(struct sl_upstream *u);
@@ -147,7 +170,7 @@ static void arm_deadline(struct sl_transfer *t, uint64_t ms)
     tv.tv_sec = (time_t)(ms / 1000);
     tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 
-    evtimer_add(t->deadline, &tv);
+    evtimer_add(&t->deadline, &tv);
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -227,15 +250,35 @@ static void unlink_transfer(struct sl_transfer *t)
     u->nactive--;
 }
 
-static void transfer_free(struct sl_transfer *t)
+static void transfer_destroy(struct sl_transfer *t)
 {
-    if (t->deadline)
-        event_free(t->deadline);
+    evtimer_del(&t->deadline);
     if (t->easy)
         curl_easy_cleanup(t->easy);
-    curl_slist_free_all(t->headers);
     sl_buf_done(&t->body);
     free(t);
+}
+
+/* A transfer is over (its handle already out of the multi): keep it for the next one of its
+ * kind, or free it.  A handle that was ever paused is not kept: what libcurl holds back for
+ * a paused transfer is not documented to be cleared by the next one. */
+static void release(struct sl_transfer *t)
+{
+    struct sl_upstream *u = t->u;
+    unsigned k = t->stream;
+
+    evtimer_del(&t->deadline);
+    if (t->was_paused || u->nidle[k] >= IDLE_TRANSFERS_MAX) {
+        transfer_destroy(t);
+        return;
+    }
+    if (t->body.cap > BODY_KEEP_MAX)
+        sl_buf_done(&t->body);
+    sl_buf_reset(&t->body);
+    t->prev = NULL;
+    t->next = u->idle[k];
+    u->idle[k] = t;
+    u->nidle[k]++;
 }
 
 /* libcurl's verdicts on what the upstream sent, as opposed to how the connection fared:
@@ -276,7 +319,7 @@ static void finish(struct sl_transfer *t, CURLcode code)
                    : t->timed_out ? (t->streamed ? "stream idle timeout" : "attempt timeout")
                    : (t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
     t->cb(&t->res, t->arg);
-    transfer_free(t);
+    release(t);
 }
 
 static void check_done(struct sl_upstream *u)
@@ -299,62 +342,45 @@ static void check_done(struct sl_upstream *u)
     }
 }
 
-static int set_headers(struct sl_transfer *t, const struct sl_transfer_spec *s)
+/* The header list for this transfer, in the transfer's own nodes. */
+static void set_headers(struct sl_transfer *t, const struct sl_transfer_spec *s)
 {
-    struct curl_slist *h = NULL, *n;
-    char rid[200];
+    const char *lines[HEADER_LINES];
+    size_t n = 0, i;
 
-    snprintf(rid, sizeof(rid), "X-Client-Request-Id: %s", s->request_id ? s->request_id : "");
-    const char *lines[] = {
-        "Content-Type: application/json",
-        s->on_data ? "Accept: text/event-stream" : "Accept: application/json",
-        "Expect:", s->request_id ? rid : NULL, t->u->auth_header,
-    };
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        if (!lines[i])
-            continue;
-        n = curl_slist_append(h, lines[i]);
-        if (!n) {
-            curl_slist_free_all(h);
-            return -ENOMEM;
-        }
-        h = n;
+    lines[n++] = "Content-Type: application/json";
+    lines[n++] = s->on_data ? "Accept: text/event-stream" : "Accept: application/json";
+    lines[n++] = "Expect:";
+    if (s->request_id) {
+        snprintf(t->rid_line, sizeof(t->rid_line), "X-Client-Request-Id: %s", s->request_id);
+        lines[n++] = t->rid_line;
     }
-    t->headers = h;
-    return 0;
+    if (t->u->auth_header)
+        lines[n++] = t->u->auth_header;
+    for (i = 0; i < n; i++) {
+        t->headers[i].data = (char *)lines[i];
+        t->headers[i].next = i + 1 < n ? &t->headers[i + 1] : NULL;
+    }
 }
 
-static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
+/* What every transfer of this kind shares, set once per handle. */
+static int setup_handle(struct sl_transfer *t)
 {
-    struct sl_upstream *u = t->u;
     CURL *e = t->easy;
-    char url[2048];
-    long tmo = (long)(s->timeout_ms ? s->timeout_ms : 1);
 
-    if (s->on_data)
-        tmo = 0;      /* a stream may run long: our own first-byte and idle timers bound it */
-    if ((size_t)snprintf(url, sizeof(url), "%s%s", u->base_url, s->path) >= sizeof(url))
-        return -ENAMETOOLONG;
-    if (set_headers(t, s) < 0)
-        return -ENOMEM;
-    curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (t->stream)
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_BUFFER_BYTES);
     /* SPEC §5: HTTP/1.1 keep-alive; pausing HTTP/2 transfers is buggy in libcurl 7.88. */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
-    tmo = (long)(s->timeout_ms ? s->timeout_ms : 1);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     tmo < CONNECT_TIMEOUT_MAX_MS ? tmo : (long)CONNECT_TIMEOUT_MAX_MS);
     /* Only the configured upstream: no proxy from the environment, no redirects. */
     curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -365,6 +391,41 @@ static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 15L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
+    return 0;
+}
+
+/* The URL, set again only when the path changed (libcurl copies and later parses it). */
+static int set_url(struct sl_transfer *t, const char *path)
+{
+    char url[2048];
+
+    if (strcmp(t->path, path) == 0)
+        return 0;
+    if ((size_t)snprintf(url, sizeof(url), "%s%s", t->u->base_url, path) >= sizeof(url))
+        return -ENAMETOOLONG;
+    if (curl_easy_setopt(t->easy, CURLOPT_URL, url) != CURLE_OK)
+        return -ENOMEM;
+    if ((size_t)snprintf(t->path, sizeof(t->path), "%s", path) >= sizeof(t->path))
+        t->path[0] = '\0';           /* too long to remember: set again next time */
+    return 0;
+}
+
+/* What changes from one transfer to the next. */
+static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
+{
+    CURL *e = t->easy;
+    long tmo = (long)(s->timeout_ms ? s->timeout_ms : 1);
+    int r;
+
+    if ((r = set_url(t, s->path)) < 0)
+        return r;
+    set_headers(t, s);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
+    /* A stream may run long: our own first-byte and idle timers bound it. */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->on_data ? 0L : tmo);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     tmo < CONNECT_TIMEOUT_MAX_MS ? tmo : (long)CONNECT_TIMEOUT_MAX_MS);
     return 0;
 }
 
@@ -380,30 +441,59 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     finish(t, CURLE_OPERATION_TIMEDOUT);
 }
 
-struct sl_transfer *sl_upstream_start(struct sl_upstream *u, const struct sl_transfer_spec *s,
-                                      sl_transfer_done_cb cb, void *arg)
+/* A transfer of the kind asked for: a kept one, or a new one with its handle set up. */
+static struct sl_transfer *acquire(struct sl_upstream *u, bool stream)
 {
-    struct sl_transfer *t = calloc(1, sizeof(*t));
+    struct sl_transfer *t = u->idle[stream];
 
-    if (!t)
+    if (t) {
+        u->idle[stream] = t->next;
+        u->nidle[stream]--;
+        t->next = NULL;
+        return t;
+    }
+    if (!(t = calloc(1, sizeof(*t))))
         return NULL;
     t->u = u;
+    t->stream = stream;
+    sl_buf_init(&t->body, u->max_response_bytes);
+    evtimer_assign(&t->deadline, u->base, on_deadline, t);
+    if (!(t->easy = curl_easy_init()) || setup_handle(t) < 0) {
+        transfer_destroy(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Forget what the previous transfer on this handle left behind. */
+static void begin(struct sl_transfer *t, const struct sl_transfer_spec *s,
+                  sl_transfer_done_cb cb, void *arg)
+{
+    memset(&t->res, 0, sizeof(t->res));
     t->cb = cb;
     t->arg = arg;
     t->on_data = s->on_data;
     t->idle_timeout_ms = s->idle_timeout_ms ? s->idle_timeout_ms : s->timeout_ms;
     t->stream_deadline_ms = s->stream_deadline_ms;
-    sl_buf_init(&t->body, u->max_response_bytes);
-    t->easy = curl_easy_init();
-    if (s->on_data && !(t->deadline = evtimer_new(u->base, on_deadline, t))) {
-        transfer_free(t);
+    t->streamed = 0;
+    t->header_bytes = 0;
+    t->paused = t->timed_out = false;
+    t->errbuf[0] = '\0';
+}
+
+struct sl_transfer *sl_upstream_start(struct sl_upstream *u, const struct sl_transfer_spec *s,
+                                      sl_transfer_done_cb cb, void *arg)
+{
+    struct sl_transfer *t = acquire(u, s->on_data != NULL);
+
+    if (!t)
+        return NULL;
+    begin(t, s, cb, arg);
+    if (setup_easy(t, s) < 0 || curl_multi_add_handle(u->multi, t->easy) != CURLM_OK) {
+        transfer_destroy(t);
         return NULL;
     }
-    if (!t->easy || setup_easy(t, s) < 0 || curl_multi_add_handle(u->multi, t->easy) != CURLM_OK) {
-        transfer_free(t);
-        return NULL;
-    }
-    if (t->deadline)
+    if (t->on_data)
         arm_deadline(t, s->timeout_ms ? s->timeout_ms : 1);
     t->next = u->active;
     if (u->active)
@@ -419,16 +509,16 @@ void sl_upstream_cancel(struct sl_transfer *t)
         return;
     curl_multi_remove_handle(t->u->multi, t->easy);
     unlink_transfer(t);
-    transfer_free(t);
+    release(t);
 }
 
 void sl_upstream_pause(struct sl_transfer *t)
 {
     if (!t->paused) {
-        t->paused = true;
+        t->paused = t->was_paused = true;
         /* Silence caused by our own client is not the upstream's fault. */
-        if (t->deadline)
-            evtimer_del(t->deadline);
+        if (t->on_data)
+            evtimer_del(&t->deadline);
         curl_easy_pause(t->easy, CURLPAUSE_RECV);
     }
 }
@@ -437,7 +527,7 @@ void sl_upstream_resume(struct sl_transfer *t)
 {
     if (t->paused) {
         t->paused = false;
-        if (t->deadline)
+        if (t->on_data)
             arm_deadline(t, t->idle_timeout_ms);
         curl_easy_pause(t->easy, CURLPAUSE_CONT);
     }
@@ -510,6 +600,13 @@ void sl_upstream_free(struct sl_upstream *u)
         return;
     while (u->active)
         sl_upstream_cancel(u->active);
+    for (unsigned k = 0; k < 2; k++)
+        while (u->idle[k]) {
+            struct sl_transfer *t = u->idle[k];
+
+            u->idle[k] = t->next;
+            transfer_destroy(t);
+        }
     if (u->multi)
         curl_multi_cleanup(u->multi);
     if (u->timer)

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "json_scan.h"
 #include "quota.h"
 #include "sse.h"
 
@@ -157,8 +159,8 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg,
     return 0;
 }
 
-int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
-                struct sl_v1_request *out, struct sl_v1_problem *problem)
+int sl_v1_parse_tree(const char *raw, size_t len, const struct sl_config *cfg,
+                     struct sl_v1_request *out, struct sl_v1_problem *problem)
 {
     struct sl_v1_request v = { 0 };
     json_error_t err;
@@ -177,6 +179,268 @@ int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
         free(v.body);
         return r;
     }
+    *out = v;
+    return 0;
+}
+
+/* ---- the one-pass path ---- */
+
+/* The top-level members the gateway reads, captured by the validating pass; p is NULL when
+ * absent. */
+enum { F_MODEL, F_N, F_MAX_TOKENS, F_MAX_COMPLETION_TOKENS, F_STREAM, F_STREAM_OPTIONS,
+       F_MESSAGES, F_COUNT };
+static const char *const field_names[F_COUNT] = {
+    "model", "n", "max_tokens", "max_completion_tokens", "stream", "stream_options", "messages",
+};
+
+struct fields {
+    struct sl_json_span v[F_COUNT];
+};
+
+/* At most three edits to the client's text, in ascending position: replace cut bytes at `at`
+ * with text. */
+struct edit {
+    size_t at, cut;
+    char text[96];
+    size_t len;
+};
+
+struct edits {
+    struct edit e[3];
+    size_t n;
+};
+
+static bool is_unset(struct sl_json_span v)
+{
+    return !v.p || sl_json_type_of(v) == SL_JSON_NULL;
+}
+
+/* A token limit the tree path would accept: unset (0), or an integer 1..cap (its value).
+ * -1 for anything it refuses. */
+static int64_t fast_limit(struct sl_json_span v, unsigned cap)
+{
+    int64_t x;
+
+    if (is_unset(v))
+        return 0;
+    if (!sl_json_int(v, &x) || x < 1 || x > (int64_t)cap)
+        return -1;
+    return x;
+}
+
+static bool str_is(struct sl_json_span v, const char *s)
+{
+    return sl_json_type_of(v) == SL_JSON_STRING && sl_json_str_eq(v, s, strlen(s));
+}
+
+/* estimate()'s count of messages and image parts. */
+static void count_messages(struct sl_json_span msgs, struct sl_quota_estimate *e)
+{
+    struct sl_json_iter it, parts;
+    struct sl_json_span m, content, part, type;
+
+    if (sl_json_type_of(msgs) != SL_JSON_ARRAY)
+        return;
+    sl_json_iter_init(&it, msgs);
+    while (sl_json_next_element(&it, &m)) {
+        e->messages++;
+        if (sl_json_type_of(m) != SL_JSON_OBJECT || !sl_json_get(m, "content", &content) ||
+            sl_json_type_of(content) != SL_JSON_ARRAY)
+            continue;
+        sl_json_iter_init(&parts, content);
+        while (sl_json_next_element(&parts, &part)) {
+            if (sl_json_type_of(part) == SL_JSON_OBJECT && sl_json_get(part, "type", &type) &&
+                (str_is(type, "image_url") || str_is(type, "input_image")))
+                e->images++;
+        }
+    }
+}
+
+static void add_edit(struct edits *ed, const char *base, struct sl_json_span where, size_t cut,
+                     const char *text)
+{
+    struct edit *e = &ed->e[ed->n++];
+
+    e->at = (size_t)(where.p - base);
+    e->cut = cut;
+    e->len = strlen(text);
+    memcpy(e->text, text, e->len);
+}
+
+/* Insert "name":value as the last member of obj (with a comma unless it is empty). */
+static void add_member(struct edits *ed, const char *base, struct sl_json_span obj,
+                       const char *member)
+{
+    struct sl_json_iter it;
+    struct sl_json_span k, v, end = { obj.p + obj.len - 1, 1 };
+    char text[96];
+
+    sl_json_iter_init(&it, obj);
+    snprintf(text, sizeof(text), "%s%s", sl_json_next_member(&it, &k, &v) ? "," : "", member);
+    add_edit(ed, base, end, 0, text);
+}
+
+/* The include_usage rewrite of sl_sse_include_usage_json() as edits; *asked as it says.
+ * false for what the tree path refuses. */
+static bool fast_include_usage(struct edits *ed, const char *base, struct sl_json_span opts,
+                               bool *asked)
+{
+    static const char whole[] = "{\"include_usage\":true}";
+    struct sl_json_span inc = { NULL, 0 };
+
+    if (!opts.p)
+        return true;                  /* added with the root's own edits */
+    if (sl_json_type_of(opts) == SL_JSON_NULL) {
+        add_edit(ed, base, opts, opts.len, whole);
+        return true;
+    }
+    if (sl_json_type_of(opts) != SL_JSON_OBJECT)
+        return false;
+    if (!sl_json_get(opts, "include_usage", &inc)) {
+        add_member(ed, base, opts, "\"include_usage\":true");
+        return true;
+    }
+    switch (sl_json_type_of(inc)) {
+    case SL_JSON_TRUE:
+        *asked = true;
+        return true;
+    case SL_JSON_FALSE:
+    case SL_JSON_NULL:
+        add_edit(ed, base, inc, inc.len, "true");
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The client's bytes with the edits applied: what the tree path sends, semantically, with
+ * everything else exactly as the client wrote it. */
+static int apply_edits(const char *raw, size_t len, const struct edits *ed,
+                       struct sl_v1_request *out)
+{
+    size_t total = len, from = 0, o = 0, i;
+    char *b;
+
+    for (i = 0; i < ed->n; i++)
+        total += ed->e[i].len - ed->e[i].cut;
+    if (!(b = malloc(total + 1)))
+        return -ENOMEM;
+    for (i = 0; i < ed->n; i++) {
+        memcpy(b + o, raw + from, ed->e[i].at - from);
+        o += ed->e[i].at - from;
+        memcpy(b + o, ed->e[i].text, ed->e[i].len);
+        o += ed->e[i].len;
+        from = ed->e[i].at + ed->e[i].cut;
+    }
+    memcpy(b + o, raw + from, len - from);
+    o += len - from;
+    b[o] = '\0';
+    out->body = b;
+    out->body_len = o;
+    return 0;
+}
+
+/* Edits come from different members; the splice wants them in text order. */
+static void sort_edits(struct edits *ed)
+{
+    struct edit t;
+    size_t i, j;
+
+    for (i = 1; i < ed->n; i++)
+        for (j = i; j > 0 && ed->e[j - 1].at > ed->e[j].at; j--) {
+            t = ed->e[j];
+            ed->e[j] = ed->e[j - 1];
+            ed->e[j - 1] = t;
+        }
+}
+
+/* The members the tree path adds or sets at the top level, in its order: the max_tokens cap
+ * when neither limit is set (a null max_tokens takes the value in place, as
+ * json_object_set_new() keeps a key's position; otherwise it goes last), then
+ * stream_options when a stream has none. */
+static void top_level_edits(struct edits *ed, const char *raw, struct sl_json_span root,
+                            const struct fields *f, bool cap_needed, bool add_options,
+                            unsigned cap)
+{
+    char tail[96] = "", num[24];
+
+    snprintf(num, sizeof(num), "%u", cap);
+    if (cap_needed && f->v[F_MAX_TOKENS].p)
+        add_edit(ed, raw, f->v[F_MAX_TOKENS], f->v[F_MAX_TOKENS].len, num);
+    else if (cap_needed)
+        snprintf(tail, sizeof(tail), "\"max_tokens\":%s", num);
+    if (add_options)
+        snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
+                 "%s\"stream_options\":{\"include_usage\":true}", tail[0] ? "," : "");
+    if (tail[0])
+        add_member(ed, raw, root, tail);
+}
+
+/* model, n and the two limits as check() and apply_token_cap() accept them; false for
+ * anything they refuse. */
+static bool fast_checks(const struct fields *f, const struct sl_config *cfg,
+                        struct sl_v1_request *out, int64_t *n, int64_t *mt, int64_t *mct)
+{
+    struct sl_json_span model = f->v[F_MODEL];
+    size_t model_len;
+
+    if (sl_json_type_of(model) != SL_JSON_STRING || model.len > sizeof(out->model) ||
+        !sl_json_str_decode(model, out->model, sizeof(out->model), &model_len) ||
+        !is_allowed(cfg, out->model))
+        return false;
+    *n = 1;
+    if (!is_unset(f->v[F_N]) && (!sl_json_int(f->v[F_N], n) || *n < 1 || *n > SL_V1_N_MAX))
+        return false;
+    *mt = fast_limit(f->v[F_MAX_TOKENS], cfg->max_tokens);
+    *mct = fast_limit(f->v[F_MAX_COMPLETION_TOKENS], cfg->max_tokens);
+    return *mt >= 0 && *mct >= 0;
+}
+
+/* check() without a tree, for the bodies it accepts: the client's bytes go upstream as they
+ * came, with the cap and include_usage spliced in.  1 sends everything else (a refusal, or
+ * text the scanner leaves to jansson) down the tree path, which answers in its own words. */
+static int fast_parse(const char *raw, size_t len, const struct sl_config *cfg,
+                      struct sl_v1_request *out)
+{
+    struct sl_json_span root, opts;
+    struct fields f;
+    struct edits ed = { .n = 0 };
+    struct sl_quota_estimate e = {
+        .prompt_bytes = len,
+        .per_message_tokens = cfg->message_overhead_tokens,
+        .image_tokens = cfg->image_tokens,
+    };
+    int64_t n, mt, mct;
+
+    if (sl_json_scan(raw, len, SL_JSON_REJECT_DUPLICATES, &root, field_names, f.v, F_COUNT) !=
+        SL_JSON_OBJECT)
+        return 1;
+    if (!fast_checks(&f, cfg, out, &n, &mt, &mct))
+        return 1;
+    opts = f.v[F_STREAM_OPTIONS];
+    out->stream = sl_json_type_of(f.v[F_STREAM]) == SL_JSON_TRUE;
+    if (out->stream && !fast_include_usage(&ed, raw, opts, &out->client_asked_usage))
+        return 1;
+    top_level_edits(&ed, raw, root, &f, mt == 0 && mct == 0, out->stream && !opts.p,
+                    cfg->max_tokens);
+    sort_edits(&ed);
+    e.n = (uint64_t)n;
+    e.max_tokens = mt > mct ? (uint64_t)mt : mct > 0 ? (uint64_t)mct : cfg->max_tokens;
+    count_messages(f.v[F_MESSAGES], &e);
+    out->reservation = sl_quota_estimate_tokens(&e);
+    return apply_edits(raw, len, &ed, out);
+}
+
+int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
+                struct sl_v1_request *out, struct sl_v1_problem *problem)
+{
+    struct sl_v1_request v = { 0 };
+    int r = fast_parse(raw, len, cfg, &v);
+
+    if (r == 1)
+        return sl_v1_parse_tree(raw, len, cfg, out, problem);
+    if (r < 0)
+        return r;
     *out = v;
     return 0;
 }

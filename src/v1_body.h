@@ -3,7 +3,8 @@
  * (model allow-list, n, the max_tokens cap), build what goes upstream (the cap injected when
  * absent, stream_options.include_usage on streams), estimate the reservation (SPEC §4), and
  * check an upstream error body before it is relayed.
- * jansson only; no I/O, no logging.  The route (v1_chat.c) and the fuzzer call it. */
+ * jansson and the one-pass scanner; no I/O, no logging.  The route (v1_chat.c) and the
+ * fuzzer call it. */
 #ifndef SL_V1_BODY_H
 #define SL_V1_BODY_H
 #include <stdbool.h>
@@ -31,9 +32,20 @@ struct sl_v1_problem {
     const char *code;                 /* static */
 };
 
-/* 0 and *out filled; -EINVAL and *problem filled; -ENOMEM. */
+/* 0 and *out filled; -EINVAL and *problem filled; -ENOMEM.  The upstream body is the client's
+ * bytes as they came, with the documented changes spliced in: "max_tokens" set to the cap
+ * when neither limit is set (in place of a null one, else as the last member), and on a
+ * stream "include_usage":true in place of a null or false one, as the last member of
+ * stream_options, or a whole "stream_options" after everything else.  Bodies the one-pass
+ * scanner (json_scan.h) does not accept at once, refusals included, go through
+ * sl_v1_parse_tree(), so every refusal is worded by it. */
 int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
                 struct sl_v1_request *out, struct sl_v1_problem *problem);
+/* The same checks on a jansson tree, the body rebuilt from it (compact, key order kept).
+ * sl_v1_parse() falls back on it; the fuzz target v1_request holds the two to the same
+ * verdicts, reservation and (parsed) upstream body. */
+int sl_v1_parse_tree(const char *raw, size_t len, const struct sl_config *cfg,
+                     struct sl_v1_request *out, struct sl_v1_problem *problem);
 void sl_v1_request_done(struct sl_v1_request *r);
 
 /* An upstream 4xx for the client (SPEC §3.3: OpenAI's shape, all four fields).  A body that

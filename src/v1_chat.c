@@ -18,6 +18,7 @@
 #include "admission.h"
 #include "buf.h"
 #include "config.h"
+#include "json_scan.h"
 #include "quota.h"
 #include "request.h"
 #include "shm.h"
@@ -110,14 +111,25 @@ static bool prepare(struct v1 *v, const struct sl_config *cfg)
     return true;
 }
 
+/* The answer goes to the client as it came: it only has to be a JSON object, whose usage
+ * settles the reservation.  One pass without a tree; jansson decides what the scanner is
+ * not sure of. */
 static bool on_valid(const char *body, size_t len, void *arg)
 {
+    static const char *const usage_name[] = { "usage" };
     struct v1 *v = arg;
-    json_t *root = json_loadb(body, len, 0, NULL);
-    bool ok = json_is_object(root);
+    struct sl_json_span root, usage;
+    json_t *tree;
+    bool ok;
 
-    sl_chat_usage_parse(json_object_get(root, "usage"), &v->usage);
-    json_decref(root);
+    if (sl_json_scan(body, len, 0, &root, usage_name, &usage, 1) == SL_JSON_OBJECT) {
+        sl_chat_usage_scan(usage.p ? &usage : NULL, &v->usage);
+        return true;
+    }
+    tree = json_loadb(body, len, 0, NULL);
+    ok = json_is_object(tree);
+    sl_chat_usage_parse(json_object_get(tree, "usage"), &v->usage);
+    json_decref(tree);
     return ok;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_sse.c - libFuzzer target: the upstream SSE parser (fed whole, split at a position
  * taken from the input, and in pieces of 1 to 7 bytes, it must say the same), the OpenAI
- * chunk reader on every event, the include_usage rewrite, and the event writer read back. */
+ * chunk reader on every event and on the whole input (its one-pass reading field by field
+ * against the jansson one), the include_usage rewrite, and the event writer read back. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -28,6 +29,42 @@ static void put(struct sl_buf *b, const void *p, size_t n)
 {
     if (sl_buf_append(b, &n, sizeof(n)) < 0 || sl_buf_append(b, p, n) < 0)
         abort();
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_bytes(const char *a, size_t an, const char *b, size_t bn)
+{
+    return (!a && !b) || (a && b && an == bn && memcmp(a, b, an) == 0);
+}
+
+/* The one-pass chunk reader reads what the jansson reading does, field by field. */
+static void same_chunk(const char *data, size_t len)
+{
+    struct sl_sse_chunk a, b;
+    int ra = sl_sse_chunk_parse(data, len, &a), rb = sl_sse_chunk_parse_tree(data, len, &b);
+
+    if (ra != 0 || rb != 0)
+        abort();
+    if (a.kind != b.kind || a.tool_calls != b.tool_calls || a.usage_only != b.usage_only ||
+        a.usage_null != b.usage_null || a.usage.present != b.usage.present ||
+        a.usage.prompt_tokens != b.usage.prompt_tokens ||
+        a.usage.completion_tokens != b.usage.completion_tokens ||
+        a.usage.total_tokens != b.usage.total_tokens ||
+        !same_bytes(a.content, a.content_len, b.content, b.content_len) ||
+        !same_bytes(a.refusal, a.refusal_len, b.refusal, b.refusal_len) ||
+        !same_str(a.finish_reason, b.finish_reason) ||
+        !same_str(a.error_message, b.error_message) || !same_str(a.error_type, b.error_type) ||
+        !same_str(a.error_code, b.error_code))
+        abort();
+    if ((a.content && a.content[a.content_len] != '\0') ||
+        (a.refusal && a.refusal[a.refusal_len] != '\0'))
+        abort();
+    sl_sse_chunk_done(&a);
+    sl_sse_chunk_done(&b);
 }
 
 static int on_event(const struct sl_sse_event *ev, void *arg)
@@ -203,6 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     same(s, size, split, step, SL_SSE_DEFAULT_MAX_EVENT, true);
     same(s, size, split, step, bound, false);
     include_usage(s, size);
+    same_chunk(s, size);
     /* Up to the first NUL: the event name; the rest: its data. */
     nul = memchr(s, '\0', size);
     if (nul) {

@@ -4,7 +4,8 @@
  * come out as one JSON object without duplicates, with the cap applied, include_usage settled
  * (a second rewrite changes nothing), and a reservation that covers every byte of the body
  * plus n times the completion limit.  A refused one must carry an OpenAI-shaped reason.  The
- * raw-bytes sl_sse_include_usage() must agree with the parsed rewrite. */
+ * raw-bytes sl_sse_include_usage() must agree with the parsed rewrite, and the one-pass path
+ * with the jansson tree path it falls back on. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -110,6 +111,45 @@ static void check_raw(const uint8_t *data, size_t size)
     free(out);
 }
 
+/* The one-pass path and the jansson tree path it falls back on: the same verdict, the same
+ * words for a refusal, and for an accepted body the same reading and the same document
+ * upstream (the one-pass body keeps the client's formatting; the tree's is rebuilt). */
+static void check_same_as_tree(const uint8_t *data, size_t size, int r,
+                               const struct sl_v1_request *req, const struct sl_v1_problem *p)
+{
+    struct sl_v1_request tree;
+    struct sl_v1_problem tp;
+    json_t *a, *b;
+    int rt;
+
+    memset(&tp, 0, sizeof(tp));
+    rt = sl_v1_parse_tree((const char *)data, size, cfg, &tree, &tp);
+    if (r == -ENOMEM || rt == -ENOMEM) {
+        if (rt == 0)
+            sl_v1_request_done(&tree);
+        return;
+    }
+    if (r != rt)
+        abort();
+    if (r == -EINVAL) {
+        if (p->status != tp.status || strcmp(p->message, tp.message) != 0 ||
+            p->param != tp.param || strcmp(p->code, tp.code) != 0)
+            abort();
+        return;
+    }
+    if (strcmp(req->model, tree.model) != 0 || req->stream != tree.stream ||
+        req->client_asked_usage != tree.client_asked_usage ||
+        req->reservation != tree.reservation)
+        abort();
+    a = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
+    b = json_loadb(tree.body, tree.body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (!a || !b || !json_equal(a, b))
+        abort();
+    json_decref(a);
+    json_decref(b);
+    sl_v1_request_done(&tree);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sl_v1_request req;
@@ -120,6 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     memset(&problem, 0, sizeof(problem));
     r = sl_v1_parse((const char *)data, size, cfg, &req, &problem);
+    check_same_as_tree(data, size, r, &req, &problem);
     if (r == 0) {
         check_accepted(&req, size);
         sl_v1_request_done(&req);
