@@ -15,6 +15,7 @@
 
 struct event;
 struct evhttp_request;
+struct evkeyvalq;
 struct sl_budget_op;
 struct sl_worker;
 
@@ -74,6 +75,8 @@ void sl_req_add_ratelimit_headers(struct sl_req *r);
 /* Headers added before the reply is sent.  Values are checked: a value with CR, LF or other
  * control bytes is dropped rather than sent (evhttp would refuse it anyway). */
 void sl_req_add_header(struct sl_req *r, const char *name, const char *value);
+/* The Date header every reply carries, formatted once a second. */
+void sl_req_add_date(struct evkeyvalq *h);
 
 /* Send a complete reply.  body may be NULL for an empty one.  The request stays allocated
  * until sl_req_free(). */

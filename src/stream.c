@@ -156,6 +156,7 @@ int sl_stream_begin(struct sl_stream *s, const char *content_type)
     sl_req_add_ratelimit_headers(s->r);
     h = evhttp_request_get_output_headers(s->r->ev);
     evhttp_add_header(h, "X-Request-ID", s->r->id);
+    sl_req_add_date(h);
     evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_add_header(h, "X-Accel-Buffering", "no");
