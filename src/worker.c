@@ -6,6 +6,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
  * worker accepted just before it stopped accepting must have its request read by then. */
 #define DRAIN_QUIET_MS 500
 #define REDIS_GRACE_MS 2000
+#define TRIM_AFTER_PEAK 1000          /* requests in flight at once: a burst worth trimming */
 #define METRICS_TIMEOUT_MS 10000 /* the [metrics] listener's client timeout */
 
 /* A connection reading a request head: from its first byte until evhttp has the whole head
@@ -75,6 +77,7 @@ struct sl_worker {
     uint64_t drain_deadline_ms;
     uint64_t last_request_ms;
     unsigned inflight;
+    unsigned inflight_peak;           /* since the last trim */
     unsigned unsent;          /* replies queued but not yet fully written */
     struct head_watch **heads;        /* by fd; NULL where no head is being read */
     size_t nheads;
@@ -125,7 +128,8 @@ bool sl_worker_is_draining(const struct sl_worker *w)
 
 void sl_worker_request_started(struct sl_worker *w)
 {
-    w->inflight++;
+    if (++w->inflight > w->inflight_peak)
+        w->inflight_peak = w->inflight;
     w->last_request_ms = sl_clock_mono_ms();
     atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
 }
@@ -155,10 +159,25 @@ unsigned sl_worker_inflight(const struct sl_worker *w)
     return w->inflight;
 }
 
+/* After a burst (thousands of streams open at once) glibc keeps the freed memory: the worker
+ * would stay at its peak RSS for good.  Give it back once the burst is over, from the loop,
+ * not from inside a request's end. */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    malloc_trim(0);
+}
+
 void sl_worker_request_finished(struct sl_worker *w)
 {
     if (w->inflight > 0)
         w->inflight--;
+    if (w->inflight == 0 && w->inflight_peak >= TRIM_AFTER_PEAK) {
+        w->inflight_peak = 0;
+        event_base_once(w->base, -1, EV_TIMEOUT, on_trim, NULL, NULL);
+    }
     atomic_store_explicit(&w->slot->inflight, w->inflight, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->slot->requests, 1, memory_order_relaxed);
 }
