@@ -280,9 +280,13 @@ int h_wait_children(pid_t pid, int n, pid_t *out, int timeout_ms)
     int got;
 
     do {
-        got = h_children(pid, out, 64);
-        if (got == n)
+        pid_t all[64];
+
+        got = h_children(pid, all, 64);
+        if (got == n) {
+            memcpy(out, all, (size_t)n * sizeof(*out));     /* out holds n, not 64 */
             return got;
+        }
         h_sleep_ms(5);
     } while (h_now_ms() < deadline);
     return got;
@@ -456,6 +460,16 @@ int h_log_count(const struct h_daemon *d, const char *const *needles)
     }
     free(log);
     return count;
+}
+
+int h_log_wait(const struct h_daemon *d, const char *const *needles, int want, int timeout_ms)
+{
+    long long deadline = h_now_ms() + timeout_ms;
+    int got;
+
+    while ((got = h_log_count(d, needles)) < want && h_now_ms() < deadline)
+        h_sleep_ms(10);
+    return got;
 }
 
 bool h_file_contains(const char *path, const char *text)

@@ -76,6 +76,9 @@ double h_metric(int port, const char *sample);
 
 /* Count log lines in d->log containing every one of the given substrings (NULL-ended). */
 int h_log_count(const struct h_daemon *d, const char *const *needles);
+/* The same count, polled until it reaches want or timeout_ms passes: a worker writes a
+ * request's log line after the reply (or the upstream's close) the test already saw. */
+int h_log_wait(const struct h_daemon *d, const char *const *needles, int want, int timeout_ms);
 /* Is text (e.g. a key) anywhere in file? */
 bool h_file_contains(const char *path, const char *text);
 

@@ -126,9 +126,9 @@ Test(chat, upstream_receives_exactly_the_configured_request)
                      "Hello there");
     json_decref(body);
     json_decref(reqs);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"request\"", "chat-exact-1",
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"request\"", "chat-exact-1",
                                                   "\"status\":200", "\"attempts\":1",
-                                                  "\"total_tokens\":", NULL }), 1);
+                                                  "\"total_tokens\":", NULL }, 1, 3000), 1);
     stop();
 }
 
@@ -221,8 +221,8 @@ Test(chat, upstream_401_is_a_502_and_an_error_in_the_log)
     h_fake_script(&fake, "[{\"status\":401,\"repeat\":5}]");
     cr_assert_eq(chat("{\"user_message\":\"key\"}", &r), 502);
     cr_assert_eq(fake_count(), 1);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"level\":\"error\"", "upstream_attempt",
-                                                  "upstream_auth", NULL }), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"level\":\"error\"", "upstream_attempt",
+                                                  "upstream_auth", NULL }, 1, 3000), 1);
     h_resp_free(&r);
     stop();
 }
@@ -265,8 +265,8 @@ Test(chat, malformed_upstream_json_is_a_502)
     /* SPEC §5 retries connection errors, timeouts and retry_statuses only: a 200 that came
      * whole but malformed is an answer, and asking again may bill twice. */
     cr_assert_eq(fake_count(), 1, "a malformed 200 must not be retried");
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
-                                                  "\"retry\":false", NULL }), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
+                                                  "\"retry\":false", NULL }, 1, 3000), 1);
     h_resp_free(&r);
     stop();
 }
@@ -282,9 +282,9 @@ Test(chat, a_truncated_upstream_body_is_a_502)
     cr_assert_eq(chat("{\"user_message\":\"cut me short\"}", &r), 502);
     cr_assert_str_eq(r.body, "{\"detail\":\"Provider unavailable\"}");
     h_resp_free(&r);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", NULL }), 1);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":502",
-                                                  NULL }), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", NULL }, 1, 3000), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":502",
+                                                  NULL }, 1, 3000), 1);
     stop();
 }
 
@@ -303,8 +303,7 @@ Test(chat, connection_refused_is_retried_then_502)
     h_daemon_start(&d, env);
     cr_assert_eq(chat("{\"user_message\":\"nobody home\"}", &r), 502);
     h_resp_free(&r);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }),
-                 3);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }, 3, 3000), 3);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
 
@@ -470,8 +469,8 @@ Test(chat, a_client_that_hangs_up_cancels_the_upstream_call)
     cr_assert_leq(json_integer_value(json_object_get(json_array_get(reqs, 0), "closed_after_ms")),
                   1500);
     json_decref(reqs);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"route\":\"/api/chat\"", "\"status\":499",
-                                                  NULL }), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"route\":\"/api/chat\"", "\"status\":499",
+                                                  NULL }, 1, 3000), 1);
     stop();
 }
 
@@ -693,9 +692,9 @@ static void assert_bad_response_not_retried(const char *answer, size_t len)
     cr_assert_eq(chat("{\"user_message\":\"odd upstream\"}", &r), 502, "%s", r.body);
     h_resp_free(&r);
     cr_assert_eq(raw_connections(&u), 1, "retried %d times", raw_connections(&u) - 1);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", NULL }), 1);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
-                                                  "\"retry\":false", NULL }), 1,
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", NULL }, 1, 3000), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
+                                                  "\"retry\":false", NULL }, 1, 3000), 1,
                  "not classified bad_response");
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
     raw_stop(&u);
@@ -779,13 +778,13 @@ Test(chat, an_abandoned_attempt_is_logged_and_counted)
             break;
         h_sleep_ms(20);
     }
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"upstream_attempt\"",
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"upstream_attempt\"",
                                                   "\"outcome\":\"cancelled\"",
-                                                  "\"attempt\":1", NULL }), 1,
+                                                  "\"attempt\":1", NULL }, 1, 3000), 1,
                  "the abandoned attempt is not logged");
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":499",
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":499",
                                                   "\"model\":\"gpt-4o-mini\"", "\"attempts\":1",
-                                                  NULL }), 1,
+                                                  NULL }, 1, 3000), 1,
                  "the request line lacks model and attempts");
     cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &m), 0);
     cr_assert_not_null(strstr(m.body, "sluice_upstream_attempts_total{outcome=\"cancelled\"} 1"),
