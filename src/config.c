@@ -143,6 +143,7 @@ static const struct key_def keys[] = {
     ROW("server", "max_body_bytes", set_int, max_body_bytes, KIB, 64 * MIB, "65536"),
     ROW("server", "max_header_bytes", set_int, max_header_bytes, KIB, MIB, "16384"),
     ROW("server", "client_timeout_ms", set_int, client_timeout_ms, 1, MAX_HOURS_MS, "30000"),
+    ROW("server", "stream_ping_ms", set_int, stream_ping_ms, 100, MAX_HOURS_MS, "15000"),
     ROW("server", "shutdown_timeout_ms", set_int, shutdown_timeout_ms, 1, MAX_HOURS_MS,
         "30000"),
     ROW("server", "max_inflight", set_int, max_inflight, 1, 1000000, "4096"),

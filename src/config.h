@@ -44,6 +44,7 @@ struct sl_config {
     bool workers_auto;                /* workers was "auto" (a reload may re-resolve it) */
     size_t max_body_bytes, max_header_bytes;
     uint64_t client_timeout_ms, shutdown_timeout_ms;
+    uint64_t stream_ping_ms;          /* extra key: SPEC §3.2's 15 s of silence, default 15000 */
     unsigned max_inflight;            /* per worker */
     /* [upstream] */
     char *base_url;                   /* http:// or https://, trailing '/' removed */

@@ -93,7 +93,8 @@ static void on_closed_watch(evutil_socket_t fd, short what, void *arg)
 
 static void arm_ping(struct sl_stream *s)
 {
-    struct timeval tv = { SL_STREAM_PING_MS / 1000, (SL_STREAM_PING_MS % 1000) * 1000 };
+    uint64_t ms = sl_worker_config(s->r->w)->stream_ping_ms;
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
     evtimer_add(s->ping, &tv);
 }

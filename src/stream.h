@@ -22,7 +22,6 @@ struct sl_stream;
 
 typedef void (*sl_stream_cb)(void *arg);
 
-#define SL_STREAM_PING_MS 15000       /* SPEC §3.2: a comment line every 15 s of silence */
 #define SL_STREAM_HIGH_WATER (256u * 1024u)
 
 /* Watch r's client from now on.  gone: see above.  drained: the output queue emptied (for

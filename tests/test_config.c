@@ -170,6 +170,7 @@ static void assert_spec_defaults(const struct sl_config *c)
     cr_assert_eq(c->max_body_bytes, 65536);
     cr_assert_eq(c->max_header_bytes, 16384);
     cr_assert_eq(c->client_timeout_ms, 30000);
+    cr_assert_eq(c->stream_ping_ms, 15000);
     cr_assert_eq(c->shutdown_timeout_ms, 30000);
     cr_assert_eq(c->max_inflight, 4096);
     cr_assert_str_eq(c->base_url, "https://api.openai.com/v1");
@@ -256,6 +257,7 @@ static const struct kv all_keys[] = {
     { "server", "max_body_bytes", "131072" },
     { "server", "max_header_bytes", "8192" },
     { "server", "client_timeout_ms", "15000" },
+    { "server", "stream_ping_ms", "5000" },
     { "server", "shutdown_timeout_ms", "45000" },
     { "server", "max_inflight", "100" },
     { "upstream", "base_url", "http://127.0.0.1:18080/v1/" },
@@ -341,6 +343,7 @@ static void assert_all_keys(const struct sl_config *c)
     cr_assert_eq(c->max_body_bytes, 131072);
     cr_assert_eq(c->max_header_bytes, 8192);
     cr_assert_eq(c->client_timeout_ms, 15000);
+    cr_assert_eq(c->stream_ping_ms, 5000);
     cr_assert_eq(c->shutdown_timeout_ms, 45000);
     cr_assert_eq(c->max_inflight, 100);
     cr_assert_str_eq(c->base_url, "http://127.0.0.1:18080/v1");
@@ -498,6 +501,7 @@ ParameterizedTestParameters(config, bad_value)
         { "server", "max_body_bytes", "99999999999999999999999", "too large" },
         { "server", "max_header_bytes", "1048577", "out of range" },
         { "server", "client_timeout_ms", "0", "out of range 1..3600000" },
+        { "server", "stream_ping_ms", "99", "out of range 100..3600000" },
         { "server", "shutdown_timeout_ms", "3600001", "out of range" },
         { "server", "max_inflight", "1000001", "out of range" },
         { "server", "max_inflight", "", "missing value" },

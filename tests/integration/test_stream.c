@@ -155,7 +155,52 @@ Test(stream, first_token_arrives_while_the_upstream_holds_the_rest)
     cr_assert_lt(c.first_ms, 700, "first byte after %lld ms", c.first_ms);
     cr_assert_geq(total, 1500);
     cr_assert_not_null(strstr(c.p, "event: done"));
+    cr_assert_null(strstr(c.p, ": ping"), "a ping after 1.5 s, not 15 s:\n%s", c.p);
     free(c.p);
+    stop();
+}
+
+/* SPEC §3.2: ": ping" after stream_ping_ms (15 s by default) of silence, only while the
+ * upstream is silent, and the stream goes on as before. */
+Test(stream, a_silent_upstream_gets_the_client_ping_comments)
+{
+    static const char *const paths[] = { "/api/chat/stream", "/v1/chat/completions" };
+    static const char *const bodies[] = {
+        "{\"user_message\":\"a b c d\"}",
+        "{\"model\":\"gpt-4o-mini\",\"stream\":true,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"a b c d\"}]}",
+    };
+    char conf[1024];
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf), "stream_ping_ms = 200\n%s", h_fake_upstream_conf(&fake, NULL));
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        struct capture c = { 0 };
+        const char *ping, *last, *end;
+        long status;
+        int n;
+
+        h_fake_script(&fake, "[{\"pause_after_chunks\":2,\"pause_ms\":1100}]");
+        cr_assert_eq(post(paths[i], bodies[i], &c, &status), 0);
+        cr_assert_eq(status, 200);
+        n = count(c.p, ": ping\n\n");
+        /* 1.1 s of silence at one ping per 200 ms: 5, fewer on a loaded machine. */
+        cr_assert(n >= 2 && n <= 5, "%s: %d pings in\n%s", paths[i], n, c.p);
+        /* The fake falls silent after its second chunk: the role, then the first words
+         * (one token event on /api, two data lines on /v1). */
+        ping = strstr(c.p, ": ping\n\n");
+        last = strstr(c.p, i == 0 ? "event: token" : "data: {");
+        if (i == 1 && last)
+            last = strstr(last + 1, "data: {");
+        cr_assert(last && last < ping, "%s: a ping before the upstream fell silent:\n%s",
+                  paths[i], c.p);
+        end = strstr(c.p, i == 0 ? "event: done" : "data: [DONE]");
+        cr_assert(end && end > ping, "%s: the stream did not go on:\n%s", paths[i], c.p);
+        free(c.p);
+    }
     stop();
 }
 
@@ -183,7 +228,8 @@ Test(stream, client_abort_closes_the_upstream_within_a_second)
     cr_assert_leq(json_integer_value(json_object_get(last, "closed_after_ms")), 1500);
     json_decref(reqs);
     free(c.p);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"route\":\"/api/chat/stream\"", NULL }), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"route\":\"/api/chat/stream\"", NULL }, 1,
+                            3000), 1);
     stop();
 }
 
