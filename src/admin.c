@@ -84,7 +84,7 @@ static json_t *tenant_json(struct sl_tenants *t, int idx)
     uint32_t i;
 
     sl_tenants_usage(t, idx, sl_clock_mono_ms(), wall_s(), &lim, NULL);
-    for (i = 0; i < SL_KEYS_MAX; i++)
+    for (i = 0; i < t->key_slots; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].tenant == (uint32_t)idx)
             json_array_append_new(ids, json_string(t->keys[i].id));
     o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:s, s:I}", "name", t->tenants[idx].name,
@@ -377,7 +377,7 @@ static int apply_redis(struct admin_call *c, struct sl_tenant_sync *s)
 
 static bool key_from_config(struct sl_tenants *t, const char *id)
 {
-    for (uint32_t i = 0; i < SL_KEYS_MAX; i++)
+    for (uint32_t i = 0; i < t->key_slots; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].from_config &&
             strcmp(t->keys[i].id, id) == 0)
             return true;

@@ -68,6 +68,8 @@ static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_
     if (v < 0) {
         if (v == -EAGAIN)
             sl_metrics_reject(m, SL_REJECT_REDIS);
+        else if (v == -ENOSPC)      /* the reservation table is full: too much in flight */
+            sl_metrics_reject(m, SL_REJECT_INFLIGHT);
         sl_req_add_retry_headers(r, 1000, true);
         if (v == -EAGAIN)
             refuse(r, openai, 503, "Quota store unavailable", "server_error",

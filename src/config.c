@@ -206,6 +206,9 @@ static const struct key_def keys[] = {
         OFF2(has_metrics_listen), .flags = F_OPTIONAL),
 
     ROW("state", "file", set_str, state_file, 1, MAX_PATH_LEN, "", .flags = F_OPTIONAL),
+    ROW("state", "max_tenants", set_int, max_tenants, 1, 1000000, "4096"),
+    ROW("state", "max_keys", set_int, max_keys, 1, 4000000, "16384"),
+    ROW("state", "max_reservations", set_int, max_reservations, 64, 4000000, "65536"),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -73,6 +73,8 @@ struct sl_config {
     /* [log] */ enum sl_log_level log_level; bool log_prompts;
     /* [metrics] */ struct sl_listen_spec metrics_listen; bool has_metrics_listen;
     /* [state] */ char *state_file;       /* NULL or "" = none */
+    /* Sizes of the shared-memory tables, fixed when the master starts (extra keys). */
+    unsigned max_tenants, max_keys, max_reservations;
 };
 
 /* Defaults of SPEC §7 (listen 127.0.0.1:8080, workers auto, ...). NULL on OOM. */

@@ -418,6 +418,21 @@ static void log_config_errors(const char *errs)
     }
 }
 
+/* The shared tables were sized at start and every worker holds pointers into them: like
+ * nginx with a resized shared zone, a reload that would change their sizes is refused. */
+static bool same_table_sizes(const struct sl_tenants *t, const struct sl_config *cfg)
+{
+    if (cfg->max_tenants == t->max_tenants && cfg->max_keys == t->max_keys &&
+        cfg->max_reservations == t->max_resv)
+        return true;
+    sl_log_err("reload_failed", "[state] max_tenants, max_keys, max_reservations changed "
+               "(%u, %u, %u -> %u, %u, %u): the shared tables are sized at start; restart "
+               "sluiced to apply; keeping the running configuration", t->max_tenants,
+               t->max_keys, t->max_resv, cfg->max_tenants, cfg->max_keys,
+               cfg->max_reservations);
+    return false;
+}
+
 static void begin_reload(struct master *m)
 {
     struct gen_set *n = &m->next;
@@ -438,6 +453,11 @@ static void begin_reload(struct master *m)
                    m->cfg_path);
         free(errs);
         sl_notify("READY=1\nSTATUS=reload failed: invalid configuration; still serving");
+        return;
+    }
+    if (!same_table_sizes(&m->shm->tenants, n->cfg)) {
+        gen_set_done(n);
+        sl_notify("READY=1\nSTATUS=reload failed: [state] table sizes changed; still serving");
         return;
     }
     if (sl_master_load_key(n->cfg, &n->api_key) < 0) {
@@ -756,15 +776,20 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     }
     if (open_metrics(&m, cfg, &m.cur) < 0)
         return 1;
-    m.shm = sl_shm_create();
+    m.shm = sl_shm_create(cfg->max_tenants, cfg->max_keys, cfg->max_reservations);
     if (!m.shm) {
-        sl_log_err("start_failed", "mmap() of the shared region failed: %s", strerror(errno));
+        sl_log_err("start_failed", "the shared region (%zu bytes for [state] max_tenants, "
+                   "max_keys, max_reservations) could not be made: %s",
+                   sizeof(struct sl_shm) + sl_tenants_arrays_size(cfg->max_tenants,
+                                                                  cfg->max_keys,
+                                                                  cfg->max_reservations),
+                   strerror(errno));
         return 1;
     }
     atomic_store(&m.shm->generation, m.generation);
     sl_breaker_init(&m.shm->breaker, cfg->failure_threshold, cfg->open_ms,
                     cfg->half_open_probes);
-    if (sl_tenants_init(&m.shm->tenants) < 0 || apply_tenants(&m, cfg) < 0)
+    if (apply_tenants(&m, cfg) < 0)
         return 1;
     load_state(&m);
     m.next_state_save_ms = sl_clock_mono_ms() + STATE_SAVE_MS;

@@ -173,7 +173,7 @@ static void count_tenant_and_cut(const struct sl_req *r)
 {
     struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
 
-    if (r->tenant_idx >= 0 && (unsigned)r->tenant_idx < SL_TENANTS_MAX)
+    if (r->tenant_idx >= 0 && (unsigned)r->tenant_idx < t->max_tenants)
         sl_metrics_tenant(&t->tenants[r->tenant_idx].counters, r->status,
                           r->total_tokens >= 0 ? r->prompt_tokens : 0,
                           r->total_tokens >= 0 ? r->completion_tokens : 0);

@@ -11,17 +11,32 @@
 
 #include "clock.h"
 
-struct sl_shm *sl_shm_create(void)
+/* The fixed part, rounded up so that the arrays after it start aligned. */
+static size_t fixed_size(void)
 {
-    struct sl_shm *shm;
+    return (sizeof(struct sl_shm) + 63) & ~(size_t)63;
+}
 
-    shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned max_resv)
+{
+    size_t size = fixed_size() + sl_tenants_arrays_size(max_tenants, max_keys, max_resv);
+    struct sl_shm *shm;
+    int r;
+
+    shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shm == MAP_FAILED)
         return NULL;
     shm->magic = SL_SHM_MAGIC;
     shm->layout = SL_SHM_LAYOUT;
-    shm->size = sizeof(*shm);
+    shm->size = size;
     shm->started_wall_ms = sl_clock_wall_ms();
+    r = sl_tenants_init(&shm->tenants, (char *)shm + fixed_size(), max_tenants, max_keys,
+                        max_resv);
+    if (r < 0) {
+        munmap(shm, size);
+        errno = -r;
+        return NULL;
+    }
     return shm;
 }
 

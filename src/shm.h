@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* shm.h - the shared-memory region the master maps before the first fork and every worker
- * inherits.  Fixed-size records, offsets rather than pointers, a layout version in the header.
+ * inherits.  Fixed-size records and a layout version in the header; the tenant tables'
+ * arrays, sized by [state] max_*, follow the fixed part in the same mapping.  The pointers to
+ * them hold in every process: the region is mapped once, before the first fork, and never
+ * moved or resized (a reload that would change the sizes is refused).
  * Worker slots have a single writer each (the worker, or the master while the slot is free),
  * so they need only C11 atomics, never a lock: a worker dying mid-write cannot wedge anyone.
  * Sections for quotas, the breaker and metrics are added here as those modules land. */
@@ -17,7 +20,7 @@
 #include "tenants.h"
 
 #define SL_SHM_MAGIC 0x534c5543u      /* "SLUC" */
-#define SL_SHM_LAYOUT 4u
+#define SL_SHM_LAYOUT 5u
 /* Two generations of the largest worker count may be alive during a reload. */
 #define SL_SHM_WORKER_SLOTS 1024u
 
@@ -53,7 +56,7 @@ struct sl_shm {
 };
 
 /* Map a fresh zeroed region (MAP_SHARED | MAP_ANONYMOUS).  NULL and errno on failure. */
-struct sl_shm *sl_shm_create(void);
+struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
 void sl_shm_destroy(struct sl_shm *shm);
 /* Master only: a free slot for a worker about to be forked, marked STARTING.  -ENOSPC. */
 int sl_shm_slot_claim(struct sl_shm *shm, uint32_t generation);

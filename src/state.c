@@ -56,7 +56,7 @@ static json_t *tenant_doc(struct sl_tenants *t, uint32_t idx, uint64_t now_ms, i
     uint32_t i;
 
     sl_tenants_usage(t, (int)idx, now_ms, now_wall_s, &lim, &info);
-    for (i = 0; i < SL_KEYS_MAX; i++) {
+    for (i = 0; i < t->key_slots; i++) {
         struct sl_key_rec *k = &t->keys[i];
 
         if (atomic_load(&k->state) != SL_SLOT_LIVE || k->tenant != idx || k->from_config)
@@ -99,10 +99,10 @@ static json_t *journal_doc(struct sl_tenants *t)
     json_t *list = json_array();
     char id[SL_RESV_ID_MAX];
 
-    for (uint32_t i = 0; list && i < SL_RESERVATIONS_MAX; i++) {
+    for (uint32_t i = 0; list && i < t->max_resv; i++) {
         struct sl_reservation *r = &t->resv[i];
 
-        if (atomic_load(&r->state) != SL_SLOT_PENDING || r->tenant >= SL_TENANTS_MAX ||
+        if (atomic_load(&r->state) != SL_SLOT_PENDING || r->tenant >= t->max_tenants ||
             !sl_tenants_resv_id(t, (int)i, r->seq, id, sizeof(id)))
             continue;
         json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:b}", "tenant",

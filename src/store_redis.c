@@ -311,7 +311,7 @@ static bool send_settle(struct sl_store_redis *s, int resv, uint32_t seq, bool i
     struct period p;
     size_t i;
 
-    if (r->tenant >= SL_TENANTS_MAX)
+    if (r->tenant >= s->t->max_tenants)
         return false;
     rec = &s->t->tenants[r->tenant];
     p = period_now(rec->limits.budget_period, wall);

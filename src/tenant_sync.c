@@ -156,10 +156,10 @@ static bool apply_dump(struct sl_tenant_sync *s, const redisReply *r)
         goto out;
     tr = r->element[1];
     kr = r->element[2];
-    if (tr->elements / 2 > SL_TENANTS_MAX || kr->elements / 2 > SL_KEYS_MAX) {
+    if (tr->elements / 2 > s->t->max_tenants || kr->elements / 2 > s->t->max_keys) {
         sl_log_err("redis_tenants_too_many", "Redis holds %zu tenants and %zu keys; this "
-                   "host keeps at most %u and %u", tr->elements / 2, kr->elements / 2,
-                   SL_TENANTS_MAX, SL_KEYS_MAX);
+                   "host keeps at most %u and %u ([state] max_tenants, max_keys)",
+                   tr->elements / 2, kr->elements / 2, s->t->max_tenants, s->t->max_keys);
         goto out;
     }
     tv = calloc(tr->elements / 2 + 1, sizeof(*tv));

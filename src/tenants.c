@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #include <openssl/crypto.h>
@@ -51,7 +52,7 @@ static void lock_rec(struct sl_tenants *t, struct sl_tenant_rec *rec)
 
     if (pthread_mutex_lock(&rec->lock) != EOWNERDEAD)
         return;
-    for (i = 0; i < SL_RESERVATIONS_MAX; i++) {
+    for (i = 0; i < t->max_resv; i++) {
         struct sl_reservation *r = &t->resv[i];
 
         if (atomic_load(&r->state) == SL_SLOT_LIVE && r->tenant == idx &&
@@ -62,20 +63,83 @@ static void lock_rec(struct sl_tenants *t, struct sl_tenant_rec *rec)
     pthread_mutex_consistent(&rec->lock);
 }
 
-int sl_tenants_init(struct sl_tenants *t)
+#define ARRAY_ALIGN 64
+
+static size_t align_up(size_t n)
 {
+    return (n + ARRAY_ALIGN - 1) & ~(size_t)(ARRAY_ALIGN - 1);
+}
+
+/* Slots for max_keys keys: a power of two, at least twice as many, so that the revoked
+ * keys' tombstones have room beside the live keys and probes stay short. */
+static uint32_t key_slots_for(unsigned max_keys)
+{
+    uint64_t want = (uint64_t)max_keys * 2, n = 16;
+
+    while (n < want)
+        n <<= 1;
+    return (uint32_t)n;
+}
+
+size_t sl_tenants_arrays_size(unsigned max_tenants, unsigned max_keys, unsigned max_resv)
+{
+    return align_up((size_t)max_tenants * sizeof(struct sl_tenant_rec)) +
+           align_up((size_t)key_slots_for(max_keys) * sizeof(struct sl_key_rec)) +
+           align_up((size_t)max_resv * sizeof(struct sl_reservation));
+}
+
+int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants,
+                    unsigned max_keys, unsigned max_resv)
+{
+    char *p = storage;
     unsigned i;
     int r;
 
+    if (max_tenants == 0 || max_keys == 0 || max_resv == 0)
+        return -EINVAL;
+    t->max_tenants = max_tenants;
+    t->max_keys = max_keys;
+    t->key_slots = key_slots_for(max_keys);
+    t->max_resv = max_resv;
+    t->tenants = (struct sl_tenant_rec *)p;
+    p += align_up((size_t)max_tenants * sizeof(struct sl_tenant_rec));
+    t->keys = (struct sl_key_rec *)p;
+    p += align_up((size_t)t->key_slots * sizeof(struct sl_key_rec));
+    t->resv = (struct sl_reservation *)p;
     if ((r = lock_init(&t->admin_lock)) < 0)
         return r;
     if (getrandom(&t->host_id, sizeof(t->host_id), 0) != (ssize_t)sizeof(t->host_id))
         return -EIO;
     atomic_store(&t->redis_version, -1);
-    for (i = 0; i < SL_TENANTS_MAX; i++)
+    for (i = 0; i < t->max_tenants; i++)
         if ((r = lock_init(&t->tenants[i].lock)) < 0)
             return r;
     return 0;
+}
+
+struct sl_tenants *sl_tenants_map(unsigned max_tenants, unsigned max_keys, unsigned max_resv)
+{
+    size_t head = align_up(sizeof(struct sl_tenants));
+    size_t size = head + sl_tenants_arrays_size(max_tenants, max_keys, max_resv);
+    struct sl_tenants *t;
+    int r;
+
+    t = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (t == MAP_FAILED)
+        return NULL;
+    if ((r = sl_tenants_init(t, (char *)t + head, max_tenants, max_keys, max_resv)) < 0) {
+        munmap(t, size);
+        errno = -r;
+        return NULL;
+    }
+    return t;
+}
+
+void sl_tenants_unmap(struct sl_tenants *t)
+{
+    if (t)
+        munmap(t, align_up(sizeof(struct sl_tenants)) +
+                      sl_tenants_arrays_size(t->max_tenants, t->max_keys, t->max_resv));
 }
 
 int sl_tenants_by_name(struct sl_tenants *t, const char *name)
@@ -89,18 +153,18 @@ int sl_tenants_by_name(struct sl_tenants *t, const char *name)
     return -ENOENT;
 }
 
-static uint32_t key_home(const unsigned char sha[32])
+static uint32_t key_home(const struct sl_tenants *t, const unsigned char sha[32])
 {
     return ((uint32_t)sha[0] | (uint32_t)sha[1] << 8 | (uint32_t)sha[2] << 16 |
-            (uint32_t)sha[3] << 24) & (SL_KEYS_MAX - 1);
+            (uint32_t)sha[3] << 24) & (t->key_slots - 1);
 }
 
 int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
 {
-    uint32_t i, h = key_home(sha256);
+    uint32_t i, h = key_home(t, sha256);
 
-    for (i = 0; i < SL_KEYS_MAX; i++) {
-        struct sl_key_rec *k = &t->keys[(h + i) & (SL_KEYS_MAX - 1)];
+    for (i = 0; i < t->key_slots; i++) {
+        struct sl_key_rec *k = &t->keys[(h + i) & (t->key_slots - 1)];
         uint32_t st = atomic_load_explicit(&k->state, memory_order_acquire);
 
         if (st == SL_SLOT_FREE)
@@ -109,7 +173,7 @@ int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
         if (st == SL_SLOT_LIVE && CRYPTO_memcmp(k->sha256, sha256, 32) == 0) {
             uint32_t tenant = k->tenant;
 
-            if (tenant < SL_TENANTS_MAX &&
+            if (tenant < t->max_tenants &&
                 atomic_load(&t->tenants[tenant].state) == SL_SLOT_LIVE)
                 return (int)tenant;
             return -ENOENT;
@@ -123,7 +187,7 @@ static void revoke_keys_of_locked(struct sl_tenants *t, uint32_t tenant);
 /* Does any reservation (held, settling, or being claimed) still name tenant idx? */
 static bool referenced(struct sl_tenants *t, uint32_t idx)
 {
-    for (uint32_t i = 0; i < SL_RESERVATIONS_MAX; i++)
+    for (uint32_t i = 0; i < t->max_resv; i++)
         if (atomic_load(&t->resv[i].state) != SL_SLOT_FREE && t->resv[i].tenant == idx)
             return true;
     return false;
@@ -158,7 +222,7 @@ static int create_locked(struct sl_tenants *t, const char *name, const struct sl
     if (strlen(name) >= sizeof(rec->name))
         return -ENOSPC;
     idx = reusable_locked(t, now_wall_s);
-    if (idx < 0 && n >= SL_TENANTS_MAX)
+    if (idx < 0 && n >= t->max_tenants)
         return -ENOSPC;
     if (idx < 0)
         idx = (int)n;
@@ -226,12 +290,13 @@ static void bury_key_locked(struct sl_tenants *t, uint32_t i)
     uint32_t j = i;
 
     atomic_store(&t->keys[i].state, SL_SLOT_DEAD);
-    if (atomic_load(&t->keys[(i + 1) & (SL_KEYS_MAX - 1)].state) != SL_SLOT_FREE)
+    atomic_fetch_sub(&t->nlive_keys, 1);
+    if (atomic_load(&t->keys[(i + 1) & (t->key_slots - 1)].state) != SL_SLOT_FREE)
         return;
     while (atomic_load(&t->keys[j].state) == SL_SLOT_DEAD) {
         atomic_store(&t->keys[j].state, SL_SLOT_FREE);
         atomic_fetch_sub(&t->nkeys, 1);
-        j = (j - 1) & (SL_KEYS_MAX - 1);
+        j = (j - 1) & (t->key_slots - 1);
         if (j == i)
             break;
     }
@@ -241,7 +306,7 @@ static void revoke_keys_of_locked(struct sl_tenants *t, uint32_t tenant)
 {
     uint32_t i;
 
-    for (i = 0; i < SL_KEYS_MAX; i++)
+    for (i = 0; i < t->key_slots; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].tenant == tenant)
             bury_key_locked(t, i);
 }
@@ -261,42 +326,51 @@ static int add_key_locked(struct sl_tenants *t, uint32_t tenant, const unsigned 
                           int64_t now_wall_s, char *id_out, bool from_config, const char *id)
 {
     static const char hex[] = "0123456789abcdef";
-    uint32_t i, h = key_home(sha);
+    uint32_t i, h = key_home(t, sha);
     unsigned char rnd[8];
+    char new_id[SL_KEY_ID_LEN + 1];
     struct sl_key_rec *k = NULL;
+    bool took_free = false;
 
     if (sl_tenants_by_key(t, sha) >= 0)
         return -EEXIST;
+    if (atomic_load(&t->nlive_keys) >= t->max_keys)
+        return -ENOSPC;
+    if (id) {
+        snprintf(new_id, sizeof(new_id), "%s", id);
+    } else {
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            return -EIO;
+        memcpy(new_id, "key_", 4);
+        for (i = 0; i < 8; i++) {
+            new_id[4 + 2 * i] = hex[rnd[i] >> 4];
+            new_id[5 + 2 * i] = hex[rnd[i] & 15];
+        }
+        new_id[SL_KEY_ID_LEN] = '\0';
+    }
     /* The first revoked slot on the probe path is reused; a free one ends the path.  Lookups
-     * skip revoked slots and stop at free ones, so either keeps every key findable. */
-    for (i = 0; i < SL_KEYS_MAX; i++) {
-        struct sl_key_rec *at = &t->keys[(h + i) & (SL_KEYS_MAX - 1)];
+     * skip revoked slots and stop at free ones, so either keeps every key findable.  One slot
+     * always stays free, so that every probe ends. */
+    for (i = 0; i < t->key_slots; i++) {
+        struct sl_key_rec *at = &t->keys[(h + i) & (t->key_slots - 1)];
         uint32_t st = atomic_load(&at->state);
 
         if (st == SL_SLOT_DEAD && !k)
             k = at;
         if (st == SL_SLOT_FREE) {
-            if (!k && atomic_load(&t->nkeys) < SL_KEYS_MAX * 3 / 4) {
+            if (!k && atomic_load(&t->nkeys) < t->key_slots - 1) {
                 k = at;
-                atomic_fetch_add(&t->nkeys, 1);
+                took_free = true;
             }
             break;
         }
     }
     if (!k)
         return -ENOSPC;
-    if (id) {
-        snprintf(k->id, sizeof(k->id), "%s", id);
-    } else {
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-            return -EIO;
-        memcpy(k->id, "key_", 4);
-        for (i = 0; i < 8; i++) {
-            k->id[4 + 2 * i] = hex[rnd[i] >> 4];
-            k->id[5 + 2 * i] = hex[rnd[i] & 15];
-        }
-        k->id[SL_KEY_ID_LEN] = '\0';
-    }
+    if (took_free)
+        atomic_fetch_add(&t->nkeys, 1);
+    atomic_fetch_add(&t->nlive_keys, 1);
+    memcpy(k->id, new_id, sizeof(new_id));
     memcpy(k->sha256, sha, 32);
     k->tenant = tenant;
     k->created_s = now_wall_s;
@@ -326,7 +400,7 @@ int sl_tenants_revoke_key(struct sl_tenants *t, const char *key_id)
     int r = -ENOENT;
 
     lock(&t->admin_lock);
-    for (i = 0; i < SL_KEYS_MAX; i++)
+    for (i = 0; i < t->key_slots; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE &&
             strcmp(t->keys[i].id, key_id) == 0) {
             bury_key_locked(t, i);
@@ -380,7 +454,7 @@ int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
             break;
         }
         /* A key_sha256 line removed from the file stops working on reload, not at restart. */
-        for (uint32_t ki = 0; !anon && ki < SL_KEYS_MAX; ki++) {
+        for (uint32_t ki = 0; !anon && ki < t->key_slots; ki++) {
             struct sl_key_rec *kr = &t->keys[ki];
             bool listed = false;
 
@@ -445,8 +519,8 @@ static int claim_resv(struct sl_tenants *t, uint32_t tenant, pid_t pid, uint64_t
 {
     uint32_t start = atomic_fetch_add(&t->resv_hint, 1), i;
 
-    for (i = 0; i < SL_RESERVATIONS_MAX; i++) {
-        uint32_t at = (start + i) % SL_RESERVATIONS_MAX;
+    for (i = 0; i < t->max_resv; i++) {
+        uint32_t at = (start + i) % t->max_resv;
         struct sl_reservation *r = &t->resv[at];
         uint32_t expect = SL_SLOT_FREE;
 
@@ -503,11 +577,11 @@ static void release(struct sl_tenants *t, int resv, bool refund, uint64_t actual
     uint32_t expect = SL_SLOT_LIVE;
     uint64_t tokens;
 
-    if (resv < 0 || (unsigned)resv >= SL_RESERVATIONS_MAX)
+    if (resv < 0 || (unsigned)resv >= t->max_resv)
         return;
     r = &t->resv[resv];
     tokens = r->tokens;
-    if (r->tenant >= SL_TENANTS_MAX)
+    if (r->tenant >= t->max_tenants)
         return;
     rec = &t->tenants[r->tenant];
     lock_rec(t, rec);
@@ -537,7 +611,7 @@ unsigned sl_tenants_reap(struct sl_tenants *t, pid_t pid, uint64_t now_ms, int64
 {
     unsigned i, n = 0;
 
-    for (i = 0; i < SL_RESERVATIONS_MAX; i++) {
+    for (i = 0; i < t->max_resv; i++) {
         struct sl_reservation *r = &t->resv[i];
         uint32_t st = atomic_load(&r->state);
 
@@ -584,7 +658,7 @@ unsigned sl_tenants_reserved_slots(struct sl_tenants *t)
 {
     unsigned i, n = 0;
 
-    for (i = 0; i < SL_RESERVATIONS_MAX; i++)
+    for (i = 0; i < t->max_resv; i++)
         n += atomic_load(&t->resv[i].state) == SL_SLOT_LIVE;
     return n;
 }
@@ -600,8 +674,8 @@ int sl_tenants_hold(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid)
 
 static struct sl_reservation *live_resv(struct sl_tenants *t, int resv)
 {
-    if (resv < 0 || (unsigned)resv >= SL_RESERVATIONS_MAX ||
-        t->resv[resv].tenant >= SL_TENANTS_MAX)
+    if (resv < 0 || (unsigned)resv >= t->max_resv ||
+        t->resv[resv].tenant >= t->max_tenants)
         return NULL;
     return &t->resv[resv];
 }
@@ -694,7 +768,7 @@ int sl_tenants_claim_pending(struct sl_tenants *t, pid_t pid, uint64_t now_ms, u
 
     if (atomic_load(&t->npending) == 0)
         return 0;
-    for (i = 0; i < SL_RESERVATIONS_MAX && n < max; i++) {
+    for (i = 0; i < t->max_resv && n < max; i++) {
         struct sl_reservation *r = &t->resv[i];
         uint64_t until = atomic_load(&r->lease_until_ms);
 
@@ -712,7 +786,7 @@ int sl_tenants_claim_pending(struct sl_tenants *t, pid_t pid, uint64_t now_ms, u
 
 void sl_tenants_end_lease(struct sl_tenants *t, int resv)
 {
-    if (resv >= 0 && (unsigned)resv < SL_RESERVATIONS_MAX)
+    if (resv >= 0 && (unsigned)resv < t->max_resv)
         atomic_store(&t->resv[resv].lease_until_ms, 0);
 }
 
@@ -844,7 +918,7 @@ static void sync_keys_locked(struct sl_tenants *t, struct sl_key_entry *kv, size
     uint32_t k;
 
     qsort(kv, nk, sizeof(*kv), key_entry_cmp);
-    for (k = 0; k < SL_KEYS_MAX; k++) {
+    for (k = 0; k < t->key_slots; k++) {
         struct sl_key_rec *kr = &t->keys[k];
         struct sl_key_entry key;
 
@@ -866,7 +940,7 @@ static void sync_keys_locked(struct sl_tenants *t, struct sl_key_entry *kv, size
 int sl_tenants_sync(struct sl_tenants *t, struct sl_tenant_entry *tv, size_t nt,
                     struct sl_key_entry *kv, size_t nk, int64_t version, int64_t now_wall_s)
 {
-    struct name_idx *index = malloc(SL_TENANTS_MAX * sizeof(*index));
+    struct name_idx *index = malloc(t->max_tenants * sizeof(*index));
 
     if (!index)
         return -ENOMEM;

@@ -35,9 +35,8 @@
 #include "metrics.h"
 #include "quota.h"
 
-#define SL_TENANTS_MAX 4096u
-#define SL_KEYS_MAX 16384u            /* a power of two: open addressing by key hash */
-#define SL_RESERVATIONS_MAX 65536u
+/* The table sizes come from [state] max_tenants, max_keys and max_reservations; the key table
+ * has a power-of-two number of slots, at least twice max_keys, for open addressing. */
 #define SL_KEY_ID_LEN 20              /* "key_" + 16 hex */
 #define SL_TENANT_ANONYMOUS "anonymous"
 #define SL_TENANT_REUSE_S 600
@@ -91,15 +90,26 @@ struct sl_tenants {
     _Atomic int64_t redis_version;    /* tenant table version last copied from Redis; -1 */
     _Atomic uint32_t npending;        /* PENDING reservations */
     _Atomic uint32_t ntenants;        /* high-water mark of tenants[] */
-    _Atomic uint32_t nkeys;           /* keys in use (live or revoked) */
+    _Atomic uint32_t nkeys;           /* key slots in use (live or revoked) */
+    _Atomic uint32_t nlive_keys;      /* live keys, at most max_keys */
     _Atomic uint32_t resv_hint;
-    struct sl_tenant_rec tenants[SL_TENANTS_MAX];
-    struct sl_key_rec keys[SL_KEYS_MAX];
-    struct sl_reservation resv[SL_RESERVATIONS_MAX];
+    /* Fixed when the region is made; the arrays follow in the same shared mapping, which
+     * every worker inherits at the same address. */
+    uint32_t max_tenants, max_keys, key_slots, max_resv;
+    struct sl_tenant_rec *tenants;    /* [max_tenants] */
+    struct sl_key_rec *keys;          /* [key_slots], at most max_keys of them in use */
+    struct sl_reservation *resv;      /* [max_resv] */
 };
 
-/* Master, before any fork: the locks, a fresh host id. 0 or -errno. */
-int sl_tenants_init(struct sl_tenants *t);
+/* Bytes the arrays of a table of these sizes take (each array 64-byte aligned). */
+size_t sl_tenants_arrays_size(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
+/* Master, before any fork: point t at its arrays (sl_tenants_arrays_size() zeroed bytes at
+ * storage, in a shared mapping), then the locks and a fresh host id.  0 or -errno. */
+int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants,
+                    unsigned max_keys, unsigned max_resv);
+/* A table of its own in a fresh shared mapping (tests and tools); NULL and errno. */
+struct sl_tenants *sl_tenants_map(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
+void sl_tenants_unmap(struct sl_tenants *t);
 /* Master: create or update the static tenants of cfg (and "anonymous" with the default
  * limits when [auth] mode = none); static tenants no longer in cfg are deleted.  Returns 0,
  * or -ENOSPC/-EEXIST with err filled. */

@@ -213,6 +213,9 @@ static void assert_spec_defaults(const struct sl_config *c)
     cr_assert_not(c->log_prompts);
     cr_assert_not(c->has_metrics_listen);
     cr_assert_null(c->state_file);
+    cr_assert_eq(c->max_tenants, 4096);
+    cr_assert_eq(c->max_keys, 16384);
+    cr_assert_eq(c->max_reservations, 65536);
 }
 
 Test(config, defaults_match_spec)
@@ -294,6 +297,9 @@ static const struct kv all_keys[] = {
     { "log", "log_prompts", "yes" },
     { "metrics", "listen", "127.0.0.1:9100" },
     { "state", "file", "/var/lib/sluice/state" },
+    { "state", "max_tenants", "100" },
+    { "state", "max_keys", "1000" },
+    { "state", "max_reservations", "5000" },
 };
 #define NALL (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -390,6 +396,9 @@ static void assert_all_keys(const struct sl_config *c)
     cr_assert_str_eq(c->metrics_listen.host, "127.0.0.1");
     cr_assert_eq(c->metrics_listen.port, 9100);
     cr_assert_str_eq(c->state_file, "/var/lib/sluice/state");
+    cr_assert_eq(c->max_tenants, 100);
+    cr_assert_eq(c->max_keys, 1000);
+    cr_assert_eq(c->max_reservations, 5000);
 }
 
 Test(config, every_key_from_file)
@@ -502,6 +511,8 @@ ParameterizedTestParameters(config, bad_value)
         { "server", "max_header_bytes", "1048577", "out of range" },
         { "server", "client_timeout_ms", "0", "out of range 1..3600000" },
         { "server", "stream_ping_ms", "99", "out of range 100..3600000" },
+        { "state", "max_tenants", "0", "out of range 1..1000000" },
+        { "state", "max_reservations", "63", "out of range 64..4000000" },
         { "server", "shutdown_timeout_ms", "3600001", "out of range" },
         { "server", "max_inflight", "1000001", "out of range" },
         { "server", "max_inflight", "", "missing value" },

@@ -24,11 +24,9 @@ static char path[64];
 
 static struct sl_tenants *table(void)
 {
-    struct sl_tenants *t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct sl_tenants *t = sl_tenants_map(4096, 16384, 65536);
 
-    cr_assert_neq(t, MAP_FAILED);
-    cr_assert_eq(sl_tenants_init(t), 0);
+    cr_assert_not_null(t);
     return t;
 }
 
@@ -46,8 +44,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    munmap(a, sizeof(*a));
-    munmap(b, sizeof(*b));
+    sl_tenants_unmap(a);
+    sl_tenants_unmap(b);
     unlink(path);
 }
 

@@ -25,14 +25,13 @@ static const struct sl_limits budget_1000 = { .token_budget = 1000,
 
 static void setup(void)
 {
-    t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    cr_assert_neq(t, MAP_FAILED);
-    cr_assert_eq(sl_tenants_init(t), 0);
+    t = sl_tenants_map(4096, 16384, 65536);      /* the defaults of [state] */
+    cr_assert_not_null(t);
 }
 
 static void teardown(void)
 {
-    munmap(t, sizeof(*t));
+    sl_tenants_unmap(t);
 }
 
 TestSuite(tenants, .init = setup, .fini = teardown, .timeout = 20);
@@ -238,7 +237,7 @@ Test(tenants, revoked_key_slots_are_reused)
     char id[SL_KEY_ID_LEN + 1], key[32];
     unsigned char h[32];
 
-    for (int i = 0; i < 3 * (int)SL_KEYS_MAX; i++) {
+    for (int i = 0; i < 3 * (int)t->key_slots; i++) {
         snprintf(key, sizeof(key), "sk-rot-%d", i);
         key_hash(key, h);
         cr_assert_eq(sl_tenants_add_key(t, acme, h, WALL, id), 0, "key %d", i);
@@ -282,7 +281,7 @@ Test(tenants, tenant_churn_never_fills_the_table)
 {
     char name[32];
 
-    for (int i = 0; i < 2 * (int)SL_TENANTS_MAX; i++) {
+    for (int i = 0; i < 2 * (int)t->max_tenants; i++) {
         int idx;
 
         snprintf(name, sizeof(name), "t%d", i);
@@ -290,4 +289,44 @@ Test(tenants, tenant_churn_never_fills_the_table)
         cr_assert_geq(idx, 0, "tenant %d: %d", i, idx);
         cr_assert_eq(sl_tenants_delete(t, idx, WALL + (int64_t)i * SL_TENANT_REUSE_S), 0);
     }
+}
+
+/* [state] max_tenants, max_keys and max_reservations size the tables; each is a hard limit,
+ * answered with -ENOSPC, and whatever was refused leaves nothing behind. */
+Test(tenants, the_configured_table_sizes_are_the_limits)
+{
+    struct sl_tenants *s = sl_tenants_map(3, 5, 64);
+    struct sl_quota_result res;
+    char name[16], key[32], id[SL_KEY_ID_LEN + 1], first[SL_KEY_ID_LEN + 1];
+    unsigned char h[32];
+    int idx[3], resv[64], extra;
+
+    cr_assert_not_null(s);
+    cr_assert_eq(s->key_slots, 16, "twice 5 keys, a power of two, at least 16");
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        idx[i] = sl_tenants_create(s, name, &budget_1000, WALL);
+        cr_assert_geq(idx[i], 0);
+    }
+    cr_assert_eq(sl_tenants_create(s, "one-too-many", &budget_1000, WALL), -ENOSPC);
+    cr_assert_eq(sl_tenants_by_name(s, "one-too-many"), -ENOENT);
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "sk-cap-%d", i);
+        key_hash(key, h);
+        cr_assert_eq(sl_tenants_add_key(s, idx[i % 3], h, WALL, i ? id : first), 0, "key %d", i);
+    }
+    key_hash("sk-cap-5", h);
+    cr_assert_eq(sl_tenants_add_key(s, idx[0], h, WALL, id), -ENOSPC);
+    cr_assert_eq(sl_tenants_by_key(s, h), -ENOENT);
+    /* A revoked key frees its place for another. */
+    cr_assert_eq(sl_tenants_revoke_key(s, first), 0);
+    cr_assert_eq(sl_tenants_add_key(s, idx[0], h, WALL, id), 0);
+    cr_assert_eq(sl_tenants_by_key(s, h), idx[0]);
+    for (int i = 0; i < 64; i++)
+        cr_assert_eq(sl_tenants_admit(s, idx[1], 1, 4242, NOW_MS, WALL, &res, &resv[i]),
+                     SL_QUOTA_OK, "reservation %d", i);
+    cr_assert_eq(sl_tenants_admit(s, idx[1], 1, 4242, NOW_MS, WALL, &res, &extra), -ENOSPC);
+    sl_tenants_settle(s, resv[0], 1, NOW_MS, WALL);
+    cr_assert_eq(sl_tenants_admit(s, idx[1], 1, 4242, NOW_MS, WALL, &res, &extra), SL_QUOTA_OK);
+    sl_tenants_unmap(s);
 }

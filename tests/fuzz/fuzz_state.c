@@ -42,9 +42,8 @@ static void cleanup(void)
  * robust mutexes once, then wiping only what a run touched, keeps runs fast. */
 static void setup(void)
 {
-    table = mmap(NULL, sizeof(*table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-                 0);
-    if (table == MAP_FAILED || sl_tenants_init(table) != 0)
+    table = sl_tenants_map(4096, 16384, 65536);
+    if (!table)
         abort();
     fd = mkstemp(path);
     if (fd == -1)
@@ -61,13 +60,14 @@ static void wipe(const int *resv, unsigned nresv)
     for (i = 0; i < n; i++)
         memset((char *)&table->tenants[i] + keep, 0, sizeof(table->tenants[i]) - keep);
     if (atomic_load(&table->nkeys) > 0)
-        for (i = 0; i < SL_KEYS_MAX; i++)
+        for (i = 0; i < table->key_slots; i++)
             if (atomic_load(&table->keys[i].state) != SL_SLOT_FREE)
                 memset(&table->keys[i], 0, sizeof(table->keys[i]));
     for (i = 0; i < nresv; i++)
         memset(&table->resv[resv[i]], 0, sizeof(table->resv[0]));
     atomic_store(&table->ntenants, 0);
     atomic_store(&table->nkeys, 0);
+    atomic_store(&table->nlive_keys, 0);
     atomic_store(&table->resv_hint, 0);
 }
 
@@ -110,8 +110,8 @@ static void check_restored(const uint8_t *data, size_t size)
     size_t i, j;
     unsigned char sha[32];
 
-    if (!doc || atomic_load(&table->ntenants) >= SL_TENANTS_MAX ||
-        atomic_load(&table->nkeys) >= SL_KEYS_MAX * 3 / 4 - 1)
+    if (!doc || atomic_load(&table->ntenants) >= table->max_tenants ||
+        atomic_load(&table->nlive_keys) >= table->max_keys - 1)
         goto out;
     json_array_foreach(json_object_get(doc, "tenants"), i, tn) {
         const char *name = json_string_value(json_object_get(tn, "name"));
@@ -140,7 +140,7 @@ static int admit(int idx)
     if (sl_tenants_admit(table, idx, 1000, 4242, NOW_MS, NOW_WALL_S, &res, &resv) !=
         SL_QUOTA_OK)
         return -1;
-    if (resv < 0 || (unsigned)resv >= SL_RESERVATIONS_MAX)
+    if (resv < 0 || (unsigned)resv >= table->max_resv)
         abort();
     sl_tenants_settle(table, resv, 600, NOW_MS + 1000, NOW_WALL_S + 1);
     return resv;

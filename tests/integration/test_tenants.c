@@ -402,6 +402,51 @@ Test(tenants, admin_api_round_trip)
     stop();
 }
 
+/* [state] max_tenants and max_keys size the shared tables: past them the admin API answers
+ * 507 and everything already there goes on working; a reload cannot resize them. */
+Test(tenants, the_state_table_sizes_bound_tenants_and_keys_and_need_a_restart)
+{
+    struct h_resp r;
+    int i;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    write_admin_conf("[state]\nmax_tenants = 2\nmax_keys = 2\n");
+    h_daemon_start(&d, NULL);
+    /* acme and its key take one of each. */
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"beta\"}",
+                       &r), 201, "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"gamma\"}",
+                       &r), 507);
+    cr_assert_not_null(strstr(r.body, "Tenant table full"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants/beta/keys", "sk-admin-secret", "", &r), 201);
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants/beta/keys", "sk-admin-secret", "", &r), 507);
+    cr_assert_not_null(strstr(r.body, "Key table full"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"still here\"}", &r),
+                 200);
+    h_resp_free(&r);
+
+    write_admin_conf("[state]\nmax_tenants = 3\nmax_keys = 2\n");
+    kill(d.pid, SIGHUP);
+    for (i = 0; i < 300 && h_log_count(&d, (const char *[]){ "\"event\":\"reload_failed\"",
+                                                            "max_tenants", NULL }) == 0; i++)
+        h_sleep_ms(10);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_failed\"",
+                                                  "restart sluiced to apply", NULL }), 1);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }), 0);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"gamma\"}",
+                       &r), 507, "the old sizes still hold");
+    h_resp_free(&r);
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"still here\"}", &r),
+                 200);
+    h_resp_free(&r);
+    stop();
+}
+
 Test(tenants, admin_api_is_off_without_an_admin_key)
 {
     struct h_resp r;
