@@ -7,13 +7,16 @@
 #include "chat_api.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "json_scan.h"
 #include "utf8.h"
 
@@ -23,6 +26,10 @@
 #define CLIENT_JSON_FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 /* %.17g prints 0.3 as 0.29999999999999999; configured temperatures have few digits. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+/* A decoded byte takes at most six bytes of JSON text ("\u0041"), so a string whose text is
+ * longer than this holds more than max bytes. */
+#define SMALL_TEXT(max) (6 * (size_t)(max) + 2)
+#define OUT_LIT(o, lit) out_put((o), (lit), sizeof(lit) - 1)
 
 static void copy_printable(char *dst, size_t dst_sz, const char *src)
 {
@@ -240,8 +247,8 @@ static json_t *message(const char *role, const char *content, size_t len)
     return m;
 }
 
-char *sl_chat_upstream_body(const struct sl_chat_upstream_params *p,
-                            const struct sl_chat_request *r, size_t *len)
+char *sl_chat_upstream_body_tree(const struct sl_chat_upstream_params *p,
+                                 const struct sl_chat_request *r, size_t *len)
 {
     bool sys = p->system_prompt && p->system_prompt[0];
     json_t *root, *msgs, *opts;
@@ -429,7 +436,191 @@ static int map_completion(json_t *root, struct sl_chat_result *out)
     return 0;
 }
 
+/* ---- the one-pass reading of an upstream answer ---- */
+
+/* Root members map_completion() reads. */
+enum { R_OBJECT, R_MODEL, R_CHOICES, R_ID, R_USAGE, R_COUNT };
+
+/* What the scan read before anything is allocated. */
+struct scanned {
+    struct sl_json_span text, finish;
+    bool refusal;
+    bool has_model, keep_id;
+    size_t model_len, id_len;
+    char model[SMALL_TEXT(SL_CHAT_MODEL_MAX)];
+    char id[SMALL_TEXT(SL_CHAT_UPSTREAM_ID_MAX)];
+};
+
+/* v (a string) decoded into buf (SMALL_TEXT(max) bytes) when it holds at most max bytes. */
+static bool small_str(struct sl_json_span v, char *buf, size_t max, size_t *n)
+{
+    if (sl_json_type_of(v) != SL_JSON_STRING || v.len > SMALL_TEXT(max))
+        return false;
+    return sl_json_str_decode(v, buf, v.len - 1, n) && *n <= max;
+}
+
+/* The "object" check of map_completion(): 0 fine, -EBADMSG, 1 when only jansson's reading can
+ * tell (an escaped value compares with strcmp(), up to a decoded NUL). */
+static int scan_object(struct sl_json_span v)
+{
+    if (!v.p)
+        return 0;
+    if (sl_json_type_of(v) != SL_JSON_STRING)
+        return -EBADMSG;
+    if (sl_json_str_eq(v, "chat.completion", 15))
+        return 0;
+    return sl_json_str_has_escape(v) ? 1 : -EBADMSG;
+}
+
+/* model_ok(): absent or null, or a string of at most SL_CHAT_MODEL_MAX bytes without NUL. */
+static int scan_model(struct sl_json_span v, struct scanned *s)
+{
+    enum sl_json_type t = sl_json_type_of(v);
+
+    if (t == SL_JSON_NONE || t == SL_JSON_NULL)
+        return 0;
+    if (!small_str(v, s->model, SL_CHAT_MODEL_MAX, &s->model_len)
+        || memchr(s->model, '\0', s->model_len))
+        return -EBADMSG;
+    s->has_model = true;
+    return 0;
+}
+
+/* is_printable_id(). */
+static void scan_id(struct sl_json_span v, struct scanned *s)
+{
+    size_t n;
+
+    if (!small_str(v, s->id, SL_CHAT_UPSTREAM_ID_MAX, &n) || n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s->id[i] <= 0x20 || (unsigned char)s->id[i] >= 0x7F)
+            return;
+    }
+    s->id_len = n;
+    s->keep_id = true;
+}
+
+/* choices[0].message and pick_text(): -EBADMSG when there is no usable message. */
+static int scan_choice(struct sl_json_span choices, struct scanned *s)
+{
+    static const char *const choice_names[] = { "message", "finish_reason" };
+    static const char *const msg_names[] = { "content", "refusal" };
+    struct sl_json_span choice, cv[2], mv[2];
+    struct sl_json_iter it;
+
+    sl_json_iter_init(&it, choices);
+    if (sl_json_type_of(choices) != SL_JSON_ARRAY || !sl_json_next_element(&it, &choice)
+        || sl_json_type_of(choice) != SL_JSON_OBJECT)
+        return -EBADMSG;
+    sl_json_get_many(choice, choice_names, cv, 2);
+    if (sl_json_type_of(cv[0]) != SL_JSON_OBJECT)
+        return -EBADMSG;
+    s->finish = cv[1];
+    sl_json_get_many(cv[0], msg_names, mv, 2);
+    if (sl_json_type_of(mv[0]) == SL_JSON_STRING) {
+        s->text = mv[0];
+        return 0;
+    }
+    if (mv[0].p && sl_json_type_of(mv[0]) != SL_JSON_NULL)
+        return -EBADMSG;
+    if (sl_json_type_of(mv[1]) == SL_JSON_STRING) {
+        s->text = mv[1];
+        s->refusal = true;
+    }
+    return 0;
+}
+
+/* map_finish(). */
+static const char *scan_finish(struct sl_json_span v)
+{
+    static const char *const known[] = { "stop", "length", "content_filter", "tool_calls",
+                                         "function_call" };
+    enum sl_json_type t = sl_json_type_of(v);
+
+    if (t == SL_JSON_NONE || t == SL_JSON_NULL)
+        return sl_chat_finish_reason(NULL);
+    if (t != SL_JSON_STRING)
+        return "error";
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (sl_json_str_eq(v, known[i], strlen(known[i])))
+            return sl_chat_finish_reason(known[i]);
+    }
+    return "error";
+}
+
+/* The decoded bytes of a string span, malloc'd and NUL-terminated; NULL on OOM. */
+static char *decode_dup(struct sl_json_span v, size_t *n)
+{
+    char *d = malloc(v.len - 1);
+
+    if (d && !sl_json_str_decode(v, d, v.len - 1, n)) {
+        free(d);
+        d = NULL;
+    }
+    return d;
+}
+
+static int scan_take(const struct scanned *s, struct sl_json_span usage,
+                     struct sl_chat_result *out)
+{
+    struct sl_chat_result r = { 0 };
+
+    r.refusal = s->refusal;
+    r.text = s->text.p ? decode_dup(s->text, &r.text_len) : dup_bytes("", 0);
+    r.model = s->has_model ? dup_bytes(s->model, s->model_len) : NULL;
+    r.upstream_id = s->keep_id ? dup_bytes(s->id, s->id_len) : NULL;
+    if (!r.text || (s->has_model && !r.model) || (s->keep_id && !r.upstream_id)) {
+        sl_chat_result_done(&r);
+        return -ENOMEM;
+    }
+    r.finish_reason = scan_finish(s->finish);
+    sl_chat_usage_scan(usage.p ? &usage : NULL, &r.usage);
+    *out = r;
+    return 0;
+}
+
+/* map_completion() without the tree; 1 when the scanner leaves the text to jansson. */
+static int completion_scan(const char *body, size_t len, struct sl_chat_result *out)
+{
+    static const char *const names[R_COUNT] = { "object", "model", "choices", "id", "usage" };
+    struct sl_json_span root, v[R_COUNT];
+    struct scanned s;
+    int r;
+
+    switch (sl_json_scan(body, len, SL_JSON_ALLOW_NUL, &root, names, v, R_COUNT)) {
+    case SL_JSON_OBJECT:
+        break;
+    case SL_JSON_ARRAY:
+        return -EBADMSG;                /* every member lookup misses */
+    default:
+        return 1;
+    }
+    memset(&s, 0, offsetof(struct scanned, model));
+    if ((r = scan_object(v[R_OBJECT])) != 0)
+        return r;
+    if (scan_choice(v[R_CHOICES], &s) < 0 || scan_model(v[R_MODEL], &s) < 0)
+        return -EBADMSG;
+    scan_id(v[R_ID], &s);
+    return scan_take(&s, v[R_USAGE], out);
+}
+
 int sl_chat_parse_upstream(const char *body, size_t len, struct sl_chat_result *out)
+{
+    int r;
+
+    if (len > SL_CHAT_UPSTREAM_BODY_MAX)
+        return -E2BIG;
+    if (len == 0)
+        return -EBADMSG;
+    if ((r = completion_scan(body, len, out)) != 1)
+        return r;
+    return sl_chat_parse_upstream_tree(body, len, out);
+}
+
+/* ---- the tree reading ---- */
+
+int sl_chat_parse_upstream_tree(const char *body, size_t len, struct sl_chat_result *out)
 {
     json_error_t err;
     json_t *root;
@@ -475,7 +666,7 @@ char *sl_chat_usage_json(const struct sl_chat_usage *u, size_t *len)
     return dump_take(usage_object(u), len);
 }
 
-char *sl_chat_response_json(const struct sl_chat_result *r, size_t *len)
+char *sl_chat_response_json_tree(const struct sl_chat_result *r, size_t *len)
 {
     json_t *root = json_object();
     const char *text = r->text ? r->text : "";
@@ -490,6 +681,183 @@ char *sl_chat_response_json(const struct sl_chat_result *r, size_t *len)
         return NULL;
     }
     return dump_take(root, len);
+}
+
+/* ---- JSON written directly: the bytes json_dumps(DUMP_FLAGS) writes for the same tree ---- */
+
+/* The output; failed sticks once an allocation failed or a string was not UTF-8, so the
+ * writers below need no error path of their own. */
+struct out {
+    struct sl_buf b;
+    bool failed;
+};
+
+static void out_init(struct out *o, size_t max)
+{
+    sl_buf_init(&o->b, max);
+    o->failed = false;
+}
+
+static void out_put(struct out *o, const char *s, size_t n)
+{
+    if (!o->failed && sl_buf_append(&o->b, s, n) < 0)
+        o->failed = true;
+}
+
+/* jansson's dump_string() without JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH: '"', '\\' and
+ * controls escaped (\b \f \n \r \t, else \u00XX in upper case), everything else as is. */
+static void out_escape(struct out *o, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char seq[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+    switch (c) {
+    case '\\': out_put(o, "\\\\", 2); break;
+    case '"': out_put(o, "\\\"", 2); break;
+    case '\b': out_put(o, "\\b", 2); break;
+    case '\f': out_put(o, "\\f", 2); break;
+    case '\n': out_put(o, "\\n", 2); break;
+    case '\r': out_put(o, "\\r", 2); break;
+    case '\t': out_put(o, "\\t", 2); break;
+    default: out_put(o, seq, 6); break;
+    }
+}
+
+/* A quoted string; fails on what json_stringn() refuses (anything but strict UTF-8). */
+static void out_str(struct out *o, const char *s, size_t n)
+{
+    size_t i = 0, from = 0;
+    uint32_t cp;
+    int k;
+
+    out_put(o, "\"", 1);
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c >= 0x80) {
+            if ((k = sl_utf8_decode(s + i, n - i, &cp)) < 0) {
+                o->failed = true;
+                return;
+            }
+            i += (size_t)k;
+        } else if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+        } else {
+            out_put(o, s + from, i - from);
+            out_escape(o, c);
+            from = ++i;
+        }
+    }
+    out_put(o, s + from, n - from);
+    out_put(o, "\"", 1);
+}
+
+static void out_int(struct out *o, long long v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof(b), "%lld", v);
+
+    out_put(o, b, (size_t)n);
+}
+
+/* jansson's jsonp_dtostr() at JSON_REAL_PRECISION(15): "%.15g" with a '.' for the decimal
+ * point, ".0" when it reads as an integer, no '+' or leading zeros in the exponent. */
+static void out_real(struct out *o, double v)
+{
+    char b[64], *start, *end;
+    const char *point = localeconv()->decimal_point;
+    int n = snprintf(b, sizeof(b), "%.15g", v);
+    size_t len;
+
+    if (n < 0 || (size_t)n >= sizeof(b) - 3) {
+        o->failed = true;
+        return;
+    }
+    len = (size_t)n;
+    if (*point != '.' && (start = strchr(b, *point)))
+        *start = '.';
+    if (!strchr(b, '.') && !strchr(b, 'e')) {
+        memcpy(b + len, ".0", 3);
+        len += 2;
+    }
+    if ((start = strchr(b, 'e'))) {
+        end = ++start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, len - (size_t)(end - b));
+            len -= (size_t)(end - start);
+        }
+    }
+    out_put(o, b, len);
+}
+
+/* The NUL-terminated text, or NULL (and nothing to free) if anything failed. */
+static char *out_take(struct out *o, size_t *len)
+{
+    if (o->failed) {
+        sl_buf_done(&o->b);
+        return NULL;
+    }
+    return sl_buf_take(&o->b, len);
+}
+
+char *sl_chat_upstream_body(const struct sl_chat_upstream_params *p,
+                            const struct sl_chat_request *r, size_t *len)
+{
+    bool sys = p->system_prompt && p->system_prompt[0];
+    size_t sys_len = sys ? strlen(p->system_prompt) : 0, model_len;
+    struct out o;
+
+    if (!p->model || !p->model[0] || !isfinite(p->temperature) || !r->user_message)
+        return NULL;
+    model_len = strlen(p->model);
+    out_init(&o, SIZE_MAX / 2);    /* bounded by what it is made of */
+    OUT_LIT(&o, "{\"model\":");
+    out_str(&o, p->model, model_len);
+    OUT_LIT(&o, ",\"messages\":[");
+    if (sys) {
+        OUT_LIT(&o, "{\"role\":\"system\",\"content\":");
+        out_str(&o, p->system_prompt, sys_len);
+        OUT_LIT(&o, "},");
+    }
+    OUT_LIT(&o, "{\"role\":\"user\",\"content\":");
+    out_str(&o, r->user_message, r->user_message_len);
+    OUT_LIT(&o, "}],\"max_tokens\":");
+    out_int(&o, (long long)p->max_tokens);
+    OUT_LIT(&o, ",\"temperature\":");
+    out_real(&o, p->temperature);
+    if (p->stream)
+        OUT_LIT(&o, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    OUT_LIT(&o, "}");
+    return out_take(&o, len);
+}
+
+char *sl_chat_response_json(const struct sl_chat_result *r, size_t *len)
+{
+    const struct sl_chat_usage *u = &r->usage;
+    const char *model = r->model ? r->model : "";
+    const char *finish = sl_chat_finish_reason(r->finish_reason);
+    size_t text_len = r->text ? r->text_len : 0, model_len = strlen(model);
+    struct out o;
+
+    out_init(&o, SIZE_MAX / 2);
+    OUT_LIT(&o, "{\"text\":");
+    out_str(&o, r->text ? r->text : "", text_len);
+    OUT_LIT(&o, ",\"model\":");
+    out_str(&o, model, model_len);
+    OUT_LIT(&o, ",\"finish_reason\":");
+    out_str(&o, finish, strlen(finish));
+    OUT_LIT(&o, ",\"usage\":{\"prompt_tokens\":");
+    out_int(&o, u->present ? u->prompt_tokens : 0);
+    OUT_LIT(&o, ",\"completion_tokens\":");
+    out_int(&o, u->present ? u->completion_tokens : 0);
+    OUT_LIT(&o, ",\"total_tokens\":");
+    out_int(&o, u->present ? u->total_tokens : 0);
+    OUT_LIT(&o, "}}");
+    return out_take(&o, len);
 }
 
 void sl_chat_upstream_error_code(const char *body, size_t len, char *code, size_t code_sz,

@@ -2,7 +2,9 @@
 /* chat_api.h - the JSON side of POST /api/chat (SPEC §3.1, §3.2, §5): validate the client's
  * body into 422 problems shaped like FastAPI/pydantic v2, build the upstream
  * /chat/completions body, and map an upstream chat.completion into the route's 200 body.
- * Pure: jansson only, never logs, no I/O.  Every input is treated as untrusted bytes. */
+ * Pure: jansson and json_scan.h only, never logs, no I/O.  Every input is treated as untrusted
+ * bytes.  The per-request paths (the upstream answer, both bodies) read and write JSON without
+ * a jansson tree; each keeps its tree version (_tree) as the reference it matches. */
 #ifndef SL_CHAT_API_H
 #define SL_CHAT_API_H
 
@@ -79,6 +81,10 @@ struct sl_chat_upstream_params {
  * strings that are not UTF-8, non-finite temperature). */
 char *sl_chat_upstream_body(const struct sl_chat_upstream_params *p,
                             const struct sl_chat_request *r, size_t *len);
+/* The same body built as a jansson tree and dumped: the reference sl_chat_upstream_body()
+ * writes byte for byte (tests and the fuzz target compare the two). */
+char *sl_chat_upstream_body_tree(const struct sl_chat_upstream_params *p,
+                                 const struct sl_chat_request *r, size_t *len);
 
 struct sl_chat_usage {
     int64_t prompt_tokens, completion_tokens, total_tokens;
@@ -117,9 +123,12 @@ struct sl_chat_result {
  * not a string or longer than SL_CHAT_MODEL_MAX), -ENOMEM, or -E2BIG over
  * SL_CHAT_UPSTREAM_BODY_MAX.  text = choices[0].message.content; when content is null or
  * absent, message.refusal if it is a string, else "" (e.g. tool_calls).  A finish_reason
- * that is not a string maps like an unknown one.  Usage is read by sl_chat_usage_parse().  *out is
- * written only on success; release it with sl_chat_result_done(). */
+ * that is not a string maps like an unknown one.  Usage is read as sl_chat_usage_parse()
+ * reads it.  *out is written only on success; release it with sl_chat_result_done(). */
 int sl_chat_parse_upstream(const char *body, size_t len, struct sl_chat_result *out);
+/* The same reading through a jansson tree: what sl_chat_parse_upstream() falls back to when
+ * json_scan.h's validator is not sure, and the reference the fuzz target compares it with. */
+int sl_chat_parse_upstream_tree(const char *body, size_t len, struct sl_chat_result *out);
 /* Free what r owns and zero it.  Safe on a zeroed struct and twice in a row. */
 void sl_chat_result_done(struct sl_chat_result *r);
 
@@ -134,6 +143,9 @@ const char *sl_chat_finish_reason(const char *upstream);
  * present, so the shape never changes.  malloc'd compact JSON, *len set if len is not NULL;
  * NULL on OOM or if a string is not valid UTF-8. */
 char *sl_chat_response_json(const struct sl_chat_result *r, size_t *len);
+/* The same body through a jansson tree: the reference sl_chat_response_json() writes byte for
+ * byte. */
+char *sl_chat_response_json_tree(const struct sl_chat_result *r, size_t *len);
 
 /* The usage object alone, {"prompt_tokens":..,"completion_tokens":..,"total_tokens":..},
  * e.g. for the stream route's "event: usage".  malloc'd, *len set if not NULL; NULL on OOM. */

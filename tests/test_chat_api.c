@@ -889,6 +889,293 @@ Test(chat_upstream, over_ceiling_is_e2big)
     free(body);
 }
 
+/* ---- the one-pass reading against the jansson one ---------------------------------------- */
+
+/* Both readings of body: the same return code and, on success, the same result. */
+static void same_readings(const char *name, const char *body, size_t len, int want,
+                          struct sl_chat_result *out)
+{
+    struct sl_chat_result a = { 0 }, b = { 0 };
+    int ra = sl_chat_parse_upstream(body, len, &a);
+    int rb = sl_chat_parse_upstream_tree(body, len, &b);
+
+    cr_assert_eq(ra, rb, "%s: one pass %d, tree %d", name, ra, rb);
+    cr_assert_eq(ra, want, "%s: %d", name, ra);
+    if (ra == 0) {
+        cr_assert_eq(a.text_len, b.text_len, "%s", name);
+        cr_assert_eq(memcmp(a.text, b.text, a.text_len + 1), 0, "%s", name);
+        cr_assert_eq(a.refusal, b.refusal, "%s", name);
+        cr_assert_eq(a.model == NULL, b.model == NULL, "%s", name);
+        if (a.model)
+            cr_assert_str_eq(a.model, b.model, "%s", name);
+        cr_assert_str_eq(a.finish_reason, b.finish_reason, "%s", name);
+        cr_assert_eq(a.upstream_id == NULL, b.upstream_id == NULL, "%s", name);
+        if (a.upstream_id)
+            cr_assert_str_eq(a.upstream_id, b.upstream_id, "%s", name);
+        cr_assert_eq(a.usage.present, b.usage.present, "%s", name);
+        cr_assert_eq(a.usage.prompt_tokens, b.usage.prompt_tokens, "%s", name);
+        cr_assert_eq(a.usage.completion_tokens, b.usage.completion_tokens, "%s", name);
+        cr_assert_eq(a.usage.total_tokens, b.usage.total_tokens, "%s", name);
+    }
+    sl_chat_result_done(&b);
+    if (out)
+        *out = a;
+    else
+        sl_chat_result_done(&a);
+}
+
+struct reading_case {
+    char name[40];
+    char body[240];
+    size_t len;       /* 0: strlen(body) */
+    int ret;
+    char text[24];
+    size_t text_len;  /* 0: strlen(text) */
+    bool refusal;
+    char finish[16];
+    char model[16];   /* "": NULL */
+    char id[16];      /* "": NULL */
+    bool usage;
+    long pt, ct, tt;
+};
+
+#define MSG(m) "{\"choices\":[{\"message\":" m "}]}"
+#define TEXT_X "{\"content\":\"x\"}"
+
+ParameterizedTestParameters(chat_upstream, one_pass_reads_as_the_tree)
+{
+    static struct reading_case cases[] = {
+        /* escapes */
+        { "escapes", MSG("{\"content\":\"\\u00e9\\ud83d\\ude00\\n\\\"\\\\\\/\\b\\f\\r\\t\"}"),
+          0, 0, "\xC3\xA9" EMOJI "\n\"\\/\b\f\r\t", 0, false, "stop", "", "", false, 0, 0,
+          0 },
+        { "escaped NUL in content", MSG("{\"content\":\"a\\u0000b\\u0000\"}"), 0, 0,
+          "a\0b\0", 4, false, "stop", "", "", false, 0, 0, 0 },
+        { "lone surrogate", MSG("{\"content\":\"\\ud83d\"}"), 0, -EBADMSG },
+        { "raw NUL in a string", "{\"choices\":[{\"message\":{\"content\":\"a\0\"}}]}", 36,
+          -EBADMSG },
+        { "invalid UTF-8", MSG("{\"content\":\"\xC3\x28\"}"), 0, -EBADMSG },
+        { "escaped model and id", "{\"model\":\"gpt\\u002d4o\",\"id\":\"c\\u002d1\",\"choices\":"
+          "[{\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop", "gpt-4o", "c-1" },
+        { "id with escaped NUL dropped", "{\"id\":\"c\\u0000\",\"choices\":[{\"message\":"
+          TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
+        { "id with escaped tab dropped", "{\"id\":\"c\\t\",\"choices\":[{\"message\":" TEXT_X
+          "}]}", 0, 0, "x", 0, false, "stop" },
+        { "id empty dropped", "{\"id\":\"\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0,
+          "x", 0, false, "stop" },
+        { "escaped object", "{\"object\":\"chat\\u002ecompletion\",\"choices\":[{\"message\":"
+          TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
+        { "object up to a NUL", "{\"object\":\"chat.completion\\u0000x\",\"choices\":[{"
+          "\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
+        { "object other", "{\"object\":\"chat.completion.chunk\",\"choices\":[{\"message\":"
+          TEXT_X "}]}", 0, -EBADMSG },
+        { "object escaped other", "{\"object\":\"chat\\u002echunk\",\"choices\":[{\"message\":"
+          TEXT_X "}]}", 0, -EBADMSG },
+        { "object null", "{\"object\":null,\"choices\":[{\"message\":" TEXT_X "}]}", 0,
+          -EBADMSG },
+        /* content, refusal, tool calls */
+        { "null content, refusal", MSG("{\"content\":null,\"refusal\":\"no\"}"), 0, 0, "no", 0,
+          true, "stop" },
+        { "absent content, refusal", MSG("{\"refusal\":\"n\\u00f6\"}"), 0, 0, "n\xC3\xB6", 0,
+          true, "stop" },
+        { "null content, null refusal", MSG("{\"content\":null,\"refusal\":null}"), 0, 0, "",
+          0, false, "stop" },
+        { "content array", MSG("{\"content\":[\"x\"]}"), 0, -EBADMSG },
+        { "content number", MSG("{\"content\":1}"), 0, -EBADMSG },
+        { "tool_calls", "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":"
+          "\"call_1\",\"type\":\"function\"}]},\"finish_reason\":\"tool_calls\"}]}", 0, 0, "",
+          0, false, "tool_calls" },
+        { "duplicate content, last wins", MSG("{\"content\":\"a\",\"content\":\"b\"}"), 0, 0,
+          "b", 0, false, "stop" },
+        { "duplicate content, last null", MSG("{\"content\":\"a\",\"content\":null,"
+          "\"refusal\":\"r\"}"), 0, 0, "r", 0, true, "stop" },
+        /* choices */
+        { "no choices", "{\"id\":\"x\"}", 0, -EBADMSG },
+        { "empty choices", "{\"choices\":[]}", 0, -EBADMSG },
+        { "choices object", "{\"choices\":{\"message\":" TEXT_X "}}", 0, -EBADMSG },
+        { "choices null", "{\"choices\":null}", 0, -EBADMSG },
+        { "first choice null", "{\"choices\":[null,{\"message\":" TEXT_X "}]}", 0, -EBADMSG },
+        { "index is not read", "{\"choices\":[{\"index\":3,\"message\":" TEXT_X "}]}", 0, 0,
+          "x", 0, false, "stop" },
+        { "second choice ignored", "{\"choices\":[{\"message\":" TEXT_X "},{\"message\":1}]}",
+          0, 0, "x", 0, false, "stop" },
+        { "duplicate choices, last wins", "{\"choices\":[],\"choices\":[{\"message\":" TEXT_X
+          "}]}", 0, 0, "x", 0, false, "stop" },
+        /* finish_reason */
+        { "finish function_call", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
+          "\"function_call\"}]}", 0, 0, "x", 0, false, "tool_calls" },
+        { "finish escaped", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
+          "\"len\\u0067th\"}]}", 0, 0, "x", 0, false, "length" },
+        { "finish number", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":5}]}", 0,
+          0, "x", 0, false, "error" },
+        { "finish object", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":{}}]}", 0,
+          0, "x", 0, false, "error" },
+        { "finish null", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":null}]}", 0,
+          0, "x", 0, false, "stop" },
+        { "finish with NUL", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
+          "\"stop\\u0000\"}]}", 0, 0, "x", 0, false, "error" },
+        /* model */
+        { "model number", "{\"model\":1,\"choices\":[{\"message\":" TEXT_X "}]}", 0,
+          -EBADMSG },
+        { "model with NUL", "{\"model\":\"m\\u0000\",\"choices\":[{\"message\":" TEXT_X "}]}",
+          0, -EBADMSG },
+        { "model empty", "{\"model\":\"\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0, "x",
+          0, false, "stop", "" },
+        /* usage */
+        { "no usage", MSG(TEXT_X), 0, 0, "x", 0, false, "stop" },
+        { "usage full", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{\"prompt_tokens\":"
+          "3,\"completion_tokens\":4,\"total_tokens\":9}}", 0, 0, "x", 0, false, "stop", "",
+          "", true, 3, 4, 9 },
+        { "usage total below the sum", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":1}}", 0, 0, "x", 0,
+          false, "stop", "", "", true, 3, 4, 7 },
+        { "usage negative", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":-3,\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop" },
+        { "usage reals", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":3.0,\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop" },
+        { "usage strings", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":\"3\",\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop" },
+        { "usage duplicates, last wins", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":1,\"completion_tokens\":4,\"prompt_tokens\":2}}", 0, 0, "x", 0,
+          false, "stop", "", "", true, 2, 4, 6 },
+        { "usage escaped key", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_t\\u006fkens\":1,\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop",
+          "", "", true, 1, 4, 5 },
+        { "usage array", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":[1,2]}", 0, 0, "x",
+          0, false, "stop" },
+        { "usage overflow", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":9223372036854775807,\"completion_tokens\":1}}", 0, 0, "x", 0,
+          false, "stop" },
+        { "usage huge integer", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":92233720368547758070,\"completion_tokens\":1}}", 0, -EBADMSG },
+        /* roots and framing */
+        { "array root", "[" MSG(TEXT_X) "]", 0, -EBADMSG },
+        { "string root", "\"x\"", 0, -EBADMSG },
+        { "number root", "1", 0, -EBADMSG },
+        { "null root", "null", 0, -EBADMSG },
+        { "empty object", "{}", 0, -EBADMSG },
+        { "trailing garbage", MSG(TEXT_X) "x", 0, -EBADMSG },
+        { "second document", MSG(TEXT_X) "{}", 0, -EBADMSG },
+        { "trailing NUL", MSG(TEXT_X) "\0", sizeof(MSG(TEXT_X)), -EBADMSG },
+        { "trailing whitespace", "\n " MSG(TEXT_X) " \r\n\t", 0, 0, "x", 0, false, "stop" },
+        { "BOM", "\xEF\xBB\xBF" MSG(TEXT_X), 0, -EBADMSG },
+        { "truncated", "{\"choices\":[{\"message\":{\"content\":\"x\"}}", 0, -EBADMSG },
+        { "unknown field deep", "{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+          "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+          "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],"
+          "\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
+        { "unknown field big integer", "{\"x\":1234567890123456789,\"choices\":[{"
+          "\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
+        { "unknown field escaped NUL", "{\"x\":\"\\u0000\",\"choices\":[{\"message\":" TEXT_X
+          "}]}", 0, 0, "x", 0, false, "stop" },
+        { "NUL in a key", "{\"x\\u0000\":1,\"choices\":[{\"message\":" TEXT_X "}]}", 0,
+          -EBADMSG },
+    };
+    return cr_make_param_array(struct reading_case, cases, NCASES(cases));
+}
+
+ParameterizedTest(struct reading_case *c, chat_upstream, one_pass_reads_as_the_tree)
+{
+    size_t len = c->len ? c->len : strlen(c->body);
+    size_t text_len = c->text_len ? c->text_len : strlen(c->text);
+    struct sl_chat_result r;
+
+    same_readings(c->name, c->body, len, c->ret, &r);
+    if (c->ret < 0)
+        return;
+    cr_assert_eq(r.text_len, text_len, "%s: %zu", c->name, r.text_len);
+    cr_assert_eq(memcmp(r.text, c->text, text_len), 0, "%s", c->name);
+    cr_assert_eq(r.refusal, c->refusal, "%s", c->name);
+    cr_assert_str_eq(r.finish_reason, c->finish, "%s", c->name);
+    if (c->model[0] || strcmp(c->name, "model empty") == 0)
+        cr_assert_str_eq(r.model, c->model, "%s", c->name);
+    else
+        cr_assert_null(r.model, "%s", c->name);
+    if (c->id[0])
+        cr_assert_str_eq(r.upstream_id, c->id, "%s", c->name);
+    else
+        cr_assert_null(r.upstream_id, "%s", c->name);
+    cr_assert_eq(r.usage.present, c->usage, "%s", c->name);
+    cr_assert_eq(r.usage.prompt_tokens, c->pt, "%s", c->name);
+    cr_assert_eq(r.usage.completion_tokens, c->ct, "%s", c->name);
+    cr_assert_eq(r.usage.total_tokens, c->tt, "%s", c->name);
+    sl_chat_result_done(&r);
+}
+
+/* {"model":M,"id":I,"choices":[{"message":{"content":"x"}}]} with M and I built from n copies
+ * of a unit (an escape or a byte). */
+static void model_id_body(struct buf *b, const char *munit, size_t mn, const char *iunit,
+                          size_t in)
+{
+    puts_n(b, "{\"model\":\"", 1);
+    puts_n(b, munit, mn);
+    puts_n(b, "\",\"id\":\"", 1);
+    puts_n(b, iunit, in);
+    puts_n(b, "\",\"choices\":[{\"message\":{\"content\":\"x\"}}]}", 1);
+}
+
+/* Limits counted in decoded bytes, with and without escapes, on both sides of each. */
+Test(chat_upstream, one_pass_limits_in_decoded_bytes)
+{
+    static const struct {
+        const char *munit, *iunit;
+        size_t mn, in;
+        int ret;
+        bool keep_id;
+    } rows[] = {
+        { "a", "b", SL_CHAT_MODEL_MAX, SL_CHAT_UPSTREAM_ID_MAX, 0, true },
+        { "a", "b", SL_CHAT_MODEL_MAX + 1, 1, -EBADMSG, false },
+        { "a", "b", 1, SL_CHAT_UPSTREAM_ID_MAX + 1, 0, false },
+        { "\\u0041", "\\u0042", SL_CHAT_MODEL_MAX, SL_CHAT_UPSTREAM_ID_MAX, 0, true },
+        { "\\u0041", "\\u0042", SL_CHAT_MODEL_MAX + 1, 1, -EBADMSG, false },
+        { "\\u0041", "\\u0042", 1, SL_CHAT_UPSTREAM_ID_MAX + 1, 0, false },
+        { "\\u00e9", "\\u00e9", SL_CHAT_MODEL_MAX / 2, 1, 0, false },
+        { "\\u00e9", "b", SL_CHAT_MODEL_MAX / 2 + 1, 1, -EBADMSG, false },
+        { "\\ud83d\\ude00", "b", SL_CHAT_MODEL_MAX / 4, 1, 0, true },
+        { "\\ud83d\\ude00", "b", SL_CHAT_MODEL_MAX / 4 + 1, 1, -EBADMSG, false },
+        { "\\n", "b", SL_CHAT_MODEL_MAX, 1, 0, true },
+    };
+
+    for (size_t i = 0; i < NCASES(rows); i++) {
+        struct buf b = { 0 };
+        struct sl_chat_result r;
+        char name[32];
+
+        snprintf(name, sizeof(name), "row %zu", i);
+        model_id_body(&b, rows[i].munit, rows[i].mn, rows[i].iunit, rows[i].in);
+        same_readings(name, b.p, b.len, rows[i].ret, &r);
+        if (rows[i].ret == 0)
+            cr_assert_eq(r.upstream_id != NULL, rows[i].keep_id, "%s", name);
+        sl_chat_result_done(&r);
+        free(b.p);
+    }
+}
+
+/* Every fixture reads the same both ways. */
+Test(chat_upstream, one_pass_fixtures)
+{
+    static const char *const files[] = {
+        "normal.json", "length.json", "content_filter.json", "tool_calls.json",
+        "function_call.json", "null_finish_reason.json", "unknown_finish_reason.json",
+        "missing_usage.json", "refusal.json", "extra_fields.json", "wrong_type_usage.json",
+        "nul_in_content.json", "bad_gateway.html", "truncated.json",
+        "wrong_type_content.json", "wrong_type_choices.json", "wrong_type_model.json",
+        "empty_choices.json", "chunk_object.json", "error_insufficient_quota.json",
+        "error_server.json",
+    };
+
+    for (size_t i = 0; i < NCASES(files); i++) {
+        size_t len;
+        char *body = read_fixture(files[i], &len);
+        struct sl_chat_result r = { 0 };
+        int want = sl_chat_parse_upstream_tree(body, len, &r);
+
+        sl_chat_result_done(&r);
+        same_readings(files[i], body, len, want, NULL);
+        free(body);
+    }
+}
+
 /* ---- finish_reason mapping ------------------------------------------------------------ */
 
 struct finish_case {
@@ -985,6 +1272,171 @@ Test(chat_response, invalid_utf8_text_is_refused)
     struct sl_chat_result r = { .text = (char *)"\xED\xA0\x80", .text_len = 3 };
 
     cr_assert_null(sl_chat_response_json(&r, NULL));
+}
+
+/* ---- the direct writers against json_dumps() ------------------------------------------- */
+
+static void same_response_bytes(const struct sl_chat_result *r, const char *name)
+{
+    size_t len = 0, tlen = 0;
+    char *a = sl_chat_response_json(r, &len), *b = sl_chat_response_json_tree(r, &tlen);
+
+    cr_assert_eq(a == NULL, b == NULL, "%s", name);
+    if (a) {
+        cr_assert_eq(len, tlen, "%s", name);
+        cr_assert_str_eq(a, b, "%s", name);
+        cr_assert_eq(len, strlen(a), "%s", name);
+    }
+    free(a);
+    free(b);
+}
+
+static void same_body_bytes(const struct sl_chat_upstream_params *p,
+                            const struct sl_chat_request *r, const char *name)
+{
+    size_t len = 0, tlen = 0;
+    char *a = sl_chat_upstream_body(p, r, &len), *b = sl_chat_upstream_body_tree(p, r, &tlen);
+
+    cr_assert_eq(a == NULL, b == NULL, "%s", name);
+    if (a) {
+        cr_assert_eq(len, tlen, "%s", name);
+        cr_assert_str_eq(a, b, "%s", name);
+    }
+    free(a);
+    free(b);
+}
+
+struct text_case {
+    char name[32];
+    char s[48];
+    size_t len; /* 0: strlen(s) */
+};
+
+static const struct text_case texts[] = {
+    { "plain", "Hello! How can I assist you today?" },
+    { "empty", "" },
+    { "quotes and backslashes", "\"q\" \\b\\ \\\\ \\u0041" },
+    { "short escapes", "\b\f\n\r\t" },
+    { "other controls", "\x01\x02\x0b\x0e\x1a\x1b\x1f" },
+    { "DEL and slash", "\x7f / </script>" },
+    { "NULs", "a\0b\0", 4 },
+    { "only a NUL", "", 1 },
+    { "two-byte", "caf\xC3\xA9 \xC2\x80 \xDF\xBF" },
+    { "three-byte", "\xE0\xA0\x80 \xE2\x80\xA8 \xE2\x80\xA9 \xEF\xBB\xBF \xEF\xBF\xBF" },
+    { "four-byte", EMOJI " \xF0\x90\x80\x80 \xF4\x8F\xBF\xBF" },
+    { "surrogate", "\xED\xA0\x80" },
+    { "overlong", "\xC0\xAF" },
+    { "overlong three", "\xE0\x80\xAF" },
+    { "above U+10FFFF", "\xF4\x90\x80\x80" },
+    { "lone continuation", "a\x80" },
+    { "truncated", "a\xE2\x80" },
+    { "F5", "\xF5\x80\x80\x80" },
+    { "FF", "\xFF" },
+};
+
+Test(chat_json_write, response_matches_json_dumps)
+{
+    static const char *const finishes[] = { NULL, "stop", "length", "function_call", "x" };
+
+    for (size_t i = 0; i < NCASES(texts); i++) {
+        const struct text_case *t = &texts[i];
+        struct sl_chat_result r = {
+            .text = (char *)t->s, .text_len = t->len ? t->len : strlen(t->s),
+            .finish_reason = finishes[i % NCASES(finishes)],
+            .usage = { .prompt_tokens = INT64_MAX, .completion_tokens = -1,
+                       .total_tokens = INT64_MIN, .present = i & 1 },
+        };
+
+        same_response_bytes(&r, t->name);
+        r.model = (char *)t->s;
+        same_response_bytes(&r, t->name);
+        r.text = NULL;
+        same_response_bytes(&r, t->name);
+    }
+}
+
+Test(chat_json_write, response_large_text_matches_json_dumps)
+{
+    struct buf b = { 0 };
+    struct sl_chat_result r = { .model = (char *)"m", .finish_reason = "stop" };
+
+    for (size_t i = 0; i < 5000; i++)
+        put(&b, texts[i % NCASES(texts)].s, strlen(texts[i % NCASES(texts)].s));
+    r.text = b.p;
+    r.text_len = b.len;
+    same_response_bytes(&r, "large, some invalid");
+    b.len = 0;
+    for (size_t i = 0; i < 5000; i++)
+        put(&b, "\"\n" EMOJI "\x01", 8);
+    r.text = b.p;
+    r.text_len = b.len;
+    same_response_bytes(&r, "large, valid");
+    free(b.p);
+}
+
+Test(chat_json_write, upstream_body_matches_json_dumps)
+{
+    static const char *const models[] = { "gpt-4o-mini", "m\"\\/", "caf\xC3\xA9", "\xFF", "" };
+    static const char *const prompts[] = { NULL, "", "You are helpful.\n", "\x01\xED\xA0\x80" };
+
+    for (size_t i = 0; i < NCASES(texts); i++) {
+        const struct text_case *t = &texts[i];
+        struct sl_chat_request r = {
+            .user_message = (char *)t->s, .user_message_len = t->len ? t->len : strlen(t->s),
+        };
+
+        for (size_t m = 0; m < NCASES(models); m++) {
+            for (size_t s = 0; s < NCASES(prompts); s++) {
+                struct sl_chat_upstream_params p = {
+                    .model = models[m], .system_prompt = prompts[s],
+                    .max_tokens = (unsigned)(i * 977 + m), .temperature = 0.7,
+                    .stream = (i + m + s) & 1,
+                };
+
+                same_body_bytes(&p, &r, t->name);
+                p.max_tokens = UINT32_MAX;
+                p.system_prompt = t->s;
+                same_body_bytes(&p, &r, t->name);
+            }
+        }
+    }
+}
+
+/* Temperatures as %.15g writes them: integers gain ".0", exponents lose '+' and zeros. */
+Test(chat_json_write, temperatures_match_json_dumps)
+{
+    static const double fixed[] = {
+        0, -0.0, 1, 2, 0.7, 0.3, 1.5, 0.1 + 0.2, 1e15, 1e16, 1e17, 1e21, 1e100, 1e300, 1e308,
+        1.7976931348623157e308, 5e-324, 2.2250738585072014e-308, 1e-5, 1e-4, 1e-7, 0.0001234,
+        123456789012345.0, 1234567890123456.0, -3.25, -1e-300, 100, 1e5, 1e-10, 0.5e-100,
+    };
+    struct sl_chat_request r = { .user_message = (char *)"hi", .user_message_len = 2 };
+    struct sl_chat_upstream_params p = { .model = "m", .max_tokens = 1 };
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    char name[48];
+
+    for (size_t i = 0; i < NCASES(fixed); i++) {
+        p.temperature = fixed[i];
+        snprintf(name, sizeof(name), "%.17g", fixed[i]);
+        same_body_bytes(&p, &r, name);
+    }
+    for (int i = 0; i <= 2000; i++) {
+        p.temperature = i / 1000.0;
+        snprintf(name, sizeof(name), "%d/1000", i);
+        same_body_bytes(&p, &r, name);
+    }
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(&p.temperature, &x, sizeof(p.temperature));
+        snprintf(name, sizeof(name), "bits %016llx", (unsigned long long)x);
+        same_body_bytes(&p, &r, name);
+    }
+    p.temperature = NAN;
+    same_body_bytes(&p, &r, "nan");
+    p.temperature = INFINITY;
+    same_body_bytes(&p, &r, "inf");
 }
 
 Test(chat_response, usage_json)

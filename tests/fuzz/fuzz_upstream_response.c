@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_upstream_response.c - libFuzzer target: an upstream /chat/completions answer through
- * the response mapper and the error-code reader, and the 200 body rendered from it. */
+ * the response mapper (its one-pass reading field by field against the jansson one) and the
+ * error-code reader, and the 200 body rendered from it; the 200 body and the upstream
+ * request body written directly, byte for byte against jansson's json_dumps(), from the raw
+ * input (any bytes, not only UTF-8). */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,79 @@ static void check_error_code(const uint8_t *data, size_t size)
         abort();
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Both writers of the 200 body: both fail, or the same bytes. */
+static void same_response_json(const struct sl_chat_result *res)
+{
+    size_t len = 0, tlen = 0;
+    char *a = sl_chat_response_json(res, &len), *b = sl_chat_response_json_tree(res, &tlen);
+
+    if (!a != !b || (a && (len != tlen || memcmp(a, b, len + 1) != 0)))
+        abort();
+    free(a);
+    free(b);
+}
+
+/* Both writers of the upstream body, on params and a message cut from the input. */
+static void same_upstream_body(const uint8_t *data, size_t size)
+{
+    struct sl_chat_upstream_params p = { .model = "gpt-4o-mini" };
+    struct sl_chat_request r = { 0 };
+    const char *s = (const char *)data, *nul = memchr(s, '\0', size);
+    char *sys = NULL, *a, *b;
+    size_t len = 0, tlen = 0;
+    uint64_t bits = 0;
+
+    if (size >= 8) {
+        memcpy(&bits, data, 8);
+        memcpy(&p.temperature, &bits, sizeof(p.temperature));
+        p.max_tokens = (unsigned)(bits >> 16);
+        p.stream = bits & 1;
+    }
+    if (nul) {
+        if (!(sys = strdup(s)))
+            abort();
+        p.system_prompt = sys;
+        if (bits & 2)
+            p.model = sys;      /* any bytes, possibly empty or not UTF-8 */
+    }
+    r.user_message = (char *)(nul ? nul + 1 : s);
+    r.user_message_len = nul ? size - (size_t)(nul + 1 - s) : size;
+    a = sl_chat_upstream_body(&p, &r, &len);
+    b = sl_chat_upstream_body_tree(&p, &r, &tlen);
+    if (!a != !b || (a && (len != tlen || memcmp(a, b, len + 1) != 0)))
+        abort();
+    free(a);
+    free(b);
+    free(sys);
+}
+
+/* The 200 body of a result whose strings are the raw input. */
+static void same_response_json_raw(const uint8_t *data, size_t size)
+{
+    static const char *const finish[] = { NULL, "stop", "length", "bogus" };
+    const char *s = (const char *)data, *nul = memchr(s, '\0', size);
+    struct sl_chat_result res = { 0 };
+
+    res.text = (char *)s;
+    res.text_len = size;
+    res.model = nul ? (char *)s : NULL;
+    res.finish_reason = finish[size % 4];
+    if (size >= 3) {
+        res.usage.present = data[0] & 1;
+        res.usage.prompt_tokens = (int64_t)((uint64_t)data[1] << 56 | data[2]);
+        res.usage.completion_tokens = -(int64_t)data[2];
+        res.usage.total_tokens = INT64_MIN + data[0];
+    }
+    same_response_json(&res);
+    res.text = NULL;
+    same_response_json(&res);
+}
+
 /* The route's 200 body must give the client the upstream's text byte for byte. */
 static void check_render(const struct sl_chat_result *res)
 {
@@ -49,6 +126,7 @@ static void check_render(const struct sl_chat_result *res)
     char *body = sl_chat_response_json(res, &len);
     json_t *doc, *text, *usage;
 
+    same_response_json(res);
     if (!body)
         abort(); /* jansson hands out valid UTF-8 only, so rendering cannot fail */
     doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
@@ -69,14 +147,40 @@ static void check_render(const struct sl_chat_result *res)
     free(body);
 }
 
+/* The one-pass reading gives what the jansson reading does, return code and every field. */
+static int same_result(const uint8_t *data, size_t size, struct sl_chat_result *res)
+{
+    struct sl_chat_result tree;
+    int r = sl_chat_parse_upstream((const char *)data, size, res);
+    int rt = sl_chat_parse_upstream_tree((const char *)data, size, &tree);
+
+    if (r != rt)
+        abort();
+    if (r != 0)
+        return r;
+    if (res->text_len != tree.text_len || memcmp(res->text, tree.text, res->text_len) != 0 ||
+        tree.text[tree.text_len] != '\0' || res->refusal != tree.refusal ||
+        !same_str(res->model, tree.model) || !same_str(res->finish_reason, tree.finish_reason) ||
+        !same_str(res->upstream_id, tree.upstream_id) ||
+        res->usage.present != tree.usage.present ||
+        res->usage.prompt_tokens != tree.usage.prompt_tokens ||
+        res->usage.completion_tokens != tree.usage.completion_tokens ||
+        res->usage.total_tokens != tree.usage.total_tokens)
+        abort();
+    sl_chat_result_done(&tree);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sl_chat_result res;
     int r;
 
     check_error_code(data, size);
+    same_upstream_body(data, size);
+    same_response_json_raw(data, size);
     memset(&res, 0, sizeof(res));
-    r = sl_chat_parse_upstream((const char *)data, size, &res);
+    r = same_result(data, size, &res);
     if (r == -EBADMSG)
         return 0;
     if (r != 0)
