@@ -163,6 +163,7 @@ int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, c
         sl_req_reply_busy(r, false);
         return rc < 0 ? rc : -ENOMEM;
     }
+    sl_req_body_release(r);
     return 0;
 }
 

@@ -394,6 +394,16 @@ const char *sl_req_body(struct sl_req *r, size_t *len)
     return p ? p : "";
 }
 
+void sl_req_body_release(struct sl_req *r)
+{
+    struct evbuffer *in;
+
+    if (!r->ev)
+        return;
+    in = evhttp_request_get_input_buffer(r->ev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
 const char *sl_req_header(struct sl_req *r, const char *name)
 {
     if (!r->ev)

@@ -106,6 +106,9 @@ void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len,
 int sl_req_watch_client(struct sl_req *r, void (*gone)(struct sl_req *r));
 /* The request body as one contiguous block (may contain NUL bytes); *len set. */
 const char *sl_req_body(struct sl_req *r, size_t *len);
+/* The route has copied what it needs of the body: free evhttp's copy now rather than with
+ * the request, which for a stream may be many minutes later (1 KiB per open stream). */
+void sl_req_body_release(struct sl_req *r);
 /* An input header or NULL. */
 const char *sl_req_header(struct sl_req *r, const char *name);
 #endif /* SL_REQUEST_H */

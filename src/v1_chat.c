@@ -108,6 +108,7 @@ static bool prepare(struct v1 *v, const struct sl_config *cfg)
     v->reservation = req.reservation;
     v->body = req.body;           /* taken */
     v->body_len = req.body_len;
+    sl_req_body_release(v->r);
     return true;
 }
 
