@@ -145,15 +145,19 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     check_done(u);
 }
 
-/* CURLMOPT_TIMERFUNCTION: -1 deletes the timer; anything else, 0 included, re-arms it.  Never
- * call back into libcurl from here; the loop fires the timer on its next turn. */
+/* CURLMOPT_TIMERFUNCTION: -1 deletes the timer; anything else re-arms it.  Never call back
+ * into libcurl from here.  0 (every new transfer) makes the timer's event active instead, so
+ * that it runs in this loop turn's callbacks: a zero timer would cost a timerfd_settime()
+ * and another epoll_wait() before the request is sent. */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     struct sl_upstream *u = userp;
     struct timeval tv;
 
-    if (timeout_ms < 0) {
+    if (timeout_ms <= 0) {
         evtimer_del(u->timer);
+        if (timeout_ms == 0)
+            event_active(u->timer, EV_TIMEOUT, 1);
         return 0;
     }
     tv.tv_sec = timeout_ms / 1000;
