@@ -86,8 +86,8 @@ bool h_file_contains(const char *path, const char *text);
 void h_cleanup_pid(pid_t pid);
 #endif /* SL_TEST_HARNESS_H */
 
-/* ---- the fake OpenAI upstream (tests/fake-openai) ---- */
-#define H_FAKE SL_TEST_BUILDDIR "/tests/fake-openai/sluice-fake-openai"
+/* ---- the fake OpenAI upstream (tools/fake-openai) ---- */
+#define H_FAKE SL_TEST_BUILDDIR "/tools/fake-openai/sluice-fake-openai"
 struct h_fake {
     pid_t pid;
     int port;

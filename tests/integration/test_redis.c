@@ -509,7 +509,7 @@ static char *sluicectl(const struct h_daemon *d, const char *args)
 
     snprintf(keyfile, sizeof(keyfile), "%s/admin.key", d->dir);
     h_write_file(keyfile, ADMIN_KEY "\n");
-    snprintf(cmd, sizeof(cmd), "%s/src/sluicectl --url http://127.0.0.1:%d --admin-key-file %s "
+    snprintf(cmd, sizeof(cmd), "%s/tools/sluicectl/sluicectl --url http://127.0.0.1:%d --admin-key-file %s "
              "%s 2>&1", SL_TEST_BUILDDIR, d->port, keyfile, args);
     p = popen(cmd, "r");
     cr_assert_not_null(p);

@@ -28,7 +28,7 @@
 
 #include "harness.h"
 
-#define SLUICECTL SL_TEST_BUILDDIR "/src/sluicectl"
+#define SLUICECTL SL_TEST_BUILDDIR "/tools/sluicectl/sluicectl"
 #define ADMIN_KEY "adm-TEST-SECRET-5d1c9e77a2b84f03"
 #define KEY_ENV "SLUICE_ADMIN_KEY=" ADMIN_KEY
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

@@ -545,7 +545,7 @@ static int ctl(char *out, size_t out_sz, const char *args)
     size_t n;
     int st;
 
-    snprintf(cmd, sizeof(cmd), "SLUICE_ADMIN_KEY=sk-admin-secret %s/src/sluicectl --url "
+    snprintf(cmd, sizeof(cmd), "SLUICE_ADMIN_KEY=sk-admin-secret %s/tools/sluicectl/sluicectl --url "
              "http://127.0.0.1:%d %s 2>&1", SL_TEST_BUILDDIR, d.port, args);
     p = popen(cmd, "r");
     cr_assert_not_null(p);

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Smoke test of the fake OpenAI upstream: starts the binary on a free port and checks every
 # documented behaviour with curl (and jq).  Exits non-zero on any mismatch.
-# Usage: tests/fake-openai/smoke.sh /path/to/fake-openai
+# Usage: tools/fake-openai/smoke.sh /path/to/fake-openai
 set -u
 
 BIN=${1:?usage: smoke.sh /path/to/fake-openai}
