@@ -4,7 +4,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "breaker.h"
+#include "core/breaker.h"
 
 #include <sched.h>
 #include <stdatomic.h>

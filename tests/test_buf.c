@@ -7,7 +7,7 @@
 #include <criterion/parameterized.h>
 #include <jansson.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 Test(buf, append_respects_the_ceiling)
 {

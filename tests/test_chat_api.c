@@ -11,9 +11,9 @@
 
 #include <jansson.h>
 
-#include "chat_api.h"
-#include "config.h"
-#include "v1_body.h"
+#include "core/chat_api.h"
+#include "core/config.h"
+#include "core/v1_body.h"
 
 #ifndef SL_TEST_DATA_DIR
 #define SL_TEST_DATA_DIR "tests/data"

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "config.h"
+#include "core/config.h"
 
 #include <ctype.h>
 #include <dirent.h>

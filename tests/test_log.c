@@ -11,8 +11,8 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 
-#include "config.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/log.h"
 
 static int saved_stderr = -1;
 static char path[64];

@@ -5,7 +5,7 @@
 
 #include <criterion/criterion.h>
 
-#include "redis_url.h"
+#include "core/redis_url.h"
 
 static struct sl_redis_target ok(const char *url)
 {

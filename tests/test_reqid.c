@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "reqid.h"
+#include "core/reqid.h"
 
 /* Criterion runs each test in a fresh process image: parameters hold no pointers. */
 struct reqid_case {

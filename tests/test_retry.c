@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "retry.h"
+#include "core/retry.h"
 
 #include <limits.h>
 #include <stdbool.h>

@@ -10,8 +10,8 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "config.h"
-#include "secret.h"
+#include "core/config.h"
+#include "core/secret.h"
 
 static char dir[] = "/tmp/sluice-secret-XXXXXX";
 static struct sl_config *cfg;

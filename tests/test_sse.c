@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "buf.h"
-#include "sse.h"
+#include "core/buf.h"
+#include "core/sse.h"
 
 #ifndef SL_TEST_DATA_DIR
 #define SL_TEST_DATA_DIR "tests/data"

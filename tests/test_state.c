@@ -12,9 +12,9 @@
 
 #include <criterion/criterion.h>
 
-#include "auth.h"
-#include "state.h"
-#include "tenants.h"
+#include "admission/auth.h"
+#include "daemon/state.h"
+#include "admission/tenants.h"
 
 #define NOW_MS 1000000u
 #define WALL 1795600000               /* 2026-11-24T.. UTC */

@@ -14,8 +14,8 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include "auth.h"
-#include "tenants.h"
+#include "admission/auth.h"
+#include "admission/tenants.h"
 
 static struct sl_tenants *t;
 static const struct sl_limits budget_1000 = { .token_budget = 1000,

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "core/utf8.h"
 
 #define NCASES(a) (sizeof(a) / sizeof((a)[0]))
 

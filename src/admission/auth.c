@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "auth.h"
+#include "admission/auth.h"
 
 #include <errno.h>
 #include <string.h>
@@ -12,8 +12,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "config.h"
-#include "tenants.h"
+#include "core/config.h"
+#include "admission/tenants.h"
 
 const char *sl_auth_bearer(const char *header, size_t *len)
 {

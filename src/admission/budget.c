@@ -3,19 +3,19 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "budget.h"
+#include "admission/budget.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "config.h"
-#include "quota.h"
-#include "redis.h"
-#include "shm.h"
-#include "store_redis.h"
-#include "tenants.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/quota.h"
+#include "admission/redis.h"
+#include "daemon/shm.h"
+#include "admission/store_redis.h"
+#include "admission/tenants.h"
 
 struct sl_budget {
     struct sl_tenants *t;

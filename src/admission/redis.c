@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "redis.h"
+#include "admission/redis.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,10 +19,10 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
-#include "clock.h"
-#include "log.h"
-#include "metrics.h"
-#include "rng.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/rng.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "redis_url.h"
+#include "core/redis_url.h"
 
 struct event_base;
 struct redisReply;

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "redis_scripts.h"
+#include "admission/redis_scripts.h"
 
 #include <stdio.h>
 

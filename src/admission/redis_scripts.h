@@ -11,7 +11,7 @@
 #define SL_REDIS_SCRIPTS_H
 #include <stddef.h>
 
-#include "redis.h"
+#include "admission/redis.h"
 
 /* reserve: KEYS rpm tpm used reserved resv resv_exp expired;
  *   ARGV id tokens rpm tpm budget lease_ms used_expire_at_s budget_wait_ms lifetime(0|1).

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "store_redis.h"
+#include "admission/store_redis.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,14 +14,14 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "clock.h"
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
-#include "quota.h"
-#include "redis.h"
-#include "redis_scripts.h"
-#include "tenants.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/quota.h"
+#include "admission/redis.h"
+#include "admission/redis_scripts.h"
+#include "admission/tenants.h"
 
 #define LEASE_MS 5000                 /* a settlement being sent belongs to its sender */
 #define REPLAY_TICK_MS 1000

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "budget.h"
+#include "admission/budget.h"
 
 struct sl_store_redis;
 struct sl_tenants;

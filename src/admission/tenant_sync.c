@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "tenant_sync.h"
+#include "admission/tenant_sync.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,14 +15,14 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
-#include "clock.h"
-#include "config.h"
-#include "log.h"
-#include "metrics.h"
-#include "quota.h"
-#include "redis.h"
-#include "redis_scripts.h"
-#include "tenants.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/quota.h"
+#include "admission/redis.h"
+#include "admission/redis_scripts.h"
+#include "admission/tenants.h"
 
 #define POLL_MS 500
 #define LIMIT_MAX 1000000000000000LL  /* 10^15, as the configuration allows */

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "tenants.h"
+#include "admission/tenants.h"
 
 #include <errno.h>
 #include <stdio.h>

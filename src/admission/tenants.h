@@ -31,9 +31,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
-#include "metrics.h"
-#include "quota.h"
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/quota.h"
 
 /* The table sizes come from [state] max_tenants, max_keys and max_reservations; the key table
  * has a power-of-two number of slots, at least twice max_keys, for open addressing. */

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "admin.h"
+#include "api/admin.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,14 +15,14 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "auth.h"
-#include "clock.h"
-#include "config.h"
-#include "request.h"
-#include "shm.h"
-#include "tenant_sync.h"
-#include "tenants.h"
-#include "worker.h"
+#include "admission/auth.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "http/request.h"
+#include "daemon/shm.h"
+#include "admission/tenant_sync.h"
+#include "admission/tenants.h"
+#include "daemon/worker.h"
 
 #define PREFIX "/admin/v1"
 #define LIMIT_MAX 1000000000000000LL          /* 10^15, as the config file allows */

@@ -3,21 +3,21 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "chat.h"
+#include "api/chat.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "admission.h"
-#include "chat_api.h"
-#include "config.h"
-#include "quota.h"
-#include "request.h"
-#include "shm.h"
-#include "upstream_call.h"
-#include "worker.h"
+#include "api/admit.h"
+#include "core/chat_api.h"
+#include "core/config.h"
+#include "core/quota.h"
+#include "http/request.h"
+#include "daemon/shm.h"
+#include "upstream/call.h"
+#include "daemon/worker.h"
 
 struct chat {
     struct sl_req *r;

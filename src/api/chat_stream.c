@@ -6,23 +6,23 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "chat.h"
+#include "api/chat.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "admission.h"
-#include "chat_api.h"
-#include "config.h"
-#include "request.h"
-#include "shm.h"
-#include "sse.h"
-#include "stream.h"
-#include "upstream_call.h"
-#include "worker.h"
+#include "core/buf.h"
+#include "api/admit.h"
+#include "core/chat_api.h"
+#include "core/config.h"
+#include "http/request.h"
+#include "daemon/shm.h"
+#include "core/sse.h"
+#include "http/stream.h"
+#include "upstream/call.h"
+#include "daemon/worker.h"
 
 #define EVENT_BUF_MAX (4u << 20)
 

@@ -6,7 +6,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "v1_chat.h"
+#include "api/v1_chat.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,18 +15,18 @@
 
 #include <jansson.h>
 
-#include "admission.h"
-#include "buf.h"
-#include "config.h"
-#include "json_scan.h"
-#include "quota.h"
-#include "request.h"
-#include "shm.h"
-#include "sse.h"
-#include "stream.h"
-#include "upstream_call.h"
-#include "v1_body.h"
-#include "worker.h"
+#include "api/admit.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/json_scan.h"
+#include "core/quota.h"
+#include "http/request.h"
+#include "daemon/shm.h"
+#include "core/sse.h"
+#include "http/stream.h"
+#include "upstream/call.h"
+#include "core/v1_body.h"
+#include "daemon/worker.h"
 
 
 struct v1 {

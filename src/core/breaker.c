@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "breaker.h"
+#include "core/breaker.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "buf.h"
+#include "core/buf.h"
 
 #include <errno.h>
 #include <stdio.h>

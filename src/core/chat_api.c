@@ -4,7 +4,7 @@
 #include "autoconfig.h"
 #endif
 
-#include "chat_api.h"
+#include "core/chat_api.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -16,9 +16,9 @@
 
 #include <jansson.h>
 
-#include "buf.h"
-#include "json_scan.h"
-#include "utf8.h"
+#include "core/buf.h"
+#include "core/json_scan.h"
+#include "core/utf8.h"
 
 /* Duplicates are refused so that a later parser (ours or the upstream's) cannot read a value
  * other than the one we validated; NULs are allowed by the parser so that an unknown field

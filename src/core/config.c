@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "config.h"
+#include "core/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,8 +17,8 @@
 
 #include <ini.h>
 
-#include "redis_url.h"
-#include "secret.h"
+#include "core/redis_url.h"
+#include "core/secret.h"
 
 #define KIB 1024LL
 #define MIB (1024LL * 1024)

@@ -4,11 +4,11 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "json_scan.h"
+#include "core/json_scan.h"
 
 #include <string.h>
 
-#include "utf8.h"
+#include "core/utf8.h"
 
 /* Keys tracked at once on the path from the root, for duplicate detection. */
 #define KEYS_TOTAL 128

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <limits.h>

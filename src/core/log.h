@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "config.h"
+#include "core/buf.h"
+#include "core/config.h"
 
 /* role: "master" or "worker"; read once at start and after fork. */
 void sl_log_init(enum sl_log_level level, const char *role);

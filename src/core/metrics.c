@@ -3,14 +3,14 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "metrics.h"
+#include "core/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "shm.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "daemon/shm.h"
 
 static const int codes[SL_METRICS_CODES] = {
     200, 201, 204, 400, 401, 403, 404, 405, 408, 409,

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "quota.h"
+#include "core/quota.h"
 
 #include <stdbool.h>
 #include <stdint.h>

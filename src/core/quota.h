@@ -53,7 +53,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "core/config.h"
 
 #define SL_QUOTA_WINDOW_MS UINT64_C(60000)          /* RPM and TPM are per minute */
 #define SL_QUOTA_RATE_MAX UINT64_C(100000000000000)  /* 10^14 per minute, see above */

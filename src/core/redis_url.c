@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "redis_url.h"
+#include "core/redis_url.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -3,12 +3,12 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "reqid.h"
+#include "core/reqid.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "rng.h"
+#include "core/rng.h"
 
 bool sl_reqid_is_valid(const char *s)
 {

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "rng.h"
+#include "core/rng.h"
 
 #include <stdbool.h>
 #include <sys/random.h>

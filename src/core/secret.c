@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "secret.h"
+#include "core/secret.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 
-#include "config.h"
+#include "core/config.h"
 
 #define KEY_PAGE 4096
 

@@ -4,7 +4,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "sse.h"
+#include "core/sse.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "json_scan.h"
+#include "core/json_scan.h"
 
 /* After an unusually large event, give its memory back rather than keep it for the life of
  * the stream: thousands of streams may be open at once and most events are small. */

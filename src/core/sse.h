@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "chat_api.h" /* struct sl_chat_usage: the usage chunk reads into the same type */
+#include "core/buf.h"
+#include "core/chat_api.h" /* struct sl_chat_usage: the usage chunk reads into the same type */
 
 struct json_t;
 

@@ -4,7 +4,7 @@
 #include "autoconfig.h"
 #endif
 
-#include "utf8.h"
+#include "core/utf8.h"
 
 static bool is_cont(unsigned char c)
 {

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "v1_body.h"
+#include "core/v1_body.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,10 +14,10 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "json_scan.h"
-#include "quota.h"
-#include "sse.h"
+#include "core/config.h"
+#include "core/json_scan.h"
+#include "core/quota.h"
+#include "core/sse.h"
 
 static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "listen.h"
+#include "daemon/listen.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,9 +13,9 @@
 
 #include <curl/curl.h>
 
-#include "config.h"
-#include "log.h"
-#include "master.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "daemon/master.h"
 
 #ifndef SL_SYSCONFDIR
 #define SL_SYSCONFDIR "/etc"

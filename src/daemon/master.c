@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "master.h"
+#include "daemon/master.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -17,15 +17,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "config.h"
-#include "listen.h"
-#include "log.h"
-#include "sd_notify.h"
-#include "secret.h"
-#include "shm.h"
-#include "state.h"
-#include "worker.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "daemon/listen.h"
+#include "core/log.h"
+#include "daemon/sd_notify.h"
+#include "core/secret.h"
+#include "daemon/shm.h"
+#include "daemon/state.h"
+#include "daemon/worker.h"
 
 #define MAX_CHILDREN SL_SHM_WORKER_SLOTS
 #define RESPAWN_MAX_DELAY_MS 10000

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "sd_notify.h"
+#include "daemon/sd_notify.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -3,13 +3,13 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "shm.h"
+#include "daemon/shm.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "clock.h"
+#include "core/clock.h"
 
 /* The fixed part, rounded up so that the arrays after it start aligned. */
 static size_t fixed_size(void)

@@ -15,9 +15,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "breaker.h"
-#include "metrics.h"
-#include "tenants.h"
+#include "core/breaker.h"
+#include "core/metrics.h"
+#include "admission/tenants.h"
 
 #define SL_SHM_MAGIC 0x534c5543u      /* "SLUC" */
 #define SL_SHM_LAYOUT 5u

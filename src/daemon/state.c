@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "state.h"
+#include "daemon/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,8 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "tenants.h"
+#include "core/config.h"
+#include "admission/tenants.h"
 
 #define STATE_VERSION 1
 

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "worker.h"
+#include "daemon/worker.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -19,18 +19,18 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
-#include "budget.h"
-#include "clock.h"
-#include "config.h"
-#include "http_errors.h"
-#include "http_routes.h"
-#include "log.h"
-#include "redis.h"
-#include "retry.h"
-#include "rng.h"
-#include "shm.h"
-#include "tenant_sync.h"
-#include "upstream.h"
+#include "admission/budget.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "http/errors.h"
+#include "api/routes.h"
+#include "core/log.h"
+#include "admission/redis.h"
+#include "core/retry.h"
+#include "core/rng.h"
+#include "daemon/shm.h"
+#include "admission/tenant_sync.h"
+#include "upstream/client.h"
 
 #define HEARTBEAT_MS 500
 #define ACCEPT_RETRY_MS 500      /* nginx's accept_mutex_delay after EMFILE */

@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "request.h"
+#include "http/request.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,14 +16,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#include "budget.h"
-#include "buf.h"
-#include "config.h"
-#include "clock.h"
-#include "log.h"
-#include "shm.h"
-#include "tenants.h"
-#include "worker.h"
+#include "admission/budget.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "daemon/shm.h"
+#include "admission/tenants.h"
+#include "daemon/worker.h"
 
 static const char *method_name(enum evhttp_cmd_type t)
 {

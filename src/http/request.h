@@ -9,9 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "quota.h"
-#include "reqid.h"
+#include "core/metrics.h"
+#include "core/quota.h"
+#include "core/reqid.h"
 
 struct event;
 struct evhttp_request;

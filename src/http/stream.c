@@ -3,7 +3,7 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "stream.h"
+#include "http/stream.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -14,9 +14,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#include "config.h"
-#include "request.h"
-#include "worker.h"
+#include "core/config.h"
+#include "http/request.h"
+#include "daemon/worker.h"
 
 static const char ping[] = ": ping\n\n";
 

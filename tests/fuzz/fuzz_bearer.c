@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"
+#include "admission/auth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "chat_api.h"
+#include "core/chat_api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "core/config.h"
 
 /* Environment entries taken from the input, at most. */
 #define ENV_MAX 16

@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "json_scan.h"
+#include "core/json_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

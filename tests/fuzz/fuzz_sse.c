@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "sse.h"
+#include "core/buf.h"
+#include "core/sse.h"
 
 /* Far above any input libFuzzer makes here, so a mismatch is never a ceiling artefact. */
 #define RECORD_MAX (64u << 20)

@@ -15,9 +15,9 @@
 
 #include <jansson.h>
 
-#include "quota.h"
-#include "state.h"
-#include "tenants.h"
+#include "core/quota.h"
+#include "daemon/state.h"
+#include "admission/tenants.h"
 
 #define NOW_WALL_S INT64_C(1700000000)
 #define NOW_MS UINT64_C(5000000)

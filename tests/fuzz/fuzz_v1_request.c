@@ -17,9 +17,9 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "sse.h"
-#include "v1_body.h"
+#include "core/config.h"
+#include "core/sse.h"
+#include "core/v1_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

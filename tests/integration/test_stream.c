@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "harness.h"
-#include "sse.h"
+#include "core/sse.h"
 
 TestSuite(stream, .timeout = 90);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* http_errors.h - JSON in place of evhttp's built-in HTML error pages, and the two hooks
+/* errors.h - JSON in place of evhttp's built-in HTML error pages, and the two hooks
  * into evhttp's request parsing that libevent 2.1 does not offer.
  *
  * libevent 2.1 answers some requests itself, before any sluice code runs: a malformed

@@ -1,25 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* admission.c - SPEC §4 in order, between a valid body and the upstream call: who is calling,
+/* admit.c - SPEC §4 in order, between a valid body and the upstream call: who is calling,
  * may they (RPM, TPM, budget, with a reservation), may anyone (breaker, in-flight cap). */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "admission.h"
+#include "api/admit.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "auth.h"
-#include "budget.h"
-#include "breaker.h"
-#include "clock.h"
-#include "config.h"
-#include "metrics.h"
-#include "request.h"
-#include "shm.h"
-#include "tenants.h"
-#include "worker.h"
+#include "admission/auth.h"
+#include "admission/budget.h"
+#include "core/breaker.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/metrics.h"
+#include "http/request.h"
+#include "daemon/shm.h"
+#include "admission/tenants.h"
+#include "daemon/worker.h"
 
 static void refuse(struct sl_req *r, bool openai, int status, const char *detail,
                    const char *type, const char *code)

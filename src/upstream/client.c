@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* upstream.c - libcurl multi on a libevent loop: socket and timer glue, one transfer each. */
+/* client.c - libcurl multi on a libevent loop: socket and timer glue, one transfer each. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "upstream.h"
+#include "upstream/client.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,10 +16,10 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "buf.h"
-#include "clock.h"
-#include "config.h"
-#include "reqid.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/reqid.h"
 
 #define CONNECT_TIMEOUT_MAX_MS 10000
 #define UPSTREAM_IDLE_CONNS 1024

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* upstream_call.h - one logical upstream call: attempts, back-off and the request deadline.
+/* call.h - one logical upstream call: attempts, back-off and the request deadline.
  * Each attempt is a transfer (upstream.h); after a failed one the pure policy (retry.h)
  * decides whether and when to try again, and the wait is a libevent timer.  The caller gets
  * exactly one callback, or none if it cancels first.  Every attempt is logged with its
@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "retry.h"
-#include "upstream.h"
+#include "core/metrics.h"
+#include "core/retry.h"
+#include "upstream/client.h"
 
 struct sl_breaker;
 struct sl_call;

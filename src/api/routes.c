@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* http_routes.c - route table, method checks, health and readiness handlers. */
+/* routes.c - route table, method checks, health and readiness handlers. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "http_routes.h"
+#include "api/routes.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,17 +14,17 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
-#include "chat.h"
-#include "request.h"
-#include "shm.h"
-#include "admin.h"
-#include "breaker.h"
-#include "budget.h"
-#include "buf.h"
-#include "clock.h"
-#include "config.h"
-#include "v1_chat.h"
-#include "worker.h"
+#include "api/chat.h"
+#include "http/request.h"
+#include "daemon/shm.h"
+#include "api/admin.h"
+#include "core/breaker.h"
+#include "admission/budget.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "api/v1_chat.h"
+#include "daemon/worker.h"
 
 enum {
     M_GET = EVHTTP_REQ_GET,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* admission.h - the checks a request passes after its body is valid and before any upstream
+/* admit.h - the checks a request passes after its body is valid and before any upstream
  * call, in SPEC §4's order: authentication (401), RPM and TPM (429), the token budget (429),
  * the circuit breaker (503), the per-worker in-flight cap (503).  Passing reserves `tokens`
  * (an upper bound of what the request can cost) for the tenant in the budget store (budget.h:

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* upstream_call.c - the attempt loop around upstream transfers. */
+/* call.c - the attempt loop around upstream transfers. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "upstream_call.h"
+#include "upstream/call.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,11 +14,11 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
-#include "breaker.h"
-#include "chat_api.h"
-#include "clock.h"
-#include "log.h"
-#include "rng.h"
+#include "core/breaker.h"
+#include "core/chat_api.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/rng.h"
 
 struct sl_call {
     struct sl_upstream *u;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* http_errors.c - evhttp's own error replies, as JSON, logged and counted; the head hook. */
+/* errors.c - evhttp's own error replies, as JSON, logged and counted; the head hook. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "http_errors.h"
+#include "http/errors.h"
 
 #include <dlfcn.h>
 #include <stdbool.h>
@@ -16,11 +16,11 @@
 #include <event2/http.h>
 #include <event2/http_struct.h>
 
-#include "buf.h"
-#include "log.h"
-#include "metrics.h"
-#include "reqid.h"
-#include "worker.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/reqid.h"
+#include "daemon/worker.h"
 
 typedef struct evhttp_request *(*request_new_fn)(void (*cb)(struct evhttp_request *, void *),
                                                  void *arg);

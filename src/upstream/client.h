@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* upstream.h - libcurl's multi interface driven by the worker's libevent loop: one multi
+/* client.h - libcurl's multi interface driven by the worker's libevent loop: one multi
  * handle per worker, one easy handle per transfer, connections kept alive and reused.
  * Nothing here blocks: curl tells us which sockets to watch and when to wake it, and the
  * loop does the rest.  A transfer's completion callback always runs from the event loop,

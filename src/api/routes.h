@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* http_routes.h - the route table and the small handlers that need no upstream: health,
+/* routes.h - the route table and the small handlers that need no upstream: health,
  * readiness, and the JSON 404/405 answers.  Routing is on the exact, undecoded path, so
  * "/api/chat/", "//api/chat" or "/api/%63hat" are 404s rather than aliases. */
 #ifndef SL_HTTP_ROUTES_H
