@@ -1441,7 +1441,7 @@ Test(chat_json_write, temperatures_match_json_dumps)
 
 Test(chat_response, usage_json)
 {
-    struct sl_chat_usage u = { 7, 8, 15, true };
+    struct sl_usage u = { 7, 8, 15, true };
     size_t len;
     char *s = sl_chat_usage_json(&u, &len);
 
@@ -1492,7 +1492,7 @@ ParameterizedTest(struct errcode_case *c, chat_upstream_error, code)
 
     memset(code, 'X', sizeof(code));
     memset(type, 'X', sizeof(type));
-    sl_chat_upstream_error_code(body ? body : c->body, len, code, c->code_sz, type,
+    sl_openai_error_code(body ? body : c->body, len, code, c->code_sz, type,
                                 sizeof(type));
     cr_assert_str_eq(code, c->code);
     cr_assert_str_eq(type, c->type);
@@ -1504,7 +1504,7 @@ Test(chat_upstream_error, zero_sized_buffers)
     static const char body[] = "{\"error\":{\"code\":\"c\",\"type\":\"t\"}}";
     char type[8];
 
-    sl_chat_upstream_error_code(body, sizeof(body) - 1, NULL, 0, type, sizeof(type));
+    sl_openai_error_code(body, sizeof(body) - 1, NULL, 0, type, sizeof(type));
     cr_assert_str_eq(type, "t");
 }
 
@@ -1540,12 +1540,12 @@ ParameterizedTestParameters(chat_usage, total_is_at_least_the_sum)
 ParameterizedTest(struct usage_case *c, chat_usage, total_is_at_least_the_sum)
 {
     json_t *u = json_loads(c->json, JSON_DECODE_ANY, NULL);
-    struct sl_chat_usage got;
+    struct sl_usage got;
     struct sl_chat_result r;
     char body[512];
 
     cr_assert_not_null(u, "%s", c->json);
-    sl_chat_usage_parse(u, &got);
+    sl_openai_usage_parse(u, &got);
     json_decref(u);
     cr_assert_eq(got.present, c->present, "%s", c->json);
     cr_assert_eq(got.prompt_tokens, c->pt, "%s", c->json);
@@ -1562,9 +1562,9 @@ ParameterizedTest(struct usage_case *c, chat_usage, total_is_at_least_the_sum)
 
 Test(chat_usage, null_usage_object_is_absent)
 {
-    struct sl_chat_usage got;
+    struct sl_usage got;
 
-    sl_chat_usage_parse(NULL, &got);
+    sl_openai_usage_parse(NULL, &got);
     cr_assert_not(got.present);
     cr_assert_eq(got.total_tokens, 0);
 }
@@ -1709,7 +1709,7 @@ ParameterizedTest(struct v1_err_case *c, v1_body, upstream_error_bodies)
     char *out = (char *)"untouched";
     size_t len = 99;
     json_t *j, *e;
-    int k = sl_v1_upstream_error(c->body, strlen(c->body), c->status, &out, &len);
+    int k = sl_openai_error_for_client(c->body, strlen(c->body), c->status, &out, &len);
 
     cr_assert_eq(k, c->want, "%s: %d", c->body, k);
     if (k == 0 && !c->out[0]) {

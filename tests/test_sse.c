@@ -12,7 +12,9 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/openai.h"
 #include "core/sse.h"
+#include "core/v1_body.h"
 
 #ifndef SL_TEST_DATA_DIR
 #define SL_TEST_DATA_DIR "tests/data"
@@ -527,7 +529,7 @@ struct fixture_case {
     long pt, ct, tt;
     unsigned usage_chunks;  /* chunks that are the usage-only chunk */
     unsigned tool_chunks;   /* chunks with delta.tool_calls */
-    int last_kind;          /* enum sl_sse_data_kind of the last message */
+    int last_kind;          /* enum sl_openai_data_kind of the last message */
     char error[96];         /* error.message of an error chunk */
     bool partial;
 };
@@ -537,18 +539,18 @@ ParameterizedTestParameters(sse_fixture, read)
     static struct fixture_case cases[] = {
         { "plain.sse", 10, 0,
           "Hello! Here\xE2\x80\x99s a line\nand caf\xC3\xA9 \xE2\x98\x95 \xF0\x9F\x98\x80.",
-          "stop", false, 0, 0, 0, 0, 0, SL_SSE_DATA_DONE, "", false },
+          "stop", false, 0, 0, 0, 0, 0, SL_OPENAI_DATA_DONE, "", false },
         { "usage.sse", 11, 0, "The capital of France is Paris.", "stop", true, 24, 8, 32, 1,
-          0, SL_SSE_DATA_DONE, "", false },
+          0, SL_OPENAI_DATA_DONE, "", false },
         { "tool_calls.sse", 16, 0, "", "tool_calls", true, 82, 17, 99, 1, 13,
-          SL_SSE_DATA_DONE, "", false },
+          SL_OPENAI_DATA_DONE, "", false },
         { "error_midstream.sse", 5, 0, "Once upon a", "", false, 0, 0, 0, 0, 0,
-          SL_SSE_DATA_ERROR,
+          SL_OPENAI_DATA_ERROR,
           "The server had an error while processing your request. Sorry about that!", false },
         { "crlf_comments.sse", 9, 3, "Line one\r\nline two", "length", true, 11, 5, 16, 1, 0,
-          SL_SSE_DATA_DONE, "", false },
-        { "fields.sse", 4, 1, "", "", false, 0, 0, 0, 0, 0, SL_SSE_DATA_INVALID, "", false },
-        { "truncated.sse", 3, 0, "Truncated", "", false, 0, 0, 0, 0, 0, SL_SSE_DATA_CHUNK, "",
+          SL_OPENAI_DATA_DONE, "", false },
+        { "fields.sse", 4, 1, "", "", false, 0, 0, 0, 0, 0, SL_OPENAI_DATA_INVALID, "", false },
+        { "truncated.sse", 3, 0, "Truncated", "", false, 0, 0, 0, 0, 0, SL_OPENAI_DATA_CHUNK, "",
           true },
     };
     return cr_make_param_array(struct fixture_case, cases, NCASES(cases));
@@ -557,7 +559,7 @@ ParameterizedTestParameters(sse_fixture, read)
 struct reader {
     struct sl_buf text;
     char finish[16];
-    struct sl_chat_usage usage;
+    struct sl_usage usage;
     unsigned messages, usage_chunks, tool_chunks;
     int last_kind;
     char error[96];
@@ -566,13 +568,13 @@ struct reader {
 static int on_chunk(const struct sl_sse_event *ev, void *arg)
 {
     struct reader *rd = arg;
-    struct sl_sse_chunk c;
+    struct sl_openai_chunk c;
 
     cr_assert_eq(ev->kind, SL_SSE_MESSAGE);
     rd->messages++;
-    cr_assert_eq(sl_sse_chunk_parse(ev->data, ev->data_len, &c), 0);
-    cr_assert_eq(sl_sse_classify(ev->data, ev->data_len), c.kind);
-    cr_assert_eq(sl_sse_is_usage_chunk(ev->data, ev->data_len), c.usage_only);
+    cr_assert_eq(sl_openai_chunk_parse(ev->data, ev->data_len, &c), 0);
+    cr_assert_eq(sl_openai_classify(ev->data, ev->data_len), c.kind);
+    cr_assert_eq(sl_openai_is_usage_chunk(ev->data, ev->data_len), c.usage_only);
     rd->last_kind = c.kind;
     if (c.content)
         cr_assert_eq(sl_buf_append(&rd->text, c.content, c.content_len), 0);
@@ -582,9 +584,9 @@ static int on_chunk(const struct sl_sse_event *ev, void *arg)
         rd->usage = c.usage;
     rd->usage_chunks += c.usage_only;
     rd->tool_chunks += c.tool_calls;
-    if (c.kind == SL_SSE_DATA_ERROR && c.error_message)
+    if (c.kind == SL_OPENAI_DATA_ERROR && c.error_message)
         snprintf(rd->error, sizeof(rd->error), "%s", c.error_message);
-    sl_sse_chunk_done(&c);
+    sl_openai_chunk_done(&c);
     return 0;
 }
 
@@ -764,85 +766,85 @@ struct chunk_case {
 ParameterizedTestParameters(sse_chunk, parse)
 {
     static struct chunk_case cases[] = {
-        { "done", "[DONE]", 0, SL_SSE_DATA_DONE, false, "", 0, "-", false, false, false, 0, 0,
+        { "done", "[DONE]", 0, SL_OPENAI_DATA_DONE, false, "", 0, "-", false, false, false, 0, 0,
           0, NOERR },
-        { "done with a space is not done", "[DONE] ", 0, SL_SSE_DATA_INVALID, false, "", 0, "-",
+        { "done with a space is not done", "[DONE] ", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-",
           false, false, false, 0, 0, 0, NOERR },
-        { "empty", "", 0, SL_SSE_DATA_INVALID, false, "", 0, "-", false, false, false, 0, 0, 0,
+        { "empty", "", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0, 0, 0,
           NOERR },
-        { "not JSON", "hello", 0, SL_SSE_DATA_INVALID, false, "", 0, "-", false, false, false,
+        { "not JSON", "hello", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false,
           0, 0, 0, NOERR },
-        { "truncated JSON", "{\"choices\":[", 0, SL_SSE_DATA_INVALID, false, "", 0, "-", false,
+        { "truncated JSON", "{\"choices\":[", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false,
           false, false, 0, 0, 0, NOERR },
-        { "array", "[1,2]", 0, SL_SSE_DATA_INVALID, false, "", 0, "-", false, false, false, 0,
+        { "array", "[1,2]", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0,
           0, 0, NOERR },
-        { "string", "\"x\"", 0, SL_SSE_DATA_INVALID, false, "", 0, "-", false, false, false, 0,
+        { "string", "\"x\"", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0,
           0, 0, NOERR },
         { "content", CHUNK("[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]"),
-          0, SL_SSE_DATA_CHUNK, true, "Hi", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          0, SL_OPENAI_DATA_CHUNK, true, "Hi", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "empty content",
           CHUNK("[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]"), 0,
-          SL_SSE_DATA_CHUNK, true, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, true, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "null content", CHUNK("[{\"index\":0,\"delta\":{\"content\":null}}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "content of the wrong type", CHUNK("[{\"index\":0,\"delta\":{\"content\":5}}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "NUL in content", CHUNK("[{\"index\":0,\"delta\":{\"content\":\"a\\u0000b\"}}]"), 0,
-          SL_SSE_DATA_CHUNK, true, "a\0b", 3, "-", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, true, "a\0b", 3, "-", false, false, false, 0, 0, 0, NOERR },
         { "escapes in content", CHUNK("[{\"delta\":{\"content\":\"\\n\\u00e9\\ud83d\\ude00\"}}]"),
-          0, SL_SSE_DATA_CHUNK, true, "\n\xC3\xA9\xF0\x9F\x98\x80", 0, "-", false, false, false,
+          0, SL_OPENAI_DATA_CHUNK, true, "\n\xC3\xA9\xF0\x9F\x98\x80", 0, "-", false, false, false,
           0, 0, 0, NOERR },
         { "finish", CHUNK("[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "length", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "length", false, false, false, 0, 0, 0, NOERR },
         { "finish not a string", CHUNK("[{\"index\":0,\"delta\":{},\"finish_reason\":7}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "", false, false, false, 0, 0, 0, NOERR },
         { "finish with a NUL", CHUNK("[{\"delta\":{},\"finish_reason\":\"st\\u0000op\"}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "", false, false, false, 0, 0, 0, NOERR },
         { "choice 0 is found by index", CHUNK("[{\"index\":1,\"delta\":{\"content\":\"B\"}},"
                                               "{\"index\":0,\"delta\":{\"content\":\"A\"}}]"),
-          0, SL_SSE_DATA_CHUNK, true, "A", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          0, SL_OPENAI_DATA_CHUNK, true, "A", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "another choice only", CHUNK("[{\"index\":1,\"delta\":{\"content\":\"B\"}}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "tool calls", CHUNK("[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
                               "\"function\":{\"arguments\":\"{\\\"\"}}]}}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "-", true, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", true, false, false, 0, 0, 0, NOERR },
         { "refusal", CHUNK("[{\"index\":0,\"delta\":{\"refusal\":\"No\"}}]"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "usage chunk", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":"
-                         "7,\"total_tokens\":12}}", 0, SL_SSE_DATA_CHUNK, false, "", 0, "-",
+                         "7,\"total_tokens\":12}}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-",
           false, true, true, 5, 7, 12, NOERR },
         { "usage without total", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
-                                 "\"completion_tokens\":7}}", 0, SL_SSE_DATA_CHUNK, false, "",
+                                 "\"completion_tokens\":7}}", 0, SL_OPENAI_DATA_CHUNK, false, "",
           0, "-", false, true, true, 5, 7, 12, NOERR },
         /* issue: a total below its parts was trusted, and settled */
         { "usage total below its parts", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
                                          "\"completion_tokens\":7,\"total_tokens\":3}}", 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "-", false, true, true, 5, 7, 12, NOERR },
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, true, true, 5, 7, 12, NOERR },
         { "usage negative", "{\"choices\":[],\"usage\":{\"prompt_tokens\":-5,"
-                            "\"completion_tokens\":7}}", 0, SL_SSE_DATA_CHUNK, false, "", 0,
+                            "\"completion_tokens\":7}}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0,
           "-", false, true, false, 0, 0, 0, NOERR },
         { "usage as strings", "{\"choices\":[],\"usage\":{\"prompt_tokens\":\"5\","
-                              "\"completion_tokens\":7}}", 0, SL_SSE_DATA_CHUNK, false, "", 0,
+                              "\"completion_tokens\":7}}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0,
           "-", false, true, false, 0, 0, 0, NOERR },
         { "usage null", CHUNK("[{\"index\":0,\"delta\":{\"content\":\"x\"}}],\"usage\":null"), 0,
-          SL_SSE_DATA_CHUNK, true, "x", 0, "-", false, false, false, 0, 0, 0, NOERR },
+          SL_OPENAI_DATA_CHUNK, true, "x", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "usage beside a choice", CHUNK("[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":"
                                          "{\"prompt_tokens\":1,\"completion_tokens\":2}"), 0,
-          SL_SSE_DATA_CHUNK, false, "", 0, "stop", false, false, true, 1, 2, 3, NOERR },
-        { "empty choices, no usage", "{\"choices\":[]}", 0, SL_SSE_DATA_CHUNK, false, "", 0,
+          SL_OPENAI_DATA_CHUNK, false, "", 0, "stop", false, false, true, 1, 2, 3, NOERR },
+        { "empty choices, no usage", "{\"choices\":[]}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0,
           "-", false, false, false, 0, 0, 0, NOERR },
-        { "usage not an object", "{\"choices\":[],\"usage\":[]}", 0, SL_SSE_DATA_CHUNK, false,
+        { "usage not an object", "{\"choices\":[],\"usage\":[]}", 0, SL_OPENAI_DATA_CHUNK, false,
           "", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "error object", "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
-                          "\"param\":null,\"code\":\"c1\"}}", 0, SL_SSE_DATA_ERROR, false, "",
+                          "\"param\":null,\"code\":\"c1\"}}", 0, SL_OPENAI_DATA_ERROR, false, "",
           0, "-", false, false, false, 0, 0, 0, "boom", "server_error", "c1" },
         { "error with null code", "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":null}}",
-          0, SL_SSE_DATA_ERROR, false, "", 0, "-", false, false, false, 0, 0, 0, "m", "t", "-" },
-        { "error as a string", "{\"error\":\"overloaded\"}", 0, SL_SSE_DATA_ERROR, false, "", 0,
+          0, SL_OPENAI_DATA_ERROR, false, "", 0, "-", false, false, false, 0, 0, 0, "m", "t", "-" },
+        { "error as a string", "{\"error\":\"overloaded\"}", 0, SL_OPENAI_DATA_ERROR, false, "", 0,
           "-", false, false, false, 0, 0, 0, "overloaded", "-", "-" },
-        { "error empty object", "{\"error\":{}}", 0, SL_SSE_DATA_ERROR, false, "", 0, "-", false,
+        { "error empty object", "{\"error\":{}}", 0, SL_OPENAI_DATA_ERROR, false, "", 0, "-", false,
           false, false, 0, 0, 0, NOERR },
-        { "error null is no error", CHUNK("[],\"error\":null"), 0, SL_SSE_DATA_CHUNK, false, "",
+        { "error null is no error", CHUNK("[],\"error\":null"), 0, SL_OPENAI_DATA_CHUNK, false, "",
           0, "-", false, false, false, 0, 0, 0, NOERR },
     };
     return cr_make_param_array(struct chunk_case, cases, NCASES(cases));
@@ -861,11 +863,11 @@ ParameterizedTest(struct chunk_case *c, sse_chunk, parse)
 {
     size_t len = c->len ? c->len : strlen(c->data);
     size_t clen = c->content_len ? c->content_len : strlen(c->content);
-    struct sl_sse_chunk k;
+    struct sl_openai_chunk k;
 
-    cr_assert_eq(sl_sse_chunk_parse(c->data, len, &k), 0);
+    cr_assert_eq(sl_openai_chunk_parse(c->data, len, &k), 0);
     cr_assert_eq(k.kind, c->kind, "%s: kind %d", c->name, k.kind);
-    cr_assert_eq(sl_sse_classify(c->data, len), c->kind);
+    cr_assert_eq(sl_openai_classify(c->data, len), c->kind);
     cr_assert_eq(k.content != NULL, c->has_content, "%s: content", c->name);
     if (c->has_content) {
         cr_assert_eq(k.content_len, clen, "%s", c->name);
@@ -874,7 +876,7 @@ ParameterizedTest(struct chunk_case *c, sse_chunk, parse)
     assert_opt_str(k.finish_reason, c->finish, "finish_reason", c->name);
     cr_assert_eq(k.tool_calls, c->tool_calls, "%s", c->name);
     cr_assert_eq(k.usage_only, c->usage_only, "%s", c->name);
-    cr_assert_eq(sl_sse_is_usage_chunk(c->data, len), c->usage_only, "%s", c->name);
+    cr_assert_eq(sl_openai_is_usage_chunk(c->data, len), c->usage_only, "%s", c->name);
     cr_assert_eq(k.usage.present, c->usage, "%s", c->name);
     cr_assert_eq(k.usage.prompt_tokens, c->pt);
     cr_assert_eq(k.usage.completion_tokens, c->ct);
@@ -884,8 +886,8 @@ ParameterizedTest(struct chunk_case *c, sse_chunk, parse)
     assert_opt_str(k.error_code, c->err_code, "error_code", c->name);
     if (strcmp(c->name, "refusal") == 0)
         cr_assert(k.refusal && k.refusal_len == 2 && memcmp(k.refusal, "No", 2) == 0);
-    sl_sse_chunk_done(&k);
-    sl_sse_chunk_done(&k);
+    sl_openai_chunk_done(&k);
+    sl_openai_chunk_done(&k);
 }
 
 /* ---- include_usage ------------------------------------------------------------------------- */
@@ -964,7 +966,7 @@ ParameterizedTest(struct usage_case *c, sse_include_usage, rows)
     size_t out_len = 0;
     bool asked = !c->asked;
     json_t *a, *b;
-    int r = sl_sse_include_usage(c->body, strlen(c->body), &out, &out_len, &asked);
+    int r = sl_v1_include_usage(c->body, strlen(c->body), &out, &out_len, &asked);
 
     cr_assert_eq(r, c->ret, "%s: ret %d", c->name, r);
     if (r < 0) {
@@ -996,7 +998,7 @@ Test(sse_include_usage, reals_read_back_the_same)
     bool asked;
     json_t *a, *b, *full;
 
-    cr_assert_eq(sl_sse_include_usage(body, strlen(body), &out, NULL, &asked), 0);
+    cr_assert_eq(sl_v1_include_usage(body, strlen(body), &out, NULL, &asked), 0);
     cr_assert_not_null(out);
     a = without_options(body, strlen(body));
     b = without_options(out, strlen(out));
@@ -1017,15 +1019,15 @@ Test(sse_include_usage, tree_form)
     bool changed, asked;
 
     cr_assert_not_null(root);
-    cr_assert_eq(sl_sse_include_usage_json(root, &changed, &asked), 0);
+    cr_assert_eq(sl_v1_include_usage_json(root, &changed, &asked), 0);
     cr_assert(changed);
     cr_assert_not(asked);
-    cr_assert_eq(sl_sse_include_usage_json(root, &changed, &asked), 0);
+    cr_assert_eq(sl_v1_include_usage_json(root, &changed, &asked), 0);
     cr_assert_not(changed, "idempotent");
     cr_assert(asked, "it now asks itself");
     json_decref(root);
     root = json_array();
-    cr_assert_eq(sl_sse_include_usage_json(root, &changed, &asked), -EINVAL);
+    cr_assert_eq(sl_v1_include_usage_json(root, &changed, &asked), -EINVAL);
     json_decref(root);
 }
 
@@ -1034,7 +1036,7 @@ Test(sse_include_usage, body_over_the_backstop)
     char *out = NULL;
     bool asked;
 
-    cr_assert_eq(sl_sse_include_usage("{}", (size_t)SL_SSE_REQUEST_BODY_MAX + 1, &out, NULL,
+    cr_assert_eq(sl_v1_include_usage("{}", (size_t)SL_V1_BODY_MAX + 1, &out, NULL,
                                       &asked), -E2BIG);
     cr_assert_null(out);
 }
@@ -1235,7 +1237,7 @@ ParameterizedTest(struct strip_case *c, sse_strip, null_usage)
     json_t *before, *after;
 
     memcpy(buf, c->in, n + 1);
-    n = sl_sse_strip_null_usage(buf, n);
+    n = sl_openai_strip_null_usage(buf, n);
     buf[n] = '\0';
     cr_assert_str_eq(buf, c->out, "in: %s", c->in);
     /* Still the same JSON apart from the member. */
@@ -1256,15 +1258,15 @@ Test(sse_strip, the_chunk_reader_says_when_usage_is_null)
     static const char without[] = "{\"choices\":[{\"index\":0,\"delta\":{}}]}";
     static const char object[] = "{\"choices\":[],\"usage\":{\"prompt_tokens\":1,"
                                  "\"completion_tokens\":1}}";
-    struct sl_sse_chunk k;
+    struct sl_openai_chunk k;
 
-    cr_assert_eq(sl_sse_chunk_parse(with, strlen(with), &k), 0);
+    cr_assert_eq(sl_openai_chunk_parse(with, strlen(with), &k), 0);
     cr_assert(k.usage_null);
-    sl_sse_chunk_done(&k);
-    cr_assert_eq(sl_sse_chunk_parse(without, strlen(without), &k), 0);
+    sl_openai_chunk_done(&k);
+    cr_assert_eq(sl_openai_chunk_parse(without, strlen(without), &k), 0);
     cr_assert_not(k.usage_null);
-    sl_sse_chunk_done(&k);
-    cr_assert_eq(sl_sse_chunk_parse(object, strlen(object), &k), 0);
+    sl_openai_chunk_done(&k);
+    cr_assert_eq(sl_openai_chunk_parse(object, strlen(object), &k), 0);
     cr_assert_not(k.usage_null);
-    sl_sse_chunk_done(&k);
+    sl_openai_chunk_done(&k);
 }

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "http/request.h"
 #include "daemon/shm.h"
+#include "core/openai.h"
 #include "core/sse.h"
 #include "http/stream.h"
 #include "upstream/call.h"
@@ -35,7 +36,7 @@ struct chat_stream {
     struct sl_stream *stream;
     struct sl_sse_parser parser;
     struct sl_buf out;
-    struct sl_chat_usage usage;
+    struct sl_usage usage;
     bool done_seen;       /* the upstream said [DONE] */
     bool cut;             /* we sent event: error and are closing */
     bool paused;
@@ -99,18 +100,18 @@ static void cut(struct chat_stream *cs, const char *detail, const char *why)
 static int on_event(const struct sl_sse_event *ev, void *arg)
 {
     struct chat_stream *cs = arg;
-    struct sl_sse_chunk ch;
+    struct sl_openai_chunk ch;
     char *usage;
 
     if (ev->kind != SL_SSE_MESSAGE)
         return 0;
-    if (sl_sse_chunk_parse(ev->data, ev->data_len, &ch) < 0)
+    if (sl_openai_chunk_parse(ev->data, ev->data_len, &ch) < 0)
         return -ENOMEM;
-    if (ch.kind == SL_SSE_DATA_DONE) {
+    if (ch.kind == SL_OPENAI_DATA_DONE) {
         cs->done_seen = true;
-    } else if (ch.kind == SL_SSE_DATA_ERROR || ch.kind == SL_SSE_DATA_INVALID ||
+    } else if (ch.kind == SL_OPENAI_DATA_ERROR || ch.kind == SL_OPENAI_DATA_INVALID ||
                (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0)) {
-        sl_sse_chunk_done(&ch);
+        sl_openai_chunk_done(&ch);
         return -EPROTO;
     } else {
         if (ch.content && ch.content_len)
@@ -126,7 +127,7 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
             }
         }
     }
-    sl_sse_chunk_done(&ch);
+    sl_openai_chunk_done(&ch);
     return 0;
 }
 

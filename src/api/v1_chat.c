@@ -22,6 +22,7 @@
 #include "core/quota.h"
 #include "http/request.h"
 #include "daemon/shm.h"
+#include "core/openai.h"
 #include "core/sse.h"
 #include "http/stream.h"
 #include "upstream/call.h"
@@ -43,7 +44,7 @@ struct v1 {
     struct sl_buf err;                /* the one error event a cut ends with, if the
                                        * upstream's own; else ours */
     struct sl_buf scratch;            /* a chunk being rewritten */
-    struct sl_chat_usage usage;
+    struct sl_usage usage;
     bool done_seen, cut, paused;
     uint64_t reservation;             /* SPEC §4 upper bound, computed from the body */
 };
@@ -124,12 +125,12 @@ static bool on_valid(const char *body, size_t len, void *arg)
     bool ok;
 
     if (sl_json_scan(body, len, 0, &root, usage_name, &usage, 1) == SL_JSON_OBJECT) {
-        sl_chat_usage_scan(usage.p ? &usage : NULL, &v->usage);
+        sl_openai_usage_scan(usage.p ? &usage : NULL, &v->usage);
         return true;
     }
     tree = json_loadb(body, len, 0, NULL);
     ok = json_is_object(tree);
-    sl_chat_usage_parse(json_object_get(tree, "usage"), &v->usage);
+    sl_openai_usage_parse(json_object_get(tree, "usage"), &v->usage);
     json_decref(tree);
     return ok;
 }
@@ -162,7 +163,7 @@ static void record(struct v1 *v, const struct sl_call_result *res)
 }
 
 /* The upstream gave up.  Its client errors are the client's: relayed with their status, in
- * OpenAI's shape (sl_v1_upstream_error), a 429 with SPEC §4's waiting headers (the
+ * OpenAI's shape (sl_openai_error_for_client), a 429 with SPEC §4's waiting headers (the
  * upstream's own hint when it gave one; no retry for insufficient_quota).  Its key being
  * refused, its 5xx and our timeouts are the gateway's: 502. */
 static void reply_failure(struct v1 *v, const struct sl_call_result *res)
@@ -172,7 +173,7 @@ static void reply_failure(struct v1 *v, const struct sl_call_result *res)
     size_t len = 0;
 
     if (res->status >= 400 && res->status < 500 && !(res->fail & SL_FAIL_AUTH)) {
-        if (sl_v1_upstream_error(res->body, res->body_len, (int)res->status, &fixed,
+        if (sl_openai_error_for_client(res->body, res->body_len, (int)res->status, &fixed,
                                  &len) < 0) {
             sl_req_reply_busy(r, true);
             return;
@@ -249,7 +250,7 @@ static int relay_without_null_usage(struct v1 *v, const struct sl_sse_event *ev)
     sl_buf_reset(&v->scratch);
     if ((rc = sl_buf_append(&v->scratch, ev->data, ev->data_len)) < 0)
         return rc;
-    v->scratch.len = sl_sse_strip_null_usage(v->scratch.data, v->scratch.len);
+    v->scratch.len = sl_openai_strip_null_usage(v->scratch.data, v->scratch.len);
     v->scratch.data[v->scratch.len] = '\0';
     return relay_event(v, ev, v->scratch.data, v->scratch.len);
 }
@@ -262,7 +263,7 @@ static int keep_upstream_error(struct v1 *v, const struct sl_sse_event *ev)
     size_t len = 0;
     int k, rc = 0;
 
-    k = sl_v1_upstream_error(ev->data, ev->data_len, 200, &fixed, &len);
+    k = sl_openai_error_for_client(ev->data, ev->data_len, 200, &fixed, &len);
     if (k < 0)
         return -ENOMEM;
     sl_buf_reset(&v->err);
@@ -276,7 +277,7 @@ static int keep_upstream_error(struct v1 *v, const struct sl_sse_event *ev)
 }
 
 static int relay_chunk(struct v1 *v, const struct sl_sse_event *ev,
-                       const struct sl_sse_chunk *ch)
+                       const struct sl_openai_chunk *ch)
 {
     if (ch->usage.present)
         v->usage = ch->usage;
@@ -293,31 +294,31 @@ static int relay_chunk(struct v1 *v, const struct sl_sse_event *ev,
 static int on_event(const struct sl_sse_event *ev, void *arg)
 {
     struct v1 *v = arg;
-    struct sl_sse_chunk ch;
+    struct sl_openai_chunk ch;
     int rc = 0;
 
     if (ev->kind != SL_SSE_MESSAGE)
         return 0;
-    if (sl_sse_chunk_parse(ev->data, ev->data_len, &ch) < 0)
+    if (sl_openai_chunk_parse(ev->data, ev->data_len, &ch) < 0)
         return -ENOMEM;
     /* The SDKs treat a named error event as a failure too. */
-    if (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0 && ch.kind != SL_SSE_DATA_DONE)
-        ch.kind = SL_SSE_DATA_ERROR;
+    if (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0 && ch.kind != SL_OPENAI_DATA_DONE)
+        ch.kind = SL_OPENAI_DATA_ERROR;
     switch (ch.kind) {
-    case SL_SSE_DATA_DONE:
+    case SL_OPENAI_DATA_DONE:
         v->done_seen = true;
         rc = relay_event(v, ev, ev->data, ev->data_len);
         break;
-    case SL_SSE_DATA_ERROR:
+    case SL_OPENAI_DATA_ERROR:
         rc = keep_upstream_error(v, ev);     /* then cut: no [DONE] follows */
         break;
-    case SL_SSE_DATA_CHUNK:
+    case SL_OPENAI_DATA_CHUNK:
         rc = relay_chunk(v, ev, &ch);
         break;
     default:
         rc = -EPROTO;
     }
-    sl_sse_chunk_done(&ch);
+    sl_openai_chunk_done(&ch);
     return rc;
 }
 

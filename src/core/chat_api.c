@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* POST /api/chat as JSON: client body validation, upstream request body, upstream answer. */
+/* chat_api.c - POST /api/chat as JSON: client body validation, upstream request body, upstream answer. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -7,7 +7,6 @@
 #include "core/chat_api.h"
 
 #include <errno.h>
-#include <locale.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/json_scan.h"
+#include "core/json_write.h"
 #include "core/utf8.h"
 
 /* Duplicates are refused so that a later parser (ours or the upstream's) cannot read a value
@@ -29,7 +29,6 @@
 /* A decoded byte takes at most six bytes of JSON text ("\u0041"), so a string whose text is
  * longer than this holds more than max bytes. */
 #define SMALL_TEXT(max) (6 * (size_t)(max) + 2)
-#define OUT_LIT(o, lit) out_put((o), (lit), sizeof(lit) - 1)
 
 static void copy_printable(char *dst, size_t dst_sz, const char *src)
 {
@@ -309,61 +308,6 @@ static const char *map_finish(json_t *v)
     return sl_chat_finish_reason(s);
 }
 
-void sl_chat_usage_parse(const json_t *usage, struct sl_chat_usage *out)
-{
-    json_t *u = (json_t *)usage;      /* jansson's getters take no const */
-    json_t *pt = json_object_get(u, "prompt_tokens");
-    json_t *ct = json_object_get(u, "completion_tokens");
-    json_t *tt = json_object_get(u, "total_tokens");
-    int64_t p, c;
-
-    memset(out, 0, sizeof(*out));
-    if (!json_is_integer(pt) || !json_is_integer(ct))
-        return;
-    p = json_integer_value(pt);
-    c = json_integer_value(ct);
-    if (p < 0 || c < 0 || p > INT64_MAX - c)
-        return;
-    out->prompt_tokens = p;
-    out->completion_tokens = c;
-    out->total_tokens = p + c;
-    /* A larger total is believed (it may count what the parts do not); a smaller one not. */
-    if (json_is_integer(tt) && json_integer_value(tt) > out->total_tokens)
-        out->total_tokens = json_integer_value(tt);
-    out->present = true;
-}
-
-void sl_chat_usage_scan(const struct sl_json_span *usage, struct sl_chat_usage *out)
-{
-    struct sl_json_span pt = { NULL, 0 }, ct = { NULL, 0 }, tt = { NULL, 0 }, k, v;
-    struct sl_json_iter it;
-    int64_t p, c, t;
-
-    memset(out, 0, sizeof(*out));
-    if (!usage || sl_json_type_of(*usage) != SL_JSON_OBJECT)
-        return;
-    /* One pass, the last of duplicate keys winning, as json_object_get() reads them. */
-    sl_json_iter_init(&it, *usage);
-    while (sl_json_next_member(&it, &k, &v)) {
-        if (sl_json_str_eq(k, "prompt_tokens", 13))
-            pt = v;
-        else if (sl_json_str_eq(k, "completion_tokens", 17))
-            ct = v;
-        else if (sl_json_str_eq(k, "total_tokens", 12))
-            tt = v;
-    }
-    if (!sl_json_int(pt, &p) || !sl_json_int(ct, &c))
-        return;
-    if (p < 0 || c < 0 || p > INT64_MAX - c)
-        return;
-    out->prompt_tokens = p;
-    out->completion_tokens = c;
-    out->total_tokens = p + c;
-    if (sl_json_int(tt, &t) && t > out->total_tokens)
-        out->total_tokens = t;
-    out->present = true;
-}
-
 /* content, or the refusal when content is null/absent, or nothing (tool calls). */
 static int pick_text(json_t *msg, json_t **text, bool *refusal)
 {
@@ -431,7 +375,7 @@ static int map_completion(json_t *root, struct sl_chat_result *out)
         return -ENOMEM;
     }
     r.finish_reason = map_finish(json_object_get(choice, "finish_reason"));
-    sl_chat_usage_parse(json_object_get(root, "usage"), &r.usage);
+    sl_openai_usage_parse(json_object_get(root, "usage"), &r.usage);
     *out = r;
     return 0;
 }
@@ -575,7 +519,7 @@ static int scan_take(const struct scanned *s, struct sl_json_span usage,
         return -ENOMEM;
     }
     r.finish_reason = scan_finish(s->finish);
-    sl_chat_usage_scan(usage.p ? &usage : NULL, &r.usage);
+    sl_openai_usage_scan(usage.p ? &usage : NULL, &r.usage);
     *out = r;
     return 0;
 }
@@ -646,7 +590,7 @@ void sl_chat_result_done(struct sl_chat_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-static json_t *usage_object(const struct sl_chat_usage *u)
+static json_t *usage_object(const struct sl_usage *u)
 {
     json_t *o = json_object();
     bool on = u->present;
@@ -661,7 +605,7 @@ static json_t *usage_object(const struct sl_chat_usage *u)
     return o;
 }
 
-char *sl_chat_usage_json(const struct sl_chat_usage *u, size_t *len)
+char *sl_chat_usage_json(const struct sl_usage *u, size_t *len)
 {
     return dump_take(usage_object(u), len);
 }
@@ -683,195 +627,58 @@ char *sl_chat_response_json_tree(const struct sl_chat_result *r, size_t *len)
     return dump_take(root, len);
 }
 
-/* ---- JSON written directly: the bytes json_dumps(DUMP_FLAGS) writes for the same tree ---- */
-
-/* The output; failed sticks once an allocation failed or a string was not UTF-8, so the
- * writers below need no error path of their own. */
-struct out {
-    struct sl_buf b;
-    bool failed;
-};
-
-static void out_init(struct out *o, size_t max)
-{
-    sl_buf_init(&o->b, max);
-    o->failed = false;
-}
-
-static void out_put(struct out *o, const char *s, size_t n)
-{
-    if (!o->failed && sl_buf_append(&o->b, s, n) < 0)
-        o->failed = true;
-}
-
-/* jansson's dump_string() without JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH: '"', '\\' and
- * controls escaped (\b \f \n \r \t, else \u00XX in upper case), everything else as is. */
-static void out_escape(struct out *o, unsigned char c)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char seq[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-
-    switch (c) {
-    case '\\': out_put(o, "\\\\", 2); break;
-    case '"': out_put(o, "\\\"", 2); break;
-    case '\b': out_put(o, "\\b", 2); break;
-    case '\f': out_put(o, "\\f", 2); break;
-    case '\n': out_put(o, "\\n", 2); break;
-    case '\r': out_put(o, "\\r", 2); break;
-    case '\t': out_put(o, "\\t", 2); break;
-    default: out_put(o, seq, 6); break;
-    }
-}
-
-/* A quoted string; fails on what json_stringn() refuses (anything but strict UTF-8). */
-static void out_str(struct out *o, const char *s, size_t n)
-{
-    size_t i = 0, from = 0;
-    uint32_t cp;
-    int k;
-
-    out_put(o, "\"", 1);
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (c >= 0x80) {
-            if ((k = sl_utf8_decode(s + i, n - i, &cp)) < 0) {
-                o->failed = true;
-                return;
-            }
-            i += (size_t)k;
-        } else if (c >= 0x20 && c != '"' && c != '\\') {
-            i++;
-        } else {
-            out_put(o, s + from, i - from);
-            out_escape(o, c);
-            from = ++i;
-        }
-    }
-    out_put(o, s + from, n - from);
-    out_put(o, "\"", 1);
-}
-
-static void out_int(struct out *o, long long v)
-{
-    char b[24];
-    int n = snprintf(b, sizeof(b), "%lld", v);
-
-    out_put(o, b, (size_t)n);
-}
-
-/* jansson's jsonp_dtostr() at JSON_REAL_PRECISION(15): "%.15g" with a '.' for the decimal
- * point, ".0" when it reads as an integer, no '+' or leading zeros in the exponent. */
-static void out_real(struct out *o, double v)
-{
-    char b[64], *start, *end;
-    const char *point = localeconv()->decimal_point;
-    int n = snprintf(b, sizeof(b), "%.15g", v);
-    size_t len;
-
-    if (n < 0 || (size_t)n >= sizeof(b) - 3) {
-        o->failed = true;
-        return;
-    }
-    len = (size_t)n;
-    if (*point != '.' && (start = strchr(b, *point)))
-        *start = '.';
-    if (!strchr(b, '.') && !strchr(b, 'e')) {
-        memcpy(b + len, ".0", 3);
-        len += 2;
-    }
-    if ((start = strchr(b, 'e'))) {
-        end = ++start + 1;
-        if (*start == '-')
-            start++;
-        while (*end == '0')
-            end++;
-        if (end != start) {
-            memmove(start, end, len - (size_t)(end - b));
-            len -= (size_t)(end - start);
-        }
-    }
-    out_put(o, b, len);
-}
-
-/* The NUL-terminated text, or NULL (and nothing to free) if anything failed. */
-static char *out_take(struct out *o, size_t *len)
-{
-    if (o->failed) {
-        sl_buf_done(&o->b);
-        return NULL;
-    }
-    return sl_buf_take(&o->b, len);
-}
-
 char *sl_chat_upstream_body(const struct sl_chat_upstream_params *p,
                             const struct sl_chat_request *r, size_t *len)
 {
     bool sys = p->system_prompt && p->system_prompt[0];
     size_t sys_len = sys ? strlen(p->system_prompt) : 0, model_len;
-    struct out o;
+    struct sl_json_out o;
 
     if (!p->model || !p->model[0] || !isfinite(p->temperature) || !r->user_message)
         return NULL;
     model_len = strlen(p->model);
-    out_init(&o, SIZE_MAX / 2);    /* bounded by what it is made of */
-    OUT_LIT(&o, "{\"model\":");
-    out_str(&o, p->model, model_len);
-    OUT_LIT(&o, ",\"messages\":[");
+    sl_json_out_init(&o, SIZE_MAX / 2);    /* bounded by what it is made of */
+    SL_JSON_OUT_LIT(&o, "{\"model\":");
+    sl_json_out_str(&o, p->model, model_len);
+    SL_JSON_OUT_LIT(&o, ",\"messages\":[");
     if (sys) {
-        OUT_LIT(&o, "{\"role\":\"system\",\"content\":");
-        out_str(&o, p->system_prompt, sys_len);
-        OUT_LIT(&o, "},");
+        SL_JSON_OUT_LIT(&o, "{\"role\":\"system\",\"content\":");
+        sl_json_out_str(&o, p->system_prompt, sys_len);
+        SL_JSON_OUT_LIT(&o, "},");
     }
-    OUT_LIT(&o, "{\"role\":\"user\",\"content\":");
-    out_str(&o, r->user_message, r->user_message_len);
-    OUT_LIT(&o, "}],\"max_tokens\":");
-    out_int(&o, (long long)p->max_tokens);
-    OUT_LIT(&o, ",\"temperature\":");
-    out_real(&o, p->temperature);
+    SL_JSON_OUT_LIT(&o, "{\"role\":\"user\",\"content\":");
+    sl_json_out_str(&o, r->user_message, r->user_message_len);
+    SL_JSON_OUT_LIT(&o, "}],\"max_tokens\":");
+    sl_json_out_int(&o, (long long)p->max_tokens);
+    SL_JSON_OUT_LIT(&o, ",\"temperature\":");
+    sl_json_out_real(&o, p->temperature);
     if (p->stream)
-        OUT_LIT(&o, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
-    OUT_LIT(&o, "}");
-    return out_take(&o, len);
+        SL_JSON_OUT_LIT(&o, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    SL_JSON_OUT_LIT(&o, "}");
+    return sl_json_out_take(&o, len);
 }
 
 char *sl_chat_response_json(const struct sl_chat_result *r, size_t *len)
 {
-    const struct sl_chat_usage *u = &r->usage;
+    const struct sl_usage *u = &r->usage;
     const char *model = r->model ? r->model : "";
     const char *finish = sl_chat_finish_reason(r->finish_reason);
     size_t text_len = r->text ? r->text_len : 0, model_len = strlen(model);
-    struct out o;
+    struct sl_json_out o;
 
-    out_init(&o, SIZE_MAX / 2);
-    OUT_LIT(&o, "{\"text\":");
-    out_str(&o, r->text ? r->text : "", text_len);
-    OUT_LIT(&o, ",\"model\":");
-    out_str(&o, model, model_len);
-    OUT_LIT(&o, ",\"finish_reason\":");
-    out_str(&o, finish, strlen(finish));
-    OUT_LIT(&o, ",\"usage\":{\"prompt_tokens\":");
-    out_int(&o, u->present ? u->prompt_tokens : 0);
-    OUT_LIT(&o, ",\"completion_tokens\":");
-    out_int(&o, u->present ? u->completion_tokens : 0);
-    OUT_LIT(&o, ",\"total_tokens\":");
-    out_int(&o, u->present ? u->total_tokens : 0);
-    OUT_LIT(&o, "}}");
-    return out_take(&o, len);
-}
-
-void sl_chat_upstream_error_code(const char *body, size_t len, char *code, size_t code_sz,
-                                 char *type, size_t type_sz)
-{
-    json_t *root = NULL, *e;
-
-    copy_printable(code, code_sz, NULL);
-    copy_printable(type, type_sz, NULL);
-    if (len == 0 || len > SL_CHAT_UPSTREAM_BODY_MAX)
-        return;
-    root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-    e = json_object_get(root, "error");
-    copy_printable(code, code_sz, json_string_value(json_object_get(e, "code")));
-    copy_printable(type, type_sz, json_string_value(json_object_get(e, "type")));
-    json_decref(root);
+    sl_json_out_init(&o, SIZE_MAX / 2);
+    SL_JSON_OUT_LIT(&o, "{\"text\":");
+    sl_json_out_str(&o, r->text ? r->text : "", text_len);
+    SL_JSON_OUT_LIT(&o, ",\"model\":");
+    sl_json_out_str(&o, model, model_len);
+    SL_JSON_OUT_LIT(&o, ",\"finish_reason\":");
+    sl_json_out_str(&o, finish, strlen(finish));
+    SL_JSON_OUT_LIT(&o, ",\"usage\":{\"prompt_tokens\":");
+    sl_json_out_int(&o, u->present ? u->prompt_tokens : 0);
+    SL_JSON_OUT_LIT(&o, ",\"completion_tokens\":");
+    sl_json_out_int(&o, u->present ? u->completion_tokens : 0);
+    SL_JSON_OUT_LIT(&o, ",\"total_tokens\":");
+    sl_json_out_int(&o, u->present ? u->total_tokens : 0);
+    SL_JSON_OUT_LIT(&o, "}}");
+    return sl_json_out_take(&o, len);
 }

@@ -4,13 +4,16 @@
  * /chat/completions body, and map an upstream chat.completion into the route's 200 body.
  * Pure: jansson and json_scan.h only, never logs, no I/O.  Every input is treated as untrusted
  * bytes.  The per-request paths (the upstream answer, both bodies) read and write JSON without
- * a jansson tree; each keeps its tree version (_tree) as the reference it matches. */
+ * a jansson tree (json_scan.h, json_write.h); each keeps its tree version (_tree) as the
+ * reference it matches. */
 #ifndef SL_CHAT_API_H
 #define SL_CHAT_API_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/openai.h" /* struct sl_usage */
 
 /* SPEC §3.1: 1..2000 code points after stripping; conversation_id at most 128. */
 #define SL_CHAT_USER_MESSAGE_MAX 2000
@@ -86,26 +89,6 @@ char *sl_chat_upstream_body(const struct sl_chat_upstream_params *p,
 char *sl_chat_upstream_body_tree(const struct sl_chat_upstream_params *p,
                                  const struct sl_chat_request *r, size_t *len);
 
-struct sl_chat_usage {
-    int64_t prompt_tokens, completion_tokens, total_tokens;
-    bool present; /* false: the upstream sent no usable usage; the counts are 0 */
-};
-
-struct json_t;
-
-/* Read an upstream "usage" object (borrowed; NULL or not an object gives no usage).  Present
- * only when prompt_tokens and completion_tokens are non-negative integers; total_tokens is
- * max(total_tokens, prompt + completion), so an upstream that reports a total below its own
- * parts is never charged less than them (a missing or negative total reads as the sum).
- * Every route that charges a tenant reads usage through this. */
-void sl_chat_usage_parse(const struct json_t *usage, struct sl_chat_usage *out);
-
-struct sl_json_span;
-
-/* sl_chat_usage_parse() on text json_scan.h's validator accepted: usage (NULL when absent)
- * is read the same way. */
-void sl_chat_usage_scan(const struct sl_json_span *usage, struct sl_chat_usage *out);
-
 struct sl_chat_result {
     char *text;                /* owned, NUL-terminated; "" for a null content */
     size_t text_len;           /* bytes; text may hold NULs if the upstream sent \u0000 */
@@ -113,7 +96,7 @@ struct sl_chat_result {
     char *model;               /* owned; NULL when the upstream sent none: the route should
                                 * put the configured model there before rendering */
     const char *finish_reason; /* static, already mapped by sl_chat_finish_reason() */
-    struct sl_chat_usage usage;
+    struct sl_usage usage;
     char *upstream_id;         /* owned; the "id" (chatcmpl-...), NULL if absent or odd */
 };
 
@@ -123,7 +106,7 @@ struct sl_chat_result {
  * not a string or longer than SL_CHAT_MODEL_MAX), -ENOMEM, or -E2BIG over
  * SL_CHAT_UPSTREAM_BODY_MAX.  text = choices[0].message.content; when content is null or
  * absent, message.refusal if it is a string, else "" (e.g. tool_calls).  A finish_reason
- * that is not a string maps like an unknown one.  Usage is read as sl_chat_usage_parse()
+ * that is not a string maps like an unknown one.  Usage is read as sl_openai_usage_parse()
  * reads it.  *out is written only on success; release it with sl_chat_result_done(). */
 int sl_chat_parse_upstream(const char *body, size_t len, struct sl_chat_result *out);
 /* The same reading through a jansson tree: what sl_chat_parse_upstream() falls back to when
@@ -149,13 +132,6 @@ char *sl_chat_response_json_tree(const struct sl_chat_result *r, size_t *len);
 
 /* The usage object alone, {"prompt_tokens":..,"completion_tokens":..,"total_tokens":..},
  * e.g. for the stream route's "event: usage".  malloc'd, *len set if not NULL; NULL on OOM. */
-char *sl_chat_usage_json(const struct sl_chat_usage *u, size_t *len);
-
-/* Extract error.code and error.type from an upstream error body, to tell insufficient_quota
- * from a retriable 429 (SPEC §5).  Copies into the caller's buffers, truncated and reduced to
- * printable ASCII; empty strings when absent, not strings, or the body is not JSON.  A
- * buffer may be NULL when its size is 0. */
-void sl_chat_upstream_error_code(const char *body, size_t len, char *code, size_t code_sz,
-                                 char *type, size_t type_sz);
+char *sl_chat_usage_json(const struct sl_usage *u, size_t *len);
 
 #endif /* SL_CHAT_API_H */

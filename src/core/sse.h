@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* sse.h - server-sent events: an incremental parser for the upstream's (OpenAI's)
- * text/event-stream, helpers that read OpenAI chat.completion.chunk payloads, the
- * include_usage rewrite of a /v1 request body, and the framing of sluice's own events.
+/* sse.h - server-sent events on the wire: an incremental parser for the upstream's
+ * text/event-stream, and the framing of sluice's own events.  What the events carry is read
+ * elsewhere (openai.h for OpenAI's chunks).
  * Pure: no I/O, no clock, never logs.  Every input is untrusted and every buffer bounded.
  *
  * The parser follows the WHATWG HTML "server-sent events" interpretation rules: lines end in
@@ -20,15 +20,10 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "core/chat_api.h" /* struct sl_chat_usage: the usage chunk reads into the same type */
-
-struct json_t;
 
 /* Suggested cap for one upstream event (reliability.md §1.5): OpenAI chunks are a few hundred
  * bytes; a tool call's arguments arrive in fragments, never as one huge event. */
 #define SL_SSE_DEFAULT_MAX_EVENT (1u << 20)
-/* Backstop for sl_sse_include_usage(), behind the route's own body limit. */
-#define SL_SSE_REQUEST_BODY_MAX (64u << 20)
 
 enum sl_sse_kind {
     SL_SSE_MESSAGE, /* a dispatched event */
@@ -102,92 +97,6 @@ int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_eve
  * with "data: [DONE]" and a blank line, so true means the stream was cut.  Comment lines
  * alone do not count. */
 bool sl_sse_has_partial(const struct sl_sse_parser *p);
-
-/* ---- OpenAI chat.completion.chunk payloads ------------------------------------------ */
-
-enum sl_sse_data_kind {
-    SL_SSE_DATA_INVALID, /* not JSON, or not an object */
-    SL_SSE_DATA_DONE,    /* exactly "[DONE]" */
-    SL_SSE_DATA_CHUNK,   /* a JSON object without a (non-null, non-false) "error" member */
-    SL_SSE_DATA_ERROR,   /* a JSON object with one, e.g. {"error":{"message":..}} */
-};
-
-/* Decoded strings of a chunk up to this many bytes in all live in the chunk itself. */
-#define SL_SSE_CHUNK_INLINE 512
-
-/* A parsed data payload.  Every string is NUL-terminated, owned by the chunk and valid until
- * sl_sse_chunk_done() (do not copy the struct: small strings live inside it).  The choice
- * read is the first element of "choices" whose "index" is 0 or absent (choices[0] when n
- * is 1). */
-struct sl_sse_chunk {
-    enum sl_sse_data_kind kind;
-    const char *content;       /* that choice's delta.content; NULL when absent, null or not a
-                                * string; may hold NULs (content_len) */
-    size_t content_len;
-    const char *refusal;       /* delta.refusal, likewise */
-    size_t refusal_len;
-    const char *finish_reason; /* NULL while null or absent; "" if not a clean string, so
-                                * sl_chat_finish_reason() maps it to "error" */
-    bool tool_calls;           /* delta.tool_calls is a non-empty array */
-    bool usage_only;           /* "choices" is [] and "usage" an object: the usage chunk */
-    bool usage_null;           /* a top-level "usage": null (every other chunk, once
-                                * include_usage is on) */
-    struct sl_chat_usage usage; /* from "usage" wherever it appears, read by
-                                 * sl_chat_usage_parse() as sl_chat_parse_upstream() does */
-    const char *error_message; /* kind ERROR: error.message, or error itself if a string */
-    const char *error_type;    /* kind ERROR: error.type; NULL if absent or not a string */
-    const char *error_code;    /* kind ERROR: error.code, likewise */
-    struct json_t *root;       /* private: owns the strings above (the tree path) */
-    char *strings;             /* private: owns them (the one-pass path, large ones) */
-    char small[SL_SSE_CHUNK_INLINE]; /* private: or holds them (small ones) */
-};
-
-/* Parse one event's data.  Always fills *out (kind INVALID for garbage, never an error) and
- * returns 0, or -ENOMEM with *out zeroed, kind INVALID.  Release with sl_sse_chunk_done().
- * One pass without a tree (json_scan.h) for what the scanner accepts, jansson for the rest;
- * the two read alike (the fuzz target sse compares them through sl_sse_chunk_parse_tree()).
- * OpenAI's chat stream names no events; the node SDK also treats "event: error" as a
- * failure, so a route should check ev->event as well as kind. */
-int sl_sse_chunk_parse(const char *data, size_t len, struct sl_sse_chunk *out);
-/* The jansson reading alone. */
-int sl_sse_chunk_parse_tree(const char *data, size_t len, struct sl_sse_chunk *out);
-/* Safe twice and on a zeroed struct. */
-void sl_sse_chunk_done(struct sl_sse_chunk *c);
-/* Shortcuts that parse and release (-ENOMEM reads as INVALID / false). */
-enum sl_sse_data_kind sl_sse_classify(const char *data, size_t len);
-bool sl_sse_is_usage_chunk(const char *data, size_t len);
-
-/* Remove every top-level "usage": null member from one JSON object's text, in place, and
- * return the new length; every other byte stays as it was (the comma that separated the
- * member goes with it, so the text stays valid JSON).  The include_usage the gateway asked
- * for puts one in every chunk, which a client that did not ask must not see.  Only the plain
- * spelling of the key counts ("usage", no escapes), as every upstream writes it.  Text that
- * is not one JSON object is returned unchanged.  json need not be NUL-terminated. */
-size_t sl_sse_strip_null_usage(char *json, size_t len);
-
-/* ---- include_usage on the /v1 route (SPEC §3.3) ------------------------------------- */
-
-/* On a parsed client body: when "stream" is JSON true, make sure
- * "stream_options":{"include_usage":true} is set, keeping any other stream_options keys and
- * the position of existing keys (new keys go last).  *client_asked: the client had
- * include_usage true itself, so the route must relay the usage chunk; false otherwise (then
- * the route strips it).  *changed: root was modified.  A body without "stream": true is left
- * alone (both false).  Returns 0; -EINVAL if root is not an object, stream_options is
- * neither absent, null nor an object, or include_usage is neither absent, null nor a boolean
- * (the upstream would refuse those anyway); -ENOMEM. */
-int sl_sse_include_usage_json(struct json_t *root, bool *changed, bool *client_asked);
-
-/* The same on the raw body.  Returns 0 and sets *out to NULL when the body needs no change
- * (send the client's bytes as they are), else to a malloc'd NUL-terminated compact JSON
- * (caller frees, length in *out_len if out_len is not NULL).  The rewrite is a jansson round
- * trip: key order is kept; every value is kept semantically (escapes may become UTF-8,
- * reals print with 17 significant digits so they read back as the same double, e.g. 0.7 as
- * 0.69999999999999996), whitespace goes.  Returns -EINVAL as above and also for bytes that
- * are not one JSON object, duplicate keys (two parsers must not read different values),
- * integers outside int64 or nesting deeper than 2048; -E2BIG over SL_SSE_REQUEST_BODY_MAX;
- * -ENOMEM.  *out is NULL after an error; *client_asked is written on success only. */
-int sl_sse_include_usage(const char *body, size_t len, char **out, size_t *out_len,
-                         bool *client_asked);
 
 /* ---- framing sluice's own events (SPEC §3.2) ---------------------------------------- */
 

@@ -17,7 +17,9 @@
 #include "core/config.h"
 #include "core/json_scan.h"
 #include "core/quota.h"
-#include "core/sse.h"
+
+#define BODY_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+#define BODY_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -147,7 +149,7 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg,
         return r;
     out->reservation = estimate(root, len, cfg);
     out->stream = json_is_true(json_object_get(root, "stream"));
-    r = sl_sse_include_usage_json(root, &changed, &out->client_asked_usage);
+    r = sl_v1_include_usage_json(root, &changed, &out->client_asked_usage);
     if (r == -ENOMEM)
         return r;
     if (r < 0)
@@ -280,7 +282,7 @@ static void add_member(struct edits *ed, const char *base, struct sl_json_span o
     add_edit(ed, base, end, 0, text);
 }
 
-/* The include_usage rewrite of sl_sse_include_usage_json() as edits; *asked as it says.
+/* The include_usage rewrite of sl_v1_include_usage_json() as edits; *asked as it says.
  * false for what the tree path refuses. */
 static bool fast_include_usage(struct edits *ed, const char *base, struct sl_json_span opts,
                                bool *asked)
@@ -445,89 +447,69 @@ int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
     return 0;
 }
 
-/* ---- upstream error bodies ---- */
+/* ---- include_usage on streams (SPEC §3.3) ---- */
 
-static const char *type_for(int status)
+int sl_v1_include_usage_json(json_t *root, bool *changed, bool *client_asked)
 {
-    if (status == 429)
-        return "rate_limit_error";
-    if (status == 401)
-        return "authentication_error";
-    if (status == 403)
-        return "permission_error";
-    if (status >= 500 || status < 400)
-        return "server_error";
-    return "invalid_request_error";
-}
+    json_t *opts, *inc;
 
-/* Our own error for a body that is not one: all four fields, the status's type. */
-static char *synthesize(int status, size_t *out_len)
-{
-    json_t *root = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error",
-                             "message", "The upstream provider refused the request.",
-                             "type", type_for(status), "param",
-                             "code", status == 429 ? "rate_limit_exceeded" : "upstream_error");
-    char *s = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-
-    json_decref(root);
-    if (s)
-        *out_len = strlen(s);
-    return s;
-}
-
-/* Fill what an OpenAI error object lacks; true if e changed, -1 on OOM. */
-static int complete_error(json_t *e, int status)
-{
-    static const char *const nullable[] = { "param", "code" };
-    json_t *type = json_object_get(e, "type");
-    int changed = 0;
-    size_t i;
-
-    if (!json_is_string(type)) {
-        if (json_object_set_new(e, "type", json_string(type_for(status))) < 0)
-            return -1;
-        changed = 1;
+    *changed = false;
+    *client_asked = false;
+    if (!json_is_object(root))
+        return -EINVAL;
+    if (!json_is_true(json_object_get(root, "stream")))
+        return 0;
+    opts = json_object_get(root, "stream_options");
+    if (opts && !json_is_null(opts) && !json_is_object(opts))
+        return -EINVAL;
+    inc = json_object_get(opts, "include_usage");
+    if (inc && !json_is_null(inc) && !json_is_boolean(inc))
+        return -EINVAL;
+    if (json_is_true(inc)) {
+        *client_asked = true;
+        return 0;
     }
-    for (i = 0; i < 2; i++) {
-        json_t *v = json_object_get(e, nullable[i]);
-
-        if (v && (json_is_null(v) || json_is_string(v)))
-            continue;
-        if (json_object_set_new(e, nullable[i], json_null()) < 0)
-            return -1;
-        changed = 1;
+    if (!json_is_object(opts)) {
+        opts = json_object();
+        if (!opts || json_object_set_new(root, "stream_options", opts))
+            return -ENOMEM;
     }
-    return changed;
+    if (json_object_set_new(opts, "include_usage", json_true()))
+        return -ENOMEM;
+    *changed = true;
+    return 0;
 }
 
-int sl_v1_upstream_error(const char *body, size_t len, int status, char **out, size_t *out_len)
+int sl_v1_include_usage(const char *body, size_t len, char **out, size_t *out_len,
+                         bool *client_asked)
 {
-    json_t *root, *e;
+    json_error_t err;
+    json_t *root;
+    bool changed, asked;
     char *s = NULL;
-    int changed;
+    int r;
 
     *out = NULL;
-    *out_len = 0;
-    root = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    e = json_object_get(root, "error");
-    if (!json_is_object(root) || !json_is_object(e) ||
-        !json_is_string(json_object_get(e, "message"))) {
-        json_decref(root);
-        *out = synthesize(status, out_len);
-        return *out ? 1 : -ENOMEM;
-    }
-    changed = complete_error(e, status);
-    if (changed > 0) {
-        s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        changed = s ? changed : -1;
+    if (len > SL_V1_BODY_MAX)
+        return -E2BIG;
+    if (len == 0)
+        return -EINVAL;
+    root = json_loadb(body, len, BODY_JSON_FLAGS, &err);
+    if (!root)
+        return json_error_code(&err) == json_error_out_of_memory ? -ENOMEM : -EINVAL;
+    r = sl_v1_include_usage_json(root, &changed, &asked);
+    if (r == 0 && changed) {
+        s = json_dumps(root, BODY_DUMP_FLAGS);
+        if (!s)
+            r = -ENOMEM;
     }
     json_decref(root);
-    if (changed < 0)
-        return -ENOMEM;
-    if (s) {
-        *out = s;
+    if (r < 0)
+        return r;
+    *out = s;
+    if (s && out_len)
         *out_len = strlen(s);
-    }
+    *client_asked = asked;
     return 0;
 }
 

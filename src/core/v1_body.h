@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* v1_body.h - the pure part of POST /v1/chat/completions (SPEC §3.3): check the client's body
  * (model allow-list, n, the max_tokens cap), build what goes upstream (the cap injected when
- * absent, stream_options.include_usage on streams), estimate the reservation (SPEC §4), and
- * check an upstream error body before it is relayed.
+ * absent, stream_options.include_usage on streams) and estimate the reservation (SPEC §4).
  * jansson and the one-pass scanner; no I/O, no logging.  The route (v1_chat.c) and the
  * fuzzer call it. */
 #ifndef SL_V1_BODY_H
@@ -48,13 +47,30 @@ int sl_v1_parse_tree(const char *raw, size_t len, const struct sl_config *cfg,
                      struct sl_v1_request *out, struct sl_v1_problem *problem);
 void sl_v1_request_done(struct sl_v1_request *r);
 
-/* An upstream 4xx for the client (SPEC §3.3: OpenAI's shape, all four fields).  A body that
- * is an OpenAI error object, {"error":{"message":"...",...}}, is relayed: *out NULL, send the
- * upstream's bytes as they are; if it lacks "type" (filled from the status) or "param" /
- * "code" (filled with null; a value that is neither a string nor null reads as missing), *out
- * is that body completed.  Anything else (HTML, {"error":"text"}, truncated JSON, nothing) is
- * replaced by our own error of the same status: *out is it.  *out is malloc'd compact JSON
- * with its length in *out_len.  Returns 0 when the upstream's error is kept (as it came or
- * completed), 1 when it was replaced, or -ENOMEM. */
-int sl_v1_upstream_error(const char *body, size_t len, int status, char **out, size_t *out_len);
+/* Backstop for sl_v1_include_usage(), behind the route's own body limit. */
+#define SL_V1_BODY_MAX (64u << 20)
+
+struct json_t;
+
+/* On a parsed client body: when "stream" is JSON true, make sure
+ * "stream_options":{"include_usage":true} is set, keeping any other stream_options keys and
+ * the position of existing keys (new keys go last).  *client_asked: the client had
+ * include_usage true itself, so the route must relay the usage chunk; false otherwise (then
+ * the route strips it).  *changed: root was modified.  A body without "stream": true is left
+ * alone (both false).  Returns 0; -EINVAL if root is not an object, stream_options is
+ * neither absent, null nor an object, or include_usage is neither absent, null nor a boolean
+ * (the upstream would refuse those anyway); -ENOMEM. */
+int sl_v1_include_usage_json(struct json_t *root, bool *changed, bool *client_asked);
+
+/* The same on the raw body.  Returns 0 and sets *out to NULL when the body needs no change
+ * (send the client's bytes as they are), else to a malloc'd NUL-terminated compact JSON
+ * (caller frees, length in *out_len if out_len is not NULL).  The rewrite is a jansson round
+ * trip: key order is kept; every value is kept semantically (escapes may become UTF-8,
+ * reals print with 17 significant digits so they read back as the same double, e.g. 0.7 as
+ * 0.69999999999999996), whitespace goes.  Returns -EINVAL as above and also for bytes that
+ * are not one JSON object, duplicate keys (two parsers must not read different values),
+ * integers outside int64 or nesting deeper than 2048; -E2BIG over SL_V1_BODY_MAX;
+ * -ENOMEM.  *out is NULL after an error; *client_asked is written on success only. */
+int sl_v1_include_usage(const char *body, size_t len, char **out, size_t *out_len,
+                         bool *client_asked);
 #endif /* SL_V1_BODY_H */

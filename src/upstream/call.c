@@ -15,7 +15,7 @@
 #include <event2/event.h>
 
 #include "core/breaker.h"
-#include "core/chat_api.h"
+#include "core/openai.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -168,7 +168,7 @@ static unsigned classify(const struct sl_call *c, const struct sl_transfer_resul
             return SL_FAIL_BAD_RESPONSE | (c->streamed ? SL_FAIL_BODY_SENT : 0);
         return SL_FAIL_NONE;
     }
-    sl_chat_upstream_error_code(res->body, res->body_len, code, sizeof(code), type,
+    sl_openai_error_code(res->body, res->body_len, code, sizeof(code), type,
                                 sizeof(type));
     return sl_retry_classify((int)res->status, code, type, 0);
 }

@@ -37,11 +37,11 @@ static void check_error_code(const uint8_t *data, size_t size)
 
     memset(code, 'x', sizeof(code));
     memset(type, 'x', sizeof(type));
-    sl_chat_upstream_error_code((const char *)data, size, code, sizeof(code), type, sizeof(type));
+    sl_openai_error_code((const char *)data, size, code, sizeof(code), type, sizeof(type));
     check_printable(code, sizeof(code));
     check_printable(type, sizeof(type));
     one[0] = 'x';
-    sl_chat_upstream_error_code((const char *)data, size, one, sizeof(one), NULL, 0);
+    sl_openai_error_code((const char *)data, size, one, sizeof(one), NULL, 0);
     if (one[0] != '\0')
         abort();
 }

@@ -4,7 +4,7 @@
  * come out as one JSON object without duplicates, with the cap applied, include_usage settled
  * (a second rewrite changes nothing), and a reservation that covers every byte of the body
  * plus n times the completion limit.  A refused one must carry an OpenAI-shaped reason.  The
- * raw-bytes sl_sse_include_usage() must agree with the parsed rewrite, and the one-pass path
+ * raw-bytes sl_v1_include_usage() must agree with the parsed rewrite, and the one-pass path
  * with the jansson tree path it falls back on. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
@@ -18,7 +18,6 @@
 #include <jansson.h>
 
 #include "core/config.h"
-#include "core/sse.h"
 #include "core/v1_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -69,7 +68,7 @@ static void check_accepted(const struct sl_v1_request *r, size_t client_len)
     n = integer_or(json_object_get(root, "n"), 1);
     if (r->reservation < client_len + n * max_tokens)
         abort();
-    if (sl_sse_include_usage_json(root, &changed, &asked) != 0 || changed)
+    if (sl_v1_include_usage_json(root, &changed, &asked) != 0 || changed)
         abort();
     if (r->stream != json_is_true(json_object_get(root, "stream")))
         abort();
@@ -102,10 +101,10 @@ static void check_raw(const uint8_t *data, size_t size)
         json_decref(root);
         return;
     }
-    want = sl_sse_include_usage_json(root, &changed, &asked);
+    want = sl_v1_include_usage_json(root, &changed, &asked);
     json_decref(root);
     raw_asked = !asked;
-    r = sl_sse_include_usage((const char *)data, size, &out, NULL, &raw_asked);
+    r = sl_v1_include_usage((const char *)data, size, &out, NULL, &raw_asked);
     if ((r == 0) != (want == 0) || (r == 0 && (raw_asked != asked || !out != !changed)))
         abort();
     free(out);
@@ -150,6 +149,28 @@ static void check_same_as_tree(const uint8_t *data, size_t size, int r,
     sl_v1_request_done(&tree);
 }
 
+/* The stream_options rewrite alone, on any bytes. */
+static void include_usage(const char *data, size_t size)
+{
+    char *out = NULL, *again = NULL;
+    size_t out_len = 0;
+    bool asked = false, asked2 = false;
+    int r = sl_v1_include_usage(data, size, &out, &out_len, &asked);
+
+    if (r != 0) {
+        if (out || (r != -EINVAL && r != -E2BIG))
+            abort();
+        return;
+    }
+    if (!out)
+        return;
+    /* A rewritten body asks for usage itself, so a second pass changes nothing. */
+    if (strlen(out) != out_len || sl_v1_include_usage(out, out_len, &again, NULL, &asked2) != 0
+        || again || !asked2)
+        abort();
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sl_v1_request req;
@@ -170,5 +191,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     check_raw(data, size);
+    include_usage((const char *)data, size);
     return 0;
 }
