@@ -13,7 +13,6 @@
 #include "core/config.h"
 #include "core/quota.h"
 #include "admission/redis.h"
-#include "daemon/shm.h"
 #include "admission/store_redis.h"
 #include "admission/tenants.h"
 
@@ -24,13 +23,13 @@ struct sl_budget {
 };
 
 struct sl_budget *sl_budget_new(struct event_base *base, const struct sl_config *cfg,
-                                struct sl_shm *shm, struct sl_metrics *m, pid_t pid)
+                                struct sl_tenants *t, struct sl_metrics *m, pid_t pid)
 {
     struct sl_budget *b = calloc(1, sizeof(*b));
 
     if (!b)
         return NULL;
-    b->t = &shm->tenants;
+    b->t = t;
     b->pid = pid;
     if (cfg->redis_url) {
         b->redis = sl_store_redis_new(base, cfg, b->t, m, pid);

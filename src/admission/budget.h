@@ -21,7 +21,7 @@ struct sl_config;
 struct sl_metrics;
 struct sl_quota_result;
 struct sl_redis;
-struct sl_shm;
+struct sl_tenants;
 
 /* verdict: an enum sl_quota_verdict (SL_QUOTA_OK with resv >= 0, the reservation to settle),
  * or -ENOSPC (no reservation slot left: busy), -EAGAIN (Redis out of reach and fail_mode =
@@ -31,7 +31,7 @@ typedef void (*sl_budget_cb)(void *arg, int verdict, int resv,
 
 /* Worker, after fork.  With [redis] url this starts connecting.  NULL on failure. */
 struct sl_budget *sl_budget_new(struct event_base *base, const struct sl_config *cfg,
-                                struct sl_shm *shm, struct sl_metrics *m, pid_t pid);
+                                struct sl_tenants *t, struct sl_metrics *m, pid_t pid);
 void sl_budget_free(struct sl_budget *b);
 
 /* Reserve `tokens` for tenant idx.  cb runs exactly once: before this returns (then the

@@ -19,10 +19,9 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "http/request.h"
-#include "daemon/shm.h"
 #include "admission/tenant_sync.h"
 #include "admission/tenants.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 #define PREFIX "/admin/v1"
 #define LIMIT_MAX 1000000000000000LL          /* 10^15, as the config file allows */
@@ -407,7 +406,7 @@ static bool read_change(struct admin_call *c, bool create)
             sl_req_reply_detail(c->r, 409, "Tenant already exists");
             goto out;
         }
-        c->lim = sl_worker_config(c->r->w)->limits;
+        c->lim = c->r->serve->cfg->limits;
     } else {
         sl_tenants_usage(c->t, c->idx, sl_clock_mono_ms(), wall_s(), &c->lim, NULL);
     }
@@ -500,8 +499,8 @@ static bool route(struct admin_call *c, const char *rest, enum evhttp_cmd_type m
 
 void sl_admin_handle(struct sl_req *r, const char *path)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
-    struct sl_tenant_sync *sync = sl_worker_tenant_sync(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
+    struct sl_tenant_sync *sync = r->serve->tenant_sync;
     struct admin_call *c;
 
     if (!cfg->has_admin_key) {
@@ -521,7 +520,7 @@ void sl_admin_handle(struct sl_req *r, const char *path)
         sl_req_free(r);
         return;
     }
-    *c = (struct admin_call){ .r = r, .t = &sl_worker_shm(r->w)->tenants, .idx = -1 };
+    *c = (struct admin_call){ .r = r, .t = r->serve->tenants, .idx = -1 };
     if (!route(c, path + strlen(PREFIX), evhttp_request_get_command(r->ev))) {
         call_end(c);
         return;

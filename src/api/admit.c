@@ -17,9 +17,8 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "http/request.h"
-#include "daemon/shm.h"
 #include "admission/tenants.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 static void refuse(struct sl_req *r, bool openai, int status, const char *detail,
                    const char *type, const char *code)
@@ -32,11 +31,11 @@ static void refuse(struct sl_req *r, bool openai, int status, const char *detail
 
 static bool authenticate(struct sl_req *r, bool openai)
 {
-    struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
-    int idx = sl_auth_tenant(t, sl_worker_config(r->w), sl_req_header(r, "Authorization"));
+    struct sl_tenants *t = r->serve->tenants;
+    int idx = sl_auth_tenant(t, r->serve->cfg, sl_req_header(r, "Authorization"));
 
     if (idx < 0) {
-        sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_AUTH);
+        sl_metrics_reject(r->serve->metrics, SL_REJECT_AUTH);
         sl_req_add_header(r, "WWW-Authenticate", "Bearer");
         refuse(r, openai, 401, "Invalid or missing API key", "authentication_error",
                "invalid_api_key");
@@ -63,7 +62,7 @@ static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_
                        uint64_t tokens)
 {
     bool openai = r->admit_openai;
-    struct sl_metrics *m = sl_worker_metrics(r->w);
+    struct sl_metrics *m = r->serve->metrics;
 
     if (v < 0) {
         if (v == -EAGAIN)
@@ -109,7 +108,7 @@ static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_
 static void give_back(struct sl_req *r)
 {
     if (r->resv >= 0) {
-        sl_budget_settle(sl_worker_budget(r->w), r->resv, 0);
+        sl_budget_settle(r->serve->budget, r->resv, 0);
         r->resv = -1;
     }
 }
@@ -118,7 +117,6 @@ static void give_back(struct sl_req *r)
 static void on_reserved(void *arg, int v, int resv, const struct sl_quota_result *res)
 {
     struct sl_req *r = arg;
-    struct sl_shm *shm = sl_worker_shm(r->w);
     void (*admitted)(struct sl_req *) = r->admitted;
     bool openai = r->admit_openai;
     uint64_t retry_ms = 0;
@@ -126,17 +124,17 @@ static void on_reserved(void *arg, int v, int resv, const struct sl_quota_result
     r->admit_op = NULL;
     if (!verdict_ok(r, v, resv, res, r->admit_tokens))
         goto refused;
-    if (!sl_breaker_allow(&shm->breaker, sl_clock_mono_ms(), &retry_ms)) {
+    if (!sl_breaker_allow(r->serve->breaker, sl_clock_mono_ms(), &retry_ms)) {
         give_back(r);
-        sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_BREAKER);
+        sl_metrics_reject(r->serve->metrics, SL_REJECT_BREAKER);
         sl_req_add_retry_headers(r, retry_ms, true);
         refuse(r, openai, 503, "Upstream circuit open", "server_error", "circuit_open");
         goto refused;
     }
     /* The request itself is already counted in flight. */
-    if (sl_worker_inflight(r->w) > sl_worker_config(r->w)->max_inflight) {
+    if (r->serve->inflight > r->serve->cfg->max_inflight) {
         give_back(r);
-        sl_metrics_reject(sl_worker_metrics(r->w), SL_REJECT_INFLIGHT);
+        sl_metrics_reject(r->serve->metrics, SL_REJECT_INFLIGHT);
         sl_req_add_retry_headers(r, 1000, true);
         refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
         goto refused;
@@ -161,7 +159,7 @@ void sl_admit(struct sl_req *r, bool openai_errors, uint64_t tokens,
     r->admit_tokens = tokens;
     /* With shared memory only, on_reserved has run (and r may be gone) when this returns
      * NULL; with Redis it runs later and r is still ours. */
-    op = sl_budget_reserve(sl_worker_budget(r->w), r->tenant_idx, tokens, on_reserved, r);
+    op = sl_budget_reserve(r->serve->budget, r->tenant_idx, tokens, on_reserved, r);
     if (op)
         r->admit_op = op;
 }

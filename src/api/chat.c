@@ -15,9 +15,8 @@
 #include "core/config.h"
 #include "core/quota.h"
 #include "http/request.h"
-#include "daemon/shm.h"
 #include "upstream/call.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 struct chat {
     struct sl_req *r;
@@ -77,7 +76,7 @@ static void reply_ok(struct chat *c)
     size_t len;
 
     if (!c->out.model) {
-        c->out.model = strdup(sl_worker_config(r->w)->model);
+        c->out.model = strdup(r->serve->cfg->model);
         if (!c->out.model) {
             sl_req_reply_busy(r, false);
             return;
@@ -135,7 +134,7 @@ static void reply_problem(struct sl_req *r, const struct sl_chat_problem *p)
 int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, char **body,
                     size_t *body_len)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
     struct sl_chat_upstream_params up = {
         .model = cfg->model,
         .system_prompt = cfg->system_prompt,
@@ -192,7 +191,7 @@ uint64_t sl_chat_reservation(const struct sl_config *cfg, const struct sl_chat_r
 /* Admitted: call the upstream. */
 static void chat_start(struct sl_req *r)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
     struct sl_call_spec spec = { 0 };
     struct chat *c = r->ctx;
 
@@ -202,10 +201,10 @@ static void chat_start(struct sl_req *r)
     spec.request_id = r->id;
     spec.model = cfg->model;
     spec.start_ms = r->start_ms;
-    spec.metrics = sl_worker_metrics(r->w);
-    spec.breaker = &sl_worker_shm(r->w)->breaker;
-    c->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
-                            sl_worker_retry_policy(r->w), &spec, on_valid, on_done, c);
+    spec.metrics = r->serve->metrics;
+    spec.breaker = r->serve->breaker;
+    c->call = sl_call_start(r->serve->upstream, r->serve->base,
+                            r->serve->retry, &spec, on_valid, on_done, c);
     if (!c->call || sl_req_watch_client(r, on_client_gone) < 0) {
         sl_req_reply_busy(r, false);
         sl_req_free(r);
@@ -214,7 +213,7 @@ static void chat_start(struct sl_req *r)
 
 void sl_chat_handle(struct sl_req *r)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
     struct chat *c;
 
     c = calloc(1, sizeof(*c));

@@ -18,12 +18,11 @@
 #include "core/chat_api.h"
 #include "core/config.h"
 #include "http/request.h"
-#include "daemon/shm.h"
 #include "core/openai.h"
 #include "core/sse.h"
 #include "http/stream.h"
 #include "upstream/call.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 #define EVENT_BUF_MAX (4u << 20)
 
@@ -238,7 +237,7 @@ static void on_done(const struct sl_call_result *res, void *arg)
 /* Admitted: open the client's side and call the upstream. */
 static void stream_start(struct sl_req *r)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
     struct sl_call_spec spec = { 0 };
     struct chat_stream *cs = r->ctx;
 
@@ -254,13 +253,13 @@ static void stream_start(struct sl_req *r)
     spec.request_id = r->id;
     spec.model = cfg->model;
     spec.start_ms = r->start_ms;
-    spec.metrics = sl_worker_metrics(r->w);
-    spec.breaker = &sl_worker_shm(r->w)->breaker;
+    spec.metrics = r->serve->metrics;
+    spec.breaker = r->serve->breaker;
     spec.on_data = on_data;
     spec.idle_timeout_ms = cfg->attempt_timeout_ms;
     spec.stream_timeout_ms = cfg->stream_timeout_ms;
-    cs->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
-                             sl_worker_retry_policy(r->w), &spec, on_stream_valid, on_done,
+    cs->call = sl_call_start(r->serve->upstream, r->serve->base,
+                             r->serve->retry, &spec, on_stream_valid, on_done,
                              cs);
     if (!cs->call) {
         sl_req_reply_busy(r, false);
@@ -270,7 +269,7 @@ static void stream_start(struct sl_req *r)
 
 void sl_chat_stream_handle(struct sl_req *r)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
     struct chat_stream *cs = calloc(1, sizeof(*cs));
 
     if (!cs) {

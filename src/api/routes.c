@@ -16,7 +16,6 @@
 
 #include "api/chat.h"
 #include "http/request.h"
-#include "daemon/shm.h"
 #include "api/admin.h"
 #include "core/breaker.h"
 #include "admission/budget.h"
@@ -24,7 +23,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "api/v1_chat.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 enum {
     M_GET = EVHTTP_REQ_GET,
@@ -73,11 +72,11 @@ static void handle_readyz(struct sl_req *r)
 {
     static const char ready[] = "{\"status\":\"ready\"}";
     static const char degraded[] = "{\"status\":\"ready\",\"degraded\":[\"redis\"]}";
-    bool draining = sl_worker_is_draining(r->w);
-    bool open = sl_breaker_state(&sl_worker_shm(r->w)->breaker, sl_clock_mono_ms()) ==
+    bool draining = r->serve->draining;
+    bool open = sl_breaker_state(r->serve->breaker, sl_clock_mono_ms()) ==
                 SL_BREAKER_OPEN;
-    bool redis_down = sl_budget_store_down(sl_worker_budget(r->w));
-    bool redis = redis_down && sl_worker_config(r->w)->fail_mode == SL_FAIL_MODE_CLOSED;
+    bool redis_down = sl_budget_store_down(r->serve->budget);
+    bool redis = redis_down && r->serve->cfg->fail_mode == SL_FAIL_MODE_CLOSED;
     char body[160];
     size_t n;
 
@@ -107,7 +106,7 @@ static void handle_metrics(struct sl_req *r)
     struct sl_buf b;
 
     sl_buf_init(&b, 4u << 20);
-    if (sl_worker_render_metrics(r->w, &b) < 0)
+    if (r->serve->render_metrics(r->serve->owner, &b) < 0)
         sl_req_reply_detail(r, 503, "Server busy");
     else
         sl_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
@@ -189,7 +188,7 @@ static const char *framing_problem(struct evhttp_request *ev)
     return NULL;
 }
 
-static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metrics_only)
+static void dispatch(struct evhttp_request *ev, struct sl_serve *s, bool metrics_only)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -198,7 +197,7 @@ static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metric
 
     /* With [metrics] listen set, /metrics lives there and only there. */
     if (rt && rt->id == SL_ROUTE_METRICS && !metrics_only &&
-        sl_worker_config(w)->has_metrics_listen)
+        s->cfg->has_metrics_listen)
         rt = NULL;
     if (rt && metrics_only && rt->id != SL_ROUTE_METRICS)
         rt = NULL;
@@ -206,7 +205,7 @@ static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metric
 
     bool admin = !rt && !metrics_only && path && sl_admin_path(path);
 
-    r = sl_req_new(w, ev, rt ? rt->name : admin ? "/admin/v1" : "unmatched",
+    r = sl_req_new(s, ev, rt ? rt->name : admin ? "/admin/v1" : "unmatched",
                    rt ? rt->id : admin ? SL_ROUTE_ADMIN : SL_ROUTE_OTHER);
     if (!r) {
         evhttp_send_error(ev, 503, NULL);
@@ -244,12 +243,12 @@ static void dispatch(struct evhttp_request *ev, struct sl_worker *w, bool metric
     rt->handle(r);
 }
 
-void sl_routes_dispatch(struct evhttp_request *ev, void *arg)
+void sl_routes_dispatch(struct evhttp_request *ev, struct sl_serve *s)
 {
-    dispatch(ev, arg, false);
+    dispatch(ev, s, false);
 }
 
-void sl_routes_dispatch_metrics(struct evhttp_request *ev, void *arg)
+void sl_routes_dispatch_metrics(struct evhttp_request *ev, struct sl_serve *s)
 {
-    dispatch(ev, arg, true);
+    dispatch(ev, s, true);
 }

@@ -21,13 +21,12 @@
 #include "core/json_scan.h"
 #include "core/quota.h"
 #include "http/request.h"
-#include "daemon/shm.h"
 #include "core/openai.h"
 #include "core/sse.h"
 #include "http/stream.h"
 #include "upstream/call.h"
 #include "core/v1_body.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 
 struct v1 {
@@ -401,7 +400,7 @@ static void on_client_gone(struct sl_req *r)
 /* Admitted: call the upstream, buffered or streamed. */
 static void v1_start(struct sl_req *r)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
     struct sl_call_spec spec = { 0 };
     struct v1 *v = r->ctx;
 
@@ -411,8 +410,8 @@ static void v1_start(struct sl_req *r)
     spec.request_id = r->id;
     spec.model = v->model;
     spec.start_ms = r->start_ms;
-    spec.metrics = sl_worker_metrics(r->w);
-    spec.breaker = &sl_worker_shm(r->w)->breaker;
+    spec.metrics = r->serve->metrics;
+    spec.breaker = r->serve->breaker;
     if (v->stream) {
         if (sl_sse_parser_init(&v->parser, SL_SSE_DEFAULT_MAX_EVENT) < 0 ||
             !(v->out = sl_stream_new(r, on_gone, on_drained, v))) {
@@ -424,8 +423,8 @@ static void v1_start(struct sl_req *r)
         spec.idle_timeout_ms = cfg->attempt_timeout_ms;
         spec.stream_timeout_ms = cfg->stream_timeout_ms;
     }
-    v->call = sl_call_start(sl_worker_upstream(r->w), sl_worker_base(r->w),
-                            sl_worker_retry_policy(r->w), &spec,
+    v->call = sl_call_start(r->serve->upstream, r->serve->base,
+                            r->serve->retry, &spec,
                             v->stream ? on_stream_valid : on_valid,
                             v->stream ? on_done_stream : on_done_buffered, v);
     if (!v->call || (!v->stream && sl_req_watch_client(r, on_client_gone) < 0)) {
@@ -436,7 +435,7 @@ static void v1_start(struct sl_req *r)
 
 void sl_v1_chat_handle(struct sl_req *r)
 {
-    const struct sl_config *cfg = sl_worker_config(r->w);
+    const struct sl_config *cfg = r->serve->cfg;
     struct v1 *v = calloc(1, sizeof(*v));
 
     if (!v) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* metrics.c - per-worker counters in shared memory and their Prometheus exposition. */
+/* metrics.c - per-worker counters and the Prometheus text of their sum. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -10,7 +10,6 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
-#include "daemon/shm.h"
 
 static const int codes[SL_METRICS_CODES] = {
     200, 201, 204, 400, 401, 403, 404, 405, 408, 409,
@@ -145,8 +144,7 @@ void sl_metrics_redis_fallback(struct sl_metrics *m)
     bump(&m->redis_fallbacks, 1);
 }
 
-/* acc += from, value by value (acc is private to the caller; from may be live). */
-static void add(struct sl_metrics *acc, struct sl_metrics *from)
+void sl_metrics_add(struct sl_metrics *acc, struct sl_metrics *from)
 {
     _Atomic uint64_t *a = (_Atomic uint64_t *)acc, *f = (_Atomic uint64_t *)from;
     size_t i, n = sizeof(*acc) / sizeof(uint64_t);
@@ -157,53 +155,8 @@ static void add(struct sl_metrics *acc, struct sl_metrics *from)
         bump(&a[i], get(&f[i]));
 }
 
-void sl_metrics_fold(struct sl_shm *shm, struct sl_metrics *from)
-{
-    _Atomic uint64_t *f = (_Atomic uint64_t *)from;
-    size_t i, n = sizeof(*from) / sizeof(uint64_t);
-
-    atomic_fetch_add(&shm->metrics_fold_seq, 1);
-    add(&shm->retired, from);
-    for (i = 0; i < n; i++)
-        atomic_store_explicit(&f[i], 0, memory_order_relaxed);
-    atomic_fetch_add(&shm->metrics_fold_seq, 1);
-}
-
-/* Sum every live slot and the retired totals; retried while the master is folding. */
-static void collect(struct sl_shm *shm, struct sl_metrics *acc, uint64_t *inflight,
-                    unsigned *workers, uint32_t generation)
-{
-    uint32_t seq;
-    unsigned i;
-
-    for (;;) {
-        seq = atomic_load(&shm->metrics_fold_seq);
-        if (seq & 1)
-            continue;
-        memset(acc, 0, sizeof(*acc));
-        *inflight = 0;
-        *workers = 0;
-        add(acc, &shm->retired);
-        for (i = 0; i < SL_SHM_WORKER_SLOTS; i++) {
-            struct sl_worker_slot *s = &shm->workers[i];
-            uint32_t st = atomic_load(&s->state);
-
-            if (st == SL_WORKER_FREE)
-                continue;
-            add(acc, &s->metrics);
-            *inflight += atomic_load(&s->inflight);
-            if (st == SL_WORKER_READY && atomic_load(&s->generation) == generation)
-                (*workers)++;
-        }
-        /* The slots were read with relaxed loads: order them before the second look at the
-         * sequence, or a weakly ordered CPU could see a fold half done as consistent. */
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load(&shm->metrics_fold_seq) == seq)
-            return;
-    }
-}
-
-static int header(struct sl_buf *b, const char *name, const char *type, const char *help)
+int sl_metrics_write_header(struct sl_buf *b, const char *name, const char *type,
+                            const char *help)
 {
     return sl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -240,8 +193,7 @@ static uint64_t hist_count(struct sl_histogram *h)
     return n;
 }
 
-/* One series per status code seen: name{label="value",code="..."} count. */
-static void by_code(struct sl_buf *b, const char *name, const char *label, const char *value,
+void sl_metrics_write_by_code(struct sl_buf *b, const char *name, const char *label, const char *value,
                     _Atomic uint64_t *counts)
 {
     for (unsigned c = 0; c <= SL_METRICS_CODES; c++) {
@@ -259,15 +211,15 @@ static void by_code(struct sl_buf *b, const char *name, const char *label, const
     }
 }
 
-static void render_requests(struct sl_buf *b, struct sl_metrics *m)
+static void write_requests(struct sl_buf *b, struct sl_metrics *m)
 {
     char label[96];
     unsigned r;
 
-    header(b, "sluice_requests_total", "counter", "Requests answered, by route and status.");
+    sl_metrics_write_header(b, "sluice_requests_total", "counter", "Requests answered, by route and status.");
     for (r = 0; r < SL_ROUTE_COUNT; r++)
-        by_code(b, "sluice_requests_total", "route", route_names[r], m->requests[r]);
-    header(b, "sluice_request_duration_seconds", "histogram",
+        sl_metrics_write_by_code(b, "sluice_requests_total", "route", route_names[r], m->requests[r]);
+    sl_metrics_write_header(b, "sluice_request_duration_seconds", "histogram",
            "Time from a request's arrival to its end, by route.");
     for (r = 0; r < SL_ROUTE_COUNT; r++) {
         if (!hist_count(&m->request_duration[r]))
@@ -277,16 +229,16 @@ static void render_requests(struct sl_buf *b, struct sl_metrics *m)
     }
 }
 
-static void render_upstream(struct sl_buf *b, struct sl_metrics *m)
+static void write_upstream(struct sl_buf *b, struct sl_metrics *m)
 {
     unsigned i;
 
-    header(b, "sluice_upstream_attempts_total", "counter",
+    sl_metrics_write_header(b, "sluice_upstream_attempts_total", "counter",
            "Upstream attempts, by outcome (retries count once each).");
     for (i = 0; i < SL_OUTCOME_COUNT; i++)
         sl_buf_printf(b, "sluice_upstream_attempts_total{outcome=\"%s\"} %llu\n",
                       outcome_names[i], (unsigned long long)get(&m->attempts[i]));
-    header(b, "sluice_streams_cut_total", "counter",
+    sl_metrics_write_header(b, "sluice_streams_cut_total", "counter",
            "Streams that ended before their end, by route and by who cut them.");
     for (i = 0; i < SL_ROUTE_COUNT; i++)
         for (unsigned c = 0; c < SL_CUT_COUNT; c++)
@@ -294,93 +246,35 @@ static void render_upstream(struct sl_buf *b, struct sl_metrics *m)
                 sl_buf_printf(b, "sluice_streams_cut_total{route=\"%s\",cause=\"%s\"} %llu\n",
                               route_names[i], cut_names[c],
                               (unsigned long long)get(&m->cuts[i][c]));
-    header(b, "sluice_upstream_duration_seconds", "histogram",
+    sl_metrics_write_header(b, "sluice_upstream_duration_seconds", "histogram",
            "Duration of one upstream attempt.");
     histogram(b, "sluice_upstream_duration_seconds", "", &m->upstream_duration);
-    header(b, "sluice_tokens_total", "counter", "Tokens the upstream reported, by kind.");
+    sl_metrics_write_header(b, "sluice_tokens_total", "counter", "Tokens the upstream reported, by kind.");
     sl_buf_printf(b, "sluice_tokens_total{kind=\"prompt\"} %llu\n",
                   (unsigned long long)get(&m->tokens_prompt));
     sl_buf_printf(b, "sluice_tokens_total{kind=\"completion\"} %llu\n",
                   (unsigned long long)get(&m->tokens_completion));
-    header(b, "sluice_admission_rejections_total", "counter",
+    sl_metrics_write_header(b, "sluice_admission_rejections_total", "counter",
            "Requests refused before any upstream call, by reason.");
     for (i = 0; i < SL_REJECT_COUNT; i++)
         sl_buf_printf(b, "sluice_admission_rejections_total{reason=\"%s\"} %llu\n",
                       reject_names[i], (unsigned long long)get(&m->rejections[i]));
-    header(b, "sluice_redis_errors_total", "counter", "Failed or timed-out Redis commands.");
+    sl_metrics_write_header(b, "sluice_redis_errors_total", "counter", "Failed or timed-out Redis commands.");
     sl_buf_printf(b, "sluice_redis_errors_total %llu\n",
                   (unsigned long long)get(&m->redis_errors));
-    header(b, "sluice_redis_commands_total", "counter",
+    sl_metrics_write_header(b, "sluice_redis_commands_total", "counter",
            "Redis round trips, by what they were for.");
     for (i = 0; i < SL_REDIS_OP_COUNT; i++)
         sl_buf_printf(b, "sluice_redis_commands_total{op=\"%s\"} %llu\n", redis_op_names[i],
                       (unsigned long long)get(&m->redis_commands[i]));
-    header(b, "sluice_redis_fallbacks_total", "counter",
+    sl_metrics_write_header(b, "sluice_redis_fallbacks_total", "counter",
            "Admissions decided on this host's limits because Redis was out of reach.");
     sl_buf_printf(b, "sluice_redis_fallbacks_total %llu\n",
                   (unsigned long long)get(&m->redis_fallbacks));
 }
 
-/* Per tenant, only the live ones and only counts that moved (names need no escaping:
- * tenants.h allows [A-Za-z0-9_.-]). */
-static void render_tenants(struct sl_buf *b, struct sl_tenants *t)
+void sl_metrics_write(struct sl_buf *out, struct sl_metrics *sum)
 {
-    uint32_t i, n = atomic_load(&t->ntenants);
-
-    header(b, "sluice_tenant_requests_total", "counter",
-           "Requests answered for a tenant (authenticated), by status.");
-    for (i = 0; i < n; i++) {
-        struct sl_tenant_rec *rec = &t->tenants[i];
-
-        if (atomic_load(&rec->state) != SL_SLOT_LIVE)
-            continue;
-        by_code(b, "sluice_tenant_requests_total", "tenant", rec->name, rec->counters.requests);
-    }
-    header(b, "sluice_tenant_tokens_total", "counter",
-           "Tokens the upstream reported for a tenant's requests, by kind.");
-    for (i = 0; i < n; i++) {
-        struct sl_tenant_rec *rec = &t->tenants[i];
-
-        if (atomic_load(&rec->state) != SL_SLOT_LIVE)
-            continue;
-        sl_buf_printf(b, "sluice_tenant_tokens_total{tenant=\"%s\",kind=\"prompt\"} %llu\n"
-                      "sluice_tenant_tokens_total{tenant=\"%s\",kind=\"completion\"} %llu\n",
-                      rec->name, (unsigned long long)get(&rec->counters.tokens_prompt),
-                      rec->name, (unsigned long long)get(&rec->counters.tokens_completion));
-    }
-}
-
-int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *out)
-{
-    static struct sl_metrics acc;    /* large; workers are single-threaded */
-    uint64_t inflight;
-    unsigned workers;
-
-    collect(shm, &acc, &inflight, &workers, generation);
-    render_requests(out, &acc);
-    render_upstream(out, &acc);
-    render_tenants(out, &shm->tenants);
-    header(out, "sluice_breaker_state", "gauge",
-           "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
-    sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} %d\n",
-                  (int)sl_breaker_state(&shm->breaker, sl_clock_mono_ms()));
-    header(out, "sluice_reservations_held", "gauge",
-           "Token reservations held by requests in flight, all tenants.");
-    sl_buf_printf(out, "sluice_reservations_held %u\n", sl_tenants_reserved_slots(&shm->tenants));
-    header(out, "sluice_redis_journal_pending", "gauge",
-           "Settlements waiting to be written to Redis (this host).");
-    sl_buf_printf(out, "sluice_redis_journal_pending %u\n",
-                  atomic_load(&shm->tenants.npending));
-    header(out, "sluice_inflight_requests", "gauge", "Requests being served now.");
-    sl_buf_printf(out, "sluice_inflight_requests %llu\n", (unsigned long long)inflight);
-    header(out, "sluice_workers", "gauge", "Workers of the serving generation accepting.");
-    sl_buf_printf(out, "sluice_workers %u\n", workers);
-    header(out, "sluice_workers_restarted_total", "counter",
-           "Workers that died unexpectedly and were replaced.");
-    sl_buf_printf(out, "sluice_workers_restarted_total %u\n",
-                  atomic_load(&shm->workers_restarted));
-    header(out, "process_start_time_seconds", "gauge", "When the master started (unix time).");
-    return sl_buf_printf(out, "process_start_time_seconds %llu.%03llu\n",
-                         (unsigned long long)(shm->started_wall_ms / 1000),
-                         (unsigned long long)(shm->started_wall_ms % 1000));
+    write_requests(out, sum);
+    write_upstream(out, sum);
 }

@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 struct sl_buf;
-struct sl_shm;
 
 enum sl_route_id {
     SL_ROUTE_HEALTHZ, SL_ROUTE_READYZ, SL_ROUTE_METRICS, SL_ROUTE_API_CHAT,
@@ -87,10 +86,16 @@ void sl_metrics_tenant(struct sl_tenant_counters *c, int status, int64_t prompt,
 void sl_metrics_redis_error(struct sl_metrics *m);
 void sl_metrics_redis_fallback(struct sl_metrics *m);
 
-/* Master only: add a dead worker's counters to the retired totals and zero its slot's. */
-void sl_metrics_fold(struct sl_shm *shm, struct sl_metrics *from);
-/* The Prometheus text exposition (format 0.0.4) of every worker plus the retired totals.
- * 0 or the buffer's error. */
-int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *out);
+/* acc += from, value by value (acc is private to the caller; from may be live). */
+void sl_metrics_add(struct sl_metrics *acc, struct sl_metrics *from);
+/* The Prometheus text (format 0.0.4) of a sum of counters: requests, attempts, tokens,
+ * rejections, Redis.  The process-wide gauges are written by daemon/metrics_render.c. */
+void sl_metrics_write(struct sl_buf *out, struct sl_metrics *sum);
+/* "# HELP" and "# TYPE" lines.  0 or the buffer's error. */
+int sl_metrics_write_header(struct sl_buf *b, const char *name, const char *type,
+                            const char *help);
+/* One series per status code seen: name{label="value",code="..."} count. */
+void sl_metrics_write_by_code(struct sl_buf *b, const char *name, const char *label,
+                              const char *value, _Atomic uint64_t *counts);
 const char *sl_metrics_route_name(enum sl_route_id route);
 #endif /* SL_METRICS_H */

@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 #endif
 #include "daemon/shm.h"
+#include "daemon/metrics_render.h"
 
 #include <errno.h>
 #include <string.h>

@@ -20,23 +20,22 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/reqid.h"
-#include "daemon/worker.h"
 
 typedef struct evhttp_request *(*request_new_fn)(void (*cb)(struct evhttp_request *, void *),
                                                  void *arg);
 
 /* Set by sl_http_errors_init() in a worker; a worker is one single-threaded process, so one
  * pointer per process is the whole story.  NULL in the master and in unit tests. */
-static struct sl_worker *worker;
+static struct sl_metrics *metrics;
 static sl_http_head_cb head_cb;
 static void *head_arg;
 /* The request sl_http_refuse_early() turned into evhttp's 417 path, answered 413 instead.
  * evhttp sends that error within the same call that ran the head callback. */
 static struct evhttp_request *too_large;
 
-void sl_http_errors_init(struct sl_worker *w, sl_http_head_cb head, void *arg)
+void sl_http_errors_init(struct sl_metrics *m, sl_http_head_cb head, void *arg)
 {
-    worker = w;
+    metrics = m;
     head_cb = head;
     head_arg = arg;
 }
@@ -97,7 +96,7 @@ struct evhttp_request *evhttp_request_new(void (*cb)(struct evhttp_request *, vo
     }
     req = next(cb, arg);
     too_large = NULL;         /* never a stale pointer to match a request at the same address */
-    if (req && worker)
+    if (req && metrics)
         evhttp_request_set_header_cb(req, on_header);
     return req;
 }
@@ -166,7 +165,7 @@ static void account(struct evhttp_request *req, int status, const char *id)
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     struct sl_log_line *l;
 
-    if (!worker)
+    if (!metrics)
         return;
     l = sl_log_begin(status >= 500 ? SL_LOG_WARN : SL_LOG_INFO, "request");
     sl_log_str(l, "request_id", id);
@@ -181,7 +180,7 @@ static void account(struct evhttp_request *req, int status, const char *id)
     sl_log_int(l, "latency_ms", 0);
     sl_log_str(l, "answered_by", "evhttp");
     sl_log_end(l);
-    sl_metrics_request(sl_worker_metrics(worker), SL_ROUTE_OTHER, status, 0);
+    sl_metrics_request(metrics, SL_ROUTE_OTHER, status, 0);
 }
 
 /* Replaces libevent's definition; see http_errors.h.  Same contract as the original: the

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 struct evhttp_request;
-struct sl_worker;
+struct sl_metrics;
 
 /* Runs once evhttp has read the head of an incoming request (not yet its body). */
 typedef void (*sl_http_head_cb)(struct evhttp_request *req, void *arg);
@@ -30,7 +30,7 @@ typedef void (*sl_http_head_cb)(struct evhttp_request *req, void *arg);
 /* Called once by each worker before it serves: evhttp's own replies are logged and counted
  * in w's metrics from then on, and head(req, arg) runs for every incoming request (head may
  * be NULL).  Also forces the linker to keep this object in the binary. */
-void sl_http_errors_init(struct sl_worker *w, sl_http_head_cb head, void *arg);
+void sl_http_errors_init(struct sl_metrics *m, sl_http_head_cb head, void *arg);
 /* From a head callback: a request that says "Expect: 100-continue" with a Content-Length
  * over max_body is answered 413 at once (and the connection closed).  Left to itself, evhttp
  * would wait for a body the client never sends, because it never got its 100 Continue. */

@@ -21,9 +21,8 @@
 #include "core/config.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "daemon/shm.h"
 #include "admission/tenants.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 static const char *method_name(enum evhttp_cmd_type t)
 {
@@ -41,14 +40,14 @@ static const char *method_name(enum evhttp_cmd_type t)
     return "OTHER";
 }
 
-struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route,
+struct sl_req *sl_req_new(struct sl_serve *s, struct evhttp_request *ev, const char *route,
                           enum sl_route_id route_id)
 {
     struct sl_req *r = calloc(1, sizeof(*r));
 
     if (!r)
         return NULL;
-    r->w = w;
+    r->serve = s;
     r->ev = ev;
     r->route = route;
     r->route_id = route_id;
@@ -58,7 +57,7 @@ struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const 
     r->prompt_tokens = r->completion_tokens = r->total_tokens = -1;
     r->tenant_idx = -1;
     r->resv = -1;
-    r->close_after = sl_worker_is_draining(w);
+    r->close_after = s->draining;
     struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
     const char *ua = evhttp_find_header(in, "User-Agent");
     const char *ns = evhttp_find_header(in, "X-Sluice-No-Store");
@@ -67,7 +66,7 @@ struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const 
     if (ua)
         snprintf(r->user_agent, sizeof(r->user_agent), "%s", ua);
     r->no_store = ns && strcmp(ns, "1") == 0;
-    sl_worker_request_started(w);
+    sl_serve_request_started(s);
     return r;
 }
 
@@ -106,7 +105,7 @@ void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len,
 {
     struct sl_log_line *l;
 
-    if (!sl_worker_config(r->w)->log_prompts || r->no_store)
+    if (!r->serve->cfg->log_prompts || r->no_store)
         return;
     l = sl_log_begin(SL_LOG_INFO, "prompt");
     sl_log_str(l, "request_id", r->id);
@@ -147,7 +146,7 @@ int sl_req_watch_client(struct sl_req *r, void (*gone)(struct sl_req *r))
     if (fd < 0)
         return -EINVAL;
     r->client_gone = gone;
-    r->client_watch = event_new(sl_worker_base(r->w), fd, EV_CLOSED | EV_PERSIST,
+    r->client_watch = event_new(r->serve->base, fd, EV_CLOSED | EV_PERSIST,
                                 on_client_closed, r);
     if (!r->client_watch || event_add(r->client_watch, NULL) == -1) {
         stop_watch(r);
@@ -171,14 +170,14 @@ static uint64_t charged_tokens(const struct sl_req *r)
 
 static void count_tenant_and_cut(const struct sl_req *r)
 {
-    struct sl_tenants *t = &sl_worker_shm(r->w)->tenants;
+    struct sl_tenants *t = r->serve->tenants;
 
     if (r->tenant_idx >= 0 && (unsigned)r->tenant_idx < t->max_tenants)
         sl_metrics_tenant(&t->tenants[r->tenant_idx].counters, r->status,
                           r->total_tokens >= 0 ? r->prompt_tokens : 0,
                           r->total_tokens >= 0 ? r->completion_tokens : 0);
     if (r->cut)
-        sl_metrics_cut(sl_worker_metrics(r->w), r->route_id,
+        sl_metrics_cut(r->serve->metrics, r->route_id,
                        strcmp(r->cut, "upstream") == 0 ? SL_CUT_UPSTREAM
                        : strcmp(r->cut, "client") == 0 ? SL_CUT_CLIENT : SL_CUT_GATEWAY);
 }
@@ -202,19 +201,19 @@ void sl_req_free(struct sl_req *r)
             actual = charged_tokens(r);
         else if (r->charge_full)
             actual = r->reserved_tokens;
-        sl_budget_settle(sl_worker_budget(r->w), r->resv, actual);
+        sl_budget_settle(r->serve->budget, r->resv, actual);
         r->resv = -1;
     }
     /* Log first: the line may borrow strings (the model) from the route's context. */
     log_request(r);
-    sl_metrics_request(sl_worker_metrics(r->w), r->route_id, r->status,
+    sl_metrics_request(r->serve->metrics, r->route_id, r->status,
                        sl_clock_mono_us() - r->start_us);
     if (r->total_tokens >= 0)
-        sl_metrics_tokens(sl_worker_metrics(r->w), r->prompt_tokens, r->completion_tokens);
+        sl_metrics_tokens(r->serve->metrics, r->prompt_tokens, r->completion_tokens);
     count_tenant_and_cut(r);
     if (r->ctx_free)
         r->ctx_free(r->ctx);
-    sl_worker_request_finished(r->w);
+    sl_serve_request_finished(r->serve);
     free(r);
 }
 
@@ -304,13 +303,13 @@ void sl_req_reply(struct sl_req *r, int status, const char *content_type, const 
     sl_req_add_date(h);
     if (content_type)
         evhttp_add_header(h, "Content-Type", content_type);
-    if (r->close_after || sl_worker_is_draining(r->w))
+    if (r->close_after || r->serve->draining)
         evhttp_add_header(h, "Connection", "close");
     out = evhttp_request_get_output_buffer(r->ev);
     if (body && len)
         evbuffer_add(out, body, len);
     r->status = status;
-    sl_worker_reply_queued(r->w, r->ev);
+    sl_serve_reply_queued(r->serve, r->ev);
     evhttp_send_reply(r->ev, status, NULL, NULL);
     r->ev = NULL;
 }

@@ -17,10 +17,10 @@ struct event;
 struct evhttp_request;
 struct evkeyvalq;
 struct sl_budget_op;
-struct sl_worker;
+struct sl_serve;
 
 struct sl_req {
-    struct sl_worker *w;
+    struct sl_serve *serve;          /* borrowed: what the request may reach */
     struct evhttp_request *ev;      /* owned by evhttp; NULL once the reply has been sent */
     const char *route;              /* static route name for logs and metrics */
     enum sl_route_id route_id;
@@ -66,7 +66,7 @@ struct sl_req {
 
 /* Begin a request: picks its id, counts it in flight.  NULL on OOM (the caller answers 503
  * without a request object). */
-struct sl_req *sl_req_new(struct sl_worker *w, struct evhttp_request *ev, const char *route,
+struct sl_req *sl_req_new(struct sl_serve *s, struct evhttp_request *ev, const char *route,
                           enum sl_route_id route_id);
 void sl_req_free(struct sl_req *r);
 

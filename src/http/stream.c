@@ -16,7 +16,7 @@
 
 #include "core/config.h"
 #include "http/request.h"
-#include "daemon/worker.h"
+#include "http/serve.h"
 
 static const char ping[] = ": ping\n\n";
 
@@ -29,7 +29,7 @@ struct sl_stream {
     struct event *ping;
     struct event *notify_gone;        /* deferred: gone never runs inside our own calls */
     bool begun, finished, is_gone, aborting;
-    bool counted;                     /* sl_worker_reply_queued() and not yet settled */
+    bool counted;                     /* sl_serve_reply_queued() and not yet settled */
 };
 
 static void on_notify_gone(evutil_socket_t fd, short what, void *arg)
@@ -51,7 +51,7 @@ static void mark_gone(struct sl_stream *s)
     /* The connection is gone: evhttp will never report this reply as written. */
     if (s->counted) {
         s->counted = false;
-        sl_worker_reply_abandoned(s->r->w);
+        sl_serve_reply_abandoned(s->r->serve);
     }
     if (s->closed_watch)
         event_del(s->closed_watch);
@@ -93,7 +93,7 @@ static void on_closed_watch(evutil_socket_t fd, short what, void *arg)
 
 static void arm_ping(struct sl_stream *s)
 {
-    uint64_t ms = sl_worker_config(s->r->w)->stream_ping_ms;
+    uint64_t ms = s->r->serve->cfg->stream_ping_ms;
     struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
     evtimer_add(s->ping, &tv);
@@ -118,7 +118,7 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
 struct sl_stream *sl_stream_new(struct sl_req *r, sl_stream_cb gone, sl_stream_cb drained,
                                 void *arg)
 {
-    struct event_base *base = sl_worker_base(r->w);
+    struct event_base *base = r->serve->base;
     struct sl_stream *s = calloc(1, sizeof(*s));
     struct bufferevent *bev;
 
@@ -145,7 +145,7 @@ struct sl_stream *sl_stream_new(struct sl_req *r, sl_stream_cb gone, sl_stream_c
 
 int sl_stream_begin(struct sl_stream *s, const char *content_type)
 {
-    const struct sl_config *cfg = sl_worker_config(s->r->w);
+    const struct sl_config *cfg = s->r->serve->cfg;
     struct evkeyvalq *h;
     struct bufferevent *bev;
     struct timeval wtv;
@@ -161,10 +161,10 @@ int sl_stream_begin(struct sl_stream *s, const char *content_type)
     evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_add_header(h, "X-Accel-Buffering", "no");
-    if (sl_worker_is_draining(s->r->w))
+    if (s->r->serve->draining)
         evhttp_add_header(h, "Connection", "close");
     s->r->status = 200;
-    sl_worker_reply_queued(s->r->w, s->r->ev);
+    sl_serve_reply_queued(s->r->serve, s->r->ev);
     s->counted = true;
     evhttp_connection_set_closecb(s->evcon, on_conn_close, s);
     evhttp_send_reply_start(s->r->ev, 200, "OK");
@@ -269,7 +269,7 @@ void sl_stream_free(struct sl_stream *s)
     /* Freed before it ended: whatever happened, the client must not see a complete answer. */
     if (s->counted) {
         s->counted = false;
-        sl_worker_reply_abandoned(s->r->w);
+        sl_serve_reply_abandoned(s->r->serve);
     }
     if (!s->is_gone && !s->finished && s->evcon) {
         evhttp_connection_set_closecb(s->evcon, NULL, NULL);
