@@ -694,7 +694,7 @@ int sl_master_load_key(const struct sl_config *cfg, char **api_key)
     char source[300], err[512];
     int r;
 
-    /* The key travels in a header: only TLS may carry it off this host.  config.c refuses
+    /* The key travels in a header: only TLS may carry it off this host.  config_set.c refuses
      * such a base_url already, with file and line; this stays as the last line. */
     if (strncmp(cfg->base_url, "https://", 8) != 0 && !sl_secret_url_is_local(cfg->base_url)) {
         sl_log_err("config_error", "base_url must be https:// unless it is on this host: "
