@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "admission/auth.h"
+#include "admission/reservations.h"
 #include "daemon/state.h"
 #include "admission/tenants.h"
 

@@ -15,6 +15,7 @@
 #include <criterion/parameterized.h>
 
 #include "admission/auth.h"
+#include "admission/reservations.h"
 #include "admission/tenants.h"
 
 static struct sl_tenants *t;

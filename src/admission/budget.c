@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/quota.h"
 #include "admission/redis.h"
+#include "admission/reservations.h"
 #include "admission/store_redis.h"
 #include "admission/tenants.h"
 

@@ -21,6 +21,7 @@
 #include "core/quota.h"
 #include "admission/redis.h"
 #include "admission/redis_scripts.h"
+#include "admission/reservations.h"
 #include "admission/tenants.h"
 
 #define LEASE_MS 5000                 /* a settlement being sent belongs to its sender */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* store_redis.h - the Redis half of budget.h: reserve and settle through the Lua scripts of
  * redis_scripts.h, the fail_mode fallback, and the replay of settlements that Redis has not
- * confirmed yet (they wait in the shared reservation table, see tenants.h).
+ * confirmed yet (they wait in the shared reservation table, see reservations.h).
  *
  * Round trips: one EVALSHA before the upstream call (reserve: rate windows and budget at
  * once) and one after (settle), per request; none else on the request path. */

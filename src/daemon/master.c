@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "daemon/listen.h"
 #include "core/log.h"
+#include "admission/reservations.h"
 #include "daemon/sd_notify.h"
 #include "core/secret.h"
 #include "daemon/shm.h"

@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "admission/reservations.h"
 #include "admission/tenants.h"
 #include "daemon/shm.h"
 

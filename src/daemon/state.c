@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "admission/reservations.h"
 #include "admission/tenants.h"
 
 #define STATE_VERSION 1
@@ -93,7 +94,7 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Settlements Redis has not confirmed (tenants.h): written to Redis by the next start. */
+/* Settlements Redis has not confirmed (reservations.h): written to Redis by the next start. */
 static json_t *journal_doc(struct sl_tenants *t)
 {
     json_t *list = json_array();

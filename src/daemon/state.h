@@ -4,7 +4,7 @@
  * forgets tenants nor hands out a fresh budget.  Written atomically (temporary file, fsync,
  * rename, fsync of the directory) by the master every few seconds and at shutdown; read once
  * at start, after the configuration's static tenants exist.  With Redis it also carries the
- * settlements Redis has not confirmed yet (the journal, tenants.h), under their Redis ids, so
+ * settlements Redis has not confirmed yet (the journal, reservations.h), under their Redis ids, so
  * that a restart while Redis is away loses no usage.  A corrupt or unreadable file is
  * reported and ignored: it never stops the gateway.  Rate-limit windows are not kept: they
  * refill within a minute anyway. */

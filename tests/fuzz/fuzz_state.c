@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "core/quota.h"
+#include "admission/reservations.h"
 #include "daemon/state.h"
 #include "admission/tenants.h"
 
