@@ -373,75 +373,122 @@ int sl_tenants_revoke_key(struct sl_tenants *t, const char *key_id)
     return r;
 }
 
-int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
-                            int64_t now_wall_s, char *err, size_t err_sz)
+/* Does the file keep the static tenant `name`: a [tenant.NAME] section, or "anonymous" under
+ * [auth] mode = none? */
+static bool in_config(const struct sl_config *cfg, const char *name)
 {
-    uint32_t i, n;
-    size_t j, k;
-    int idx, r = 0;
+    bool keep = false;
 
-    lock(&t->admin_lock);
-    /* Static tenants the file no longer names go away, keys and all. */
-    n = atomic_load(&t->ntenants);
+    for (size_t j = 0; j < cfg->ntenants; j++)
+        keep |= strcmp(cfg->tenants[j].name, name) == 0;
+    return keep || (cfg->auth_mode == SL_AUTH_NONE && strcmp(name, SL_TENANT_ANONYMOUS) == 0);
+}
+
+/* Static tenants the file no longer names go away, keys and all. */
+static void bury_unlisted_locked(struct sl_tenants *t, const struct sl_config *cfg,
+                                 int64_t now_wall_s)
+{
+    uint32_t i, n = atomic_load(&t->ntenants);
+
     for (i = 0; i < n; i++) {
         struct sl_tenant_rec *rec = &t->tenants[i];
-        bool keep = false;
 
         if (atomic_load(&rec->state) != SL_SLOT_LIVE || !rec->is_static)
             continue;
-        for (j = 0; j < cfg->ntenants; j++)
-            keep |= strcmp(cfg->tenants[j].name, rec->name) == 0;
-        if (cfg->auth_mode == SL_AUTH_NONE && strcmp(rec->name, SL_TENANT_ANONYMOUS) == 0)
-            keep = true;
-        if (!keep)
+        if (!in_config(cfg, rec->name))
             bury_locked(t, i, now_wall_s);
     }
-    for (j = 0; j < cfg->ntenants + (cfg->auth_mode == SL_AUTH_NONE) && r >= 0; j++) {
-        bool anon = j == cfg->ntenants;
-        const char *name = anon ? SL_TENANT_ANONYMOUS : cfg->tenants[j].name;
-        const struct sl_limits *lim = anon ? &cfg->limits : &cfg->tenants[j].limits;
+}
 
-        idx = sl_tenants_by_name(t, name);
-        if (idx < 0) {
-            idx = create_locked(t, name, lim, true, now_wall_s);
-        } else {
-            lock_rec(t, &t->tenants[idx]);
-            t->tenants[idx].limits = *lim;
-            t->tenants[idx].is_static = true;
-            unlock(&t->tenants[idx].lock);
-        }
-        if (idx < 0) {
-            snprintf(err, err_sz, "tenant %s: %s", name, strerror(-idx));
-            r = idx;
-            break;
-        }
-        /* A key_sha256 line removed from the file stops working on reload, not at restart. */
-        for (uint32_t ki = 0; !anon && ki < t->key_slots; ki++) {
-            struct sl_key_rec *kr = &t->keys[ki];
-            bool listed = false;
+/* A static tenant, created or given the file's limits.  Its index, or -errno and err. */
+static int upsert_static_locked(struct sl_tenants *t, const char *name,
+                                const struct sl_limits *lim, int64_t now_wall_s, char *err,
+                                size_t err_sz)
+{
+    int idx = sl_tenants_by_name(t, name);
 
-            if (atomic_load(&kr->state) != SL_SLOT_LIVE || !kr->from_config ||
-                kr->tenant != (uint32_t)idx)
-                continue;
-            for (k = 0; k < cfg->tenants[j].nkeys; k++)
-                listed |= memcmp(kr->sha256, cfg->tenants[j].key_sha256[k], 32) == 0;
-            if (!listed)
-                bury_key_locked(t, ki);
-        }
-        for (k = 0; !anon && k < cfg->tenants[j].nkeys; k++) {
-            int found = sl_tenants_by_key(t, cfg->tenants[j].key_sha256[k]);
+    if (idx < 0) {
+        idx = create_locked(t, name, lim, true, now_wall_s);
+    } else {
+        lock_rec(t, &t->tenants[idx]);
+        t->tenants[idx].limits = *lim;
+        t->tenants[idx].is_static = true;
+        unlock(&t->tenants[idx].lock);
+    }
+    if (idx < 0)
+        snprintf(err, err_sz, "tenant %s: %s", name, strerror(-idx));
+    return idx;
+}
 
-            if (found == idx)
-                continue;
-            r = add_key_locked(t, (uint32_t)idx, cfg->tenants[j].key_sha256[k], now_wall_s,
-                               NULL, true, NULL);
-            if (r < 0) {
-                snprintf(err, err_sz, "tenant %s: a key_sha256 %s", name,
-                         r == -EEXIST ? "belongs to another tenant" : strerror(-r));
-                break;
-            }
+/* A key_sha256 line removed from the file stops working on reload, not at restart. */
+static void revoke_unlisted_keys_locked(struct sl_tenants *t, uint32_t idx,
+                                        const struct sl_tenant_conf *tc)
+{
+    for (uint32_t ki = 0; ki < t->key_slots; ki++) {
+        struct sl_key_rec *kr = &t->keys[ki];
+        bool listed = false;
+
+        if (atomic_load(&kr->state) != SL_SLOT_LIVE || !kr->from_config || kr->tenant != idx)
+            continue;
+        for (size_t k = 0; k < tc->nkeys; k++)
+            listed |= memcmp(kr->sha256, tc->key_sha256[k], 32) == 0;
+        if (!listed)
+            bury_key_locked(t, ki);
+    }
+}
+
+/* The file's key_sha256 lines of tenant idx that it does not have yet.  0, or -errno and err. */
+static int add_listed_keys_locked(struct sl_tenants *t, int idx, const struct sl_tenant_conf *tc,
+                                  int64_t now_wall_s, char *err, size_t err_sz)
+{
+    for (size_t k = 0; k < tc->nkeys; k++) {
+        int r;
+
+        if (sl_tenants_by_key(t, tc->key_sha256[k]) == idx)
+            continue;
+        r = add_key_locked(t, (uint32_t)idx, tc->key_sha256[k], now_wall_s, NULL, true, NULL);
+        if (r < 0) {
+            snprintf(err, err_sz, "tenant %s: a key_sha256 %s", tc->name,
+                     r == -EEXIST ? "belongs to another tenant" : strerror(-r));
+            return r;
         }
     }
+    return 0;
+}
+
+/* One [tenant.NAME] section: the tenant, then its keys, before the next section's. */
+static int apply_tenant_locked(struct sl_tenants *t, const struct sl_tenant_conf *tc,
+                               int64_t now_wall_s, char *err, size_t err_sz)
+{
+    int idx = upsert_static_locked(t, tc->name, &tc->limits, now_wall_s, err, err_sz);
+
+    if (idx < 0)
+        return idx;
+    revoke_unlisted_keys_locked(t, (uint32_t)idx, tc);
+    return add_listed_keys_locked(t, idx, tc, now_wall_s, err, err_sz);
+}
+
+/* [auth] mode = none: every request is the anonymous tenant's, with the [limits] defaults. */
+static int anonymous_locked(struct sl_tenants *t, const struct sl_config *cfg,
+                            int64_t now_wall_s, char *err, size_t err_sz)
+{
+    if (cfg->auth_mode != SL_AUTH_NONE)
+        return 0;
+    return upsert_static_locked(t, SL_TENANT_ANONYMOUS, &cfg->limits, now_wall_s, err, err_sz);
+}
+
+/* The steps stop at the first error: what came before it stays applied. */
+int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
+                            int64_t now_wall_s, char *err, size_t err_sz)
+{
+    int r = 0;
+
+    lock(&t->admin_lock);
+    bury_unlisted_locked(t, cfg, now_wall_s);
+    for (size_t j = 0; j < cfg->ntenants && r >= 0; j++)
+        r = apply_tenant_locked(t, &cfg->tenants[j], now_wall_s, err, err_sz);
+    if (r >= 0)
+        r = anonymous_locked(t, cfg, now_wall_s, err, err_sz);
     unlock(&t->admin_lock);
     return r < 0 ? r : 0;
 }
