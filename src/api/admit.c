@@ -58,10 +58,11 @@ static void budget_as_tokens(struct sl_quota_info *info, int64_t now_wall_s)
 }
 
 /* Why the store said no, answered in the route's shape; true when it said yes. */
-static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_result *res,
-                       uint64_t tokens)
+static bool verdict_ok(struct sl_admission *a, int v, int resv,
+                       const struct sl_quota_result *res)
 {
-    bool openai = r->admit_openai;
+    struct sl_req *r = a->r;
+    bool openai = a->openai;
     struct sl_metrics *m = r->serve->metrics;
 
     if (v < 0) {
@@ -81,8 +82,7 @@ static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_
     r->has_ratelimit = true;
     switch ((enum sl_quota_verdict)v) {
     case SL_QUOTA_OK:
-        r->resv = resv;
-        r->reserved_tokens = tokens;
+        a->resv = resv;
         return true;
     case SL_QUOTA_RPM:
     case SL_QUOTA_TPM:
@@ -105,61 +105,65 @@ static bool verdict_ok(struct sl_req *r, int v, int resv, const struct sl_quota_
     return false;
 }
 
-static void give_back(struct sl_req *r)
+static void give_back(struct sl_admission *a)
 {
-    if (r->resv >= 0) {
-        sl_budget_settle(r->serve->budget, r->resv, 0);
-        r->resv = -1;
+    if (a->resv >= 0) {
+        sl_budget_settle(a->r->serve->budget, a->resv, 0);
+        a->resv = -1;
     }
 }
 
 /* The budget store answered: the rest of SPEC §4's order, then the route goes on. */
 static void on_reserved(void *arg, int v, int resv, const struct sl_quota_result *res)
 {
-    struct sl_req *r = arg;
-    void (*admitted)(struct sl_req *) = r->admitted;
-    bool openai = r->admit_openai;
+    struct sl_admission *a = arg;
+    struct sl_req *r = a->r;
     uint64_t retry_ms = 0;
 
-    r->admit_op = NULL;
-    if (!verdict_ok(r, v, resv, res, r->admit_tokens))
+    a->op = NULL;
+    if (!verdict_ok(a, v, resv, res))
         goto refused;
     if (!sl_breaker_allow(r->serve->breaker, sl_clock_mono_ms(), &retry_ms)) {
-        give_back(r);
+        give_back(a);
         sl_metrics_reject(r->serve->metrics, SL_REJECT_BREAKER);
         sl_req_add_retry_headers(r, retry_ms, true);
-        refuse(r, openai, 503, "Upstream circuit open", "server_error", "circuit_open");
+        refuse(r, a->openai, 503, "Upstream circuit open", "server_error", "circuit_open");
         goto refused;
     }
     /* The request itself is already counted in flight. */
     if (r->serve->inflight > r->serve->cfg->max_inflight) {
-        give_back(r);
+        give_back(a);
         sl_metrics_reject(r->serve->metrics, SL_REJECT_INFLIGHT);
         sl_req_add_retry_headers(r, 1000, true);
-        refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
+        refuse(r, a->openai, 503, "Server busy", "server_error", "server_busy");
         goto refused;
     }
-    admitted(r);
+    a->admitted(a->arg);
     return;
 refused:
     sl_req_free(r);
 }
 
-void sl_admit(struct sl_req *r, bool openai_errors, uint64_t tokens,
-              void (*admitted)(struct sl_req *r))
+void sl_admit(struct sl_admission *a)
 {
+    struct sl_req *r = a->r;
     struct sl_budget_op *op;
 
-    r->admit_openai = openai_errors;
-    if (!authenticate(r, openai_errors)) {
+    if (!authenticate(r, a->openai)) {
         sl_req_free(r);
         return;
     }
-    r->admitted = admitted;
-    r->admit_tokens = tokens;
     /* With shared memory only, on_reserved has run (and r may be gone) when this returns
      * NULL; with Redis it runs later and r is still ours. */
-    op = sl_budget_reserve(r->serve->budget, r->tenant_idx, tokens, on_reserved, r);
+    op = sl_budget_reserve(r->serve->budget, r->tenant_idx, a->tokens, on_reserved, a);
     if (op)
-        r->admit_op = op;
+        a->op = op;
+}
+
+void sl_admit_cancel(struct sl_admission *a)
+{
+    if (a->op) {
+        sl_budget_cancel(a->op);
+        a->op = NULL;
+    }
 }

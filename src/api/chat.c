@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* chat.c - the /api/chat route handler. */
+/* chat.c - POST /api/chat and /api/chat/stream described for the relay core: the
+ * quickstart's body in, the configured model, system prompt and limits upstream, and the
+ * quickstart's shapes out (a JSON answer, or token/usage/done events). */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -10,113 +12,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/admit.h"
+#include "core/buf.h"
 #include "core/chat_api.h"
 #include "core/config.h"
+#include "core/openai.h"
 #include "core/quota.h"
+#include "core/sse.h"
 #include "http/request.h"
-#include "upstream/call.h"
 #include "http/serve.h"
+#include "api/relay.h"
 
 struct chat {
-    struct sl_req *r;
     struct sl_chat_request in;
-    struct sl_chat_result out;
+    struct sl_chat_result out;        /* buffered: the upstream's answer, parsed */
     bool have_out;
-    char *upstream_body;
-    size_t upstream_len;
-    struct sl_call *call;
 };
 
-/* Before the request is settled and logged: abandon a call still running (the client left)
- * and log what it had done. */
-static void chat_stop(void *p)
-{
-    struct chat *c = p;
-    struct sl_call_progress pr;
-
-    if (!c->call)
-        return;
-    sl_call_cancel(c->call, &pr);
-    c->call = NULL;
-    c->r->attempts = pr.attempts;
-    c->r->upstream_status = pr.status;
-    snprintf(c->r->upstream_request_id, sizeof(c->r->upstream_request_id), "%s",
-             pr.upstream_request_id);
-}
-
-static void chat_free(void *p)
+static void chat_done(void *p)
 {
     struct chat *c = p;
 
-    sl_call_cancel(c->call, NULL);
     sl_chat_request_done(&c->in);
     sl_chat_result_done(&c->out);
-    free(c->upstream_body);
-    free(c);
-}
-
-/* A 2xx counts only if it is a usable chat.completion; keep the parse for the reply. */
-static bool on_valid(const char *body, size_t len, void *arg)
-{
-    struct chat *c = arg;
-
-    if (c->have_out) {
-        sl_chat_result_done(&c->out);
-        c->have_out = false;
-    }
-    c->have_out = sl_chat_parse_upstream(body, len, &c->out) == 0;
-    return c->have_out;
-}
-
-static void reply_ok(struct chat *c)
-{
-    struct sl_req *r = c->r;
-    char *json;
-    size_t len;
-
-    if (!c->out.model) {
-        c->out.model = strdup(r->serve->cfg->model);
-        if (!c->out.model) {
-            sl_req_reply_busy(r, false);
-            return;
-        }
-    }
-    json = sl_chat_response_json(&c->out, &len);
-    if (!json) {
-        sl_req_reply_busy(r, false);
-        return;
-    }
-    if (c->out.usage.present) {
-        r->prompt_tokens = c->out.usage.prompt_tokens;
-        r->completion_tokens = c->out.usage.completion_tokens;
-        r->total_tokens = c->out.usage.total_tokens;
-    }
-    sl_req_reply(r, 200, "application/json", json, len);
-    free(json);
-    if (c->in.no_store)
-        r->no_store = true;
-    sl_req_log_prompt(r, c->in.user_message, c->in.user_message_len, c->out.text,
-                      c->out.text_len);
-}
-
-static void on_done(const struct sl_call_result *res, void *arg)
-{
-    struct chat *c = arg;
-    struct sl_req *r = c->r;
-
-    c->call = NULL;
-    r->attempts = res->attempts;
-    /* Without usage from the upstream, a 2xx or a timeout may still have been billed. */
-    r->charge_full = res->ok || (res->fail & SL_FAIL_TIMEOUT);
-    r->upstream_status = res->status;
-    snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
-             res->upstream_request_id);
-    if (res->ok && c->have_out)
-        reply_ok(c);
-    else
-        sl_req_reply_detail(r, 502, "Provider unavailable");
-    sl_req_free(r);
 }
 
 static void reply_problem(struct sl_req *r, const struct sl_chat_problem *p)
@@ -131,50 +48,9 @@ static void reply_problem(struct sl_req *r, const struct sl_chat_problem *p)
     }
 }
 
-int sl_chat_prepare(struct sl_req *r, bool stream, struct sl_chat_request *in, char **body,
-                    size_t *body_len)
-{
-    const struct sl_config *cfg = r->serve->cfg;
-    struct sl_chat_upstream_params up = {
-        .model = cfg->model,
-        .system_prompt = cfg->system_prompt,
-        .max_tokens = cfg->max_tokens,
-        .temperature = cfg->temperature,
-        .stream = stream,
-    };
-    struct sl_chat_problem problem;
-    const char *raw;
-    size_t len;
-    int rc;
-
-    r->model = cfg->model;
-    raw = sl_req_body(r, &len);
-    rc = sl_chat_parse(raw, len, in, &problem);
-    if (rc == -EINVAL) {
-        reply_problem(r, &problem);
-        return rc;
-    }
-    if (rc == -E2BIG) {
-        sl_req_reply_detail(r, 413, "Request body too large");
-        return rc;
-    }
-    if (rc < 0 || !(*body = sl_chat_upstream_body(&up, in, body_len))) {
-        sl_req_reply_busy(r, false);
-        return rc < 0 ? rc : -ENOMEM;
-    }
-    sl_req_body_release(r);
-    return 0;
-}
-
-/* The client hung up: chat_free() (through sl_req_free) cancels the upstream call, which
- * may already have cost tokens. */
-static void on_client_gone(struct sl_req *r)
-{
-    r->charge_full = true;
-    sl_req_free(r);
-}
-
-uint64_t sl_chat_reservation(const struct sl_config *cfg, const struct sl_chat_request *in)
+/* SPEC §4 upper bound for an /api/chat request: prompt bytes (system + user), a fixed
+ * overhead per message, and max_tokens. */
+static uint64_t reservation(const struct sl_config *cfg, const struct sl_chat_request *in)
 {
     struct sl_quota_estimate e = {
         .prompt_bytes = in->user_message_len + (cfg->system_prompt ? strlen(cfg->system_prompt)
@@ -188,47 +64,170 @@ uint64_t sl_chat_reservation(const struct sl_config *cfg, const struct sl_chat_r
     return sl_quota_estimate_tokens(&e);
 }
 
-/* Admitted: call the upstream. */
-static void chat_start(struct sl_req *r)
+/* Validate the body (FastAPI-shaped 422s, 413) and build the upstream one. */
+static int prepare(struct sl_req *r, struct chat *c, const char *body, size_t len,
+                   struct sl_relay_job *job, bool stream)
 {
     const struct sl_config *cfg = r->serve->cfg;
-    struct sl_call_spec spec = { 0 };
-    struct chat *c = r->ctx;
+    struct sl_chat_upstream_params up = {
+        .model = cfg->model,
+        .system_prompt = cfg->system_prompt,
+        .max_tokens = cfg->max_tokens,
+        .temperature = cfg->temperature,
+        .stream = stream,
+    };
+    struct sl_chat_problem problem;
+    int rc;
 
-    spec.path = "/chat/completions";
-    spec.body = c->upstream_body;
-    spec.body_len = c->upstream_len;
-    spec.request_id = r->id;
-    spec.model = cfg->model;
-    spec.start_ms = r->start_ms;
-    spec.metrics = r->serve->metrics;
-    spec.breaker = r->serve->breaker;
-    c->call = sl_call_start(r->serve->upstream, r->serve->base,
-                            r->serve->retry, &spec, on_valid, on_done, c);
-    if (!c->call || sl_req_watch_client(r, on_client_gone) < 0) {
-        sl_req_reply_busy(r, false);
-        sl_req_free(r);
+    rc = sl_chat_parse(body, len, &c->in, &problem);
+    if (rc == -EINVAL) {
+        reply_problem(r, &problem);
+        return rc;
     }
+    if (rc == -E2BIG) {
+        sl_req_reply_detail(r, 413, "Request body too large");
+        return rc;
+    }
+    if (rc < 0 || !(job->body = sl_chat_upstream_body(&up, &c->in, &job->body_len))) {
+        sl_req_reply_busy(r, false);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    if (c->in.no_store)
+        r->no_store = true;
+    job->model = cfg->model;
+    job->stream = stream;
+    job->reservation = reservation(cfg, &c->in);
+    return 0;
 }
 
-void sl_chat_handle(struct sl_req *r)
+static int prepare_buffered(struct sl_req *r, void *state, const char *body, size_t len,
+                            struct sl_relay_job *job)
 {
-    const struct sl_config *cfg = r->serve->cfg;
-    struct chat *c;
-
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        sl_req_reply_busy(r, false);
-        sl_req_free(r);
-        return;
-    }
-    c->r = r;
-    r->ctx = c;
-    r->ctx_stop = chat_stop;
-    r->ctx_free = chat_free;
-    if (sl_chat_prepare(r, false, &c->in, &c->upstream_body, &c->upstream_len) < 0) {
-        sl_req_free(r);
-        return;
-    }
-    sl_admit(r, false, sl_chat_reservation(cfg, &c->in), chat_start);
+    return prepare(r, state, body, len, job, false);
 }
+
+static int prepare_stream(struct sl_req *r, void *state, const char *body, size_t len,
+                          struct sl_relay_job *job)
+{
+    return prepare(r, state, body, len, job, true);
+}
+
+/* ---- /api/chat: one JSON answer ---- */
+
+/* A 2xx counts only if it is a usable chat.completion; keep the parse for the reply. */
+static bool read_answer(void *state, const char *body, size_t len, struct sl_usage *usage)
+{
+    struct chat *c = state;
+
+    if (c->have_out) {
+        sl_chat_result_done(&c->out);
+        c->have_out = false;
+    }
+    c->have_out = sl_chat_parse_upstream(body, len, &c->out) == 0;
+    if (c->have_out)
+        *usage = c->out.usage;
+    return c->have_out;
+}
+
+static void reply_answer(struct sl_req *r, void *state, const char *body, size_t len)
+{
+    struct chat *c = state;
+    char *json;
+    size_t n;
+
+    (void)body;
+    (void)len;
+    if (!c->out.model && !(c->out.model = strdup(r->serve->cfg->model))) {
+        sl_req_reply_busy(r, false);
+        return;
+    }
+    json = sl_chat_response_json(&c->out, &n);
+    if (!json) {
+        sl_req_reply_busy(r, false);
+        return;
+    }
+    sl_req_reply(r, 200, "application/json", json, n);
+    free(json);
+    sl_req_log_prompt(r, c->in.user_message, c->in.user_message_len, c->out.text,
+                      c->out.text_len);
+}
+
+/* ---- /api/chat/stream: token, usage and done events ---- */
+
+static int on_event(void *state, const struct sl_sse_event *ev, struct sl_relay_feed *feed)
+{
+    struct sl_openai_chunk ch;
+    char *usage;
+
+    (void)state;
+    if (sl_openai_chunk_parse(ev->data, ev->data_len, &ch) < 0)
+        return -ENOMEM;
+    if (ch.kind == SL_OPENAI_DATA_DONE) {
+        feed->complete = true;
+    } else if (ch.kind == SL_OPENAI_DATA_ERROR || ch.kind == SL_OPENAI_DATA_INVALID ||
+               (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0)) {
+        sl_openai_chunk_done(&ch);
+        return -EPROTO;
+    } else {
+        if (ch.content && ch.content_len)
+            sl_sse_write_event(feed->out, "token", ch.content, ch.content_len);
+        else if (ch.refusal && ch.refusal_len)
+            sl_sse_write_event(feed->out, "token", ch.refusal, ch.refusal_len);
+        if (ch.usage.present) {
+            *feed->usage = ch.usage;
+            usage = sl_chat_usage_json(&ch.usage, NULL);
+            if (usage) {
+                sl_sse_write_event(feed->out, "usage", usage, strlen(usage));
+                free(usage);
+            }
+        }
+    }
+    sl_openai_chunk_done(&ch);
+    return 0;
+}
+
+static void end_stream(struct sl_req *r, void *state, struct sl_buf *out)
+{
+    static const char done[] = "event: done\ndata: \n\n";
+    struct chat *c = state;
+
+    sl_req_log_prompt(r, c->in.user_message, c->in.user_message_len, NULL, 0);
+    sl_buf_append(out, done, sizeof(done) - 1);
+}
+
+/* event: error, never event: done. */
+static void cut_event(void *state, enum sl_relay_cut why, struct sl_buf *out)
+{
+    static const char *const detail[] = {
+        [SL_RELAY_CUT_NOMEM] = "Server busy",
+        [SL_RELAY_CUT_UPSTREAM_ERROR] = "Provider error",
+        [SL_RELAY_CUT_INVALID] = "Provider stream invalid",
+        [SL_RELAY_CUT_ENDED] = "Provider unavailable",
+    };
+    char json[256];
+
+    (void)state;
+    snprintf(json, sizeof(json), "{\"detail\":\"%s\"}", detail[why]);
+    sl_sse_write_event(out, "error", json, strlen(json));
+}
+
+const struct sl_relay_route sl_route_api_chat = {
+    .upstream_path = "/chat/completions",
+    .openai_errors = false,
+    .state_size = sizeof(struct chat),
+    .prepare = prepare_buffered,
+    .read_answer = read_answer,
+    .reply_answer = reply_answer,
+    .state_done = chat_done,
+};
+
+const struct sl_relay_route sl_route_api_chat_stream = {
+    .upstream_path = "/chat/completions",
+    .openai_errors = false,
+    .state_size = sizeof(struct chat),
+    .prepare = prepare_stream,
+    .on_event = on_event,
+    .end_stream = end_stream,
+    .cut_event = cut_event,
+    .state_done = chat_done,
+};

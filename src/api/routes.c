@@ -22,6 +22,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "api/relay.h"
 #include "api/v1_chat.h"
 #include "http/serve.h"
 
@@ -37,7 +38,8 @@ struct route {
     enum sl_route_id id;
     unsigned methods;               /* EVHTTP_REQ_* bits */
     const char *allow;              /* the Allow header of a 405 */
-    void (*handle)(struct sl_req *r);
+    void (*handle)(struct sl_req *r);   /* answered by the gateway itself, or */
+    const struct sl_relay_route *relay; /* relayed upstream by the relay core */
     bool openai_errors;             /* errors in OpenAI's shape, not FastAPI's */
 };
 
@@ -47,15 +49,17 @@ static void handle_metrics(struct sl_req *r);
 
 static const struct route routes[] = {
     { "/healthz", "/healthz", SL_ROUTE_HEALTHZ, M_GET | M_HEAD, "GET, HEAD", handle_healthz,
+      NULL, false },
+    { "/readyz", "/readyz", SL_ROUTE_READYZ, M_GET | M_HEAD, "GET, HEAD", handle_readyz, NULL,
       false },
-    { "/readyz", "/readyz", SL_ROUTE_READYZ, M_GET | M_HEAD, "GET, HEAD", handle_readyz, false },
     { "/metrics", "/metrics", SL_ROUTE_METRICS, M_GET | M_HEAD, "GET, HEAD", handle_metrics,
+      NULL, false },
+    { "/api/chat", "/api/chat", SL_ROUTE_API_CHAT, M_POST, "POST", NULL, &sl_route_api_chat,
       false },
-    { "/api/chat", "/api/chat", SL_ROUTE_API_CHAT, M_POST, "POST", sl_chat_handle, false },
-    { "/api/chat/stream", "/api/chat/stream", SL_ROUTE_API_CHAT_STREAM, M_POST, "POST",
-      sl_chat_stream_handle, false },
-    { "/v1/chat/completions", "/v1/chat/completions", SL_ROUTE_V1_CHAT, M_POST, "POST",
-      sl_v1_chat_handle, true },
+    { "/api/chat/stream", "/api/chat/stream", SL_ROUTE_API_CHAT_STREAM, M_POST, "POST", NULL,
+      &sl_route_api_chat_stream, false },
+    { "/v1/chat/completions", "/v1/chat/completions", SL_ROUTE_V1_CHAT, M_POST, "POST", NULL,
+      &sl_route_v1_chat, true },
 };
 
 static void handle_healthz(struct sl_req *r)
@@ -240,7 +244,10 @@ static void dispatch(struct evhttp_request *ev, struct sl_serve *s, bool metrics
         sl_req_free(r);
         return;
     }
-    rt->handle(r);
+    if (rt->relay)
+        sl_relay_handle(r, rt->relay);
+    else
+        rt->handle(r);
 }
 
 void sl_routes_dispatch(struct evhttp_request *ev, struct sl_serve *s)

@@ -16,7 +16,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#include "admission/budget.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/clock.h"
@@ -56,7 +55,6 @@ struct sl_req *sl_req_new(struct sl_serve *s, struct evhttp_request *ev, const c
     r->start_ms = r->start_us / 1000;
     r->prompt_tokens = r->completion_tokens = r->total_tokens = -1;
     r->tenant_idx = -1;
-    r->resv = -1;
     r->close_after = s->draining;
     struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
     const char *ua = evhttp_find_header(in, "User-Agent");
@@ -155,19 +153,6 @@ int sl_req_watch_client(struct sl_req *r, void (*gone)(struct sl_req *r))
     return 0;
 }
 
-/* The upstream's total, but never less than its parts (chat_api.h reads usage that way;
- * this keeps settlement right whatever a route put here). */
-static uint64_t charged_tokens(const struct sl_req *r)
-{
-    uint64_t total = (uint64_t)r->total_tokens, sum = 0;
-
-    if (r->prompt_tokens > 0)
-        sum += (uint64_t)r->prompt_tokens;
-    if (r->completion_tokens > 0)
-        sum += (uint64_t)r->completion_tokens;
-    return total > sum ? total : sum;
-}
-
 static void count_tenant_and_cut(const struct sl_req *r)
 {
     struct sl_tenants *t = r->serve->tenants;
@@ -187,23 +172,9 @@ void sl_req_free(struct sl_req *r)
     if (!r)
         return;
     stop_watch(r);
-    if (r->admit_op)
-        sl_budget_cancel(r->admit_op);
     /* The route's pending work ends first, so that what it did is settled and logged. */
     if (r->ctx_stop)
         r->ctx_stop(r->ctx);
-    /* Settle exactly once: the upstream's usage when it told us; in full when it may have
-     * billed without telling (a cut stream, a timeout); nothing when it never answered. */
-    if (r->resv >= 0) {
-        uint64_t actual = 0;
-
-        if (r->total_tokens >= 0)
-            actual = charged_tokens(r);
-        else if (r->charge_full)
-            actual = r->reserved_tokens;
-        sl_budget_settle(r->serve->budget, r->resv, actual);
-        r->resv = -1;
-    }
     /* Log first: the line may borrow strings (the model) from the route's context. */
     log_request(r);
     sl_metrics_request(r->serve->metrics, r->route_id, r->status,

@@ -16,7 +16,6 @@
 struct event;
 struct evhttp_request;
 struct evkeyvalq;
-struct sl_budget_op;
 struct sl_serve;
 
 struct sl_req {
@@ -44,22 +43,16 @@ struct sl_req {
      * failure), logged as "cut"; NULL for a complete answer. */
     const char *cut;
     /* A route's own state.  sl_req_free() first calls ctx_stop (if set) to stop pending work
-     * (cancel an upstream call) and fill the fields above, before it settles and logs; then
-     * it releases the state through ctx_free. */
+     * (cancel an upstream call, settle a reservation) and fill the fields above, before it
+     * logs; then it releases the state through ctx_free. */
     void *ctx;
     void (*ctx_stop)(void *ctx);
     void (*ctx_free)(void *ctx);
-    /* Admission (admission.c): the tenant, its reservation, the rate-limit headers. */
+    /* Admission (api/admit.c): the tenant, for the log, its metrics and the rate-limit
+     * headers every reply to it carries. */
     int tenant_idx;                 /* -1 until authenticated */
-    int resv;                       /* reservation slot, -1 when none is held */
-    uint64_t reserved_tokens;
-    bool charge_full;               /* the upstream may have billed: settle in full if no usage */
     bool has_ratelimit;
     struct sl_quota_info ratelimit;
-    struct sl_budget_op *admit_op;  /* the budget store's answer is awaited */
-    void (*admitted)(struct sl_req *r);
-    uint64_t admit_tokens;
-    bool admit_openai;
     struct event *client_watch;     /* see sl_req_watch_client() */
     void (*client_gone)(struct sl_req *r);
 };

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* relay_int.h - the relay core's state, private to relay.c (the request's life, buffered
+ * answers, settlement) and relay_stream.c (SSE answers). */
+#ifndef SL_RELAY_INT_H
+#define SL_RELAY_INT_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/openai.h"
+#include "core/sse.h"
+#include "api/admit.h"
+#include "api/relay.h"
+
+struct sl_call;
+struct sl_call_result;
+struct sl_call_spec;
+struct sl_stream;
+
+struct sl_relay {
+    struct sl_req *r;
+    const struct sl_relay_route *route;
+    void *state;                      /* the route's: route->state_size bytes after this */
+    struct sl_relay_job job;
+    struct sl_admission admit;        /* its resv is settled by relay_stop() */
+    struct sl_call *call;
+    struct sl_usage usage;            /* what the upstream reported, if it did */
+    bool charge_full;                 /* it may have billed: settle in full without usage */
+    /* Streams only. */
+    struct sl_stream *out;
+    struct sl_sse_parser parser;
+    struct sl_buf events;             /* the client's bytes of one feed, written together */
+    bool complete;                    /* the route saw the terminal event */
+    bool cut;                         /* the last event is sent, the connection closing */
+    bool paused;                      /* the upstream transfer waits for the client */
+};
+
+/* relay.c, for relay_stream.c: what a finished call did goes into the log line and the
+ * settlement; an upstream failure answered before any byte went out. */
+void sl_relay_record(struct sl_relay *rl, const struct sl_call_result *res);
+void sl_relay_reply_failure(struct sl_relay *rl, const struct sl_call_result *res);
+/* The spec of rl's call, buffered; the stream part is relay_stream.c's to add. */
+void sl_relay_call_spec(struct sl_relay *rl, struct sl_call_spec *spec);
+
+/* relay_stream.c: admitted, open the client's side and call the upstream. */
+void sl_relay_start_stream(struct sl_relay *rl);
+/* Release the stream's parts (NULL-safe on a buffered relay). */
+void sl_relay_stream_done(struct sl_relay *rl);
+#endif /* SL_RELAY_INT_H */
