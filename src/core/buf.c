@@ -186,3 +186,17 @@ fail:
     b->data[start] = '\0';
     return r;
 }
+
+void sl_str_printable(char *dst, size_t dst_sz, const char *src)
+{
+    size_t i = 0;
+
+    if (dst_sz == 0)
+        return;
+    for (; src && src[i] && i + 1 < dst_sz; i++) {
+        unsigned char c = (unsigned char)src[i];
+
+        dst[i] = (c >= 0x20 && c < 0x7F) ? (char)c : '?';
+    }
+    dst[i] = '\0';
+}

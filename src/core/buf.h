@@ -26,4 +26,8 @@ int sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(
 /* Append s (n bytes) as a JSON string literal, quotes included.  Invalid UTF-8 and control
  * bytes are escaped or replaced so the result is always valid JSON, whatever the input. */
 int sl_buf_json_str(struct sl_buf *b, const char *s, size_t n);
+/* Copy the C string src (NULL reads as "") into dst, cut to dst_sz - 1 bytes, every byte
+ * outside printable ASCII as '?': for untrusted text that ends up in logs and headers.  dst
+ * may be NULL when dst_sz is 0. */
+void sl_str_printable(char *dst, size_t dst_sz, const char *src);
 #endif /* SL_BUF_H */

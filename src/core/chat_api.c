@@ -30,20 +30,6 @@
  * longer than this holds more than max bytes. */
 #define SMALL_TEXT(max) (6 * (size_t)(max) + 2)
 
-static void copy_printable(char *dst, size_t dst_sz, const char *src)
-{
-    size_t i = 0;
-
-    if (dst_sz == 0)
-        return;
-    for (; src && src[i] && i + 1 < dst_sz; i++) {
-        unsigned char c = (unsigned char)src[i];
-
-        dst[i] = (c >= 0x20 && c < 0x7F) ? (char)c : '?';
-    }
-    dst[i] = '\0';
-}
-
 static char *dup_bytes(const char *s, size_t n)
 {
     char *d = malloc(n + 1);
@@ -83,7 +69,7 @@ static int problem_json_invalid(struct sl_chat_problem *p, const json_error_t *e
     problem_set(p, "json_invalid", NULL, "JSON decode error");
     snprintf(why, sizeof(why), "%s at byte %d", err->text, err->position);
     p->ctx_key = "error";
-    copy_printable(p->ctx_str, sizeof(p->ctx_str), why);
+    sl_str_printable(p->ctx_str, sizeof(p->ctx_str), why);
     return -EINVAL;
 }
 

@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
+
 
 /* Past this an error body is not read: no upstream writes an error that large. */
 #define ERROR_BODY_MAX (32u << 20)
@@ -99,33 +101,18 @@ int sl_openai_error_for_client(const char *body, size_t len, int status, char **
     return 0;
 }
 
-/* Error codes go into logs and retry decisions: printable ASCII only, cut to fit. */
-static void copy_printable(char *dst, size_t dst_sz, const char *src)
-{
-    size_t i = 0;
-
-    if (dst_sz == 0)
-        return;
-    for (; src && src[i] && i + 1 < dst_sz; i++) {
-        unsigned char c = (unsigned char)src[i];
-
-        dst[i] = (c >= 0x20 && c < 0x7F) ? (char)c : '?';
-    }
-    dst[i] = '\0';
-}
-
 void sl_openai_error_code(const char *body, size_t len, char *code, size_t code_sz,
                           char *type, size_t type_sz)
 {
     json_t *root = NULL, *e;
 
-    copy_printable(code, code_sz, NULL);
-    copy_printable(type, type_sz, NULL);
+    sl_str_printable(code, code_sz, NULL);
+    sl_str_printable(type, type_sz, NULL);
     if (len == 0 || len > ERROR_BODY_MAX)
         return;
     root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     e = json_object_get(root, "error");
-    copy_printable(code, code_sz, json_string_value(json_object_get(e, "code")));
-    copy_printable(type, type_sz, json_string_value(json_object_get(e, "type")));
+    sl_str_printable(code, code_sz, json_string_value(json_object_get(e, "code")));
+    sl_str_printable(type, type_sz, json_string_value(json_object_get(e, "type")));
     json_decref(root);
 }
