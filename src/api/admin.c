@@ -15,12 +15,12 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "admission/auth.h"
 #include "core/clock.h"
 #include "core/config.h"
-#include "http/request.h"
+#include "admission/auth.h"
 #include "admission/tenant_sync.h"
 #include "admission/tenants.h"
+#include "http/request.h"
 #include "http/serve.h"
 
 #define PREFIX "/admin/v1"

@@ -10,14 +10,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "admission/auth.h"
-#include "admission/budget.h"
 #include "core/breaker.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/metrics.h"
-#include "http/request.h"
+#include "admission/auth.h"
+#include "admission/budget.h"
 #include "admission/tenants.h"
+#include "http/request.h"
 #include "http/serve.h"
 
 static void refuse(struct sl_req *r, bool openai, int status, const char *detail,

@@ -14,17 +14,17 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
-#include "api/chat.h"
-#include "http/request.h"
-#include "api/admin.h"
 #include "core/breaker.h"
-#include "admission/budget.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "admission/budget.h"
+#include "http/request.h"
+#include "http/serve.h"
+#include "api/admin.h"
+#include "api/chat.h"
 #include "api/relay.h"
 #include "api/v1_chat.h"
-#include "http/serve.h"
 
 enum {
     M_GET = EVHTTP_REQ_GET,

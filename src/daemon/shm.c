@@ -3,8 +3,8 @@
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
-#include "daemon/shm.h"
 #include "daemon/metrics_render.h"
+#include "daemon/shm.h"
 
 #include <errno.h>
 #include <string.h>

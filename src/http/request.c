@@ -17,8 +17,8 @@
 #include <event2/http.h>
 
 #include "core/buf.h"
-#include "core/config.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "admission/tenants.h"
 #include "http/serve.h"

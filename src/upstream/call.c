@@ -15,9 +15,9 @@
 #include <event2/event.h>
 
 #include "core/breaker.h"
-#include "core/openai.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/openai.h"
 #include "core/rng.h"
 
 struct sl_call {
