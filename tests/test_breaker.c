@@ -54,71 +54,142 @@ struct table_case {
 #define C SL_BREAKER_CLOSED
 #define O SL_BREAKER_OPEN
 #define H SL_BREAKER_HALF_OPEN
-#define A(t, want, retry, st) { ALLOW, t, 0, want, retry, st }
-#define S(t, st) { OK, t, 0, 0, 0, st }
-#define F(t, st) { FAIL, t, 0, 0, 0, st }
-#define P(t, until, st) { PAUSE, t, until, 0, 0, st }
-#define L(t, st) { LOOK, t, 0, 0, 0, st }
+#define A(t, want, retry, st)                                                                      \
+    {                                                                                              \
+        ALLOW, t, 0, want, retry, st                                                               \
+    }
+#define S(t, st)                                                                                   \
+    {                                                                                              \
+        OK, t, 0, 0, 0, st                                                                         \
+    }
+#define F(t, st)                                                                                   \
+    {                                                                                              \
+        FAIL, t, 0, 0, 0, st                                                                       \
+    }
+#define P(t, until, st)                                                                            \
+    {                                                                                              \
+        PAUSE, t, until, 0, 0, st                                                                  \
+    }
+#define L(t, st)                                                                                   \
+    {                                                                                              \
+        LOOK, t, 0, 0, 0, st                                                                       \
+    }
 
 ParameterizedTestParameters(breaker, table)
 {
     static struct table_case cases[] = {
-        { "consecutive failures open it", 3, 1000, 1, {
-            A(10, 1, 0, C), F(10, C), F(11, C), A(12, 1, 0, C), F(12, O),
-            A(13, 0, 999, O), A(500, 0, 512, O), A(1011, 0, 1, O) } },
-        { "a success resets the count", 3, 1000, 1, {
-            F(10, C), F(11, C), S(12, C), F(13, C), F(14, C), S(15, C), F(16, C), F(17, C),
+        { "consecutive failures open it",
+          3,
+          1000,
+          1,
+          { A(10, 1, 0, C), F(10, C), F(11, C), A(12, 1, 0, C), F(12, O), A(13, 0, 999, O),
+            A(500, 0, 512, O), A(1011, 0, 1, O) } },
+        { "a success resets the count",
+          3,
+          1000,
+          1,
+          { F(10, C), F(11, C), S(12, C), F(13, C), F(14, C), S(15, C), F(16, C), F(17, C),
             F(18, O) } },
         { "threshold 1", 1, 1000, 1, { A(0, 1, 0, C), F(5, O), A(5, 0, 1000, O) } },
-        { "open, half-open, a probe success closes", 2, 1000, 1, {
-            F(100, C), F(100, O), A(1099, 0, 1, O), A(1100, 1, 0, H), A(1100, 0, 1000, H),
-            A(1600, 0, 500, H), S(1700, C), A(1700, 1, 0, C), A(1701, 1, 0, C),
-            F(1702, C), F(1703, O) } },
-        { "the state reads half-open once open_ms passed", 1, 1000, 1, {
-            F(100, O), L(1099, O), L(1100, H), L(5000, H), A(5000, 1, 0, H) } },
-        { "a probe failure opens again for a fresh open_ms", 1, 1000, 1, {
-            F(100, O), A(1100, 1, 0, H), F(1500, O), A(1501, 0, 999, O), A(2499, 0, 1, O),
+        { "open, half-open, a probe success closes",
+          2,
+          1000,
+          1,
+          { F(100, C), F(100, O), A(1099, 0, 1, O), A(1100, 1, 0, H), A(1100, 0, 1000, H),
+            A(1600, 0, 500, H), S(1700, C), A(1700, 1, 0, C), A(1701, 1, 0, C), F(1702, C),
+            F(1703, O) } },
+        { "the state reads half-open once open_ms passed",
+          1,
+          1000,
+          1,
+          { F(100, O), L(1099, O), L(1100, H), L(5000, H), A(5000, 1, 0, H) } },
+        { "a probe failure opens again for a fresh open_ms",
+          1,
+          1000,
+          1,
+          { F(100, O), A(1100, 1, 0, H), F(1500, O), A(1501, 0, 999, O), A(2499, 0, 1, O),
             A(2500, 1, 0, H), S(2600, C) } },
-        { "exactly half_open_probes probes", 1, 1000, 3, {
-            F(0, O), A(1000, 1, 0, H), A(1001, 1, 0, H), A(1002, 1, 0, H),
-            A(1003, 0, 999, H), A(1500, 0, 502, H), S(1600, C), A(1600, 1, 0, C) } },
-        { "with three probes the first failure decides", 1, 1000, 3, {
-            F(0, O), A(1000, 1, 0, H), A(1000, 1, 0, H), F(1200, O), S(1300, O),
-            A(1300, 0, 900, O), A(2200, 1, 0, H) } },
-        { "a lost probe's lease runs out after open_ms", 1, 1000, 1, {
-            F(0, O), A(1000, 1, 0, H), A(1999, 0, 1, H), A(2000, 1, 0, H),
-            A(2000, 0, 1000, H), A(2999, 0, 1, H), A(3000, 1, 0, H), S(3001, C) } },
-        { "the lease counts from the last probe", 1, 1000, 2, {
-            F(0, O), A(1000, 1, 0, H), A(1800, 1, 0, H), A(2000, 0, 800, H),
-            A(2800, 1, 0, H), A(2800, 0, 1000, H) } },
-        { "reports while open are ignored", 1, 1000, 1, {
-            F(100, O), S(200, O), A(200, 0, 900, O), F(900, O), A(1099, 0, 1, O),
-            S(1100, H), A(1100, 1, 0, H) } },
-        { "a late report in half-open decides too", 1, 1000, 2, {
-            F(100, O), A(1100, 1, 0, H), S(1150, C), A(1150, 1, 0, C) } },
+        { "exactly half_open_probes probes",
+          1,
+          1000,
+          3,
+          { F(0, O), A(1000, 1, 0, H), A(1001, 1, 0, H), A(1002, 1, 0, H), A(1003, 0, 999, H),
+            A(1500, 0, 502, H), S(1600, C), A(1600, 1, 0, C) } },
+        { "with three probes the first failure decides",
+          1,
+          1000,
+          3,
+          { F(0, O), A(1000, 1, 0, H), A(1000, 1, 0, H), F(1200, O), S(1300, O), A(1300, 0, 900, O),
+            A(2200, 1, 0, H) } },
+        { "a lost probe's lease runs out after open_ms",
+          1,
+          1000,
+          1,
+          { F(0, O), A(1000, 1, 0, H), A(1999, 0, 1, H), A(2000, 1, 0, H), A(2000, 0, 1000, H),
+            A(2999, 0, 1, H), A(3000, 1, 0, H), S(3001, C) } },
+        { "the lease counts from the last probe",
+          1,
+          1000,
+          2,
+          { F(0, O), A(1000, 1, 0, H), A(1800, 1, 0, H), A(2000, 0, 800, H), A(2800, 1, 0, H),
+            A(2800, 0, 1000, H) } },
+        { "reports while open are ignored",
+          1,
+          1000,
+          1,
+          { F(100, O), S(200, O), A(200, 0, 900, O), F(900, O), A(1099, 0, 1, O), S(1100, H),
+            A(1100, 1, 0, H) } },
+        { "a late report in half-open decides too",
+          1,
+          1000,
+          2,
+          { F(100, O), A(1100, 1, 0, H), S(1150, C), A(1150, 1, 0, C) } },
         /* P(t, wait): a pause of wait ms from t.  A paused breaker reads open. */
-        { "pause refuses with the time left", 5, 10000, 1, {
-            P(1000, 4000, O), A(1000, 0, 4000, O), A(4999, 0, 1, O), A(5000, 1, 0, C) } },
-        { "a shorter pause keeps the longer one", 5, 10000, 1, {
-            P(1000, 4000, O), P(1100, 1900, O), A(3000, 0, 2000, O), P(1200, 5800, O),
+        { "pause refuses with the time left",
+          5,
+          10000,
+          1,
+          { P(1000, 4000, O), A(1000, 0, 4000, O), A(4999, 0, 1, O), A(5000, 1, 0, C) } },
+        { "a shorter pause keeps the longer one",
+          5,
+          10000,
+          1,
+          { P(1000, 4000, O), P(1100, 1900, O), A(3000, 0, 2000, O), P(1200, 5800, O),
             A(5000, 0, 2000, O), A(7000, 1, 0, C), P(8000, 0, C), A(8000, 1, 0, C) } },
-        { "a pause takes no probe", 1, 1000, 1, {
-            F(0, O), P(500, 1000, O), A(1000, 0, 500, O), A(1499, 0, 1, O),
-            A(1500, 1, 0, H), A(1500, 0, 1000, H) } },
-        { "a pause is no failure", 1, 1000, 1, {
-            P(0, 100, O), A(50, 0, 50, O), A(100, 1, 0, C), S(100, C) } },
+        { "a pause takes no probe",
+          1,
+          1000,
+          1,
+          { F(0, O), P(500, 1000, O), A(1000, 0, 500, O), A(1499, 0, 1, O), A(1500, 1, 0, H),
+            A(1500, 0, 1000, H) } },
+        { "a pause is no failure",
+          1,
+          1000,
+          1,
+          { P(0, 100, O), A(50, 0, 50, O), A(100, 1, 0, C), S(100, C) } },
         /* One Retry-After of a day must not stop every call for a day. */
-        { "a pause lasts at most open_ms", 5, 1500, 1, {
-            P(100, 86400000, O), A(100, 0, 1500, O), L(1599, O), A(1600, 1, 0, C),
-            L(1600, C) } },
-        { "a pause in half-open reads open", 1, 1000, 1, {
-            F(0, O), L(1000, H), P(1000, 300, O), L(1299, O), L(1300, H), A(1300, 1, 0, H),
+        { "a pause lasts at most open_ms",
+          5,
+          1500,
+          1,
+          { P(100, 86400000, O), A(100, 0, 1500, O), L(1599, O), A(1600, 1, 0, C), L(1600, C) } },
+        { "a pause in half-open reads open",
+          1,
+          1000,
+          1,
+          { F(0, O), L(1000, H), P(1000, 300, O), L(1299, O), L(1300, H), A(1300, 1, 0, H),
             S(1301, C) } },
-        { "zero config values act as 1", 0, 0, 0, {
-            A(0, 1, 0, C), F(10, O), A(10, 0, 1, O), A(11, 1, 0, H), A(11, 0, 1, H),
-            A(12, 1, 0, H), F(12, O), A(13, 1, 0, H), S(14, C) } },
-        { "time beyond 2^44 is clamped", 1, 1000, 1, {
-            F(UINT64_MAX, O), A(UINT64_MAX, 0, 1000, O), A(UINT64_MAX - 5, 0, 1000, O) } },
+        { "zero config values act as 1",
+          0,
+          0,
+          0,
+          { A(0, 1, 0, C), F(10, O), A(10, 0, 1, O), A(11, 1, 0, H), A(11, 0, 1, H), A(12, 1, 0, H),
+            F(12, O), A(13, 1, 0, H), S(14, C) } },
+        { "time beyond 2^44 is clamped",
+          1,
+          1000,
+          1,
+          { F(UINT64_MAX, O), A(UINT64_MAX, 0, 1000, O), A(UINT64_MAX - 5, 0, 1000, O) } },
     };
     return cr_make_param_array(struct table_case, cases, COUNT(cases));
 }
@@ -143,14 +214,9 @@ ParameterizedTest(struct table_case *c, breaker, table)
                          c->name, i, (unsigned long long)retry);
             break;
         case OK:
-        case FAIL:
-            sl_breaker_record(&b, s->op == OK, s->t);
-            break;
-        case PAUSE:
-            sl_breaker_pause(&b, s->t, s->arg);
-            break;
-        default:
-            break;
+        case FAIL: sl_breaker_record(&b, s->op == OK, s->t); break;
+        case PAUSE: sl_breaker_pause(&b, s->t, s->arg); break;
+        default: break;
         }
         if (s->state != ANY)
             cr_assert_eq(sl_breaker_state(&b, s->t), (enum sl_breaker_state)s->state,
@@ -281,20 +347,20 @@ enum mode { M_ALLOW, M_ALLOW_FAIL, M_FAIL, M_CHAOS };
 
 struct arena {
     struct sl_breaker b;
-    _Atomic uint32_t round;           /* the round workers should run; QUIT to leave */
-    _Atomic uint32_t done;            /* workers finished with the current round */
+    _Atomic uint32_t round; /* the round workers should run; QUIT to leave */
+    _Atomic uint32_t done;  /* workers finished with the current round */
     _Atomic uint32_t mode;
-    _Atomic uint64_t now_ms;          /* the injected clock of the round */
+    _Atomic uint64_t now_ms; /* the injected clock of the round */
     _Atomic uint32_t admitted[ROUNDS + 1];
-    _Atomic uint32_t bad;             /* invariant violations seen by workers */
+    _Atomic uint32_t bad; /* invariant violations seen by workers */
     _Atomic uint64_t chaos_clock;
     _Atomic uint64_t chaos_admitted;
 };
 
 static struct arena *arena_new(void)
 {
-    struct arena *a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE,
-                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct arena *a =
+        mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
     cr_assert_neq(a, MAP_FAILED);
     return a;
@@ -317,11 +383,8 @@ static void run_round(struct arena *a, uint32_t r)
                 sl_breaker_record(&a->b, false, now);
             }
             break;
-        case M_FAIL:
-            sl_breaker_record(&a->b, false, now);
-            break;
-        default:
-            break;
+        case M_FAIL: sl_breaker_record(&a->b, false, now); break;
+        default: break;
         }
     }
 }
@@ -446,7 +509,7 @@ ParameterizedTest(struct race_case *c, breaker, probe_race, .timeout = 60)
         /* Closed at first, half-open with all probes out afterwards: one failure opens it. */
         sl_breaker_record(&a->b, false, t);
         cr_assert_eq(sl_breaker_state(&a->b, t), SL_BREAKER_OPEN);
-        t += OPEN_MS;                 /* the lease of this round's probes outlives the round */
+        t += OPEN_MS; /* the lease of this round's probes outlives the round */
         start_round(a, r, M_ALLOW, t);
         cr_assert_eq(atomic_load(&a->admitted[r]), c->probes, "round %u", r);
         sl_breaker_snapshot(&a->b, t, &s);

@@ -58,10 +58,10 @@ ParameterizedTestParameters(buf, json_escape)
         { "nul\0x", 5, "\"nul\\u0000x\"" },
         { "caf\xc3\xa9", 5, "\"caf\xc3\xa9\"" },
         { "\xff", 1, "\"\xef\xbf\xbd\"" },                 /* invalid byte -> U+FFFD */
-        { "\xc0\xaf", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"" },  /* overlong */
+        { "\xc0\xaf", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"" }, /* overlong */
         { "\xed\xa0\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"" }, /* surrogate */
         { "\xf0\x9f\x98\x80", 4, "\"\xf0\x9f\x98\x80\"" },
-        { "\xe2\x82", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"" },  /* truncated */
+        { "\xe2\x82", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"" }, /* truncated */
     };
     return cr_make_param_array(struct esc_case, cases, sizeof(cases) / sizeof(cases[0]));
 }

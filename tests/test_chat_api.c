@@ -25,17 +25,17 @@
 /* Bodies too big for a parameter row are built at run time. */
 enum gen {
     GEN_NONE,
-    GEN_ASCII_2000,     /* user_message of 2000 'a' */
+    GEN_ASCII_2000, /* user_message of 2000 'a' */
     GEN_ASCII_2001,
-    GEN_EMOJI_2000,     /* 2000 raw four-byte code points */
+    GEN_EMOJI_2000, /* 2000 raw four-byte code points */
     GEN_EMOJI_2001,
     GEN_EMOJI_ESC_2000, /* 2000 as \ud83d\ude00 escapes */
     GEN_EMOJI_ESC_2001,
-    GEN_PADDED_2000,    /* 2000 code points inside 300 stripped spaces each side */
-    GEN_SPACES_3000,    /* only whitespace, more than the maximum */
-    GEN_DEEP_ARRAY,     /* 100,000 '[' */
-    GEN_DEEP_OBJECT,    /* 100,000 '{"a":' */
-    GEN_DEEP_FIELD,     /* a valid user_message, then an unknown field nested 100,000 deep */
+    GEN_PADDED_2000, /* 2000 code points inside 300 stripped spaces each side */
+    GEN_SPACES_3000, /* only whitespace, more than the maximum */
+    GEN_DEEP_ARRAY,  /* 100,000 '[' */
+    GEN_DEEP_OBJECT, /* 100,000 '{"a":' */
+    GEN_DEEP_FIELD,  /* a valid user_message, then an unknown field nested 100,000 deep */
     GEN_CID_128,
     GEN_CID_129,
 };
@@ -77,33 +77,19 @@ static struct buf generate(enum gen g, const char *body, long len)
     struct buf b = { 0 };
 
     switch (g) {
-    case GEN_NONE:
-        put(&b, body, len < 0 ? strlen(body) : (size_t)len);
-        break;
+    case GEN_NONE: put(&b, body, len < 0 ? strlen(body) : (size_t)len); break;
     case GEN_ASCII_2000:
-    case GEN_ASCII_2001:
-        user_message_of(&b, "a", g == GEN_ASCII_2000 ? 2000 : 2001, 0);
-        break;
+    case GEN_ASCII_2001: user_message_of(&b, "a", g == GEN_ASCII_2000 ? 2000 : 2001, 0); break;
     case GEN_EMOJI_2000:
-    case GEN_EMOJI_2001:
-        user_message_of(&b, EMOJI, g == GEN_EMOJI_2000 ? 2000 : 2001, 0);
-        break;
+    case GEN_EMOJI_2001: user_message_of(&b, EMOJI, g == GEN_EMOJI_2000 ? 2000 : 2001, 0); break;
     case GEN_EMOJI_ESC_2000:
     case GEN_EMOJI_ESC_2001:
         user_message_of(&b, "\\ud83d\\ude00", g == GEN_EMOJI_ESC_2000 ? 2000 : 2001, 0);
         break;
-    case GEN_PADDED_2000:
-        user_message_of(&b, "b", 2000, 300);
-        break;
-    case GEN_SPACES_3000:
-        user_message_of(&b, "", 0, 1500);
-        break;
-    case GEN_DEEP_ARRAY:
-        puts_n(&b, "[", 100000);
-        break;
-    case GEN_DEEP_OBJECT:
-        puts_n(&b, "{\"a\":", 100000);
-        break;
+    case GEN_PADDED_2000: user_message_of(&b, "b", 2000, 300); break;
+    case GEN_SPACES_3000: user_message_of(&b, "", 0, 1500); break;
+    case GEN_DEEP_ARRAY: puts_n(&b, "[", 100000); break;
+    case GEN_DEEP_OBJECT: puts_n(&b, "{\"a\":", 100000); break;
     case GEN_DEEP_FIELD:
         puts_n(&b, "{\"user_message\":\"hi\",\"x\":", 1);
         puts_n(&b, "[", 100000);
@@ -150,12 +136,11 @@ ParameterizedTestParameters(chat_parse, refused)
         { "trailing comma", "{\"user_message\":\"hi\",}", -1, GEN_NONE, "json_invalid", "", 0 },
         { "single quotes", "{'user_message':'hi'}", -1, GEN_NONE, "json_invalid", "", 0 },
         { "not json", "user_message=hi", -1, GEN_NONE, "json_invalid", "", 0 },
-        { "trailing garbage", "{\"user_message\":\"hi\"} x", -1, GEN_NONE, "json_invalid", "",
-          0 },
+        { "trailing garbage", "{\"user_message\":\"hi\"} x", -1, GEN_NONE, "json_invalid", "", 0 },
         { "two objects", "{\"user_message\":\"a\"}{}", -1, GEN_NONE, "json_invalid", "", 0 },
         { "BOM only", "\xEF\xBB\xBF", -1, GEN_NONE, "json_invalid", "", 0 },
-        { "array body", "[{\"user_message\":\"hi\"}]", -1, GEN_NONE, "model_attributes_type",
-          "", 0 },
+        { "array body", "[{\"user_message\":\"hi\"}]", -1, GEN_NONE, "model_attributes_type", "",
+          0 },
         { "string body", "\"hi\"", -1, GEN_NONE, "model_attributes_type", "", 0 },
         { "number body", "42", -1, GEN_NONE, "model_attributes_type", "", 0 },
         { "null body", "null", -1, GEN_NONE, "model_attributes_type", "", 0 },
@@ -168,14 +153,13 @@ ParameterizedTestParameters(chat_parse, refused)
         { "integer", "{\"user_message\":42}", -1, GEN_NONE, "string_type", "user_message", 0 },
         { "real", "{\"user_message\":1.5}", -1, GEN_NONE, "string_type", "user_message", 0 },
         { "bool", "{\"user_message\":true}", -1, GEN_NONE, "string_type", "user_message", 0 },
-        { "array", "{\"user_message\":[\"hi\"]}", -1, GEN_NONE, "string_type", "user_message",
-          0 },
+        { "array", "{\"user_message\":[\"hi\"]}", -1, GEN_NONE, "string_type", "user_message", 0 },
         { "object", "{\"user_message\":{\"text\":\"hi\"}}", -1, GEN_NONE, "string_type",
           "user_message", 0 },
         { "empty string", "{\"user_message\":\"\"}", -1, GEN_NONE, "string_too_short",
           "user_message", 1 },
-        { "whitespace only", "{\"user_message\":\" \\t\\n\\r \"}", -1, GEN_NONE,
-          "string_too_short", "user_message", 1 },
+        { "whitespace only", "{\"user_message\":\" \\t\\n\\r \"}", -1, GEN_NONE, "string_too_short",
+          "user_message", 1 },
         { "unicode spaces only", "{\"user_message\":\"\\u00a0\\u3000\\u2028\\u0085\"}", -1,
           GEN_NONE, "string_too_short", "user_message", 1 },
         { "raw NBSP only", "{\"user_message\":\"\xC2\xA0\xC2\xA0\"}", -1, GEN_NONE,
@@ -188,34 +172,32 @@ ParameterizedTestParameters(chat_parse, refused)
         { "invalid byte", "{\"user_message\":\"a\xFF\"}", -1, GEN_NONE, "json_invalid", "", 0 },
         { "overlong slash", "{\"user_message\":\"\xC0\xAF\"}", -1, GEN_NONE, "json_invalid", "",
           0 },
-        { "raw surrogate", "{\"user_message\":\"\xED\xA0\x80\"}", -1, GEN_NONE, "json_invalid",
+        { "raw surrogate", "{\"user_message\":\"\xED\xA0\x80\"}", -1, GEN_NONE, "json_invalid", "",
+          0 },
+        { "truncated sequence", "{\"user_message\":\"\xE2\x82\"}", -1, GEN_NONE, "json_invalid", "",
+          0 },
+        { "above U+10FFFF", "{\"user_message\":\"\xF4\x90\x80\x80\"}", -1, GEN_NONE, "json_invalid",
           "", 0 },
-        { "truncated sequence", "{\"user_message\":\"\xE2\x82\"}", -1, GEN_NONE,
-          "json_invalid", "", 0 },
-        { "above U+10FFFF", "{\"user_message\":\"\xF4\x90\x80\x80\"}", -1, GEN_NONE,
-          "json_invalid", "", 0 },
         { "invalid byte in key", "{\"user_message\":\"hi\",\"\xFF\":1}", -1, GEN_NONE,
           "json_invalid", "", 0 },
-        { "lone high surrogate", "{\"user_message\":\"\\ud800\"}", -1, GEN_NONE,
-          "json_invalid", "", 0 },
-        { "lone low surrogate", "{\"user_message\":\"\\udc00\"}", -1, GEN_NONE,
-          "json_invalid", "", 0 },
-        { "high then not low", "{\"user_message\":\"\\ud83dA\"}", -1, GEN_NONE,
-          "json_invalid", "", 0 },
+        { "lone high surrogate", "{\"user_message\":\"\\ud800\"}", -1, GEN_NONE, "json_invalid", "",
+          0 },
+        { "lone low surrogate", "{\"user_message\":\"\\udc00\"}", -1, GEN_NONE, "json_invalid", "",
+          0 },
+        { "high then not low", "{\"user_message\":\"\\ud83dA\"}", -1, GEN_NONE, "json_invalid", "",
+          0 },
         { "NUL escape", "{\"user_message\":\"a\\u0000b\"}", -1, GEN_NONE, "value_error",
           "user_message", 0 },
         { "NUL escape only", "{\"user_message\":\"\\u0000\"}", -1, GEN_NONE, "value_error",
           "user_message", 0 },
-        { "raw NUL in string", "{\"user_message\":\"a\0b\"}", 22, GEN_NONE, "json_invalid", "",
-          0 },
+        { "raw NUL in string", "{\"user_message\":\"a\0b\"}", 22, GEN_NONE, "json_invalid", "", 0 },
         { "raw NUL after body", "{\"user_message\":\"ab\"}\0", 22, GEN_NONE, "json_invalid", "",
           0 },
-        { "raw NUL before body", "\0{\"user_message\":\"ab\"}", 22, GEN_NONE, "json_invalid",
-          "", 0 },
-        { "NUL in a key", "{\"user_message\":\"hi\",\"a\\u0000\":1}", -1, GEN_NONE,
-          "json_invalid", "", 0 },
-        { "raw control char", "{\"user_message\":\"a\x01\"}", -1, GEN_NONE, "json_invalid", "",
+        { "raw NUL before body", "\0{\"user_message\":\"ab\"}", 22, GEN_NONE, "json_invalid", "",
           0 },
+        { "NUL in a key", "{\"user_message\":\"hi\",\"a\\u0000\":1}", -1, GEN_NONE, "json_invalid",
+          "", 0 },
+        { "raw control char", "{\"user_message\":\"a\x01\"}", -1, GEN_NONE, "json_invalid", "", 0 },
         { "duplicate key", "{\"user_message\":\"a\",\"user_message\":\"b\"}", -1, GEN_NONE,
           "json_invalid", "", 0 },
         { "duplicate unknown key", "{\"user_message\":\"a\",\"x\":1,\"x\":2}", -1, GEN_NONE,
@@ -223,10 +205,10 @@ ParameterizedTestParameters(chat_parse, refused)
         { "100k nested arrays", "", -1, GEN_DEEP_ARRAY, "json_invalid", "", 0 },
         { "100k nested objects", "", -1, GEN_DEEP_OBJECT, "json_invalid", "", 0 },
         { "deep unknown field", "", -1, GEN_DEEP_FIELD, "json_invalid", "", 0 },
-        { "integer overflow", "{\"user_message\":\"hi\",\"n\":18446744073709551616}", -1,
-          GEN_NONE, "json_invalid", "", 0 },
-        { "real overflow", "{\"user_message\":\"hi\",\"n\":1e400}", -1, GEN_NONE,
+        { "integer overflow", "{\"user_message\":\"hi\",\"n\":18446744073709551616}", -1, GEN_NONE,
           "json_invalid", "", 0 },
+        { "real overflow", "{\"user_message\":\"hi\",\"n\":1e400}", -1, GEN_NONE, "json_invalid",
+          "", 0 },
         { "cid integer", "{\"user_message\":\"hi\",\"conversation_id\":42}", -1, GEN_NONE,
           "string_type", "conversation_id", 0 },
         { "cid array", "{\"user_message\":\"hi\",\"conversation_id\":[]}", -1, GEN_NONE,
@@ -303,8 +285,8 @@ struct ok_case {
     char body[128];
     long len;
     enum gen gen;
-    char want[40];    /* expected user_message, unless gen says otherwise */
-    int cid;          /* 0: NULL, 1: want_cid */
+    char want[40]; /* expected user_message, unless gen says otherwise */
+    int cid;       /* 0: NULL, 1: want_cid */
     char want_cid[24];
     bool no_store;
 };
@@ -314,42 +296,44 @@ ParameterizedTestParameters(chat_parse, accepted)
     static struct ok_case cases[] = {
         { "plain", "{\"user_message\":\"hi\"}", -1, GEN_NONE, "hi", 0, "", false },
         { "one char", "{\"user_message\":\"x\"}", -1, GEN_NONE, "x", 0, "", false },
-        { "ascii stripped", "{\"user_message\":\" \\t\\n hi \\r\\n\"}", -1, GEN_NONE, "hi", 0,
-          "", false },
+        { "ascii stripped", "{\"user_message\":\" \\t\\n hi \\r\\n\"}", -1, GEN_NONE, "hi", 0, "",
+          false },
         { "inner space kept", "{\"user_message\":\"  a  b  \"}", -1, GEN_NONE, "a  b", 0, "",
           false },
-        { "unicode stripped", "{\"user_message\":\"\\u00a0\\u2003hi\\u3000\\u2029\"}", -1,
-          GEN_NONE, "hi", 0, "", false },
+        { "unicode stripped", "{\"user_message\":\"\\u00a0\\u2003hi\\u3000\\u2029\"}", -1, GEN_NONE,
+          "hi", 0, "", false },
         { "raw unicode stripped", "{\"user_message\":\"\xC2\xA0hi\xE2\x80\xA8\"}", -1, GEN_NONE,
           "hi", 0, "", false },
-        { "ZWSP not stripped", "{\"user_message\":\"\\u200bhi\"}", -1, GEN_NONE,
-          "\xE2\x80\x8Bhi", 0, "", false },
+        { "ZWSP not stripped", "{\"user_message\":\"\\u200bhi\"}", -1, GEN_NONE, "\xE2\x80\x8Bhi",
+          0, "", false },
         { "BOM char not stripped", "{\"user_message\":\"\\ufeffhi\"}", -1, GEN_NONE,
           "\xEF\xBB\xBFhi", 0, "", false },
-        { "U+001C not stripped", "{\"user_message\":\"\\u001chi\"}", -1, GEN_NONE, "\x1Chi", 0,
-          "", false },
-        { "surrogate pair", "{\"user_message\":\"\\ud83d\\ude00\"}", -1, GEN_NONE, EMOJI, 0,
-          "", false },
-        { "escapes decoded", "{\"user_message\":\"a\\\"b\\\\c\\/d\\n\"}", -1, GEN_NONE,
-          "a\"b\\c/d", 0, "", false },
-        { "BOM before body", "\xEF\xBB\xBF{\"user_message\":\"hi\"}", -1, GEN_NONE, "hi", 0,
-          "", false },
-        { "whitespace around body", "\r\n {\"user_message\":\"hi\"} \n", -1, GEN_NONE, "hi", 0,
-          "", false },
-        { "cid null", "{\"user_message\":\"hi\",\"conversation_id\":null}", -1, GEN_NONE, "hi",
+        { "U+001C not stripped", "{\"user_message\":\"\\u001chi\"}", -1, GEN_NONE, "\x1Chi", 0, "",
+          false },
+        { "surrogate pair", "{\"user_message\":\"\\ud83d\\ude00\"}", -1, GEN_NONE, EMOJI, 0, "",
+          false },
+        { "escapes decoded", "{\"user_message\":\"a\\\"b\\\\c\\/d\\n\"}", -1, GEN_NONE, "a\"b\\c/d",
           0, "", false },
-        { "cid empty", "{\"user_message\":\"hi\",\"conversation_id\":\"\"}", -1, GEN_NONE, "hi",
-          1, "", false },
+        { "BOM before body", "\xEF\xBB\xBF{\"user_message\":\"hi\"}", -1, GEN_NONE, "hi", 0, "",
+          false },
+        { "whitespace around body", "\r\n {\"user_message\":\"hi\"} \n", -1, GEN_NONE, "hi", 0, "",
+          false },
+        { "cid null", "{\"user_message\":\"hi\",\"conversation_id\":null}", -1, GEN_NONE, "hi", 0,
+          "", false },
+        { "cid empty", "{\"user_message\":\"hi\",\"conversation_id\":\"\"}", -1, GEN_NONE, "hi", 1,
+          "", false },
         { "cid not stripped", "{\"user_message\":\"hi\",\"conversation_id\":\" c-1 \"}", -1,
           GEN_NONE, "hi", 1, " c-1 ", false },
-        { "unknown fields", "{\"user_message\":\"hi\",\"model\":\"x\",\"stream\":true,"
-          "\"a\":[1,{\"b\":null}],\"z\":\"\\u0000\"}", -1, GEN_NONE, "hi", 0, "", false },
+        { "unknown fields",
+          "{\"user_message\":\"hi\",\"model\":\"x\",\"stream\":true,"
+          "\"a\":[1,{\"b\":null}],\"z\":\"\\u0000\"}",
+          -1, GEN_NONE, "hi", 0, "", false },
         { "store false", "{\"user_message\":\"hi\",\"store\":false}", -1, GEN_NONE, "hi", 0, "",
           true },
         { "store true", "{\"store\":true,\"user_message\":\"hi\"}", -1, GEN_NONE, "hi", 0, "",
           false },
-        { "store \"false\"", "{\"store\":\"false\",\"user_message\":\"hi\"}", -1, GEN_NONE,
-          "hi", 0, "", false },
+        { "store \"false\"", "{\"store\":\"false\",\"user_message\":\"hi\"}", -1, GEN_NONE, "hi", 0,
+          "", false },
         { "store 0", "{\"store\":0,\"user_message\":\"hi\"}", -1, GEN_NONE, "hi", 0, "", false },
         { "store null", "{\"store\":null,\"user_message\":\"hi\"}", -1, GEN_NONE, "hi", 0, "",
           false },
@@ -365,19 +349,11 @@ ParameterizedTestParameters(chat_parse, accepted)
 static void expected_message(const struct ok_case *c, struct buf *want)
 {
     switch (c->gen) {
-    case GEN_ASCII_2000:
-        puts_n(want, "a", 2000);
-        break;
+    case GEN_ASCII_2000: puts_n(want, "a", 2000); break;
     case GEN_EMOJI_2000:
-    case GEN_EMOJI_ESC_2000:
-        puts_n(want, EMOJI, 2000);
-        break;
-    case GEN_PADDED_2000:
-        puts_n(want, "b", 2000);
-        break;
-    default:
-        puts_n(want, c->want, 1);
-        break;
+    case GEN_EMOJI_ESC_2000: puts_n(want, EMOJI, 2000); break;
+    case GEN_PADDED_2000: puts_n(want, "b", 2000); break;
+    default: puts_n(want, c->want, 1); break;
     }
 }
 
@@ -552,8 +528,11 @@ ParameterizedTestParameters(chat_upstream_body, fields)
 ParameterizedTest(struct body_case *c, chat_upstream_body, fields)
 {
     struct sl_chat_upstream_params p = {
-        .model = "gpt-4o-mini", .system_prompt = c->sys_null ? NULL : c->system,
-        .max_tokens = c->max_tokens, .temperature = c->temperature, .stream = c->stream,
+        .model = "gpt-4o-mini",
+        .system_prompt = c->sys_null ? NULL : c->system,
+        .max_tokens = c->max_tokens,
+        .temperature = c->temperature,
+        .stream = c->stream,
     };
     struct sl_chat_request r = { .user_message = c->user, .user_message_len = strlen(c->user) };
     bool sys = !c->sys_null && c->system[0];
@@ -592,8 +571,11 @@ ParameterizedTest(struct body_case *c, chat_upstream_body, fields)
 Test(chat_upstream_body, exact_text)
 {
     struct sl_chat_upstream_params p = {
-        .model = "gpt-4o-mini", .system_prompt = "Be brief.", .max_tokens = 400,
-        .temperature = 0.3, .stream = true,
+        .model = "gpt-4o-mini",
+        .system_prompt = "Be brief.",
+        .max_tokens = 400,
+        .temperature = 0.3,
+        .stream = true,
     };
     struct sl_chat_request r = { .user_message = "Hi", .user_message_len = 2 };
     char *s = sl_chat_upstream_body(&p, &r, NULL);
@@ -608,7 +590,10 @@ Test(chat_upstream_body, exact_text)
 Test(chat_upstream_body, refuses_unusable_params)
 {
     struct sl_chat_upstream_params ok = {
-        .model = "m", .system_prompt = "s", .max_tokens = 1, .temperature = 0.5,
+        .model = "m",
+        .system_prompt = "s",
+        .max_tokens = 1,
+        .temperature = 0.5,
     };
     struct sl_chat_upstream_params p;
     struct sl_chat_request r = { .user_message = "hi", .user_message_len = 2 };
@@ -651,8 +636,8 @@ Test(chat_upstream_body, parse_then_build_round_trip)
     cr_assert_eq(sl_chat_parse(body, sizeof(body) - 1, &r, &prob), 0);
     s = sl_chat_upstream_body(&p, &r, NULL);
     j = load_json(s);
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(
-                         json_object_get(j, "messages"), 0), "content")),
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(j, "messages"), 0), "content")),
                      "caf\xC3\xA9 \"x\" " EMOJI);
     json_decref(j);
     free(s);
@@ -702,31 +687,31 @@ struct upstream_case {
 ParameterizedTestParameters(chat_upstream, fixtures)
 {
     static struct upstream_case cases[] = {
-        { "normal.json", 0, "Hello! How can I assist you today?", 0, false, MINI, "stop",
-          true, 19, 10, 29, "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT" },
-        { "length.json", 0, "The history of the printing press begins in the 15th century, "
-          "when Johannes Gutenberg", 0, false, MINI, "length", true, 27, 16, 43,
-          "chatcmpl-C1xKq7ZbW0n3u4TTbgQv1yOqLx2Pz" },
-        { "content_filter.json", 0, "I can describe the general", 0, false, MINI,
-          "content_filter", true, 31, 5, 36, "chatcmpl-C2aa0Vf3y8kLwQmNq1Jd3Rr5sTtUu" },
+        { "normal.json", 0, "Hello! How can I assist you today?", 0, false, MINI, "stop", true, 19,
+          10, 29, "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT" },
+        { "length.json", 0,
+          "The history of the printing press begins in the 15th century, "
+          "when Johannes Gutenberg",
+          0, false, MINI, "length", true, 27, 16, 43, "chatcmpl-C1xKq7ZbW0n3u4TTbgQv1yOqLx2Pz" },
+        { "content_filter.json", 0, "I can describe the general", 0, false, MINI, "content_filter",
+          true, 31, 5, 36, "chatcmpl-C2aa0Vf3y8kLwQmNq1Jd3Rr5sTtUu" },
         { "tool_calls.json", 0, "", 0, false, MINI, "tool_calls", true, 82, 21, 103,
           "chatcmpl-C3bT9x2mYq0Wk4Hh7Ll6Pp8Oo1Ii" },
-        { "function_call.json", 0, "", 0, false, "gpt-3.5-turbo-0613", "tool_calls", true, 82,
-          18, 100, "chatcmpl-8Ab1cD2eF3gH4iJ5kL6mN7oP8qR9s" },
-        { "null_finish_reason.json", 0, "Sure, here it is.", 0, false, MINI, "stop", true, 12,
-          6, 18, "chatcmpl-local-7f3c2a91" },
-        { "unknown_finish_reason.json", 0, "The answer is", 0, false, MINI, "error", true, 14,
-          3, 17, "chatcmpl-5d1b9f0e-3c2a-4e7d-9a41-0b6f2e8c7d15" },
-        { "missing_usage.json", 0, "Paris is the capital of France.", 0, false, MINI, "stop",
-          false, 0, 0, 0, "chatcmpl-C4c0Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2" },
+        { "function_call.json", 0, "", 0, false, "gpt-3.5-turbo-0613", "tool_calls", true, 82, 18,
+          100, "chatcmpl-8Ab1cD2eF3gH4iJ5kL6mN7oP8qR9s" },
+        { "null_finish_reason.json", 0, "Sure, here it is.", 0, false, MINI, "stop", true, 12, 6,
+          18, "chatcmpl-local-7f3c2a91" },
+        { "unknown_finish_reason.json", 0, "The answer is", 0, false, MINI, "error", true, 14, 3,
+          17, "chatcmpl-5d1b9f0e-3c2a-4e7d-9a41-0b6f2e8c7d15" },
+        { "missing_usage.json", 0, "Paris is the capital of France.", 0, false, MINI, "stop", false,
+          0, 0, 0, "chatcmpl-C4c0Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2" },
         { "refusal.json", 0, "I'm sorry, I can't assist with that request.", 0, true,
-          "gpt-4o-2024-08-06", "stop", true, 45, 11, 56,
-          "chatcmpl-C5dRf1Ua2Lb3Mc4Nd5Oe6Pf7Qg8" },
-        { "extra_fields.json", 0, "Line one \"quoted\"\n\tTabbed </script> caf\xC3\xA9 " EMOJI
-          " \xE2\x80\xA8 end", 0, false, MINI, "stop", true, 1024, 2048, 3072,
-          "chatcmpl-C6eXt2Ra3Sb4Tc5Ud6Ve7Wf8Xg9" },
-        { "wrong_type_usage.json", 0, "usage counts are strings", 0, false, MINI, "error",
-          false, 0, 0, 0, "chatcmpl-CAiZw6Ve7Wf8Xg9Yh0Zi1Aj2Bk3" },
+          "gpt-4o-2024-08-06", "stop", true, 45, 11, 56, "chatcmpl-C5dRf1Ua2Lb3Mc4Nd5Oe6Pf7Qg8" },
+        { "extra_fields.json", 0,
+          "Line one \"quoted\"\n\tTabbed </script> caf\xC3\xA9 " EMOJI " \xE2\x80\xA8 end", 0,
+          false, MINI, "stop", true, 1024, 2048, 3072, "chatcmpl-C6eXt2Ra3Sb4Tc5Ud6Ve7Wf8Xg9" },
+        { "wrong_type_usage.json", 0, "usage counts are strings", 0, false, MINI, "error", false, 0,
+          0, 0, "chatcmpl-CAiZw6Ve7Wf8Xg9Yh0Zi1Aj2Bk3" },
         { "nul_in_content.json", 0, "a\0b", 3, false, MINI, "stop", true, 3, 2, 5,
           "chatcmpl-CDl2z9Yh0Zi1Aj2Bk3Cl4Dm5En6" },
         { "bad_gateway.html", -EBADMSG, "", 0, false, "", "", false, 0, 0, 0, "" },
@@ -819,42 +804,57 @@ ParameterizedTestParameters(chat_upstream, inline_shapes)
         { "null", "null", -EBADMSG, "", false, false, false, 0 },
         { "array", "[]", -EBADMSG, "", false, false, false, 0 },
         { "string", "\"ok\"", -EBADMSG, "", false, false, false, 0 },
-        { "message not object", "{\"choices\":[{\"message\":\"hi\"}]}", -EBADMSG, "", false,
-          false, false, 0 },
-        { "no message", "{\"choices\":[{\"text\":\"hi\"}]}", -EBADMSG, "", false, false, false,
-          0 },
+        { "message not object", "{\"choices\":[{\"message\":\"hi\"}]}", -EBADMSG, "", false, false,
+          false, 0 },
+        { "no message", "{\"choices\":[{\"text\":\"hi\"}]}", -EBADMSG, "", false, false, false, 0 },
         { "choice not object", "{\"choices\":[\"hi\"]}", -EBADMSG, "", false, false, false, 0 },
-        { "object is not a string", "{\"object\":1,\"choices\":[{\"message\":{\"content\":"
-          "\"x\"}}]}", -EBADMSG, "", false, false, false, 0 },
-        { "minimal", "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}", 0, "x", true, true,
-          false, 0 },
+        { "object is not a string",
+          "{\"object\":1,\"choices\":[{\"message\":{\"content\":"
+          "\"x\"}}]}",
+          -EBADMSG, "", false, false, false, 0 },
+        { "minimal", "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}", 0, "x", true, true, false,
+          0 },
         { "content absent", "{\"choices\":[{\"message\":{}}]}", 0, "", true, true, false, 0 },
-        { "content wins over refusal", "{\"choices\":[{\"message\":{\"content\":\"c\","
-          "\"refusal\":\"r\"}}]}", 0, "c", true, true, false, 0 },
-        { "refusal not a string", "{\"choices\":[{\"message\":{\"content\":null,"
-          "\"refusal\":5}}]}", 0, "", true, true, false, 0 },
-        { "content bool", "{\"choices\":[{\"message\":{\"content\":false}}]}", -EBADMSG, "",
-          false, false, false, 0 },
-        { "model null", "{\"model\":null,\"choices\":[{\"message\":{\"content\":\"x\"}}]}", 0,
-          "x", true, true, false, 0 },
-        { "model with NUL", "{\"model\":\"a\\u0000b\",\"choices\":[{\"message\":{\"content\":"
-          "\"x\"}}]}", -EBADMSG, "", false, false, false, 0 },
-        { "id with space dropped", "{\"id\":\"a b\",\"choices\":[{\"message\":{\"content\":"
-          "\"x\"}}]}", 0, "x", true, true, false, 0 },
-        { "id number dropped", "{\"id\":5,\"choices\":[{\"message\":{\"content\":\"x\"}}]}", 0,
-          "x", true, true, false, 0 },
-        { "total derived", "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{"
-          "\"prompt_tokens\":4,\"completion_tokens\":6}}", 0, "x", true, true, true, 10 },
-        { "negative total derived", "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\""
-          ":{\"prompt_tokens\":4,\"completion_tokens\":6,\"total_tokens\":-1}}", 0, "x", true,
-          true, true, 10 },
-        { "usage null", "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":null}", 0,
-          "x", true, true, false, 0 },
-        { "usage overflow", "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{"
-          "\"prompt_tokens\":9223372036854775807,\"completion_tokens\":1}}", 0, "x", true, true,
-          false, 0 },
-        { "finish with NUL", "{\"choices\":[{\"message\":{\"content\":\"x\"},\"finish_reason\":"
-          "\"stop\\u0000\"}]}", 0, "x", true, true, false, 0 },
+        { "content wins over refusal",
+          "{\"choices\":[{\"message\":{\"content\":\"c\","
+          "\"refusal\":\"r\"}}]}",
+          0, "c", true, true, false, 0 },
+        { "refusal not a string",
+          "{\"choices\":[{\"message\":{\"content\":null,"
+          "\"refusal\":5}}]}",
+          0, "", true, true, false, 0 },
+        { "content bool", "{\"choices\":[{\"message\":{\"content\":false}}]}", -EBADMSG, "", false,
+          false, false, 0 },
+        { "model null", "{\"model\":null,\"choices\":[{\"message\":{\"content\":\"x\"}}]}", 0, "x",
+          true, true, false, 0 },
+        { "model with NUL",
+          "{\"model\":\"a\\u0000b\",\"choices\":[{\"message\":{\"content\":"
+          "\"x\"}}]}",
+          -EBADMSG, "", false, false, false, 0 },
+        { "id with space dropped",
+          "{\"id\":\"a b\",\"choices\":[{\"message\":{\"content\":"
+          "\"x\"}}]}",
+          0, "x", true, true, false, 0 },
+        { "id number dropped", "{\"id\":5,\"choices\":[{\"message\":{\"content\":\"x\"}}]}", 0, "x",
+          true, true, false, 0 },
+        { "total derived",
+          "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{"
+          "\"prompt_tokens\":4,\"completion_tokens\":6}}",
+          0, "x", true, true, true, 10 },
+        { "negative total derived",
+          "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\""
+          ":{\"prompt_tokens\":4,\"completion_tokens\":6,\"total_tokens\":-1}}",
+          0, "x", true, true, true, 10 },
+        { "usage null", "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":null}", 0, "x",
+          true, true, false, 0 },
+        { "usage overflow",
+          "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{"
+          "\"prompt_tokens\":9223372036854775807,\"completion_tokens\":1}}",
+          0, "x", true, true, false, 0 },
+        { "finish with NUL",
+          "{\"choices\":[{\"message\":{\"content\":\"x\"},\"finish_reason\":"
+          "\"stop\\u0000\"}]}",
+          0, "x", true, true, false, 0 },
     };
     return cr_make_param_array(struct inline_case, cases, NCASES(cases));
 }
@@ -927,14 +927,14 @@ static void same_readings(const char *name, const char *body, size_t len, int wa
 struct reading_case {
     char name[40];
     char body[240];
-    size_t len;       /* 0: strlen(body) */
+    size_t len; /* 0: strlen(body) */
     int ret;
     char text[24];
-    size_t text_len;  /* 0: strlen(text) */
+    size_t text_len; /* 0: strlen(text) */
     bool refusal;
     char finish[16];
-    char model[16];   /* "": NULL */
-    char id[16];      /* "": NULL */
+    char model[16]; /* "": NULL */
+    char id[16];    /* "": NULL */
     bool usage;
     long pt, ct, tt;
 };
@@ -946,108 +946,134 @@ ParameterizedTestParameters(chat_upstream, one_pass_reads_as_the_tree)
 {
     static struct reading_case cases[] = {
         /* escapes */
-        { "escapes", MSG("{\"content\":\"\\u00e9\\ud83d\\ude00\\n\\\"\\\\\\/\\b\\f\\r\\t\"}"),
-          0, 0, "\xC3\xA9" EMOJI "\n\"\\/\b\f\r\t", 0, false, "stop", "", "", false, 0, 0,
-          0 },
-        { "escaped NUL in content", MSG("{\"content\":\"a\\u0000b\\u0000\"}"), 0, 0,
-          "a\0b\0", 4, false, "stop", "", "", false, 0, 0, 0 },
+        { "escapes", MSG("{\"content\":\"\\u00e9\\ud83d\\ude00\\n\\\"\\\\\\/\\b\\f\\r\\t\"}"), 0, 0,
+          "\xC3\xA9" EMOJI "\n\"\\/\b\f\r\t", 0, false, "stop", "", "", false, 0, 0, 0 },
+        { "escaped NUL in content", MSG("{\"content\":\"a\\u0000b\\u0000\"}"), 0, 0, "a\0b\0", 4,
+          false, "stop", "", "", false, 0, 0, 0 },
         { "lone surrogate", MSG("{\"content\":\"\\ud83d\"}"), 0, -EBADMSG },
         { "raw NUL in a string", "{\"choices\":[{\"message\":{\"content\":\"a\0\"}}]}", 36,
           -EBADMSG },
         { "invalid UTF-8", MSG("{\"content\":\"\xC3\x28\"}"), 0, -EBADMSG },
-        { "escaped model and id", "{\"model\":\"gpt\\u002d4o\",\"id\":\"c\\u002d1\",\"choices\":"
-          "[{\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop", "gpt-4o", "c-1" },
-        { "id with escaped NUL dropped", "{\"id\":\"c\\u0000\",\"choices\":[{\"message\":"
-          TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
-        { "id with escaped tab dropped", "{\"id\":\"c\\t\",\"choices\":[{\"message\":" TEXT_X
-          "}]}", 0, 0, "x", 0, false, "stop" },
-        { "id empty dropped", "{\"id\":\"\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0,
+        { "escaped model and id",
+          "{\"model\":\"gpt\\u002d4o\",\"id\":\"c\\u002d1\",\"choices\":"
+          "[{\"message\":" TEXT_X "}]}",
+          0, 0, "x", 0, false, "stop", "gpt-4o", "c-1" },
+        { "id with escaped NUL dropped",
+          "{\"id\":\"c\\u0000\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false,
+          "stop" },
+        { "id with escaped tab dropped", "{\"id\":\"c\\t\",\"choices\":[{\"message\":" TEXT_X "}]}",
+          0, 0, "x", 0, false, "stop" },
+        { "id empty dropped", "{\"id\":\"\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0, "x", 0,
+          false, "stop" },
+        { "escaped object",
+          "{\"object\":\"chat\\u002ecompletion\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0,
           "x", 0, false, "stop" },
-        { "escaped object", "{\"object\":\"chat\\u002ecompletion\",\"choices\":[{\"message\":"
-          TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
-        { "object up to a NUL", "{\"object\":\"chat.completion\\u0000x\",\"choices\":[{"
-          "\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
-        { "object other", "{\"object\":\"chat.completion.chunk\",\"choices\":[{\"message\":"
-          TEXT_X "}]}", 0, -EBADMSG },
-        { "object escaped other", "{\"object\":\"chat\\u002echunk\",\"choices\":[{\"message\":"
-          TEXT_X "}]}", 0, -EBADMSG },
-        { "object null", "{\"object\":null,\"choices\":[{\"message\":" TEXT_X "}]}", 0,
+        { "object up to a NUL",
+          "{\"object\":\"chat.completion\\u0000x\",\"choices\":[{"
+          "\"message\":" TEXT_X "}]}",
+          0, 0, "x", 0, false, "stop" },
+        { "object other",
+          "{\"object\":\"chat.completion.chunk\",\"choices\":[{\"message\":" TEXT_X "}]}", 0,
           -EBADMSG },
+        { "object escaped other",
+          "{\"object\":\"chat\\u002echunk\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, -EBADMSG },
+        { "object null", "{\"object\":null,\"choices\":[{\"message\":" TEXT_X "}]}", 0, -EBADMSG },
         /* content, refusal, tool calls */
         { "null content, refusal", MSG("{\"content\":null,\"refusal\":\"no\"}"), 0, 0, "no", 0,
           true, "stop" },
-        { "absent content, refusal", MSG("{\"refusal\":\"n\\u00f6\"}"), 0, 0, "n\xC3\xB6", 0,
-          true, "stop" },
-        { "null content, null refusal", MSG("{\"content\":null,\"refusal\":null}"), 0, 0, "",
-          0, false, "stop" },
+        { "absent content, refusal", MSG("{\"refusal\":\"n\\u00f6\"}"), 0, 0, "n\xC3\xB6", 0, true,
+          "stop" },
+        { "null content, null refusal", MSG("{\"content\":null,\"refusal\":null}"), 0, 0, "", 0,
+          false, "stop" },
         { "content array", MSG("{\"content\":[\"x\"]}"), 0, -EBADMSG },
         { "content number", MSG("{\"content\":1}"), 0, -EBADMSG },
-        { "tool_calls", "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":"
-          "\"call_1\",\"type\":\"function\"}]},\"finish_reason\":\"tool_calls\"}]}", 0, 0, "",
-          0, false, "tool_calls" },
-        { "duplicate content, last wins", MSG("{\"content\":\"a\",\"content\":\"b\"}"), 0, 0,
-          "b", 0, false, "stop" },
-        { "duplicate content, last null", MSG("{\"content\":\"a\",\"content\":null,"
-          "\"refusal\":\"r\"}"), 0, 0, "r", 0, true, "stop" },
+        { "tool_calls",
+          "{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[{\"id\":"
+          "\"call_1\",\"type\":\"function\"}]},\"finish_reason\":\"tool_calls\"}]}",
+          0, 0, "", 0, false, "tool_calls" },
+        { "duplicate content, last wins", MSG("{\"content\":\"a\",\"content\":\"b\"}"), 0, 0, "b",
+          0, false, "stop" },
+        { "duplicate content, last null",
+          MSG("{\"content\":\"a\",\"content\":null,"
+              "\"refusal\":\"r\"}"),
+          0, 0, "r", 0, true, "stop" },
         /* choices */
         { "no choices", "{\"id\":\"x\"}", 0, -EBADMSG },
         { "empty choices", "{\"choices\":[]}", 0, -EBADMSG },
         { "choices object", "{\"choices\":{\"message\":" TEXT_X "}}", 0, -EBADMSG },
         { "choices null", "{\"choices\":null}", 0, -EBADMSG },
         { "first choice null", "{\"choices\":[null,{\"message\":" TEXT_X "}]}", 0, -EBADMSG },
-        { "index is not read", "{\"choices\":[{\"index\":3,\"message\":" TEXT_X "}]}", 0, 0,
+        { "index is not read", "{\"choices\":[{\"index\":3,\"message\":" TEXT_X "}]}", 0, 0, "x", 0,
+          false, "stop" },
+        { "second choice ignored", "{\"choices\":[{\"message\":" TEXT_X "},{\"message\":1}]}", 0, 0,
           "x", 0, false, "stop" },
-        { "second choice ignored", "{\"choices\":[{\"message\":" TEXT_X "},{\"message\":1}]}",
+        { "duplicate choices, last wins", "{\"choices\":[],\"choices\":[{\"message\":" TEXT_X "}]}",
           0, 0, "x", 0, false, "stop" },
-        { "duplicate choices, last wins", "{\"choices\":[],\"choices\":[{\"message\":" TEXT_X
-          "}]}", 0, 0, "x", 0, false, "stop" },
         /* finish_reason */
-        { "finish function_call", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
-          "\"function_call\"}]}", 0, 0, "x", 0, false, "tool_calls" },
-        { "finish escaped", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
-          "\"len\\u0067th\"}]}", 0, 0, "x", 0, false, "length" },
-        { "finish number", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":5}]}", 0,
-          0, "x", 0, false, "error" },
-        { "finish object", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":{}}]}", 0,
-          0, "x", 0, false, "error" },
-        { "finish null", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":null}]}", 0,
-          0, "x", 0, false, "stop" },
-        { "finish with NUL", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
-          "\"stop\\u0000\"}]}", 0, 0, "x", 0, false, "error" },
+        { "finish function_call",
+          "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
+          "\"function_call\"}]}",
+          0, 0, "x", 0, false, "tool_calls" },
+        { "finish escaped",
+          "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
+          "\"len\\u0067th\"}]}",
+          0, 0, "x", 0, false, "length" },
+        { "finish number", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":5}]}", 0, 0,
+          "x", 0, false, "error" },
+        { "finish object", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":{}}]}", 0, 0,
+          "x", 0, false, "error" },
+        { "finish null", "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":null}]}", 0, 0,
+          "x", 0, false, "stop" },
+        { "finish with NUL",
+          "{\"choices\":[{\"message\":" TEXT_X ",\"finish_reason\":"
+          "\"stop\\u0000\"}]}",
+          0, 0, "x", 0, false, "error" },
         /* model */
-        { "model number", "{\"model\":1,\"choices\":[{\"message\":" TEXT_X "}]}", 0,
+        { "model number", "{\"model\":1,\"choices\":[{\"message\":" TEXT_X "}]}", 0, -EBADMSG },
+        { "model with NUL", "{\"model\":\"m\\u0000\",\"choices\":[{\"message\":" TEXT_X "}]}", 0,
           -EBADMSG },
-        { "model with NUL", "{\"model\":\"m\\u0000\",\"choices\":[{\"message\":" TEXT_X "}]}",
-          0, -EBADMSG },
-        { "model empty", "{\"model\":\"\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0, "x",
-          0, false, "stop", "" },
+        { "model empty", "{\"model\":\"\",\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0, "x", 0,
+          false, "stop", "" },
         /* usage */
         { "no usage", MSG(TEXT_X), 0, 0, "x", 0, false, "stop" },
-        { "usage full", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{\"prompt_tokens\":"
-          "3,\"completion_tokens\":4,\"total_tokens\":9}}", 0, 0, "x", 0, false, "stop", "",
-          "", true, 3, 4, 9 },
-        { "usage total below the sum", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":1}}", 0, 0, "x", 0,
-          false, "stop", "", "", true, 3, 4, 7 },
-        { "usage negative", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_tokens\":-3,\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop" },
-        { "usage reals", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_tokens\":3.0,\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop" },
-        { "usage strings", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_tokens\":\"3\",\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop" },
-        { "usage duplicates, last wins", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_tokens\":1,\"completion_tokens\":4,\"prompt_tokens\":2}}", 0, 0, "x", 0,
-          false, "stop", "", "", true, 2, 4, 6 },
-        { "usage escaped key", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_t\\u006fkens\":1,\"completion_tokens\":4}}", 0, 0, "x", 0, false, "stop",
-          "", "", true, 1, 4, 5 },
-        { "usage array", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":[1,2]}", 0, 0, "x",
-          0, false, "stop" },
-        { "usage overflow", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_tokens\":9223372036854775807,\"completion_tokens\":1}}", 0, 0, "x", 0,
+        { "usage full",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{\"prompt_tokens\":"
+          "3,\"completion_tokens\":4,\"total_tokens\":9}}",
+          0, 0, "x", 0, false, "stop", "", "", true, 3, 4, 9 },
+        { "usage total below the sum",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":1}}",
+          0, 0, "x", 0, false, "stop", "", "", true, 3, 4, 7 },
+        { "usage negative",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":-3,\"completion_tokens\":4}}",
+          0, 0, "x", 0, false, "stop" },
+        { "usage reals",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":3.0,\"completion_tokens\":4}}",
+          0, 0, "x", 0, false, "stop" },
+        { "usage strings",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":\"3\",\"completion_tokens\":4}}",
+          0, 0, "x", 0, false, "stop" },
+        { "usage duplicates, last wins",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":1,\"completion_tokens\":4,\"prompt_tokens\":2}}",
+          0, 0, "x", 0, false, "stop", "", "", true, 2, 4, 6 },
+        { "usage escaped key",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_t\\u006fkens\":1,\"completion_tokens\":4}}",
+          0, 0, "x", 0, false, "stop", "", "", true, 1, 4, 5 },
+        { "usage array", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":[1,2]}", 0, 0, "x", 0,
           false, "stop" },
-        { "usage huge integer", "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
-          "\"prompt_tokens\":92233720368547758070,\"completion_tokens\":1}}", 0, -EBADMSG },
+        { "usage overflow",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":9223372036854775807,\"completion_tokens\":1}}",
+          0, 0, "x", 0, false, "stop" },
+        { "usage huge integer",
+          "{\"choices\":[{\"message\":" TEXT_X "}],\"usage\":{"
+          "\"prompt_tokens\":92233720368547758070,\"completion_tokens\":1}}",
+          0, -EBADMSG },
         /* roots and framing */
         { "array root", "[" MSG(TEXT_X) "]", 0, -EBADMSG },
         { "string root", "\"x\"", 0, -EBADMSG },
@@ -1060,16 +1086,19 @@ ParameterizedTestParameters(chat_upstream, one_pass_reads_as_the_tree)
         { "trailing whitespace", "\n " MSG(TEXT_X) " \r\n\t", 0, 0, "x", 0, false, "stop" },
         { "BOM", "\xEF\xBB\xBF" MSG(TEXT_X), 0, -EBADMSG },
         { "truncated", "{\"choices\":[{\"message\":{\"content\":\"x\"}}", 0, -EBADMSG },
-        { "unknown field deep", "{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+        { "unknown field deep",
+          "{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
           "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
           "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],"
-          "\"choices\":[{\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
-        { "unknown field big integer", "{\"x\":1234567890123456789,\"choices\":[{"
-          "\"message\":" TEXT_X "}]}", 0, 0, "x", 0, false, "stop" },
-        { "unknown field escaped NUL", "{\"x\":\"\\u0000\",\"choices\":[{\"message\":" TEXT_X
-          "}]}", 0, 0, "x", 0, false, "stop" },
-        { "NUL in a key", "{\"x\\u0000\":1,\"choices\":[{\"message\":" TEXT_X "}]}", 0,
-          -EBADMSG },
+          "\"choices\":[{\"message\":" TEXT_X "}]}",
+          0, 0, "x", 0, false, "stop" },
+        { "unknown field big integer",
+          "{\"x\":1234567890123456789,\"choices\":[{"
+          "\"message\":" TEXT_X "}]}",
+          0, 0, "x", 0, false, "stop" },
+        { "unknown field escaped NUL", "{\"x\":\"\\u0000\",\"choices\":[{\"message\":" TEXT_X "}]}",
+          0, 0, "x", 0, false, "stop" },
+        { "NUL in a key", "{\"x\\u0000\":1,\"choices\":[{\"message\":" TEXT_X "}]}", 0, -EBADMSG },
     };
     return cr_make_param_array(struct reading_case, cases, NCASES(cases));
 }
@@ -1104,8 +1133,7 @@ ParameterizedTest(struct reading_case *c, chat_upstream, one_pass_reads_as_the_t
 
 /* {"model":M,"id":I,"choices":[{"message":{"content":"x"}}]} with M and I built from n copies
  * of a unit (an escape or a byte). */
-static void model_id_body(struct buf *b, const char *munit, size_t mn, const char *iunit,
-                          size_t in)
+static void model_id_body(struct buf *b, const char *munit, size_t mn, const char *iunit, size_t in)
 {
     puts_n(b, "{\"model\":\"", 1);
     puts_n(b, munit, mn);
@@ -1155,12 +1183,26 @@ Test(chat_upstream, one_pass_limits_in_decoded_bytes)
 Test(chat_upstream, one_pass_fixtures)
 {
     static const char *const files[] = {
-        "normal.json", "length.json", "content_filter.json", "tool_calls.json",
-        "function_call.json", "null_finish_reason.json", "unknown_finish_reason.json",
-        "missing_usage.json", "refusal.json", "extra_fields.json", "wrong_type_usage.json",
-        "nul_in_content.json", "bad_gateway.html", "truncated.json",
-        "wrong_type_content.json", "wrong_type_choices.json", "wrong_type_model.json",
-        "empty_choices.json", "chunk_object.json", "error_insufficient_quota.json",
+        "normal.json",
+        "length.json",
+        "content_filter.json",
+        "tool_calls.json",
+        "function_call.json",
+        "null_finish_reason.json",
+        "unknown_finish_reason.json",
+        "missing_usage.json",
+        "refusal.json",
+        "extra_fields.json",
+        "wrong_type_usage.json",
+        "nul_in_content.json",
+        "bad_gateway.html",
+        "truncated.json",
+        "wrong_type_content.json",
+        "wrong_type_choices.json",
+        "wrong_type_model.json",
+        "empty_choices.json",
+        "chunk_object.json",
+        "error_insufficient_quota.json",
         "error_server.json",
     };
 
@@ -1217,9 +1259,13 @@ ParameterizedTest(struct finish_case *c, chat_finish, mapping)
 Test(chat_response, exact_json)
 {
     struct sl_chat_result r = {
-        .text = (char *)"Hi!", .text_len = 3, .model = (char *)"gpt-4o-mini-2024-07-18",
+        .text = (char *)"Hi!",
+        .text_len = 3,
+        .model = (char *)"gpt-4o-mini-2024-07-18",
         .finish_reason = "stop",
-        .usage = { .prompt_tokens = 10, .completion_tokens = 5, .total_tokens = 15,
+        .usage = { .prompt_tokens = 10,
+                   .completion_tokens = 5,
+                   .total_tokens = 15,
                    .present = true },
     };
     size_t len;
@@ -1236,7 +1282,9 @@ Test(chat_response, escaping)
 {
     static const char text[] = "q\"b\\s/n\nt\tc\x01z\0e " EMOJI;
     struct sl_chat_result r = {
-        .text = (char *)text, .text_len = sizeof(text) - 1, .model = (char *)"m\"1",
+        .text = (char *)text,
+        .text_len = sizeof(text) - 1,
+        .model = (char *)"m\"1",
         .finish_reason = "stop",
     };
     char *s = sl_chat_response_json(&r, NULL);
@@ -1246,8 +1294,7 @@ Test(chat_response, escaping)
     cr_assert_not_null(strstr(s, "q\\\"b\\\\s/n\\nt\\tc\\u0001z\\u0000e "), "%s", s);
     j = load_json(s);
     cr_assert_eq(json_string_length(json_object_get(j, "text")), sizeof(text) - 1);
-    cr_assert_eq(memcmp(json_string_value(json_object_get(j, "text")), text,
-                        sizeof(text) - 1), 0);
+    cr_assert_eq(memcmp(json_string_value(json_object_get(j, "text")), text, sizeof(text) - 1), 0);
     cr_assert_str_eq(json_string_value(json_object_get(j, "model")), "m\"1");
     json_decref(j);
     free(s);
@@ -1341,10 +1388,13 @@ Test(chat_json_write, response_matches_json_dumps)
     for (size_t i = 0; i < NCASES(texts); i++) {
         const struct text_case *t = &texts[i];
         struct sl_chat_result r = {
-            .text = (char *)t->s, .text_len = t->len ? t->len : strlen(t->s),
+            .text = (char *)t->s,
+            .text_len = t->len ? t->len : strlen(t->s),
             .finish_reason = finishes[i % NCASES(finishes)],
-            .usage = { .prompt_tokens = INT64_MAX, .completion_tokens = -1,
-                       .total_tokens = INT64_MIN, .present = i & 1 },
+            .usage = { .prompt_tokens = INT64_MAX,
+                       .completion_tokens = -1,
+                       .total_tokens = INT64_MIN,
+                       .present = i & 1 },
         };
 
         same_response_bytes(&r, t->name);
@@ -1382,14 +1432,17 @@ Test(chat_json_write, upstream_body_matches_json_dumps)
     for (size_t i = 0; i < NCASES(texts); i++) {
         const struct text_case *t = &texts[i];
         struct sl_chat_request r = {
-            .user_message = (char *)t->s, .user_message_len = t->len ? t->len : strlen(t->s),
+            .user_message = (char *)t->s,
+            .user_message_len = t->len ? t->len : strlen(t->s),
         };
 
         for (size_t m = 0; m < NCASES(models); m++) {
             for (size_t s = 0; s < NCASES(prompts); s++) {
                 struct sl_chat_upstream_params p = {
-                    .model = models[m], .system_prompt = prompts[s],
-                    .max_tokens = (unsigned)(i * 977 + m), .temperature = 0.7,
+                    .model = models[m],
+                    .system_prompt = prompts[s],
+                    .max_tokens = (unsigned)(i * 977 + m),
+                    .temperature = 0.7,
                     .stream = (i + m + s) & 1,
                 };
 
@@ -1406,9 +1459,36 @@ Test(chat_json_write, upstream_body_matches_json_dumps)
 Test(chat_json_write, temperatures_match_json_dumps)
 {
     static const double fixed[] = {
-        0, -0.0, 1, 2, 0.7, 0.3, 1.5, 0.1 + 0.2, 1e15, 1e16, 1e17, 1e21, 1e100, 1e300, 1e308,
-        1.7976931348623157e308, 5e-324, 2.2250738585072014e-308, 1e-5, 1e-4, 1e-7, 0.0001234,
-        123456789012345.0, 1234567890123456.0, -3.25, -1e-300, 100, 1e5, 1e-10, 0.5e-100,
+        0,
+        -0.0,
+        1,
+        2,
+        0.7,
+        0.3,
+        1.5,
+        0.1 + 0.2,
+        1e15,
+        1e16,
+        1e17,
+        1e21,
+        1e100,
+        1e300,
+        1e308,
+        1.7976931348623157e308,
+        5e-324,
+        2.2250738585072014e-308,
+        1e-5,
+        1e-4,
+        1e-7,
+        0.0001234,
+        123456789012345.0,
+        1234567890123456.0,
+        -3.25,
+        -1e-300,
+        100,
+        1e5,
+        1e-10,
+        0.5e-100,
     };
     struct sl_chat_request r = { .user_message = (char *)"hi", .user_message_len = 2 };
     struct sl_chat_upstream_params p = { .model = "m", .max_tokens = 1 };
@@ -1457,7 +1537,7 @@ Test(chat_response, usage_json)
 /* ---- upstream error codes ----------------------------------------------------------- */
 
 struct errcode_case {
-    char file[40];   /* fixture, or "" to use body */
+    char file[40]; /* fixture, or "" to use body */
     char body[96];
     size_t code_sz;
     char code[32];
@@ -1492,8 +1572,7 @@ ParameterizedTest(struct errcode_case *c, chat_upstream_error, code)
 
     memset(code, 'X', sizeof(code));
     memset(type, 'X', sizeof(type));
-    sl_openai_error_code(body ? body : c->body, len, code, c->code_sz, type,
-                                sizeof(type));
+    sl_openai_error_code(body ? body : c->body, len, code, c->code_sz, type, sizeof(type));
     cr_assert_str_eq(code, c->code);
     cr_assert_str_eq(type, c->type);
     free(body);
@@ -1588,7 +1667,7 @@ static uint64_t v1_expected(const struct sl_config *cfg, size_t len, uint64_t ma
 
 struct v1_resv_case {
     char body[200];
-    uint64_t limit;          /* the completion limit the reservation must count */
+    uint64_t limit; /* the completion limit the reservation must count */
     uint64_t n;
 };
 
@@ -1598,19 +1677,26 @@ ParameterizedTestParameters(v1_body, reservation_counts_the_larger_limit)
 {
     static struct v1_resv_case cases[] = {
         { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":10,\"max_completion_tokens\":300,"
-          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 300, 1 },
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          300, 1 },
         { "{\"model\":\"gpt-4o-mini\",\"max_completion_tokens\":300,\"max_tokens\":10,"
-          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 300, 1 },
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          300, 1 },
         { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":300,\"max_completion_tokens\":10,"
-          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 300, 1 },
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          300, 1 },
         { "{\"model\":\"gpt-4o-mini\",\"max_completion_tokens\":250,"
-          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 250, 1 },
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          250, 1 },
         { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":20,"
-          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 20, 1 },
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          20, 1 },
         { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":null,\"max_completion_tokens\":30,"
-          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 30, 1 },
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          30, 1 },
         { "{\"model\":\"gpt-4o-mini\",\"n\":3,\"max_tokens\":5,\"max_completion_tokens\":50,"
-          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 50, 3 },
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          50, 3 },
     };
     return cr_make_param_array(struct v1_resv_case, cases, NCASES(cases));
 }
@@ -1667,17 +1753,19 @@ Test(v1_body, either_limit_over_the_cap_is_refused)
 struct v1_err_case {
     char body[200];
     int status;
-    int want;                /* 0 kept, 1 replaced */
-    char out[220];           /* "" = relayed as it came */
+    int want;      /* 0 kept, 1 replaced */
+    char out[220]; /* "" = relayed as it came */
 };
 
 ParameterizedTestParameters(v1_body, upstream_error_bodies)
 {
     static struct v1_err_case cases[] = {
         { "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
-          "\"code\":null}}", 400, 0, "" },
+          "\"code\":null}}",
+          400, 0, "" },
         { "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":\"n\","
-          "\"code\":\"x\"},\"extra\":1}", 400, 0, "" },
+          "\"code\":\"x\"},\"extra\":1}",
+          400, 0, "" },
         { "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\"}}", 400, 0,
           "{\"error\":{\"message\":\"m\",\"type\":\"invalid_request_error\",\"param\":null,"
           "\"code\":null}}" },
@@ -1699,7 +1787,7 @@ ParameterizedTestParameters(v1_body, upstream_error_bodies)
         { "", 400, 1, "" },
         { "[]", 400, 1, "" },
         { "{\"detail\":\"x\"}", 422, 1, "" },
-        { "{\"error\":{\"message\":\"m\"},\"error\":{}}", 400, 1, "" },   /* duplicate keys */
+        { "{\"error\":{\"message\":\"m\"},\"error\":{}}", 400, 1, "" }, /* duplicate keys */
     };
     return cr_make_param_array(struct v1_err_case, cases, NCASES(cases));
 }

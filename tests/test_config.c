@@ -436,7 +436,8 @@ static const char *shipped_conf(void)
 #ifdef SL_TEST_SRCDIR
         SL_TEST_SRCDIR,
 #endif
-        srcdir ? srcdir : ".", "..",
+        srcdir ? srcdir : ".",
+        "..",
     };
     size_t i;
 
@@ -473,8 +474,8 @@ Test(config, shipped_conf_documents_every_key)
             sscanf(line, "[%63[^]]", sec);
         for (i = next; i < NALL; i++) {
             size_t n = strlen(all_keys[i].key);
-            if (strcmp(sec, all_keys[i].section) == 0 &&
-                strncmp(line, all_keys[i].key, n) == 0 && strncmp(line + n, " =", 2) == 0) {
+            if (strcmp(sec, all_keys[i].section) == 0 && strncmp(line, all_keys[i].key, n) == 0 &&
+                strncmp(line + n, " =", 2) == 0) {
                 cr_assert_eq(i, next, "[%s] %s out of order", sec, all_keys[i].key);
                 next++;
                 break;
@@ -543,7 +544,10 @@ ParameterizedTestParameters(config, bad_value)
         { "upstream", "system_prompt", "caf\xe9", "not valid UTF-8 (at byte 4)" },
         { "upstream", "system_prompt", "\xed\xa0\x80", "not valid UTF-8" },
         { "upstream", "system_prompt", "a\tb", "control characters" },
-        { "upstream", "system_prompt", "a\x01" "b", "control characters" },
+        { "upstream", "system_prompt",
+          "a\x01"
+          "b",
+          "control characters" },
         { "upstream", "max_tokens", "0", "out of range 1..1000000" },
         { "upstream", "temperature", "2.5", "out of range 0..2" },
         { "upstream", "temperature", "2.0001", "out of range 0..2" },
@@ -653,7 +657,7 @@ Test(config, base_url_user_info_never_echoed)
 Test(config, base_url_local_http_and_at_in_the_path_are_fine)
 {
     static const char *const ok[] = {
-        "http://127.0.0.1:18080/v1", "http://localhost/v1", "http://[::1]:8080/v1",
+        "http://127.0.0.1:18080/v1",         "http://localhost/v1",       "http://[::1]:8080/v1",
         "https://api.example.com/team@x/v1", "https://api.openai.com/v1",
     };
     size_t i;
@@ -684,24 +688,23 @@ Test(config, redis_url_never_echoed)
 
 Test(config, all_problems_reported_with_lines)
 {
-    const char *text =
-        "[server]\n"                         /* 1 */
-        "workers = 0\n"                      /* 2 */
-        "max_body_bytes = lots\n"            /* 3 */
-        "workres = 4\n"                      /* 4 */
-        "workers = 2\n"                      /* 5 */
-        "[upstream\n"                        /* 6 */
-        "model = x\n"                        /* 7: under a bad header, skipped */
-        "[bogus]\n"                          /* 8 */
-        "anything = at all\n"                /* 9: skipped with its section */
-        "[log]\n"                            /* 10 */
-        "just some words\n"                  /* 11 */
-        "level = loud\n"                     /* 12 */
-        "= 3\n"                              /* 13 */
-        "[server] trailing\n"                /* 14 */
-        "[tenant.bad name]\n"                /* 15 */
-        "[state]\n"                          /* 16 */
-        "fi/le = x\n";                       /* 17 */
+    const char *text = "[server]\n"              /* 1 */
+                       "workers = 0\n"           /* 2 */
+                       "max_body_bytes = lots\n" /* 3 */
+                       "workres = 4\n"           /* 4 */
+                       "workers = 2\n"           /* 5 */
+                       "[upstream\n"             /* 6 */
+                       "model = x\n"             /* 7: under a bad header, skipped */
+                       "[bogus]\n"               /* 8 */
+                       "anything = at all\n"     /* 9: skipped with its section */
+                       "[log]\n"                 /* 10 */
+                       "just some words\n"       /* 11 */
+                       "level = loud\n"          /* 12 */
+                       "= 3\n"                   /* 13 */
+                       "[server] trailing\n"     /* 14 */
+                       "[tenant.bad name]\n"     /* 15 */
+                       "[state]\n"               /* 16 */
+                       "fi/le = x\n";            /* 17 */
     char *errs = load_bad(text, no_env);
 
     assert_err_at(errs, 2, "[server] workers: ", "out of range");
@@ -731,7 +734,8 @@ Test(config, key_outside_section)
 Test(config, duplicate_section_merges_but_keys_stay_unique)
 {
     struct sl_config *c = load_ok("[server]\nworkers = 2\n[log]\nlevel = warn\n"
-                                  "[server]\nmax_inflight = 9\n", no_env);
+                                  "[server]\nmax_inflight = 9\n",
+                                  no_env);
     char *errs;
 
     cr_assert_eq(c->workers, 2);
@@ -880,7 +884,8 @@ Test(config, long_line_errors_name_the_line)
     char *p = long_prompt(17000), *text = NULL, *errs;
 
     text = xprintf("[upstream]\nsystem_prompt = %s\nmodel = %s\n[log]\n"
-                          "nosuchkey = %s\n", p, p, p);
+                   "nosuchkey = %s\n",
+                   p, p, p);
     errs = load_bad(text, no_env);
     assert_err_at(errs, 2, "[upstream] system_prompt: ", "too long: 17000 bytes (max 16384)");
     assert_err_at(errs, 3, "[upstream] model: ", "too long");
@@ -908,10 +913,15 @@ Test(config, long_comment_and_long_bad_line)
 
 Test(config, env_overrides_file)
 {
-    char *envp[] = { "SLUICE_SERVER_WORKERS=9", "SLUICE_UPSTREAM_MODEL=gpt-4o",
-                     "SLUICE_LOG_LOG_PROMPTS=on", "SLUICE_REDIS_URL=", "PATH=/bin", NULL };
+    char *envp[] = { "SLUICE_SERVER_WORKERS=9",
+                     "SLUICE_UPSTREAM_MODEL=gpt-4o",
+                     "SLUICE_LOG_LOG_PROMPTS=on",
+                     "SLUICE_REDIS_URL=",
+                     "PATH=/bin",
+                     NULL };
     struct sl_config *c = load_ok("[server]\nworkers = 2\nmax_inflight = 5\n"
-                                  "[redis]\nurl = redis://localhost\n", envp);
+                                  "[redis]\nurl = redis://localhost\n",
+                                  envp);
 
     cr_assert_eq(c->workers, 9);
     cr_assert_eq(c->max_inflight, 5);
@@ -935,13 +945,14 @@ Test(config, env_first_entry_wins_like_getenv)
 Test(config, env_unknown_names)
 {
     char *envp[] = { "SLUICE_SERVER_WORKRES=4", "SLUICE_CONFIG=/etc/x.conf", "SLUICE_FOO=1",
-                     "SLUICE_TENANT_A_RPM=5", "SLUICE_upstream_model=x", "SLUICE_LOG_=1",
-                     "SLUICE_NOEQUALS", "XSLUICE_SERVER_WORKERS=0", NULL };
+                     "SLUICE_TENANT_A_RPM=5",   "SLUICE_upstream_model=x",   "SLUICE_LOG_=1",
+                     "SLUICE_NOEQUALS",         "XSLUICE_SERVER_WORKERS=0",  NULL };
     char *errs = load_bad("", envp);
 
     cr_assert(has_line_prefix(errs, "env SLUICE_SERVER_WORKRES: unknown setting"), "%s", errs);
     cr_assert(has_line_prefix(errs, "env SLUICE_TENANT_A_RPM: tenant sections have no "
-                              "environment override"), "%s", errs);
+                                    "environment override"),
+              "%s", errs);
     cr_assert(has_line_prefix(errs, "env SLUICE_upstream_model: unknown setting"), "%s", errs);
     cr_assert(has_line_prefix(errs, "env SLUICE_LOG_: unknown setting"), "%s", errs);
     cr_assert_eq(count_lines(errs), 4, "%s", errs);
@@ -965,7 +976,8 @@ Test(config, file_and_env_errors_together)
 Test(config, attempt_timeout_above_request_timeout)
 {
     char *errs = load_bad("[upstream]\nrequest_timeout_ms = 1000\n"
-                          "attempt_timeout_ms = 2000\n", no_env);
+                          "attempt_timeout_ms = 2000\n",
+                          no_env);
     char *envp[] = { "SLUICE_UPSTREAM_REQUEST_TIMEOUT_MS=10", NULL };
 
     assert_err_at(errs, 3, "[upstream] attempt_timeout_ms: ",
@@ -973,7 +985,8 @@ Test(config, attempt_timeout_above_request_timeout)
     free(errs);
     errs = load_bad("", envp);
     cr_assert(has_line_prefix(errs, "env SLUICE_UPSTREAM_REQUEST_TIMEOUT_MS: attempt_timeout_ms "
-                              "(18000) must not exceed"), "%s", errs);
+                                    "(18000) must not exceed"),
+              "%s", errs);
     free(errs);
 }
 
@@ -995,8 +1008,8 @@ Test(config, cross_check_skipped_when_value_refused)
 
 Test(config, model_must_be_allowed)
 {
-    char *errs = load_bad("[upstream]\nmodel = gpt-4o\nallowed_models = o3-mini, gpt-4o-mini\n",
-                          no_env);
+    char *errs =
+        load_bad("[upstream]\nmodel = gpt-4o\nallowed_models = o3-mini, gpt-4o-mini\n", no_env);
     struct sl_config *c;
 
     assert_err_at(errs, 3, "[upstream] allowed_models: ", "model 'gpt-4o' is not in");
@@ -1010,7 +1023,8 @@ Test(config, model_must_be_allowed)
 Test(config, metrics_listen_must_differ)
 {
     char *errs = load_bad("[server]\nlisten = 127.0.0.1:8080, unix:/tmp/s\n"
-                          "[metrics]\nlisten = unix:/tmp/s\n", no_env);
+                          "[metrics]\nlisten = unix:/tmp/s\n",
+                          no_env);
 
     assert_err_at(errs, 4, "[metrics] listen: ", "same address as [server] listen");
     free(errs);
@@ -1036,8 +1050,8 @@ Test(config, tenants_parse_and_inherit)
     cr_assert_eq(t[0].nkeys, 2);
     cr_assert_eq(t[0].key_sha256[0][0], 0xaa);
     cr_assert_eq(t[0].key_sha256[1][31], 0xbb);
-    cr_assert_eq(t[0].limits.rpm, 0);                  /* explicit 0 = unlimited, not inherited */
-    cr_assert_eq(t[0].limits.tpm, 25);                 /* empty: inherits, env included */
+    cr_assert_eq(t[0].limits.rpm, 0);  /* explicit 0 = unlimited, not inherited */
+    cr_assert_eq(t[0].limits.tpm, 25); /* empty: inherits, env included */
     cr_assert_eq(t[0].limits.token_budget, 30);
     cr_assert_eq(t[0].limits.budget_period, SL_PERIOD_NONE);
     cr_assert_str_eq(t[1].name, "b.c_d");
@@ -1053,24 +1067,24 @@ Test(config, tenants_parse_and_inherit)
 Test(config, tenant_problems)
 {
     const char *text =
-        "[tenant.a]\n"                                   /* 1 */
-        "key_sha256 = " HEX_A "\n"                       /* 2 */
-        "key_sha256 = " HEX_A "\n"                       /* 3: same key twice */
-        "rpm = 1\n"                                      /* 4 */
-        "rpm = 2\n"                                      /* 5 */
-        "colour = blue\n"                                /* 6 */
-        "budget_period = fortnight\n"                    /* 7 */
-        "key_sha256 =\n"                                 /* 8 */
-        "[tenant.a]\n"                                   /* 9 */
-        "rpm = 3\n"                                      /* 10: skipped with its section */
-        "[tenant.]\n"                                    /* 11 */
+        "[tenant.a]\n"                /* 1 */
+        "key_sha256 = " HEX_A "\n"    /* 2 */
+        "key_sha256 = " HEX_A "\n"    /* 3: same key twice */
+        "rpm = 1\n"                   /* 4 */
+        "rpm = 2\n"                   /* 5 */
+        "colour = blue\n"             /* 6 */
+        "budget_period = fortnight\n" /* 7 */
+        "key_sha256 =\n"              /* 8 */
+        "[tenant.a]\n"                /* 9 */
+        "rpm = 3\n"                   /* 10: skipped with its section */
+        "[tenant.]\n"                 /* 11 */
         "[tenant.0123456789012345678901234567890123456789012345678901234567890123]\n" /* 12 */
-        "[tenant]\n"                                     /* 13 */
-        "[tenant.b]\n"                                   /* 14 */
-        "key_sha256 = " HEX_B "\n"                       /* 15 */
-        "key_sha256 = " HEX_A "\n"                       /* 16: a's key */
-        "key_sha256 = " HEX_C "\n"                       /* 17: the admin key */
-        "[admin]\nkey_sha256 = " HEX_C "\n";             /* 18, 19 */
+        "[tenant]\n"                                                                  /* 13 */
+        "[tenant.b]\n"                                                                /* 14 */
+        "key_sha256 = " HEX_B "\n"                                                    /* 15 */
+        "key_sha256 = " HEX_A "\n"           /* 16: a's key */
+        "key_sha256 = " HEX_C "\n"           /* 17: the admin key */
+        "[admin]\nkey_sha256 = " HEX_C "\n"; /* 18, 19 */
     char *errs = load_bad(text, no_env);
 
     assert_err_at(errs, 3, "[tenant.a] key_sha256: ", "the same key is listed twice");
@@ -1139,7 +1153,7 @@ ParameterizedTestParameters(config, listen)
         { "[2001:db8::ff00:42:8329]:9", 1, SL_LISTEN_TCP, "2001:db8::ff00:42:8329", 9, "" },
         { "unix:/run/sluice/sluice.sock", 1, SL_LISTEN_UNIX, "", 0, "/run/sluice/sluice.sock" },
         { "unix:relative.sock", 1, SL_LISTEN_UNIX, "", 0, "relative.sock" },
-        { "unix:" PATH107, 1, SL_LISTEN_UNIX, "", 0, PATH107 },  /* the most sun_path holds */
+        { "unix:" PATH107, 1, SL_LISTEN_UNIX, "", 0, PATH107 }, /* the most sun_path holds */
         { "unix:" PATH107 "a", 0, 0, "", 0, "" },
         { "unix:", 0, 0, "", 0, "" },
         { "localhost", 0, 0, "", 0, "" },
@@ -1207,7 +1221,8 @@ Test(config, values_normalised)
     struct sl_config *c = load_ok("[upstream]\nbase_url = https://example.com/openai///\n"
                                   "temperature = .5\nretry_statuses =\nsystem_prompt =\n"
                                   "api_key_env =\n[server]\nworkers = AUTO\n"
-                                  "[log]\nlevel = WARNING\nlog_prompts = Off\n", no_env);
+                                  "[log]\nlevel = WARNING\nlog_prompts = Off\n",
+                                  no_env);
     int st;
 
     cr_assert_str_eq(c->base_url, "https://example.com/openai");
@@ -1226,7 +1241,7 @@ Test(config, redis_url_forms)
 {
     static const char *const good[] = {
         "redis://localhost", "redis://localhost:6379", "redis://:pw@h:1/0", "redis://u:p@h/15",
-        "redis://h/", "redis://[::1]:6379/3",
+        "redis://h/",        "redis://[::1]:6379/3",
     };
     size_t i;
 

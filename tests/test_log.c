@@ -68,7 +68,7 @@ Test(log, a_long_value_is_cut_to_fit_and_flagged)
 
     /* Multi-byte characters, so that a cut in the middle of one would show. */
     for (size_t i = 0; i + 3 <= n; i += 3)
-        memcpy(big + i, "\xe2\x82\xac", 3);          /* U+20AC, 3 bytes */
+        memcpy(big + i, "\xe2\x82\xac", 3); /* U+20AC, 3 bytes */
     n -= n % 3;
     big[n] = '\0';
     capture();
@@ -107,8 +107,8 @@ Test(log, control_bytes_quotes_and_invalid_utf8_stay_json)
     all = lines();
     cr_assert_eq(json_array_size(all), 2);
     cr_assert_null(json_object_get(json_array_get(all, 0), "truncated"));
-    cr_assert_not_null(strstr(json_string_value(json_object_get(json_array_get(all, 0),
-                                                                "user_agent")), " end"));
+    cr_assert_not_null(
+        strstr(json_string_value(json_object_get(json_array_get(all, 0), "user_agent")), " end"));
     json_decref(all);
 }
 

@@ -14,10 +14,10 @@
 #include <criterion/parameterized.h>
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define T0 UINT64_C(1000000)          /* an arbitrary monotonic start, ms */
-#define NOW INT64_C(1773500966)       /* 2026-03-14T15:09:26Z */
+#define T0 UINT64_C(1000000)    /* an arbitrary monotonic start, ms */
+#define NOW INT64_C(1773500966) /* 2026-03-14T15:09:26Z */
 #define TMAX SL_QUOTA_TOKENS_MAX
-#define BIG INT64_C(1000000000000000)  /* 10^15, the largest configurable budget */
+#define BIG INT64_C(1000000000000000) /* 10^15, the largest configurable budget */
 
 _Static_assert(sizeof(struct sl_quota) == 64, "the shm record stays 64 bytes");
 
@@ -53,32 +53,32 @@ struct period_case {
 ParameterizedTestParameters(quota, period_bounds)
 {
     static struct period_case cases[] = {
-        { SL_PERIOD_MINUTE, 1773500966, 1773500940, 1773501000 },  /* 2026-03-14T15:09:26 */
-        { SL_PERIOD_MINUTE, 1773500940, 1773500940, 1773501000 },  /* on the boundary */
+        { SL_PERIOD_MINUTE, 1773500966, 1773500940, 1773501000 }, /* 2026-03-14T15:09:26 */
+        { SL_PERIOD_MINUTE, 1773500940, 1773500940, 1773501000 }, /* on the boundary */
         { SL_PERIOD_MINUTE, 1773500999, 1773500940, 1773501000 },
         { SL_PERIOD_HOUR, 1773500966, 1773500400, 1773504000 },
         { SL_PERIOD_HOUR, 1773503999, 1773500400, 1773504000 },
         { SL_PERIOD_DAY, 1773500966, 1773446400, 1773532800 },
-        { SL_PERIOD_DAY, 1773532799, 1773446400, 1773532800 },     /* 23:59:59 */
-        { SL_PERIOD_DAY, 1773532800, 1773532800, 1773619200 },     /* UTC midnight */
-        { SL_PERIOD_DAY, 1835438400, 1835395200, 1835481600 },     /* 2028-02-29T12:00 */
-        { SL_PERIOD_MONTH, 1773500966, 1772323200, 1775001600 },   /* March 2026 */
+        { SL_PERIOD_DAY, 1773532799, 1773446400, 1773532800 },   /* 23:59:59 */
+        { SL_PERIOD_DAY, 1773532800, 1773532800, 1773619200 },   /* UTC midnight */
+        { SL_PERIOD_DAY, 1835438400, 1835395200, 1835481600 },   /* 2028-02-29T12:00 */
+        { SL_PERIOD_MONTH, 1773500966, 1772323200, 1775001600 }, /* March 2026 */
         /* leap February 2028 */
-        { SL_PERIOD_MONTH, 1835395199, 1832976000, 1835481600 },   /* 02-28T23:59:59 */
-        { SL_PERIOD_MONTH, 1835395200, 1832976000, 1835481600 },   /* 02-29T00:00 */
-        { SL_PERIOD_MONTH, 1835481599, 1832976000, 1835481600 },   /* 02-29T23:59:59 */
-        { SL_PERIOD_MONTH, 1835481600, 1835481600, 1838160000 },   /* 03-01T00:00 */
+        { SL_PERIOD_MONTH, 1835395199, 1832976000, 1835481600 }, /* 02-28T23:59:59 */
+        { SL_PERIOD_MONTH, 1835395200, 1832976000, 1835481600 }, /* 02-29T00:00 */
+        { SL_PERIOD_MONTH, 1835481599, 1832976000, 1835481600 }, /* 02-29T23:59:59 */
+        { SL_PERIOD_MONTH, 1835481600, 1835481600, 1838160000 }, /* 03-01T00:00 */
         /* common February 2027, and 2100 (divisible by 100: no leap day) */
-        { SL_PERIOD_MONTH, 1803859199, 1801440000, 1803859200 },   /* 2027-02-28T23:59:59 */
-        { SL_PERIOD_MONTH, 4107499200, 4105123200, 4107542400 },   /* 2100-02-28T12:00 */
-        { SL_PERIOD_MONTH, 951825600, 949363200, 951868800 },      /* 2000-02-29 (400 rule) */
+        { SL_PERIOD_MONTH, 1803859199, 1801440000, 1803859200 }, /* 2027-02-28T23:59:59 */
+        { SL_PERIOD_MONTH, 4107499200, 4105123200, 4107542400 }, /* 2100-02-28T12:00 */
+        { SL_PERIOD_MONTH, 951825600, 949363200, 951868800 },    /* 2000-02-29 (400 rule) */
         /* year ends */
-        { SL_PERIOD_MONTH, 1798761599, 1796083200, 1798761600 },   /* 2026-12-31T23:59:59 */
-        { SL_PERIOD_MONTH, 1798761600, 1798761600, 1801440000 },   /* 2027-01-01T00:00 */
+        { SL_PERIOD_MONTH, 1798761599, 1796083200, 1798761600 }, /* 2026-12-31T23:59:59 */
+        { SL_PERIOD_MONTH, 1798761600, 1798761600, 1801440000 }, /* 2027-01-01T00:00 */
         { SL_PERIOD_DAY, 1798761599, 1798675200, 1798761600 },
-        { SL_PERIOD_MONTH, 1861919999, 1859241600, 1861920000 },   /* 2028-12-31T23:59:59 */
-        { SL_PERIOD_MONTH, 1801439999, 1798761600, 1801440000 },   /* 2027-01-31T23:59:59 */
-        { SL_PERIOD_MONTH, 2147483648, 2145916800, 2148595200 },   /* past 2^31 */
+        { SL_PERIOD_MONTH, 1861919999, 1859241600, 1861920000 }, /* 2028-12-31T23:59:59 */
+        { SL_PERIOD_MONTH, 1801439999, 1798761600, 1801440000 }, /* 2027-01-31T23:59:59 */
+        { SL_PERIOD_MONTH, 2147483648, 2145916800, 2148595200 }, /* past 2^31 */
         /* range edges: the epoch, before it, the year 9999 */
         { SL_PERIOD_MONTH, 0, 0, 2678400 },
         { SL_PERIOD_DAY, -5, 0, 86400 },
@@ -136,8 +136,8 @@ ParameterizedTestParameters(quota, estimate)
     static struct estimate_case cases[] = {
         { { 100, 2, 4, 0, 1000, 1, 400 }, 100 + 8 + 400 },
         { { 100, 2, 4, 3, 1000, 1, 400 }, 100 + 8 + 3000 + 400 },
-        { { 100, 2, 4, 0, 1000, 3, 400 }, 100 + 8 + 1200 },          /* n multiplies */
-        { { 100, 2, 4, 0, 1000, 0, 400 }, 100 + 8 + 400 },           /* n 0 acts as 1 */
+        { { 100, 2, 4, 0, 1000, 3, 400 }, 100 + 8 + 1200 }, /* n multiplies */
+        { { 100, 2, 4, 0, 1000, 0, 400 }, 100 + 8 + 400 },  /* n 0 acts as 1 */
         { { 0, 0, 0, 0, 0, 1, 0 }, 0 },
         { { 65536, 1000, 100000, 1000, 1000000, 128, 1000000 },
           65536 + UINT64_C(100000000) + UINT64_C(1000000000) + UINT64_C(128000000) },
@@ -173,14 +173,14 @@ struct fit_case {
 ParameterizedTestParameters(quota, budget_fit)
 {
     static struct fit_case cases[] = {
-        { 1000, SL_PERIOD_DAY, 600, 0, 400, SL_QUOTA_OK, false },      /* exact fit */
-        { 1000, SL_PERIOD_DAY, 600, 0, 401, SL_QUOTA_BUDGET, false },  /* one token more */
+        { 1000, SL_PERIOD_DAY, 600, 0, 400, SL_QUOTA_OK, false },     /* exact fit */
+        { 1000, SL_PERIOD_DAY, 600, 0, 401, SL_QUOTA_BUDGET, false }, /* one token more */
         { 1000, SL_PERIOD_DAY, 300, 300, 400, SL_QUOTA_OK, false },
         { 1000, SL_PERIOD_DAY, 300, 300, 401, SL_QUOTA_BUDGET, false },
         { 1000, SL_PERIOD_DAY, 0, 1000, 1, SL_QUOTA_BUDGET, false },
         { 1000, SL_PERIOD_DAY, 0, 0, 1000, SL_QUOTA_OK, false },
-        { 1000, SL_PERIOD_DAY, 0, 0, 1001, SL_QUOTA_BUDGET, true },    /* can never fit */
-        { 1000, SL_PERIOD_DAY, 1200, 0, 1, SL_QUOTA_BUDGET, false },   /* over-settled */
+        { 1000, SL_PERIOD_DAY, 0, 0, 1001, SL_QUOTA_BUDGET, true },  /* can never fit */
+        { 1000, SL_PERIOD_DAY, 1200, 0, 1, SL_QUOTA_BUDGET, false }, /* over-settled */
         { 1000, SL_PERIOD_DAY, 0, 0, 0, SL_QUOTA_OK, false },
         { 1000, SL_PERIOD_DAY, 1000, 0, 0, SL_QUOTA_OK, false },
         /* at the configured maximum */
@@ -194,7 +194,7 @@ ParameterizedTestParameters(quota, budget_fit)
         { 1, SL_PERIOD_MONTH, UINT64_MAX, UINT64_MAX, TMAX, SL_QUOTA_BUDGET, true },
         /* a lifetime budget never frees what was used */
         { 100, SL_PERIOD_NONE, 90, 0, 11, SL_QUOTA_BUDGET, true },
-        { 100, SL_PERIOD_NONE, 90, 5, 6, SL_QUOTA_BUDGET, false },     /* in flight may free */
+        { 100, SL_PERIOD_NONE, 90, 5, 6, SL_QUOTA_BUDGET, false }, /* in flight may free */
         { 100, SL_PERIOD_NONE, 90, 5, 5, SL_QUOTA_OK, false },
         /* 0 = unlimited, however much is used */
         { 0, SL_PERIOD_DAY, UINT64_MAX, UINT64_MAX, TMAX, SL_QUOTA_OK, false },
@@ -218,8 +218,7 @@ ParameterizedTest(struct fit_case *c, quota, budget_fit)
     cr_assert_eq(r.never, c->never);
     if (c->want == SL_QUOTA_OK) {
         cr_assert_eq(r.retry_after_ms, 0);
-        cr_assert_eq(q.reserved, c->reserved > UINT64_MAX - c->n ? UINT64_MAX
-                                                                  : c->reserved + c->n);
+        cr_assert_eq(q.reserved, c->reserved > UINT64_MAX - c->n ? UINT64_MAX : c->reserved + c->n);
     } else {
         cr_assert_geq(r.retry_after_ms, 1);
         cr_assert_eq(q.reserved, c->reserved, "a refusal reserves nothing");
@@ -241,10 +240,10 @@ Test(quota, settle_and_refund)
     cr_assert_eq(r.info.budget.reserved, 500);
     cr_assert_eq(admit(&q, &l, 300, T0, NOW, &r), SL_QUOTA_OK);
     cr_assert_eq(r.info.budget.remaining, 200);
-    sl_quota_settle_locked(&q, &l, 500, 120, T0, NOW);      /* settled below the reservation */
+    sl_quota_settle_locked(&q, &l, 500, 120, T0, NOW); /* settled below the reservation */
     cr_assert_eq(q.used, 120);
     cr_assert_eq(q.reserved, 300);
-    sl_quota_refund_locked(&q, &l, 300, T0, NOW);           /* failed call: all back */
+    sl_quota_refund_locked(&q, &l, 300, T0, NOW); /* failed call: all back */
     cr_assert_eq(q.used, 120);
     cr_assert_eq(q.reserved, 0);
     sl_quota_peek_locked(&q, &l, T0, NOW, &info);
@@ -268,7 +267,7 @@ Test(quota, settle_above_reservation)
     struct sl_quota_info info;
 
     cr_assert_eq(admit(&q, &l, 900, T0, NOW, &r), SL_QUOTA_OK);
-    sl_quota_settle_locked(&q, &l, 900, 1200, T0, NOW);      /* upstream ignored max_tokens */
+    sl_quota_settle_locked(&q, &l, 900, 1200, T0, NOW); /* upstream ignored max_tokens */
     cr_assert_eq(q.used, 1200, "what was spent is recorded");
     cr_assert_eq(q.reserved, 0);
     sl_quota_peek_locked(&q, &l, T0, NOW, &info);
@@ -293,11 +292,11 @@ Test(quota, used_saturates)
 /* A reservation made in one period and settled in the next is charged to the next one. */
 struct rollover_case {
     enum sl_period period;
-    int64_t in_p;                     /* some time in period P */
-    int64_t last_p;                   /* the last second of P */
-    int64_t next;                     /* the first second of P + 1 */
+    int64_t in_p;   /* some time in period P */
+    int64_t last_p; /* the last second of P */
+    int64_t next;   /* the first second of P + 1 */
     int64_t start_p;
-    int64_t end_next;                 /* the end of P + 1 */
+    int64_t end_next; /* the end of P + 1 */
 };
 
 ParameterizedTestParameters(quota, rollover)
@@ -331,7 +330,7 @@ ParameterizedTest(struct rollover_case *c, quota, rollover)
     cr_assert_eq(r.info.budget.period_start_s, c->start_p);
     cr_assert_eq(r.info.budget.reset_at_s, c->next);
     sl_quota_settle_locked(&q, &l, 400, 350, T0, c->in_p);
-    cr_assert_eq(admit(&q, &l, 650, T0, c->in_p, &r), SL_QUOTA_OK);      /* in flight */
+    cr_assert_eq(admit(&q, &l, 650, T0, c->in_p, &r), SL_QUOTA_OK); /* in flight */
     /* still period P in its last second: full */
     cr_assert_eq(admit(&q, &l, 1, T0, c->last_p, &r), SL_QUOTA_BUDGET);
     cr_assert_eq(r.retry_after_ms, 1000, "the period ends in one second");
@@ -358,7 +357,7 @@ ParameterizedTest(struct rollover_case *c, quota, rollover)
 Test(quota, wall_clock_backwards_keeps_usage)
 {
     struct sl_limits l = lim_of(0, 0, 1000, SL_PERIOD_DAY);
-    struct sl_quota q = fresh(SL_PERIOD_DAY, 1773532800);       /* 2026-03-15T00:00 */
+    struct sl_quota q = fresh(SL_PERIOD_DAY, 1773532800); /* 2026-03-15T00:00 */
     struct sl_quota_result r;
 
     cr_assert_eq(admit(&q, &l, 900, T0, 1773532800, &r), SL_QUOTA_OK);
@@ -426,7 +425,7 @@ Test(quota, budget_only_api)
     cr_assert_eq(q.used, 70);
     cr_assert_eq(q.reserved, 0);
     cr_assert(sl_quota_budget_reserve_locked(&q, &l, 20, NOW));
-    sl_quota_budget_reset_locked(&q, &l, NOW);             /* admin usage reset */
+    sl_quota_budget_reset_locked(&q, &l, NOW); /* admin usage reset */
     cr_assert_eq(q.used, 0);
     cr_assert_eq(q.reserved, 20);
     cr_assert(sl_quota_budget_reserve_locked(&q, &l, 80, NOW));
@@ -445,8 +444,8 @@ struct burst_case {
 ParameterizedTestParameters(quota, rpm_burst_and_refill)
 {
     static struct burst_case cases[] = {
-        { 1, 60000 }, { 2, 30000 }, { 7, 8572 }, { 60, 1000 }, { 1000, 60 }, { 60000, 1 },
-        { 100000, 1 },
+        { 1, 60000 }, { 2, 30000 }, { 7, 8572 },   { 60, 1000 },
+        { 1000, 60 }, { 60000, 1 }, { 100000, 1 },
     };
     return cr_make_param_array(struct burst_case, cases, COUNT(cases));
 }
@@ -492,19 +491,12 @@ struct header_case {
 ParameterizedTestParameters(quota, request_headers)
 {
     static struct header_case cases[] = {
-        { 60, 0, 0, 60, 0 },
-        { 60, 1, 0, 59, 1000 },
-        { 60, 10, 0, 50, 10000 },
-        { 60, 10, 500, 50, 9500 },     /* half a request earned back: still 50 */
-        { 60, 10, 1000, 51, 9000 },
-        { 60, 10, 9999, 59, 1 },
-        { 60, 10, 10000, 60, 0 },
-        { 60, 10, 3600000, 60, 0 },
-        { 7, 3, 0, 4, 25715 },         /* 3 * 60000 / 7 = 25714.3, rounded up */
-        { 7, 1, 8571, 6, 1 },          /* 3 units of debt left: not yet a whole request */
-        { 7, 1, 8572, 7, 0 },
-        { 1, 1, 59999, 0, 1 },
-        { 1, 1, 60000, 1, 0 },
+        { 60, 0, 0, 60, 0 },        { 60, 1, 0, 59, 1000 },  { 60, 10, 0, 50, 10000 },
+        { 60, 10, 500, 50, 9500 }, /* half a request earned back: still 50 */
+        { 60, 10, 1000, 51, 9000 }, { 60, 10, 9999, 59, 1 }, { 60, 10, 10000, 60, 0 },
+        { 60, 10, 3600000, 60, 0 }, { 7, 3, 0, 4, 25715 }, /* 3 * 60000 / 7 = 25714.3, rounded up */
+        { 7, 1, 8571, 6, 1 }, /* 3 units of debt left: not yet a whole request */
+        { 7, 1, 8572, 7, 0 },       { 1, 1, 59999, 0, 1 },   { 1, 1, 60000, 1, 0 },
     };
     return cr_make_param_array(struct header_case, cases, COUNT(cases));
 }
@@ -538,7 +530,7 @@ Test(quota, tpm_reserve_refill_and_correct)
     cr_assert_eq(r.info.tokens.limit, 1000);
     cr_assert_eq(r.info.tokens.remaining, 400);
     cr_assert_eq(r.info.tokens.reset_ms, 36000);
-    cr_assert_eq(admit(&q, &l, 400, T0, NOW, &r), SL_QUOTA_OK);      /* exact fit */
+    cr_assert_eq(admit(&q, &l, 400, T0, NOW, &r), SL_QUOTA_OK); /* exact fit */
     cr_assert_eq(r.info.tokens.remaining, 0);
     cr_assert_eq(admit(&q, &l, 1, T0, NOW, &r), SL_QUOTA_TPM);
     cr_assert_eq(r.retry_after_ms, 60, "one token refills in 60 ms");
@@ -601,7 +593,7 @@ Test(quota, tpm_request_larger_than_limit_never_passes)
  * the retry time, and nothing is charged unless all three pass. */
 struct order_case {
     int64_t rpm, tpm, budget;
-    unsigned warm;                    /* requests of warm_tokens admitted first */
+    unsigned warm; /* requests of warm_tokens admitted first */
     uint64_t warm_tokens;
     uint64_t tokens;
     enum sl_quota_verdict want;
@@ -612,15 +604,15 @@ struct order_case {
 ParameterizedTestParameters(quota, order)
 {
     static struct order_case cases[] = {
-        { 1, 100, 1000, 1, 100, 50, SL_QUOTA_RPM, 60000, false },     /* RPM and TPM refuse */
-        { 2, 100, 1000, 1, 100, 50, SL_QUOTA_TPM, 30000, false },     /* TPM alone */
-        { 2, 100, 1000, 1, 100, 101, SL_QUOTA_TPM, 60000, true },     /* never fits TPM */
+        { 1, 100, 1000, 1, 100, 50, SL_QUOTA_RPM, 60000, false },      /* RPM and TPM refuse */
+        { 2, 100, 1000, 1, 100, 50, SL_QUOTA_TPM, 30000, false },      /* TPM alone */
+        { 2, 100, 1000, 1, 100, 101, SL_QUOTA_TPM, 60000, true },      /* never fits TPM */
         { 2, 1000, 100, 1, 100, 1, SL_QUOTA_BUDGET, 31834000, false }, /* until midnight */
-        { 1, 1000, 100, 1, 100, 1, SL_QUOTA_RPM, 31834000, false },   /* RPM, budget longer */
+        { 1, 1000, 100, 1, 100, 1, SL_QUOTA_RPM, 31834000, false },    /* RPM, budget longer */
         { 1, 1000, 100, 1, 50, 51, SL_QUOTA_RPM, 31834000, false },
         { 2, 1000, 100, 1, 50, 101, SL_QUOTA_BUDGET, 31834000, true },
         { 2, 1000, 100, 1, 50, 50, SL_QUOTA_OK, 0, false },
-        { 0, 0, 0, 5, TMAX, TMAX, SL_QUOTA_OK, 0, false },            /* all unlimited */
+        { 0, 0, 0, 5, TMAX, TMAX, SL_QUOTA_OK, 0, false }, /* all unlimited */
         { 0, 0, 0, 0, 0, TMAX + 1, SL_QUOTA_TOO_LARGE, 60000, true },
         { 1, 1, 1, 0, 0, TMAX + 1, SL_QUOTA_TOO_LARGE, 60000, true },
     };

@@ -19,13 +19,13 @@ ParameterizedTestParameters(reqid, validity)
         { "abc", true },
         { "a", true },
         { "0f8fad5b-d9cb-469f-a165-70867728950e", true },
-        { "!~:/@[]{}\"'", true },            /* every visible ASCII is allowed */
+        { "!~:/@[]{}\"'", true }, /* every visible ASCII is allowed */
         { "", false },
         { "has space", false },
         { "tab\there", false },
         { "crlf\r\nX-Evil: 1", false },
         { "nul", true },
-        { "caf\xc3\xa9", false },              /* non-ASCII */
+        { "caf\xc3\xa9", false }, /* non-ASCII */
         { "\x7f", false },
     };
     return cr_make_param_array(struct reqid_case, cases, sizeof(cases) / sizeof(cases[0]));

@@ -47,8 +47,8 @@ static struct sl_retry_hint hint_of(uint64_t ms)
 
 struct classify_case {
     int status;
-    char code[40];                 /* "" = NULL */
-    char type[24];                 /* "" = NULL */
+    char code[40]; /* "" = NULL */
+    char type[24]; /* "" = NULL */
     unsigned observed;
     unsigned want;
 };
@@ -186,7 +186,7 @@ ParameterizedTestParameters(retry, decision)
         { SL_FAIL_HTTP, 301, 1, false },
         { SL_FAIL_HTTP, 304, 1, false },
         { SL_FAIL_HTTP, 400, 1, false },
-        { SL_FAIL_HTTP, 401, 1, false },   /* even without the AUTH bit */
+        { SL_FAIL_HTTP, 401, 1, false }, /* even without the AUTH bit */
         { SL_FAIL_HTTP, 403, 1, false },
         { SL_FAIL_HTTP, 404, 1, false },
         { SL_FAIL_HTTP, 405, 1, false },
@@ -218,7 +218,7 @@ ParameterizedTestParameters(retry, decision)
         { SL_FAIL_HTTP | SL_FAIL_TIMEOUT, 503, 1, true },
         { SL_FAIL_HTTP | SL_FAIL_BAD_RESPONSE, 500, 1, true },
         /* attempts: max_attempts = 3 */
-        { SL_FAIL_CONNECT, 0, 0, true },   /* 0 acts as 1 */
+        { SL_FAIL_CONNECT, 0, 0, true }, /* 0 acts as 1 */
         { SL_FAIL_CONNECT, 0, 2, true },
         { SL_FAIL_CONNECT, 0, 3, false },
         { SL_FAIL_CONNECT, 0, 4, false },
@@ -270,7 +270,7 @@ Test(retry, custom_table)
     uint64_t d;
 
     table[418] = true;
-    table[401] = true;             /* a careless config cannot make us retry a bad key */
+    table[401] = true; /* a careless config cannot make us retry a bad key */
     table[403] = true;
     table[429] = true;
     p.retry_status = table;
@@ -317,7 +317,7 @@ ParameterizedTestParameters(retry, pipeline)
         { 200, "", 0, false },
         { 200, "", SL_FAIL_BAD_RESPONSE, false },
         { 200, "", SL_FAIL_TIMEOUT | SL_FAIL_BODY_SENT, false },
-        { 101, "", 0, false },           /* an impossible status is a bad response */
+        { 101, "", 0, false }, /* an impossible status is a bad response */
         { 700, "", 0, false },
         { 302, "", 0, false },
         { 400, "context_length_exceeded", 0, false },
@@ -343,8 +343,7 @@ ParameterizedTestParameters(retry, pipeline)
 ParameterizedTest(struct pipeline_case *c, retry, pipeline)
 {
     struct sl_retry_policy p = spec_policy();
-    unsigned fail = sl_retry_classify(c->status, c->code[0] ? c->code : NULL, NULL,
-                                      c->observed);
+    unsigned fail = sl_retry_classify(c->status, c->code[0] ? c->code : NULL, NULL, c->observed);
     uint64_t d;
 
     cr_assert_eq(sl_retry_should(&p, fail, c->status, 1, 0, no_hint, 0, &d), c->want,
@@ -362,10 +361,19 @@ struct attempts_case {
 ParameterizedTestParameters(retry, attempts)
 {
     static struct attempts_case cases[] = {
-        { 0, 0, false }, { 0, 1, false }, { 1, 0, false }, { 1, 1, false },
-        { 2, 1, true }, { 2, 2, false },
-        { 5, 1, true }, { 5, 4, true }, { 5, 5, false }, { 5, 6, false },
-        { UINT_MAX, 1, true }, { UINT_MAX, UINT_MAX - 1, true }, { UINT_MAX, UINT_MAX, false },
+        { 0, 0, false },
+        { 0, 1, false },
+        { 1, 0, false },
+        { 1, 1, false },
+        { 2, 1, true },
+        { 2, 2, false },
+        { 5, 1, true },
+        { 5, 4, true },
+        { 5, 5, false },
+        { 5, 6, false },
+        { UINT_MAX, 1, true },
+        { UINT_MAX, UINT_MAX - 1, true },
+        { UINT_MAX, UINT_MAX, false },
     };
     return cr_make_param_array(struct attempts_case, cases, COUNT(cases));
 }
@@ -376,8 +384,8 @@ ParameterizedTest(struct attempts_case *c, retry, attempts)
     uint64_t d;
 
     p.max_attempts = c->max_attempts;
-    cr_assert_eq(sl_retry_should(&p, SL_FAIL_CONNECT, 0, c->attempt, 0, no_hint, RMAX, &d),
-                 c->want, "max %u attempt %u", c->max_attempts, c->attempt);
+    cr_assert_eq(sl_retry_should(&p, SL_FAIL_CONNECT, 0, c->attempt, 0, no_hint, RMAX, &d), c->want,
+                 "max %u attempt %u", c->max_attempts, c->attempt);
 }
 
 /* ---- full jitter: bounds at rand 0 and UINT32_MAX, the cap, overflow ---- */
@@ -394,36 +402,36 @@ ParameterizedTestParameters(retry, jitter)
     static struct jitter_case cases[] = {
         { 300, 8000, 1, 0, 0 },
         { 300, 8000, 1, RMAX, 300 },
-        { 300, 8000, 1, 0x80000000u, 150 },   /* floor(0.5 * 301) */
+        { 300, 8000, 1, 0x80000000u, 150 }, /* floor(0.5 * 301) */
         { 300, 8000, 2, 0, 0 },
         { 300, 8000, 2, RMAX, 600 },
         { 300, 8000, 3, RMAX, 1200 },
         { 300, 8000, 4, RMAX, 2400 },
         { 300, 8000, 5, RMAX, 4800 },
-        { 300, 8000, 6, RMAX, 8000 },         /* 9600 capped */
+        { 300, 8000, 6, RMAX, 8000 }, /* 9600 capped */
         { 300, 8000, 6, 0, 0 },
         { 300, 8000, 7, RMAX, 8000 },
         { 300, 8000, 32, RMAX, 8000 },
         { 300, 8000, 33, RMAX, 8000 },
         { 300, 8000, 63, RMAX, 8000 },
-        { 300, 8000, 64, RMAX, 8000 },        /* 2^63 * 300 would overflow */
-        { 300, 8000, 65, RMAX, 8000 },        /* shift by 64 would be undefined */
+        { 300, 8000, 64, RMAX, 8000 }, /* 2^63 * 300 would overflow */
+        { 300, 8000, 65, RMAX, 8000 }, /* shift by 64 would be undefined */
         { 300, 8000, 1000, RMAX, 8000 },
         { 300, 8000, UINT_MAX - 1, RMAX, 8000 },
         { 300, 8000, UINT_MAX - 1, 0, 0 },
         { 1, UINT64_MAX, 1, RMAX, 1 },
-        { 1, UINT64_MAX, 33, RMAX, UINT64_C(4294967295) },  /* 2^32 clamped to 2^32-1 */
-        { 1, UINT64_MAX, 64, RMAX, UINT64_C(4294967295) },  /* 2^63 */
-        { 2, UINT64_MAX, 64, RMAX, UINT64_C(4294967295) },  /* 2^64: saturates */
+        { 1, UINT64_MAX, 33, RMAX, UINT64_C(4294967295) }, /* 2^32 clamped to 2^32-1 */
+        { 1, UINT64_MAX, 64, RMAX, UINT64_C(4294967295) }, /* 2^63 */
+        { 2, UINT64_MAX, 64, RMAX, UINT64_C(4294967295) }, /* 2^64: saturates */
         { 1, UINT64_MAX, 65, RMAX, UINT64_C(4294967295) },
         { UINT64_MAX, UINT64_MAX, 1, RMAX, UINT64_C(4294967295) },
         { UINT64_MAX, UINT64_MAX, 1, 0, 0 },
         { 1, 1000, 10, RMAX, 512 },
         { 1, 1000, 11, RMAX, 1000 },
-        { 0, 8000, 1, RMAX, 0 },              /* no base, no back-off */
+        { 0, 8000, 1, RMAX, 0 }, /* no base, no back-off */
         { 0, 8000, 64, RMAX, 0 },
-        { 300, 0, 1, RMAX, 0 },               /* cap 0 */
-        { 5000, 1000, 1, RMAX, 1000 },        /* max below base */
+        { 300, 0, 1, RMAX, 0 },        /* cap 0 */
+        { 5000, 1000, 1, RMAX, 1000 }, /* max below base */
         { 5000, 1000, 1, 0x80000000u, 500 },
     };
     return cr_make_param_array(struct jitter_case, cases, COUNT(cases));
@@ -442,8 +450,8 @@ ParameterizedTest(struct jitter_case *c, retry, jitter)
 
     cr_assert(sl_retry_should(&p, SL_FAIL_TIMEOUT, 0, c->attempt, 0, no_hint, c->rand, &d));
     cr_assert_eq(d, c->want_ms, "base %llu max %llu attempt %u rand %#x: got %llu want %llu",
-                 (unsigned long long)c->base_ms, (unsigned long long)c->max_ms, c->attempt,
-                 c->rand, (unsigned long long)d, (unsigned long long)c->want_ms);
+                 (unsigned long long)c->base_ms, (unsigned long long)c->max_ms, c->attempt, c->rand,
+                 (unsigned long long)d, (unsigned long long)c->want_ms);
 }
 
 static uint64_t model_cap(uint64_t base, uint64_t max, unsigned attempt)
@@ -459,9 +467,8 @@ static uint64_t model_cap(uint64_t base, uint64_t max, unsigned attempt)
 /* Every rand lands in [0, cap], grows with rand, and hits both ends. */
 Test(retry, jitter_range_and_monotonic)
 {
-    static const uint32_t rands[] = {
-        0, 1, 2, 1000, 0x00ffffffu, 0x7fffffffu, 0x80000000u, 0xfffffff0u, RMAX - 1, RMAX
-    };
+    static const uint32_t rands[] = { 0,           1,           2,           1000,     0x00ffffffu,
+                                      0x7fffffffu, 0x80000000u, 0xfffffff0u, RMAX - 1, RMAX };
     struct sl_retry_policy p = {
         .max_attempts = UINT_MAX,
         .request_timeout_ms = UINT64_MAX,
@@ -507,7 +514,7 @@ ParameterizedTestParameters(retry, deadline)
         /* the minimum useful attempt (1000 ms) must remain after the delay */
         { 20000, 18000, 1, 18999, false, 0, 0, true, 0 },
         { 20000, 18000, 1, 19000, false, 0, 0, true, 0 },
-        { 20000, 18000, 1, 19000, false, 0, RMAX, true, 0 },   /* back-off shortened to 0 */
+        { 20000, 18000, 1, 19000, false, 0, RMAX, true, 0 }, /* back-off shortened to 0 */
         { 20000, 18000, 1, 19001, false, 0, 0, false, 0 },
         { 20000, 18000, 1, 20000, false, 0, 0, false, 0 },
         { 20000, 18000, 1, 20001, false, 0, 0, false, 0 },
@@ -565,8 +572,8 @@ ParameterizedTest(struct deadline_case *c, retry, deadline)
     p.attempt_timeout_ms = c->attempt_ms;
     got = sl_retry_should(&p, SL_FAIL_HTTP, 503, c->attempt, c->elapsed_ms, h, c->rand, &d);
     cr_assert_eq(got, c->want, "elapsed %llu hint %d/%llu: got %d",
-                 (unsigned long long)c->elapsed_ms, c->has_hint,
-                 (unsigned long long)c->hint_ms, got);
+                 (unsigned long long)c->elapsed_ms, c->has_hint, (unsigned long long)c->hint_ms,
+                 got);
     if (got)
         cr_assert_eq(d, c->want_delay_ms, "delay %llu want %llu", (unsigned long long)d,
                      (unsigned long long)c->want_delay_ms);
@@ -593,17 +600,16 @@ Test(retry, granted_retry_always_leaves_room)
                     struct sl_retry_hint hint = h < COUNT(hints) ? hint_of(hints[h]) : no_hint;
                     uint64_t d;
 
-                    if (!sl_retry_should(&p, SL_FAIL_TIMEOUT, 0, a, elapsed[e], hint, rands[r],
-                                         &d))
+                    if (!sl_retry_should(&p, SL_FAIL_TIMEOUT, 0, a, elapsed[e], hint, rands[r], &d))
                         continue;
                     cr_assert_geq(sl_retry_attempt_budget_ms(&p, elapsed[e] + d),
                                   SL_RETRY_MIN_ATTEMPT_MS);
-                    cr_assert_leq(elapsed[e] + d + SL_RETRY_MIN_ATTEMPT_MS,
-                                  p.request_timeout_ms);
+                    cr_assert_leq(elapsed[e] + d + SL_RETRY_MIN_ATTEMPT_MS, p.request_timeout_ms);
                     if (hint.has_delay)
                         cr_assert_geq(d, hint.delay_ms);
                     cr_assert_leq(d, hint.has_delay && hint.delay_ms > model_cap(300, 8000, a)
-                                          ? hint.delay_ms : model_cap(300, 8000, a));
+                                         ? hint.delay_ms
+                                         : model_cap(300, 8000, a));
                 }
 }
 
@@ -622,9 +628,9 @@ ParameterizedTestParameters(retry, budget)
         { 20000, 18000, 2001, 17999 },
         { 20000, 18000, 19999, 1 },
         { 20000, 18000, 20000, 0 },
-        { 20000, 18000, 20001, 0 },     /* past the deadline: no underflow */
+        { 20000, 18000, 20001, 0 }, /* past the deadline: no underflow */
         { 20000, 18000, UINT64_MAX, 0 },
-        { 20000, 30000, 0, 20000 },     /* attempt timeout above the request's */
+        { 20000, 30000, 0, 20000 }, /* attempt timeout above the request's */
         { 0, 18000, 0, 0 },
         { 20000, 0, 0, 0 },
         { UINT64_MAX, UINT64_MAX, 0, UINT64_MAX },
@@ -640,9 +646,8 @@ ParameterizedTest(struct budget_case *c, retry, budget)
     p.request_timeout_ms = c->request_ms;
     p.attempt_timeout_ms = c->attempt_ms;
     cr_assert_eq(sl_retry_attempt_budget_ms(&p, c->elapsed_ms), c->want_ms,
-                 "request %llu attempt %llu elapsed %llu",
-                 (unsigned long long)c->request_ms, (unsigned long long)c->attempt_ms,
-                 (unsigned long long)c->elapsed_ms);
+                 "request %llu attempt %llu elapsed %llu", (unsigned long long)c->request_ms,
+                 (unsigned long long)c->attempt_ms, (unsigned long long)c->elapsed_ms);
 }
 
 /* ---- sl_retry_is_breaker_failure ---- */
@@ -661,7 +666,7 @@ ParameterizedTestParameters(retry, breaker)
         { SL_FAIL_TIMEOUT, 0, true },
         { SL_FAIL_BAD_RESPONSE, 200, true },
         { SL_FAIL_BODY_SENT, 200, false },
-        { SL_FAIL_CONNECT | SL_FAIL_BODY_SENT, 200, true },   /* stream cut mid-way */
+        { SL_FAIL_CONNECT | SL_FAIL_BODY_SENT, 200, true }, /* stream cut mid-way */
         { SL_FAIL_TIMEOUT | SL_FAIL_BODY_SENT, 200, true },
         { SL_FAIL_HTTP, 301, false },
         { SL_FAIL_HTTP, 400, false },
@@ -682,7 +687,7 @@ ParameterizedTestParameters(retry, breaker)
         { SL_FAIL_HTTP, 504, true },
         { SL_FAIL_HTTP, 599, true },
         { SL_FAIL_HTTP | SL_FAIL_BODY_SENT, 503, true },
-        { SL_FAIL_HTTP | SL_FAIL_TIMEOUT, 404, true },        /* a stalled body is ill health */
+        { SL_FAIL_HTTP | SL_FAIL_TIMEOUT, 404, true }, /* a stalled body is ill health */
         { SL_FAIL_QUOTA, 429, false },
         { SL_FAIL_AUTH, 401, false },
         { 1u << 20, 0, false },
@@ -719,7 +724,7 @@ ParameterizedTestParameters(retry, hint)
         { "  ", "\t", 0, NOW, false, 0 },
         /* retry-after-ms */
         { "1500", "", RA_NULL, NOW, true, 1500 },
-        { "1500.7", "", RA_NULL, NOW, true, 1501 },   /* rounds up */
+        { "1500.7", "", RA_NULL, NOW, true, 1501 }, /* rounds up */
         { "1500.0", "", RA_NULL, NOW, true, 1500 },
         { "1500.000001", "", RA_NULL, NOW, true, 1501 },
         { "0", "", RA_NULL, NOW, true, 0 },
@@ -728,7 +733,7 @@ ParameterizedTestParameters(retry, hint)
         { " 1500 ", "", RA_NULL, NOW, true, 1500 },
         { "\t1500\r\n", "", RA_NULL, NOW, true, 1500 },
         { "86400000", "", RA_NULL, NOW, true, 86400000 },
-        { "86400001", "", RA_NULL, NOW, true, 86400000 },   /* clamped */
+        { "86400001", "", RA_NULL, NOW, true, 86400000 }, /* clamped */
         { "99999999999999999999999999", "", RA_NULL, NOW, true, 86400000 },
         { "18446744073709551616", "", RA_NULL, NOW, true, 86400000 },
         { "abc", "", RA_NULL, NOW, false, 0 },
@@ -768,10 +773,10 @@ ParameterizedTestParameters(retry, hint)
         { "", "abc", MS_NULL, NOW, false, 0 },
         { "", "", MS_NULL, NOW, false, 0 },
         /* Retry-After, IMF-fixdate */
-        { "", "Wed, 21 Oct 2015 07:28:00 GMT", MS_NULL, NOW, true, 0 },   /* = now */
+        { "", "Wed, 21 Oct 2015 07:28:00 GMT", MS_NULL, NOW, true, 0 }, /* = now */
         { "", "Wed, 21 Oct 2015 07:28:30 GMT", MS_NULL, NOW, true, 30000 },
         { "", "Wed, 21 Oct 2015 07:28:01 GMT", MS_NULL, NOW, true, 1000 },
-        { "", "Wed, 21 Oct 2015 07:27:59 GMT", MS_NULL, NOW, true, 0 },   /* past */
+        { "", "Wed, 21 Oct 2015 07:27:59 GMT", MS_NULL, NOW, true, 0 }, /* past */
         { "", "Tue, 20 Oct 2015 07:28:00 GMT", MS_NULL, NOW, true, 0 },
         { "", "Sun, 06 Nov 1994 08:49:37 GMT", MS_NULL, NOW, true, 0 },
         { "", "Sun, 01 Nov 2015 07:28:00 GMT", MS_NULL, NOW - 3600, true, 86400000 },
@@ -780,7 +785,7 @@ ParameterizedTestParameters(retry, hint)
         { "", "Fri, 31 Dec 9999 23:59:59 GMT", MS_NULL, NOW, true, 86400000 },
         { "", "Mon, 29 Feb 2016 00:00:00 GMT", MS_NULL, INT64_C(1456703990), true, 10000 },
         { "", "Sat, 01 Jan 0000 00:00:00 GMT", MS_NULL, NOW, true, 0 },
-        { "", "Wed, 21 Oct 2015 07:28:60 GMT", MS_NULL, NOW, true, 60000 },   /* leap second */
+        { "", "Wed, 21 Oct 2015 07:28:60 GMT", MS_NULL, NOW, true, 60000 }, /* leap second */
         { "", "Thu, 01 Jan 1970 00:00:00 GMT", MS_NULL, INT64_C(-5), true, 5000 },
         { "", "Thu, 01 Jan 1970 00:00:00 GMT", MS_NULL, INT64_MIN, true, 86400000 },
         { "", "Fri, 31 Dec 9999 23:59:59 GMT", MS_NULL, INT64_MAX, true, 0 },
@@ -822,8 +827,8 @@ ParameterizedTestParameters(retry, hint)
         { "", "Wednesday, 21-Oct-15 07:28:10 GMT", MS_NULL, NOW, true, 10000 },
         { "", "Tuesday, 20-Oct-15 07:28:00 GMT", MS_NULL, NOW, true, 0 },
         { "", "Sunday, 06-Nov-94 08:49:37 GMT", MS_NULL, NOW, true, 0 },
-        { "", "Wednesday, 21-Oct-65 07:28:00 GMT", MS_NULL, NOW, true, 86400000 },   /* 2065 */
-        { "", "Thursday, 21-Oct-66 07:28:00 GMT", MS_NULL, NOW, true, 0 },   /* 1966 */
+        { "", "Wednesday, 21-Oct-65 07:28:00 GMT", MS_NULL, NOW, true, 86400000 }, /* 2065 */
+        { "", "Thursday, 21-Oct-66 07:28:00 GMT", MS_NULL, NOW, true, 0 },         /* 1966 */
         { "", "Thursday, 01-Jan-70 00:00:00 GMT", MS_NULL, INT64_C(-1), true, 1000 },
         { "", "Saturday, 01-Jan-00 00:00:00 GMT", MS_NULL, INT64_C(946684799), true, 1000 },
         { "", "Wednesday, 21-Oct-2015 07:28:10 GMT", MS_NULL, NOW, false, 0 },
@@ -850,7 +855,10 @@ ParameterizedTestParameters(retry, hint)
         { "", "soon", MS_NULL, NOW, false, 0 },
         { "", "tomorrow", MS_NULL, NOW, false, 0 },
         { "", "Wed, 21 Oct 2015 07:28:00 GMT\x01", MS_NULL, NOW, false, 0 },
-        { "", "1\x00" "5", MS_NULL, NOW, true, 1000 },   /* C string ends at the NUL */
+        { "",
+          "1\x00"
+          "5",
+          MS_NULL, NOW, true, 1000 }, /* C string ends at the NUL */
         /* precedence: a valid retry-after-ms wins */
         { "1500", "2", 0, NOW, true, 1500 },
         { "0", "30", 0, NOW, true, 0 },
@@ -908,13 +916,15 @@ Test(retry, hint_length_ceiling)
 Test(retry, http_date_matches_gmtime)
 {
     static const char *const fmts[] = {
-        "%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y",
+        "%a, %d %b %Y %H:%M:%S GMT",
+        "%A, %d-%b-%y %H:%M:%S GMT",
+        "%a %b %e %H:%M:%S %Y",
     };
     static const int64_t times_of_day[] = { 0, 1, 43199, 86399 };
     int64_t day;
     size_t f, k;
 
-    for (day = 0; day < 47847; day++) {        /* 1970-01-01 .. 2100-12-31 */
+    for (day = 0; day < 47847; day++) { /* 1970-01-01 .. 2100-12-31 */
         for (k = 0; k < COUNT(times_of_day); k++) {
             time_t t = (time_t)(day * 86400 + times_of_day[k]);
             struct tm tm;
@@ -927,8 +937,7 @@ Test(retry, http_date_matches_gmtime)
                 cr_assert_gt(strftime(buf, sizeof(buf), fmts[f], &tm), 0);
                 h = sl_retry_parse_hint(NULL, buf, (int64_t)t - 7);
                 cr_assert(h.has_delay, "'%s' not parsed", buf);
-                cr_assert_eq(h.delay_ms, 7000, "'%s': %llu", buf,
-                             (unsigned long long)h.delay_ms);
+                cr_assert_eq(h.delay_ms, 7000, "'%s': %llu", buf, (unsigned long long)h.delay_ms);
             }
         }
     }
@@ -975,14 +984,14 @@ ParameterizedTestParameters(retry, wait_fits)
     static struct wait_case cases[] = {
         { 0, 0, 0, true, 0 },
         { 0, 500, 0, true, 500 },
-        { 0, 500, UINT32_MAX, true, 800 },            /* the jitter's top: base */
+        { 0, 500, UINT32_MAX, true, 800 }, /* the jitter's top: base */
         { 0, 500, 0x80000000u, true, 650 },
-        { 18000, 1000, 0, true, 1000 },               /* exactly fits */
-        { 18000, 1001, 0, false, 0 },                 /* the next attempt would be too short */
-        { 18500, 500, UINT32_MAX, true, 500 },        /* jitter cut to the deadline */
+        { 18000, 1000, 0, true, 1000 },        /* exactly fits */
+        { 18000, 1001, 0, false, 0 },          /* the next attempt would be too short */
+        { 18500, 500, UINT32_MAX, true, 500 }, /* jitter cut to the deadline */
         { 18800, 100, UINT32_MAX, true, 200 },
-        { 19001, 0, 0, false, 0 },                    /* no useful time left at all */
-        { 25000, 0, 0, false, 0 },                    /* past the deadline */
+        { 19001, 0, 0, false, 0 }, /* no useful time left at all */
+        { 25000, 0, 0, false, 0 }, /* past the deadline */
         { 0, UINT64_MAX, 0, false, 0 },
     };
     return cr_make_param_array(struct wait_case, cases, COUNT(cases));

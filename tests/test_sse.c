@@ -66,7 +66,7 @@ static void put_escaped(struct sl_buf *b, const char *s, size_t n)
 struct record {
     struct sl_buf out;
     unsigned messages, comments;
-    unsigned stop_at;   /* return stop_ret from the stop_at-th callback (1-based); 0 never */
+    unsigned stop_at; /* return stop_ret from the stop_at-th callback (1-based); 0 never */
     int stop_ret;
     unsigned calls;
 };
@@ -161,8 +161,8 @@ static void assert_same(const struct outcome *want, const struct outcome *got, c
 {
     cr_assert_eq(got->ret, want->ret, "%s %zu: ret %d, want %d", how, at, got->ret, want->ret);
     cr_assert_eq(got->partial, want->partial, "%s %zu: partial", how, at);
-    cr_assert_eq(got->rec.out.len, want->rec.out.len, "%s %zu: records differ:\n%s\nwant:\n%s",
-                 how, at, got->rec.out.data, want->rec.out.data);
+    cr_assert_eq(got->rec.out.len, want->rec.out.len, "%s %zu: records differ:\n%s\nwant:\n%s", how,
+                 at, got->rec.out.data, want->rec.out.data);
     cr_assert_eq(memcmp(got->rec.out.data, want->rec.out.data, want->rec.out.len), 0,
                  "%s %zu: records differ:\n%s\nwant:\n%s", how, at, got->rec.out.data,
                  want->rec.out.data);
@@ -231,10 +231,10 @@ static char *convert(const char *s, size_t len, enum ending e, size_t *out_len)
 struct grammar_case {
     char name[48];
     char in[160];
-    size_t in_len;   /* 0: strlen(in) */
-    char want[200];  /* the records, as on_event() writes them */
+    size_t in_len;  /* 0: strlen(in) */
+    char want[200]; /* the records, as on_event() writes them */
     bool partial;
-    size_t max;      /* 0: 1 MiB */
+    size_t max; /* 0: 1 MiB */
     int ret;
 };
 
@@ -254,41 +254,48 @@ ParameterizedTestParameters(sse_grammar, rows)
         { "event type", "event: x\ndata: y\n\n", 0, "M:x::y\n", false, 0, 0 },
         { "event type resets after dispatch", "event: x\ndata: y\n\ndata: z\n\n", 0,
           "M:x::y\nM:::z\n", false, 0, 0 },
-        { "event type resets without data", "event: x\n\ndata: z\n\n", 0, "M:::z\n", false,
-          0, 0 },
-        { "last event type wins", "event: a\nevent: b\ndata: z\n\n", 0, "M:b::z\n", false, 0,
-          0 },
+        { "event type resets without data", "event: x\n\ndata: z\n\n", 0, "M:::z\n", false, 0, 0 },
+        { "last event type wins", "event: a\nevent: b\ndata: z\n\n", 0, "M:b::z\n", false, 0, 0 },
         { "event with no colon is empty", "event\ndata: z\n\n", 0, "M:::z\n", false, 0, 0 },
-        { "id persists across events", "id: 7\ndata: y\n\ndata: z\n\n", 0,
-          "M::7:y\nM::7:z\n", false, 0, 0 },
-        { "id set in a block without data", "id: 7\n\ndata: z\n\n", 0, "M::7:z\n", false, 0,
-          0 },
-        { "id with NUL ignored", "id: 1\n\nid: a\0b\ndata: z\n\n", 24, "M::1:z\n", false, 0,
-          0 },
+        { "id persists across events", "id: 7\ndata: y\n\ndata: z\n\n", 0, "M::7:y\nM::7:z\n",
+          false, 0, 0 },
+        { "id set in a block without data", "id: 7\n\ndata: z\n\n", 0, "M::7:z\n", false, 0, 0 },
+        { "id with NUL ignored", "id: 1\n\nid: a\0b\ndata: z\n\n", 24, "M::1:z\n", false, 0, 0 },
         { "id with no colon clears", "id: 1\n\nid\ndata: z\n\n", 0, "M:::z\n", false, 0, 0 },
         { "comment", ": hi\ndata: a\n\n", 0, "C::: hi\nM:::a\n", false, 0, 0 },
         { "empty comment", ":\n\n", 0, "C:::\n", false, 0, 0 },
-        { "comment inside an event", "data: a\n:x\ndata: b\n\n", 0, "C:::x\nM:::a\\nb\n",
-          false, 0, 0 },
+        { "comment inside an event", "data: a\n:x\ndata: b\n\n", 0, "C:::x\nM:::a\\nb\n", false, 0,
+          0 },
         { "unknown field ignored", "foo: bar\ndata: a\n\n", 0, "M:::a\n", false, 0, 0 },
         { "field names are case sensitive", "DATA: a\n\n", 0, "", false, 0, 0 },
         { "space before the colon", "data : a\n\n", 0, "", false, 0, 0 },
         { "leading space in a field name", " data: a\n\n", 0, "", false, 0, 0 },
         { "CRLF", "data: a\r\n\r\n", 0, "M:::a\n", false, 0, 0 },
         { "CR", "data: a\r\r", 0, "M:::a\n", false, 0, 0 },
-        { "mixed endings", "data: x\r\ndata: y\rdata: z\n\n", 0, "M:::x\\ny\\nz\n", false,
-          0, 0 },
-        { "LF then CR is two endings", "data: a\n\rdata: b\n\n", 0, "M:::a\nM:::b\n", false,
-          0, 0 },
+        { "mixed endings", "data: x\r\ndata: y\rdata: z\n\n", 0, "M:::x\\ny\\nz\n", false, 0, 0 },
+        { "LF then CR is two endings", "data: a\n\rdata: b\n\n", 0, "M:::a\nM:::b\n", false, 0, 0 },
         { "CR CR LF", "data: a\r\r\ndata: b\n\n", 0, "M:::a\nM:::b\n", false, 0, 0 },
         { "extra blank lines", "\n\n\ndata: a\n\n\n\n", 0, "M:::a\n", false, 0, 0 },
         { "NUL in data kept", "data: a\0b\n\n", 11, "M:::a\\0b\n", false, 0, 0 },
-        { "BOM stripped", "\xEF\xBB\xBF" "data: a\n\n", 0, "M:::a\n", false, 0, 0 },
-        { "only one BOM stripped", "\xEF\xBB\xBF\xEF\xBB\xBF" "data: a\n\n", 0, "", false, 0,
-          0 },
-        { "BOM later is data", "data: \xEF\xBB\xBF" "a\n\n", 0, "M:::\xEF\xBB\xBF" "a\n",
+        { "BOM stripped",
+          "\xEF\xBB\xBF"
+          "data: a\n\n",
+          0, "M:::a\n", false, 0, 0 },
+        { "only one BOM stripped",
+          "\xEF\xBB\xBF\xEF\xBB\xBF"
+          "data: a\n\n",
+          0, "", false, 0, 0 },
+        { "BOM later is data",
+          "data: \xEF\xBB\xBF"
+          "a\n\n",
+          0,
+          "M:::\xEF\xBB\xBF"
+          "a\n",
           false, 0, 0 },
-        { "half a BOM is text", "\xEF\xBB" "data: a\n\n", 0, "", false, 0, 0 },
+        { "half a BOM is text",
+          "\xEF\xBB"
+          "data: a\n\n",
+          0, "", false, 0, 0 },
         { "half a BOM then a line", "\xEF\xBB\ndata: a\n\n", 0, "M:::a\n", false, 0, 0 },
         { "BOM alone", "\xEF\xBB\xBF", 0, "", false, 0, 0 },
         { "half a BOM at the end", "\xEF\xBB", 0, "", true, 0, 0 },
@@ -307,12 +314,11 @@ ParameterizedTestParameters(sse_grammar, rows)
         { "line at the bound", "data: xxxxxxxxxx\n\n", 0, "M:::xxxxxxxxxx\n", false, 16, 0 },
         { "line over the bound", "data: xxxxxxxxxxx\n\n", 0, "", true, 16, -E2BIG },
         { "partial line over the bound", "data: xxxxxxxxxxx", 0, "", true, 16, -E2BIG },
-        { "accumulated data over the bound", "data: xxxx\ndata: xxxx\ndata: xxxx\n\n", 0, "",
-          true, 16, -E2BIG },
+        { "accumulated data over the bound", "data: xxxx\ndata: xxxx\ndata: xxxx\n\n", 0, "", true,
+          16, -E2BIG },
         { "events before the overflow kept", "data: a\n\ndata: xxxxxxxxxxxxxxxxxxxx\n\n", 0,
           "M:::a\n", true, 16, -E2BIG },
-        { "comment over the bound", ": xxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 0, "", true, 16,
-          -E2BIG },
+        { "comment over the bound", ": xxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 0, "", true, 16, -E2BIG },
         { "id counts against the bound", "id: xxxxxxxx\ndata: xxxxxxxx\n\n", 0, "", true, 20,
           -E2BIG },
     };
@@ -510,7 +516,11 @@ Test(sse, reset_starts_a_new_stream)
     cr_assert(sl_sse_has_partial(&p));
     sl_sse_parser_reset(&p);
     cr_assert_not(sl_sse_has_partial(&p));
-    cr_assert_eq(sl_sse_feed(&p, "\xEF\xBB\xBF" "data: new\n\n", 14, on_event, &r), 0);
+    cr_assert_eq(sl_sse_feed(&p,
+                             "\xEF\xBB\xBF"
+                             "data: new\n\n",
+                             14, on_event, &r),
+                 0);
     cr_assert_str_eq(r.out.data, "M:::new\n");
     sl_sse_parser_done(&p);
     sl_sse_parser_done(&p);
@@ -523,14 +533,14 @@ struct fixture_case {
     char file[32];
     unsigned messages;
     unsigned comments;
-    char text[96];          /* the content deltas of choice 0, concatenated */
-    char finish[16];        /* the last finish_reason seen; "" none */
+    char text[96];   /* the content deltas of choice 0, concatenated */
+    char finish[16]; /* the last finish_reason seen; "" none */
     bool usage;
     long pt, ct, tt;
-    unsigned usage_chunks;  /* chunks that are the usage-only chunk */
-    unsigned tool_chunks;   /* chunks with delta.tool_calls */
-    int last_kind;          /* enum sl_openai_data_kind of the last message */
-    char error[96];         /* error.message of an error chunk */
+    unsigned usage_chunks; /* chunks that are the usage-only chunk */
+    unsigned tool_chunks;  /* chunks with delta.tool_calls */
+    int last_kind;         /* enum sl_openai_data_kind of the last message */
+    char error[96];        /* error.message of an error chunk */
     bool partial;
 };
 
@@ -538,12 +548,12 @@ ParameterizedTestParameters(sse_fixture, read)
 {
     static struct fixture_case cases[] = {
         { "plain.sse", 10, 0,
-          "Hello! Here\xE2\x80\x99s a line\nand caf\xC3\xA9 \xE2\x98\x95 \xF0\x9F\x98\x80.",
-          "stop", false, 0, 0, 0, 0, 0, SL_OPENAI_DATA_DONE, "", false },
-        { "usage.sse", 11, 0, "The capital of France is Paris.", "stop", true, 24, 8, 32, 1,
-          0, SL_OPENAI_DATA_DONE, "", false },
-        { "tool_calls.sse", 16, 0, "", "tool_calls", true, 82, 17, 99, 1, 13,
+          "Hello! Here\xE2\x80\x99s a line\nand caf\xC3\xA9 \xE2\x98\x95 \xF0\x9F\x98\x80.", "stop",
+          false, 0, 0, 0, 0, 0, SL_OPENAI_DATA_DONE, "", false },
+        { "usage.sse", 11, 0, "The capital of France is Paris.", "stop", true, 24, 8, 32, 1, 0,
           SL_OPENAI_DATA_DONE, "", false },
+        { "tool_calls.sse", 16, 0, "", "tool_calls", true, 82, 17, 99, 1, 13, SL_OPENAI_DATA_DONE,
+          "", false },
         { "error_midstream.sse", 5, 0, "Once upon a", "", false, 0, 0, 0, 0, 0,
           SL_OPENAI_DATA_ERROR,
           "The server had an error while processing your request. Sorry about that!", false },
@@ -629,7 +639,7 @@ struct split_case {
 
 ParameterizedTestParameters(sse_fixture, split_anywhere)
 {
-    static const char files[][32] = { "plain.sse", "usage.sse", "tool_calls.sse",
+    static const char files[][32] = { "plain.sse",           "usage.sse",         "tool_calls.sse",
                                       "error_midstream.sse", "crlf_comments.sse", "fields.sse",
                                       "truncated.sse" };
     static struct split_case cases[NCASES(files) * 4];
@@ -745,17 +755,17 @@ Test(sse_fixture, fields_event_by_event)
 struct chunk_case {
     char name[40];
     char data[240];
-    size_t len;            /* 0: strlen(data) */
+    size_t len; /* 0: strlen(data) */
     int kind;
     bool has_content;
     char content[24];
-    size_t content_len;    /* 0: strlen(content) */
-    char finish[16];       /* "-": NULL */
+    size_t content_len; /* 0: strlen(content) */
+    char finish[16];    /* "-": NULL */
     bool tool_calls;
     bool usage_only;
     bool usage;
     long pt, ct, tt;
-    char err_msg[24];      /* "-": NULL */
+    char err_msg[24]; /* "-": NULL */
     char err_type[24];
     char err_code[24];
 };
@@ -766,18 +776,18 @@ struct chunk_case {
 ParameterizedTestParameters(sse_chunk, parse)
 {
     static struct chunk_case cases[] = {
-        { "done", "[DONE]", 0, SL_OPENAI_DATA_DONE, false, "", 0, "-", false, false, false, 0, 0,
-          0, NOERR },
+        { "done", "[DONE]", 0, SL_OPENAI_DATA_DONE, false, "", 0, "-", false, false, false, 0, 0, 0,
+          NOERR },
         { "done with a space is not done", "[DONE] ", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-",
           false, false, false, 0, 0, 0, NOERR },
         { "empty", "", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0, 0, 0,
           NOERR },
-        { "not JSON", "hello", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false,
-          0, 0, 0, NOERR },
+        { "not JSON", "hello", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0,
+          0, 0, NOERR },
         { "truncated JSON", "{\"choices\":[", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false,
           false, false, 0, 0, 0, NOERR },
-        { "array", "[1,2]", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0,
-          0, 0, NOERR },
+        { "array", "[1,2]", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0, 0,
+          0, NOERR },
         { "string", "\"x\"", 0, SL_OPENAI_DATA_INVALID, false, "", 0, "-", false, false, false, 0,
           0, 0, NOERR },
         { "content", CHUNK("[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]"),
@@ -800,46 +810,56 @@ ParameterizedTestParameters(sse_chunk, parse)
           SL_OPENAI_DATA_CHUNK, false, "", 0, "", false, false, false, 0, 0, 0, NOERR },
         { "finish with a NUL", CHUNK("[{\"delta\":{},\"finish_reason\":\"st\\u0000op\"}]"), 0,
           SL_OPENAI_DATA_CHUNK, false, "", 0, "", false, false, false, 0, 0, 0, NOERR },
-        { "choice 0 is found by index", CHUNK("[{\"index\":1,\"delta\":{\"content\":\"B\"}},"
-                                              "{\"index\":0,\"delta\":{\"content\":\"A\"}}]"),
+        { "choice 0 is found by index",
+          CHUNK("[{\"index\":1,\"delta\":{\"content\":\"B\"}},"
+                "{\"index\":0,\"delta\":{\"content\":\"A\"}}]"),
           0, SL_OPENAI_DATA_CHUNK, true, "A", 0, "-", false, false, false, 0, 0, 0, NOERR },
         { "another choice only", CHUNK("[{\"index\":1,\"delta\":{\"content\":\"B\"}}]"), 0,
           SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
-        { "tool calls", CHUNK("[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-                              "\"function\":{\"arguments\":\"{\\\"\"}}]}}]"), 0,
-          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", true, false, false, 0, 0, 0, NOERR },
+        { "tool calls",
+          CHUNK("[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                "\"function\":{\"arguments\":\"{\\\"\"}}]}}]"),
+          0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-", true, false, false, 0, 0, 0, NOERR },
         { "refusal", CHUNK("[{\"index\":0,\"delta\":{\"refusal\":\"No\"}}]"), 0,
           SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, false, false, 0, 0, 0, NOERR },
-        { "usage chunk", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":"
-                         "7,\"total_tokens\":12}}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-",
-          false, true, true, 5, 7, 12, NOERR },
-        { "usage without total", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
-                                 "\"completion_tokens\":7}}", 0, SL_OPENAI_DATA_CHUNK, false, "",
-          0, "-", false, true, true, 5, 7, 12, NOERR },
+        { "usage chunk",
+          "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":"
+          "7,\"total_tokens\":12}}",
+          0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, true, true, 5, 7, 12, NOERR },
+        { "usage without total",
+          "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+          "\"completion_tokens\":7}}",
+          0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, true, true, 5, 7, 12, NOERR },
         /* issue: a total below its parts was trusted, and settled */
-        { "usage total below its parts", "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
-                                         "\"completion_tokens\":7,\"total_tokens\":3}}", 0,
-          SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, true, true, 5, 7, 12, NOERR },
-        { "usage negative", "{\"choices\":[],\"usage\":{\"prompt_tokens\":-5,"
-                            "\"completion_tokens\":7}}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0,
-          "-", false, true, false, 0, 0, 0, NOERR },
-        { "usage as strings", "{\"choices\":[],\"usage\":{\"prompt_tokens\":\"5\","
-                              "\"completion_tokens\":7}}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0,
-          "-", false, true, false, 0, 0, 0, NOERR },
+        { "usage total below its parts",
+          "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+          "\"completion_tokens\":7,\"total_tokens\":3}}",
+          0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, true, true, 5, 7, 12, NOERR },
+        { "usage negative",
+          "{\"choices\":[],\"usage\":{\"prompt_tokens\":-5,"
+          "\"completion_tokens\":7}}",
+          0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, true, false, 0, 0, 0, NOERR },
+        { "usage as strings",
+          "{\"choices\":[],\"usage\":{\"prompt_tokens\":\"5\","
+          "\"completion_tokens\":7}}",
+          0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-", false, true, false, 0, 0, 0, NOERR },
         { "usage null", CHUNK("[{\"index\":0,\"delta\":{\"content\":\"x\"}}],\"usage\":null"), 0,
           SL_OPENAI_DATA_CHUNK, true, "x", 0, "-", false, false, false, 0, 0, 0, NOERR },
-        { "usage beside a choice", CHUNK("[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":"
-                                         "{\"prompt_tokens\":1,\"completion_tokens\":2}"), 0,
-          SL_OPENAI_DATA_CHUNK, false, "", 0, "stop", false, false, true, 1, 2, 3, NOERR },
-        { "empty choices, no usage", "{\"choices\":[]}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0,
-          "-", false, false, false, 0, 0, 0, NOERR },
+        { "usage beside a choice",
+          CHUNK("[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":"
+                "{\"prompt_tokens\":1,\"completion_tokens\":2}"),
+          0, SL_OPENAI_DATA_CHUNK, false, "", 0, "stop", false, false, true, 1, 2, 3, NOERR },
+        { "empty choices, no usage", "{\"choices\":[]}", 0, SL_OPENAI_DATA_CHUNK, false, "", 0, "-",
+          false, false, false, 0, 0, 0, NOERR },
         { "usage not an object", "{\"choices\":[],\"usage\":[]}", 0, SL_OPENAI_DATA_CHUNK, false,
           "", 0, "-", false, false, false, 0, 0, 0, NOERR },
-        { "error object", "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
-                          "\"param\":null,\"code\":\"c1\"}}", 0, SL_OPENAI_DATA_ERROR, false, "",
-          0, "-", false, false, false, 0, 0, 0, "boom", "server_error", "c1" },
-        { "error with null code", "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":null}}",
-          0, SL_OPENAI_DATA_ERROR, false, "", 0, "-", false, false, false, 0, 0, 0, "m", "t", "-" },
+        { "error object",
+          "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\","
+          "\"param\":null,\"code\":\"c1\"}}",
+          0, SL_OPENAI_DATA_ERROR, false, "", 0, "-", false, false, false, 0, 0, 0, "boom",
+          "server_error", "c1" },
+        { "error with null code", "{\"error\":{\"message\":\"m\",\"type\":\"t\",\"code\":null}}", 0,
+          SL_OPENAI_DATA_ERROR, false, "", 0, "-", false, false, false, 0, 0, 0, "m", "t", "-" },
         { "error as a string", "{\"error\":\"overloaded\"}", 0, SL_OPENAI_DATA_ERROR, false, "", 0,
           "-", false, false, false, 0, 0, 0, "overloaded", "-", "-" },
         { "error empty object", "{\"error\":{}}", 0, SL_OPENAI_DATA_ERROR, false, "", 0, "-", false,
@@ -898,7 +918,7 @@ struct usage_case {
     int ret;
     bool changed;
     bool asked;
-    char want[200];        /* the exact body sent upstream when changed */
+    char want[200]; /* the exact body sent upstream when changed */
 };
 
 ParameterizedTestParameters(sse_include_usage, rows)
@@ -907,30 +927,29 @@ ParameterizedTestParameters(sse_include_usage, rows)
         { "no stream_options", "{\"model\":\"m\",\"stream\":true}", 0, true, false,
           "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}" },
         { "other stream_options keys kept",
-          "{\"stream\":true,\"stream_options\":{\"include_obfuscation\":false},\"n\":2}", 0,
-          true, false,
+          "{\"stream\":true,\"stream_options\":{\"include_obfuscation\":false},\"n\":2}", 0, true,
+          false,
           "{\"stream\":true,\"stream_options\":{\"include_obfuscation\":false,"
           "\"include_usage\":true},\"n\":2}" },
         { "include_usage false replaced in place",
-          "{\"stream_options\":{\"include_usage\":false,\"x\":1},\"stream\":true}", 0, true,
-          false, "{\"stream_options\":{\"include_usage\":true,\"x\":1},\"stream\":true}" },
-        { "include_usage null", "{\"stream\":true,\"stream_options\":{\"include_usage\":null}}",
-          0, true, false, "{\"stream\":true,\"stream_options\":{\"include_usage\":true}}" },
+          "{\"stream_options\":{\"include_usage\":false,\"x\":1},\"stream\":true}", 0, true, false,
+          "{\"stream_options\":{\"include_usage\":true,\"x\":1},\"stream\":true}" },
+        { "include_usage null", "{\"stream\":true,\"stream_options\":{\"include_usage\":null}}", 0,
+          true, false, "{\"stream\":true,\"stream_options\":{\"include_usage\":true}}" },
         { "stream_options null", "{\"stream\":true,\"stream_options\":null,\"z\":0}", 0, true,
           false, "{\"stream\":true,\"stream_options\":{\"include_usage\":true},\"z\":0}" },
         { "client asked itself",
-          "{\"stream\": true, \"stream_options\": {\"include_usage\": true}}", 0, false, true,
-          "" },
+          "{\"stream\": true, \"stream_options\": {\"include_usage\": true}}", 0, false, true, "" },
         { "stream false", "{\"stream\":false,\"stream_options\":{\"include_usage\":false}}", 0,
           false, false, "" },
         { "stream absent", "{\"model\":\"m\"}", 0, false, false, "" },
         { "stream as a string", "{\"stream\":\"true\"}", 0, false, false, "" },
-        { "stream false, odd options", "{\"stream\":false,\"stream_options\":7}", 0, false,
-          false, "" },
+        { "stream false, odd options", "{\"stream\":false,\"stream_options\":7}", 0, false, false,
+          "" },
         { "key order and values kept",
           "{\"z\":1,\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\\u0000\"}],"
-          "\"stream\":true,\"temperature\":0.5,\"seed\":-9007199254740993,\"x\":null}", 0, true,
-          false,
+          "\"stream\":true,\"temperature\":0.5,\"seed\":-9007199254740993,\"x\":null}",
+          0, true, false,
           "{\"z\":1,\"messages\":[{\"role\":\"user\",\"content\":\"h\xC3\xA9\\u0000\"}],"
           "\"stream\":true,\"temperature\":0.5,\"seed\":-9007199254740993,\"x\":null,"
           "\"stream_options\":{\"include_usage\":true}}" },
@@ -938,13 +957,12 @@ ParameterizedTestParameters(sse_include_usage, rows)
         { "not an object", "[{\"stream\":true}]", -EINVAL, false, false, "" },
         { "trailing garbage", "{\"stream\":true} x", -EINVAL, false, false, "" },
         { "duplicate keys", "{\"stream\":false,\"stream\":true}", -EINVAL, false, false, "" },
-        { "stream_options a string", "{\"stream\":true,\"stream_options\":\"x\"}", -EINVAL,
-          false, false, "" },
-        { "include_usage a number",
-          "{\"stream\":true,\"stream_options\":{\"include_usage\":1}}", -EINVAL, false, false,
-          "" },
-        { "integer beyond int64", "{\"stream\":true,\"seed\":99999999999999999999}", -EINVAL,
-          false, false, "" },
+        { "stream_options a string", "{\"stream\":true,\"stream_options\":\"x\"}", -EINVAL, false,
+          false, "" },
+        { "include_usage a number", "{\"stream\":true,\"stream_options\":{\"include_usage\":1}}",
+          -EINVAL, false, false, "" },
+        { "integer beyond int64", "{\"stream\":true,\"seed\":99999999999999999999}", -EINVAL, false,
+          false, "" },
         { "empty", "", -EINVAL, false, false, "" },
     };
     return cr_make_param_array(struct usage_case, cases, NCASES(cases));
@@ -1005,8 +1023,8 @@ Test(sse_include_usage, reals_read_back_the_same)
     cr_assert(json_equal(a, b), "%s", out);
     cr_assert(json_is_real(json_object_get(b, "frequency_penalty")), "2.0 stays a real");
     full = json_loads(out, 0, NULL);
-    cr_assert(json_is_true(json_object_get(json_object_get(full, "stream_options"),
-                                           "include_usage")));
+    cr_assert(
+        json_is_true(json_object_get(json_object_get(full, "stream_options"), "include_usage")));
     json_decref(full);
     json_decref(a);
     json_decref(b);
@@ -1036,8 +1054,7 @@ Test(sse_include_usage, body_over_the_backstop)
     char *out = NULL;
     bool asked;
 
-    cr_assert_eq(sl_v1_include_usage("{}", (size_t)SL_V1_BODY_MAX + 1, &out, NULL,
-                                      &asked), -E2BIG);
+    cr_assert_eq(sl_v1_include_usage("{}", (size_t)SL_V1_BODY_MAX + 1, &out, NULL, &asked), -E2BIG);
     cr_assert_null(out);
 }
 
@@ -1045,14 +1062,14 @@ Test(sse_include_usage, body_over_the_backstop)
 
 struct write_case {
     char name[40];
-    char ev[16];           /* "-": NULL */
+    char ev[16]; /* "-": NULL */
     char data[48];
-    size_t len;            /* 0: strlen(data) */
+    size_t len; /* 0: strlen(data) */
     int ret;
     char want[160];
-    size_t want_len;       /* 0: strlen(want) */
-    char parsed[64];       /* what a client reads back as data (line breaks as LF) */
-    size_t parsed_len;     /* 0: strlen(parsed) */
+    size_t want_len;   /* 0: strlen(want) */
+    char parsed[64];   /* what a client reads back as data (line breaks as LF) */
+    size_t parsed_len; /* 0: strlen(parsed) */
 };
 
 ParameterizedTestParameters(sse_write, event)
@@ -1060,19 +1077,14 @@ ParameterizedTestParameters(sse_write, event)
     static struct write_case cases[] = {
         { "token", "token", "hello", 0, 0, "event: token\ndata: hello\n\n", 0, "hello", 0 },
         { "LF", "token", "a\nb", 0, 0, "event: token\ndata: a\ndata: b\n\n", 0, "a\nb", 0 },
-        { "CRLF", "token", "a\r\nb", 0, 0, "event: token\ndata: a\ndata: b\n\n", 0, "a\nb",
-          0 },
+        { "CRLF", "token", "a\r\nb", 0, 0, "event: token\ndata: a\ndata: b\n\n", 0, "a\nb", 0 },
         { "CR", "token", "a\rb", 0, 0, "event: token\ndata: a\ndata: b\n\n", 0, "a\nb", 0 },
-        { "trailing LF", "token", "a\n", 0, 0, "event: token\ndata: a\ndata: \n\n", 0, "a\n",
+        { "trailing LF", "token", "a\n", 0, 0, "event: token\ndata: a\ndata: \n\n", 0, "a\n", 0 },
+        { "trailing CRLF", "token", "a\r\n", 0, 0, "event: token\ndata: a\ndata: \n\n", 0, "a\n",
           0 },
-        { "trailing CRLF", "token", "a\r\n", 0, 0, "event: token\ndata: a\ndata: \n\n", 0,
-          "a\n", 0 },
-        { "trailing CR", "token", "a\r", 0, 0, "event: token\ndata: a\ndata: \n\n", 0,
-          "a\n", 0 },
-        { "leading LF", "token", "\na", 0, 0, "event: token\ndata: \ndata: a\n\n", 0, "\na",
-          0 },
-        { "only a newline", "token", "\n", 0, 0, "event: token\ndata: \ndata: \n\n", 0, "\n",
-          0 },
+        { "trailing CR", "token", "a\r", 0, 0, "event: token\ndata: a\ndata: \n\n", 0, "a\n", 0 },
+        { "leading LF", "token", "\na", 0, 0, "event: token\ndata: \ndata: a\n\n", 0, "\na", 0 },
+        { "only a newline", "token", "\n", 0, 0, "event: token\ndata: \ndata: \n\n", 0, "\n", 0 },
         { "blank line inside", "token", "a\r\n\r\nb", 0, 0,
           "event: token\ndata: a\ndata: \ndata: b\n\n", 0, "a\n\nb", 0 },
         { "LF CR is two breaks", "token", "a\n\rb", 0, 0,
@@ -1080,12 +1092,12 @@ ParameterizedTestParameters(sse_write, event)
         { "empty data", "done", "", 0, 0, "event: done\ndata: \n\n", 0, "", 0 },
         { "spaces kept", "token", " a ", 0, 0, "event: token\ndata:  a \n\n", 0, " a ", 0 },
         { "field-like text stays data", "token", "x\nevent: evil\nid: 1\n\ndata: y", 0, 0,
-          "event: token\ndata: x\ndata: event: evil\ndata: id: 1\ndata: \ndata: data: y\n\n",
-          0, "x\nevent: evil\nid: 1\n\ndata: y", 0 },
+          "event: token\ndata: x\ndata: event: evil\ndata: id: 1\ndata: \ndata: data: y\n\n", 0,
+          "x\nevent: evil\nid: 1\n\ndata: y", 0 },
         { "NUL kept", "token", "a\0b", 3, 0, "event: token\ndata: a\0b\n\n", 24, "a\0b", 3 },
         { "UTF-8", "token", "caf\xC3\xA9 \xF0\x9F\x98\x80", 0, 0,
-          "event: token\ndata: caf\xC3\xA9 \xF0\x9F\x98\x80\n\n", 0,
-          "caf\xC3\xA9 \xF0\x9F\x98\x80", 0 },
+          "event: token\ndata: caf\xC3\xA9 \xF0\x9F\x98\x80\n\n", 0, "caf\xC3\xA9 \xF0\x9F\x98\x80",
+          0 },
         { "no event name", "-", "{\"x\":1}", 0, 0, "data: {\"x\":1}\n\n", 0, "{\"x\":1}", 0 },
         { "empty event name", "", "[DONE]", 0, 0, "data: [DONE]\n\n", 0, "[DONE]", 0 },
         { "name with LF", "to\nken", "a", 0, -EINVAL, "", 0, "", 0 },

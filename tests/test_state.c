@@ -18,7 +18,7 @@
 #include "admission/tenants.h"
 
 #define NOW_MS 1000000u
-#define WALL 1795600000               /* 2026-11-24T.. UTC */
+#define WALL 1795600000 /* 2026-11-24T.. UTC */
 
 static struct sl_tenants *a, *b;
 static char path[64];
@@ -61,8 +61,9 @@ static void write_text(const char *text)
     fclose(f);
 }
 
-static const struct sl_limits daily = { .rpm = 60, .tpm = 40000, .token_budget = 5000,
-                                        .budget_period = SL_PERIOD_DAY };
+static const struct sl_limits daily = {
+    .rpm = 60, .tpm = 40000, .token_budget = 5000, .budget_period = SL_PERIOD_DAY
+};
 
 Test(state, tenants_keys_and_usage_survive_a_round_trip)
 {
@@ -166,8 +167,7 @@ Test(state, a_corrupt_file_restores_nothing_and_says_why)
                      bad_files[i]);
         cr_assert_neq(err[0], '\0', "no reason for: %s", bad_files[i]);
         cr_assert_not_null(strstr(err, path), "the reason does not name the file: %s", err);
-        cr_assert_eq(atomic_load(&b->ntenants), 0, "something was restored from: %s",
-                     bad_files[i]);
+        cr_assert_eq(atomic_load(&b->ntenants), 0, "something was restored from: %s", bad_files[i]);
     }
 }
 

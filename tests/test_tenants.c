@@ -26,7 +26,7 @@ static const struct sl_limits budget_1000 = { .token_budget = 1000,
 
 static void setup(void)
 {
-    t = sl_tenants_map(4096, 16384, 65536);      /* the defaults of [state] */
+    t = sl_tenants_map(4096, 16384, 65536); /* the defaults of [state] */
     cr_assert_not_null(t);
 }
 
@@ -89,10 +89,10 @@ Test(tenants, a_reservation_is_settled_exactly_once)
 
     cr_assert_eq(sl_tenants_admit(t, acme, 600, 42, NOW_MS, WALL, &res, &resv), SL_QUOTA_OK);
     cr_assert_eq(sl_tenants_reserved_slots(t), 1);
-    cr_assert_eq(sl_tenants_admit(t, acme, 600, 42, NOW_MS, WALL, &res, &resv),
-                 SL_QUOTA_BUDGET, "600 + 600 > 1000 while the first is in flight");
+    cr_assert_eq(sl_tenants_admit(t, acme, 600, 42, NOW_MS, WALL, &res, &resv), SL_QUOTA_BUDGET,
+                 "600 + 600 > 1000 while the first is in flight");
     sl_tenants_settle(t, resv, 100, NOW_MS, WALL);
-    sl_tenants_settle(t, resv, 100, NOW_MS, WALL);     /* a second settle is a no-op */
+    sl_tenants_settle(t, resv, 100, NOW_MS, WALL); /* a second settle is a no-op */
     sl_tenants_refund(t, resv, NOW_MS, WALL);
     sl_tenants_usage(t, acme, NOW_MS, WALL, NULL, &info);
     cr_assert_eq(info.budget.used, 100);
@@ -126,7 +126,7 @@ Test(tenants, a_lock_held_by_a_dead_process_does_not_wedge)
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         pthread_mutex_lock(&t->tenants[acme].lock);
-        _exit(0);                 /* dies holding the tenant's lock */
+        _exit(0); /* dies holding the tenant's lock */
     }
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert_eq(sl_tenants_admit(t, acme, 10, 1, NOW_MS, WALL, &res, &resv), SL_QUOTA_OK);
@@ -151,14 +151,15 @@ Test(tenants, config_tenants_and_anonymous)
 
 struct bearer_case {
     char header[48];
-    char key[32];             /* "" = no key */
+    char key[32]; /* "" = no key */
 };
 
 ParameterizedTestParameters(tenants, bearer)
 {
     static struct bearer_case cases[] = {
         { "Bearer sk-1", "sk-1" }, { "bearer sk-1", "sk-1" }, { "BEARER  sk-1 ", "sk-1" },
-        { "Bearer ", "" }, { "Basic sk-1", "" }, { "sk-1", "" }, { "Bearersk-1", "" },
+        { "Bearer ", "" },         { "Basic sk-1", "" },      { "sk-1", "" },
+        { "Bearersk-1", "" },
     };
     return cr_make_param_array(struct bearer_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -194,7 +195,7 @@ Test(tenants, a_key_removed_from_the_file_stops_working_on_reload)
     cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
     cr_assert_geq(sl_tenants_by_key(t, a), 0);
     cr_assert_geq(sl_tenants_by_key(t, b), 0);
-    cfg->tenants[0].nkeys = 1;                      /* the line for b is gone */
+    cfg->tenants[0].nkeys = 1; /* the line for b is gone */
     cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
     cr_assert_geq(sl_tenants_by_key(t, a), 0);
     cr_assert_eq(sl_tenants_by_key(t, b), -ENOENT);
@@ -216,7 +217,7 @@ Test(tenants, a_death_inside_the_lock_leaks_no_reserved_tokens)
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         pthread_mutex_lock(&t->tenants[acme].lock);
-        t->tenants[acme].quota.reserved += 450;   /* counted, never published */
+        t->tenants[acme].quota.reserved += 450; /* counted, never published */
         _exit(0);
     }
     cr_assert_eq(waitpid(pid, &st, 0), pid);

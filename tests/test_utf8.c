@@ -21,17 +21,19 @@ ParameterizedTestParameters(utf8, count)
     static struct count_case cases[] = {
         { "", 0, 0 },
         { "a", 1, 1 },
-        { "\x00", 1, 1 },                  /* U+0000 is a code point */
-        { "a\x00" "b", 3, 3 },
+        { "\x00", 1, 1 }, /* U+0000 is a code point */
+        { "a\x00"
+          "b",
+          3, 3 },
         { "\x7F", 1, 1 },
-        { "\xC2\x80", 2, 1 },              /* U+0080, smallest 2-byte */
-        { "\xDF\xBF", 2, 1 },              /* U+07FF */
-        { "\xE0\xA0\x80", 3, 1 },          /* U+0800, smallest 3-byte */
-        { "\xED\x9F\xBF", 3, 1 },          /* U+D7FF, just below surrogates */
-        { "\xEE\x80\x80", 3, 1 },          /* U+E000, just above */
-        { "\xEF\xBF\xBF", 3, 1 },          /* U+FFFF */
-        { "\xF0\x90\x80\x80", 4, 1 },      /* U+10000 */
-        { "\xF4\x8F\xBF\xBF", 4, 1 },      /* U+10FFFF */
+        { "\xC2\x80", 2, 1 },         /* U+0080, smallest 2-byte */
+        { "\xDF\xBF", 2, 1 },         /* U+07FF */
+        { "\xE0\xA0\x80", 3, 1 },     /* U+0800, smallest 3-byte */
+        { "\xED\x9F\xBF", 3, 1 },     /* U+D7FF, just below surrogates */
+        { "\xEE\x80\x80", 3, 1 },     /* U+E000, just above */
+        { "\xEF\xBF\xBF", 3, 1 },     /* U+FFFF */
+        { "\xF0\x90\x80\x80", 4, 1 }, /* U+10000 */
+        { "\xF4\x8F\xBF\xBF", 4, 1 }, /* U+10FFFF */
         { "h\xC3\xA9llo", 6, 5 },
         { "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 10, 4 },
         /* overlongs */
@@ -61,11 +63,13 @@ ParameterizedTestParameters(utf8, count)
         { "\xE2\x82", 2, -1 },
         { "\xF0\x9F\x98", 3, -1 },
         { "ab\xF0\x9F", 4, -1 },
-        { "\xC3\xA9", 1, -1 },             /* len cuts a valid sequence */
+        { "\xC3\xA9", 1, -1 }, /* len cuts a valid sequence */
         /* stray or broken continuation bytes */
         { "\x80", 1, -1 },
         { "\xBF", 1, -1 },
-        { "a\x80" "b", 3, -1 },
+        { "a\x80"
+          "b",
+          3, -1 },
         { "\xC3\x28", 2, -1 },
         { "\xE2\x28\xA1", 3, -1 },
         { "\xE2\x82\x28", 3, -1 },
@@ -210,14 +214,14 @@ struct space_case {
 ParameterizedTestParameters(utf8, is_space)
 {
     static struct space_case cases[] = {
-        { 0x09, true }, { 0x0A, true }, { 0x0B, true }, { 0x0C, true }, { 0x0D, true },
-        { 0x20, true }, { 0x85, true }, { 0xA0, true }, { 0x1680, true }, { 0x2000, true },
-        { 0x2005, true }, { 0x200A, true }, { 0x2028, true }, { 0x2029, true },
-        { 0x202F, true }, { 0x205F, true }, { 0x3000, true },
-        { 0x00, false }, { 0x08, false }, { 0x0E, false }, { 0x1C, false }, { 0x1F, false },
-        { 'a', false }, { 0x7F, false }, { 0x84, false }, { 0x180E, false },
-        { 0x200B, false }, { 0x200C, false }, { 0x2060, false }, { 0xFEFF, false },
-        { 0x10FFFF, false },
+        { 0x09, true },    { 0x0A, true },    { 0x0B, true },      { 0x0C, true },
+        { 0x0D, true },    { 0x20, true },    { 0x85, true },      { 0xA0, true },
+        { 0x1680, true },  { 0x2000, true },  { 0x2005, true },    { 0x200A, true },
+        { 0x2028, true },  { 0x2029, true },  { 0x202F, true },    { 0x205F, true },
+        { 0x3000, true },  { 0x00, false },   { 0x08, false },     { 0x0E, false },
+        { 0x1C, false },   { 0x1F, false },   { 'a', false },      { 0x7F, false },
+        { 0x84, false },   { 0x180E, false }, { 0x200B, false },   { 0x200C, false },
+        { 0x2060, false }, { 0xFEFF, false }, { 0x10FFFF, false },
     };
     return cr_make_param_array(struct space_case, cases, NCASES(cases));
 }
@@ -243,18 +247,18 @@ ParameterizedTestParameters(utf8, trim)
         { "  a  b  ", 8, 2, 4 },
         { "", 0, 0, 0 },
         { "     ", 5, 5, 0 },
-        { "\xC2\xA0hi\xC2\xA0", 6, 2, 2 },                 /* NBSP */
-        { "\xC2\x85x", 3, 2, 1 },                          /* NEL */
-        { "\xE3\x80\x80x\xE3\x80\x80", 7, 3, 1 },          /* ideographic space */
-        { "\xE2\x80\xA8x\xE2\x80\xA9", 7, 3, 1 },          /* LS, PS */
+        { "\xC2\xA0hi\xC2\xA0", 6, 2, 2 },        /* NBSP */
+        { "\xC2\x85x", 3, 2, 1 },                 /* NEL */
+        { "\xE3\x80\x80x\xE3\x80\x80", 7, 3, 1 }, /* ideographic space */
+        { "\xE2\x80\xA8x\xE2\x80\xA9", 7, 3, 1 }, /* LS, PS */
         { "\xE1\x9A\x80\xE2\x80\x8A\xE2\x80\xAFx", 10, 9, 1 },
-        { "\xE2\x80\x8Bx", 4, 0, 4 },                      /* ZWSP is not White_Space */
-        { "\xEF\xBB\xBFx", 4, 0, 4 },                      /* nor is the BOM */
-        { "\x1Cx\x1F", 3, 0, 3 },                          /* nor U+001C..U+001F */
-        { "x\x00 ", 3, 0, 2 },                             /* NUL is kept */
+        { "\xE2\x80\x8Bx", 4, 0, 4 }, /* ZWSP is not White_Space */
+        { "\xEF\xBB\xBFx", 4, 0, 4 }, /* nor is the BOM */
+        { "\x1Cx\x1F", 3, 0, 3 },     /* nor U+001C..U+001F */
+        { "x\x00 ", 3, 0, 2 },        /* NUL is kept */
         { "\xC3\xA9 ", 3, 0, 2 },
         { " \xF0\x9F\x98\x80 ", 6, 1, 4 },
-        { "x \xC3", 3, 0, 3 },                             /* invalid tail: stop there */
+        { "x \xC3", 3, 0, 3 }, /* invalid tail: stop there */
         { "\xFF x ", 4, 0, 3 },
         { " \x80 ", 3, 1, 1 },
         { "\xC2\xA0", 2, 2, 0 },

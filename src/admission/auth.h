@@ -11,7 +11,7 @@
 struct sl_config;
 struct sl_tenants;
 
-#define SL_AUTH_KEY_MAX 512           /* longer bearer tokens are refused unhashed */
+#define SL_AUTH_KEY_MAX 512 /* longer bearer tokens are refused unhashed */
 
 /* The key in an Authorization header value ("Bearer KEY", scheme case-insensitive), or NULL;
  * *len set.  Pure. */

@@ -20,7 +20,7 @@
 struct sl_budget {
     struct sl_tenants *t;
     pid_t pid;
-    struct sl_store_redis *redis;     /* NULL: shared memory only */
+    struct sl_store_redis *redis; /* NULL: shared memory only */
 };
 
 struct sl_budget *sl_budget_new(struct event_base *base, const struct sl_config *cfg,
@@ -79,7 +79,7 @@ struct sl_budget_op *sl_budget_reserve(struct sl_budget *b, int tenant_idx, uint
 
 void sl_budget_cancel(struct sl_budget_op *op)
 {
-    sl_store_redis_cancel(op);        /* only the Redis store has operations in flight */
+    sl_store_redis_cancel(op); /* only the Redis store has operations in flight */
 }
 
 void sl_budget_settle(struct sl_budget *b, int resv, uint64_t actual)

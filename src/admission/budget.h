@@ -26,8 +26,7 @@ struct sl_tenants;
 /* verdict: an enum sl_quota_verdict (SL_QUOTA_OK with resv >= 0, the reservation to settle),
  * or -ENOSPC (no reservation slot left: busy), -EAGAIN (Redis out of reach and fail_mode =
  * closed), -ENOENT (the tenant is gone).  res is NULL for the negative ones. */
-typedef void (*sl_budget_cb)(void *arg, int verdict, int resv,
-                             const struct sl_quota_result *res);
+typedef void (*sl_budget_cb)(void *arg, int verdict, int resv, const struct sl_quota_result *res);
 
 /* Worker, after fork.  With [redis] url this starts connecting.  NULL on failure. */
 struct sl_budget *sl_budget_new(struct event_base *base, const struct sl_config *cfg,

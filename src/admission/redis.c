@@ -26,7 +26,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define CONNECT_TIMEOUT_MIN_MS 1000   /* a TCP handshake may need more than timeout_ms */
+#define CONNECT_TIMEOUT_MIN_MS 1000 /* a TCP handshake may need more than timeout_ms */
 #define ARGV_MAX 32
 #define UP_HOOKS_MAX 4
 
@@ -38,20 +38,20 @@ struct sl_redis_cmd {
     struct event *deadline;
     sl_redis_reply_cb cb;
     void *arg;
-    bool answered;                    /* cb called, or cancelled */
-    bool internal;                    /* the handshake's own commands */
+    bool answered; /* cb called, or cancelled */
+    bool internal; /* the handshake's own commands */
     bool retried_as_eval;
-    unsigned hiredis_refs;            /* hiredis callbacks still to come */
-    struct sl_redis_script *script;   /* NULL for a plain command */
+    unsigned hiredis_refs;          /* hiredis callbacks still to come */
+    struct sl_redis_script *script; /* NULL for a plain command */
     int argc;
-    char **argv;                      /* a copy, for the EVAL fallback */
+    char **argv; /* a copy, for the EVAL fallback */
     size_t *lens;
 };
 
 struct sl_redis {
     struct event_base *base;
     struct sl_redis_target target;
-    char addr[INET6_ADDRSTRLEN];      /* resolved once, in sl_redis_new() */
+    char addr[INET6_ADDRSTRLEN]; /* resolved once, in sl_redis_new() */
     uint64_t timeout_ms;
     struct sl_metrics *metrics;
     redisAsyncContext *ac;
@@ -64,7 +64,7 @@ struct sl_redis {
         void *arg;
     } up[UP_HOOKS_MAX];
     unsigned nup;
-    bool loud;                        /* the next loss is worth a warning (up since, or never) */
+    bool loud; /* the next loss is worth a warning (up since, or never) */
 };
 
 static void drop(struct sl_redis *rd, const char *why);
@@ -121,8 +121,8 @@ static void answer(struct sl_redis_cmd *c, const redisReply *reply)
 
 static bool reply_means_unavailable(const redisReply *r)
 {
-    static const char *const prefixes[] = { "LOADING", "BUSY", "READONLY", "MASTERDOWN",
-                                            "NOAUTH", "WRONGPASS", "MISCONF", "CLUSTERDOWN" };
+    static const char *const prefixes[] = { "LOADING", "BUSY",      "READONLY", "MASTERDOWN",
+                                            "NOAUTH",  "WRONGPASS", "MISCONF",  "CLUSTERDOWN" };
 
     if (!r || r->type != REDIS_REPLY_ERROR || !r->str)
         return false;
@@ -328,8 +328,8 @@ int sl_redis_on_up(struct sl_redis *rd, sl_redis_up_cb cb, void *arg)
 static void note_down(struct sl_redis *rd, const char *why)
 {
     if (rd->loud)
-        sl_log_warn("redis_down", "Redis %s:%d unavailable: %s", rd->target.host,
-                    rd->target.port, why);
+        sl_log_warn("redis_down", "Redis %s:%d unavailable: %s", rd->target.host, rd->target.port,
+                    why);
     else
         sl_log_debug("redis_down", "Redis %s:%d still unavailable: %s", rd->target.host,
                      rd->target.port, why);
@@ -344,10 +344,10 @@ static void drop(struct sl_redis *rd, const char *why)
     if (!ac)
         return;
     note_down(rd, why);
-    rd->ac = NULL;                    /* the disconnect callback sees it is not ours any more */
+    rd->ac = NULL; /* the disconnect callback sees it is not ours any more */
     rd->state = DOWN;
     event_del(rd->connect_timer);
-    redisAsyncFree(ac);               /* deferred by hiredis when inside its own callback */
+    redisAsyncFree(ac); /* deferred by hiredis when inside its own callback */
     schedule_connect(rd);
 }
 
@@ -443,11 +443,11 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
     (void)status;
     if (!rd || rd->ac != ac)
-        return;                       /* we dropped it ourselves */
+        return; /* we dropped it ourselves */
     note_down(rd, ac->errstr[0] ? ac->errstr : "connection closed");
     rd->ac = NULL;
     rd->state = DOWN;
-    schedule_connect(rd);             /* from a timer: never a new context in this callback */
+    schedule_connect(rd); /* from a timer: never a new context in this callback */
 }
 
 static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
@@ -463,8 +463,7 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_redis *rd = arg;
-    uint64_t ct = rd->timeout_ms > CONNECT_TIMEOUT_MIN_MS ? rd->timeout_ms
-                                                           : CONNECT_TIMEOUT_MIN_MS;
+    uint64_t ct = rd->timeout_ms > CONNECT_TIMEOUT_MIN_MS ? rd->timeout_ms : CONNECT_TIMEOUT_MIN_MS;
     struct timeval tv = { (time_t)(ct / 1000), (suseconds_t)(ct % 1000) * 1000 };
     redisAsyncContext *ac;
 
@@ -519,8 +518,7 @@ static int resolve(const char *host, char *out, size_t out_sz)
     if (rc != 0 || !res)
         return -ENOENT;
     if (res->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, out,
-                  (socklen_t)out_sz);
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, out, (socklen_t)out_sz);
     else
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, out,
                   (socklen_t)out_sz);

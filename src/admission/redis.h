@@ -29,9 +29,9 @@ struct sl_redis;
 struct sl_redis_cmd;
 
 struct sl_redis_script {
-    const char *name;                 /* for logs and metrics */
+    const char *name; /* for logs and metrics */
     const char *source;
-    char sha1[41];                    /* filled by sl_redis_script_init() */
+    char sha1[41]; /* filled by sl_redis_script_init() */
 };
 void sl_redis_script_init(struct sl_redis_script *s);
 

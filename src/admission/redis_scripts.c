@@ -13,33 +13,33 @@
  * 2^53, so limits are capped at 10^10 per minute here (10^10 * 60000 < 2^53); nobody can
  * tell that from unlimited.  Numbers go back to Redis through fmt(), never tostring(), which
  * would write 1e+14. */
-#define PRELUDE                                                                            \
-    "local W = 60000\n"                                                                    \
-    "local RATE_MAX = 10000000000\n"                                                       \
-    "local tm = redis.call('TIME')\n"                                                      \
-    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"            \
-    "local function num(v) return tonumber(v) or 0 end\n"                                  \
-    "local function fmt(n) return string.format('%d', math.floor(n)) end\n"               \
-    "local function rate(key, limit)\n"                                                    \
-    "  if limit <= 0 then return nil end\n"                                                \
-    "  if limit > RATE_MAX then limit = RATE_MAX end\n"                                    \
-    "  local s = redis.call('HMGET', key, 'debt', 'last')\n"                               \
-    "  local debt, last = num(s[1]), num(s[2])\n"                                          \
-    "  if debt > limit * W then debt = limit * W end\n"                                    \
-    "  if now > last and debt > 0 then\n"                                                  \
-    "    local el = now - last\n"                                                          \
-    "    if el > debt / limit then debt = 0 else debt = debt - el * limit end\n"           \
-    "  end\n"                                                                              \
-    "  if now > last then last = now end\n"                                                \
-    "  return {debt = debt, limit = limit, last = last}\n"                                 \
-    "end\n"                                                                                \
-    "local function save_rate(key, r)\n"                                                   \
-    "  redis.call('HSET', key, 'debt', fmt(r.debt), 'last', fmt(r.last))\n"                \
-    "  redis.call('PEXPIRE', key, fmt(math.ceil(r.debt / r.limit) + 1000))\n"              \
-    "end\n"                                                                                \
-    "local function put_used(key, used, expire_at)\n"                                      \
-    "  redis.call('SET', key, fmt(used))\n"                                                \
-    "  if expire_at > 0 then redis.call('EXPIREAT', key, fmt(expire_at)) end\n"            \
+#define PRELUDE                                                                                    \
+    "local W = 60000\n"                                                                            \
+    "local RATE_MAX = 10000000000\n"                                                               \
+    "local tm = redis.call('TIME')\n"                                                              \
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                    \
+    "local function num(v) return tonumber(v) or 0 end\n"                                          \
+    "local function fmt(n) return string.format('%d', math.floor(n)) end\n"                        \
+    "local function rate(key, limit)\n"                                                            \
+    "  if limit <= 0 then return nil end\n"                                                        \
+    "  if limit > RATE_MAX then limit = RATE_MAX end\n"                                            \
+    "  local s = redis.call('HMGET', key, 'debt', 'last')\n"                                       \
+    "  local debt, last = num(s[1]), num(s[2])\n"                                                  \
+    "  if debt > limit * W then debt = limit * W end\n"                                            \
+    "  if now > last and debt > 0 then\n"                                                          \
+    "    local el = now - last\n"                                                                  \
+    "    if el > debt / limit then debt = 0 else debt = debt - el * limit end\n"                   \
+    "  end\n"                                                                                      \
+    "  if now > last then last = now end\n"                                                        \
+    "  return {debt = debt, limit = limit, last = last}\n"                                         \
+    "end\n"                                                                                        \
+    "local function save_rate(key, r)\n"                                                           \
+    "  redis.call('HSET', key, 'debt', fmt(r.debt), 'last', fmt(r.last))\n"                        \
+    "  redis.call('PEXPIRE', key, fmt(math.ceil(r.debt / r.limit) + 1000))\n"                      \
+    "end\n"                                                                                        \
+    "local function put_used(key, used, expire_at)\n"                                              \
+    "  redis.call('SET', key, fmt(used))\n"                                                        \
+    "  if expire_at > 0 then redis.call('EXPIREAT', key, fmt(expire_at)) end\n"                    \
     "end\n"
 
 struct sl_redis_script sl_script_reserve = {
@@ -155,23 +155,22 @@ struct sl_redis_script sl_script_settle = {
 /* The tenant table: KEYS[1] tenants (name -> limits JSON), KEYS[2] keys (SHA-256 hex ->
  * {"tenant","id","created"}), KEYS[3] version, bumped on every change so every host's poll
  * sees it. */
-#define ADMIN_PRELUDE                                                                      \
-    "local K_TENANTS, K_KEYS, K_VERSION = KEYS[1], KEYS[2], KEYS[3]\n"                     \
-    "local function key_field(json, field)\n"                                              \
-    "  local ok, v = pcall(cjson.decode, json)\n"                                          \
-    "  if ok and type(v) == 'table' then return v[field] end\n"                            \
-    "  return nil\n"                                                                       \
+#define ADMIN_PRELUDE                                                                              \
+    "local K_TENANTS, K_KEYS, K_VERSION = KEYS[1], KEYS[2], KEYS[3]\n"                             \
+    "local function key_field(json, field)\n"                                                      \
+    "  local ok, v = pcall(cjson.decode, json)\n"                                                  \
+    "  if ok and type(v) == 'table' then return v[field] end\n"                                    \
+    "  return nil\n"                                                                               \
     "end\n"
 
 struct sl_redis_script sl_script_tenant_put = {
     .name = "tenant_put",
-    .source = ADMIN_PRELUDE
-    "local exists = redis.call('HEXISTS', K_TENANTS, ARGV[1]) == 1\n"
-    "if ARGV[3] == '1' and exists then return 'exists' end\n"
-    "if ARGV[3] ~= '1' and not exists then return 'missing' end\n"
-    "redis.call('HSET', K_TENANTS, ARGV[1], ARGV[2])\n"
-    "redis.call('INCR', K_VERSION)\n"
-    "return 'ok'\n",
+    .source = ADMIN_PRELUDE "local exists = redis.call('HEXISTS', K_TENANTS, ARGV[1]) == 1\n"
+                            "if ARGV[3] == '1' and exists then return 'exists' end\n"
+                            "if ARGV[3] ~= '1' and not exists then return 'missing' end\n"
+                            "redis.call('HSET', K_TENANTS, ARGV[1], ARGV[2])\n"
+                            "redis.call('INCR', K_VERSION)\n"
+                            "return 'ok'\n",
 };
 
 struct sl_redis_script sl_script_tenant_delete = {
@@ -199,16 +198,15 @@ struct sl_redis_script sl_script_key_add = {
 
 struct sl_redis_script sl_script_key_revoke = {
     .name = "key_revoke",
-    .source = ADMIN_PRELUDE
-    "local all = redis.call('HGETALL', K_KEYS)\n"
-    "for i = 1, #all, 2 do\n"
-    "  if key_field(all[i + 1], 'id') == ARGV[1] then\n"
-    "    redis.call('HDEL', K_KEYS, all[i])\n"
-    "    redis.call('INCR', K_VERSION)\n"
-    "    return 'ok'\n"
-    "  end\n"
-    "end\n"
-    "return 'missing'\n",
+    .source = ADMIN_PRELUDE "local all = redis.call('HGETALL', K_KEYS)\n"
+                            "for i = 1, #all, 2 do\n"
+                            "  if key_field(all[i + 1], 'id') == ARGV[1] then\n"
+                            "    redis.call('HDEL', K_KEYS, all[i])\n"
+                            "    redis.call('INCR', K_VERSION)\n"
+                            "    return 'ok'\n"
+                            "  end\n"
+                            "end\n"
+                            "return 'missing'\n",
 };
 
 struct sl_redis_script sl_script_dump = {
@@ -220,9 +218,9 @@ struct sl_redis_script sl_script_dump = {
 
 void sl_redis_scripts_init(void)
 {
-    struct sl_redis_script *all[] = { &sl_script_reserve, &sl_script_settle,
+    struct sl_redis_script *all[] = { &sl_script_reserve,    &sl_script_settle,
                                       &sl_script_tenant_put, &sl_script_tenant_delete,
-                                      &sl_script_key_add, &sl_script_key_revoke,
+                                      &sl_script_key_add,    &sl_script_key_revoke,
                                       &sl_script_dump };
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)

@@ -66,8 +66,8 @@ int sl_tenants_admit(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid, 
 }
 
 /* Release a reservation exactly once: whoever moves it LIVE -> FREE owns the settlement. */
-static void release(struct sl_tenants *t, int resv, bool refund, uint64_t actual,
-                    uint64_t now_ms, int64_t now_wall_s)
+static void release(struct sl_tenants *t, int resv, bool refund, uint64_t actual, uint64_t now_ms,
+                    int64_t now_wall_s)
 {
     struct sl_reservation *r;
     struct sl_tenant_rec *rec;
@@ -151,8 +151,7 @@ int sl_tenants_hold(struct sl_tenants *t, int idx, uint64_t tokens, pid_t pid)
 
 static struct sl_reservation *live_resv(struct sl_tenants *t, int resv)
 {
-    if (resv < 0 || (unsigned)resv >= t->max_resv ||
-        t->resv[resv].tenant >= t->max_tenants)
+    if (resv < 0 || (unsigned)resv >= t->max_resv || t->resv[resv].tenant >= t->max_tenants)
         return NULL;
     return &t->resv[resv];
 }
@@ -267,15 +266,14 @@ void sl_tenants_end_lease(struct sl_tenants *t, int resv)
         atomic_store(&t->resv[resv].lease_until_ms, 0);
 }
 
-size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out,
-                          size_t sz)
+size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out, size_t sz)
 {
     const struct sl_reservation *r = &t->resv[resv];
     int n;
 
     if (r->origin_host)
-        n = snprintf(out, sz, "%016llx-%d-%u", (unsigned long long)r->origin_host,
-                     r->origin_slot, r->origin_seq);
+        n = snprintf(out, sz, "%016llx-%d-%u", (unsigned long long)r->origin_host, r->origin_slot,
+                     r->origin_seq);
     else
         n = snprintf(out, sz, "%016llx-%d-%u", (unsigned long long)t->host_id, resv, seq);
     return n > 0 && (size_t)n < sz ? (size_t)n : 0;
@@ -290,8 +288,8 @@ int sl_tenants_restore_pending(struct sl_tenants *t, int idx, const char *id, ui
     struct sl_reservation *r;
 
     if (!id || sscanf(id, "%16llx-%d-%u%n", &host, &slot, &seq, &n) != 3 ||
-        (size_t)n != strlen(id) || host == 0 || slot < 0 ||
-        tokens > SL_QUOTA_TOKENS_MAX || actual > SL_QUOTA_TOKENS_MAX)
+        (size_t)n != strlen(id) || host == 0 || slot < 0 || tokens > SL_QUOTA_TOKENS_MAX ||
+        actual > SL_QUOTA_TOKENS_MAX)
         return -EINVAL;
     if (!idx_ok(t, idx))
         return -ENOENT;

@@ -26,21 +26,21 @@
 #include "admission/tenants.h"
 
 /* Reservation flags. */
-#define SL_RESV_LOCAL 1u              /* counted in this host's quota record */
-#define SL_RESV_JOURNAL 2u            /* settled through Redis: LIVE -> PENDING -> FREE */
+#define SL_RESV_LOCAL 1u   /* counted in this host's quota record */
+#define SL_RESV_JOURNAL 2u /* settled through Redis: LIVE -> PENDING -> FREE */
 
 struct sl_reservation {
-    _Atomic uint32_t state;           /* FREE, LIVE or PENDING */
+    _Atomic uint32_t state; /* FREE, LIVE or PENDING */
     uint32_t tenant;
     int32_t pid;
-    uint32_t seq;                     /* bumped at every claim: part of the id in Redis */
+    uint32_t seq; /* bumped at every claim: part of the id in Redis */
     uint64_t tokens;
-    uint64_t actual;                  /* PENDING: the tokens to settle in Redis */
-    uint32_t flags;                   /* SL_RESV_* */
-    _Atomic int32_t lease_pid;        /* PENDING: who is sending it to Redis, until ... */
+    uint64_t actual;           /* PENDING: the tokens to settle in Redis */
+    uint32_t flags;            /* SL_RESV_* */
+    _Atomic int32_t lease_pid; /* PENDING: who is sending it to Redis, until ... */
     _Atomic uint64_t lease_until_ms;
     /* A settlement restored from the state file keeps the id it had in Redis. */
-    uint64_t origin_host;             /* 0: the id is this host's own */
+    uint64_t origin_host; /* 0: the id is this host's own */
     int32_t origin_slot;
     uint32_t origin_seq;
 };
@@ -78,8 +78,7 @@ void sl_tenants_end_lease(struct sl_tenants *t, int resv);
 int sl_tenants_restore_pending(struct sl_tenants *t, int idx, const char *id, uint64_t tokens,
                                uint64_t actual, bool local);
 /* "<host id>-<slot>-<seq>", the reservation's id in Redis; its length, 0 if it does not fit. */
-size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out,
-                          size_t sz);
+size_t sl_tenants_resv_id(const struct sl_tenants *t, int resv, uint32_t seq, char *out, size_t sz);
 #define SL_RESV_ID_MAX 48
 
 /* Master, after reaping pid: settle every reservation it held in full (with Redis: journal it

@@ -24,10 +24,10 @@
 #include "admission/reservations.h"
 #include "admission/tenants.h"
 
-#define LEASE_MS 5000                 /* a settlement being sent belongs to its sender */
+#define LEASE_MS 5000 /* a settlement being sent belongs to its sender */
 #define REPLAY_TICK_MS 1000
-#define REPLAY_INFLIGHT_MAX 64        /* replayed settlements in flight per worker */
-#define RESERVATION_MARGIN_MS 60000   /* beyond the longest a request may live */
+#define REPLAY_INFLIGHT_MAX 64      /* replayed settlements in flight per worker */
+#define RESERVATION_MARGIN_MS 60000 /* beyond the longest a request may live */
 
 struct sl_store_redis {
     const struct sl_config *cfg;
@@ -37,7 +37,7 @@ struct sl_store_redis {
     pid_t pid;
     struct event *replay_timer;
     unsigned replays_inflight;
-    uint64_t lease_ms;                /* of a reservation in Redis */
+    uint64_t lease_ms; /* of a reservation in Redis */
 };
 
 struct sl_budget_op {
@@ -66,7 +66,7 @@ static void count(struct sl_store_redis *s, enum sl_redis_op op)
 
 /* The budget period a request falls in, by this host's UTC clock. */
 struct period {
-    int64_t start_s, end_s;           /* end 0: a lifetime budget */
+    int64_t start_s, end_s; /* end 0: a lifetime budget */
     char start[24];
 };
 
@@ -165,8 +165,7 @@ static bool read_reserve(const redisReply *r, const struct sl_limits *lim, int64
     b->used = (uint64_t)v[7];
     b->reserved = (uint64_t)v[8];
     if (b->budget)
-        b->remaining = b->used + b->reserved < b->budget ? b->budget - b->used - b->reserved
-                                                         : 0;
+        b->remaining = b->used + b->reserved < b->budget ? b->budget - b->used - b->reserved : 0;
     b->period = lim->budget_period;
     b->period_start_s = p.start_s;
     b->reset_at_s = p.end_s;
@@ -263,8 +262,9 @@ struct sl_budget_op *sl_store_redis_reserve(struct sl_store_redis *s, int tenant
         cb(arg, -ENOSPC, -1, NULL);
         return NULL;
     }
-    *op = (struct sl_budget_op){ .s = s, .tenant = tenant_idx, .resv = resv, .tokens = tokens,
-                                 .cb = cb, .arg = arg };
+    *op = (struct sl_budget_op){
+        .s = s, .tenant = tenant_idx, .resv = resv, .tokens = tokens, .cb = cb, .arg = arg
+    };
     if (sl_redis_is_up(s->rd) && send_reserve(op))
         return op;
     fallback(op);
@@ -275,7 +275,7 @@ struct sl_budget_op *sl_store_redis_reserve(struct sl_store_redis *s, int tenant
 void sl_store_redis_cancel(struct sl_budget_op *op)
 {
     if (op)
-        op->cancelled = true;         /* freed when its reply (or failure) comes */
+        op->cancelled = true; /* freed when its reply (or failure) comes */
 }
 
 /* ---- settle and replay ---- */
@@ -291,7 +291,7 @@ static void on_settle_reply(const redisReply *reply, void *arg)
     } else {
         if (reply && reply->type == REDIS_REPLY_ERROR)
             sl_log_err("redis_script_error", "settle: %.200s", reply->str);
-        sl_tenants_end_lease(s->t, c->resv);  /* a later replay sends it again */
+        sl_tenants_end_lease(s->t, c->resv); /* a later replay sends it again */
     }
     free(c);
     /* Keep the journal draining while Redis takes it, without a scan per reply. */
@@ -356,7 +356,7 @@ void sl_store_redis_settle(struct sl_store_redis *s, int resv, uint64_t actual)
     if (seq < 0)
         return;
     if (!sl_redis_is_up(s->rd) || !send_settle(s, resv, (uint32_t)seq, false))
-        sl_tenants_end_lease(s->t, resv);   /* journalled: a replay sends it */
+        sl_tenants_end_lease(s->t, resv); /* journalled: a replay sends it */
 }
 
 /* Settlements Redis has not confirmed: this host's journal, shared by its workers. */
@@ -390,8 +390,7 @@ static void on_up(void *arg)
 /* ---- life ---- */
 
 struct sl_store_redis *sl_store_redis_new(struct event_base *base, const struct sl_config *cfg,
-                                          struct sl_tenants *t, struct sl_metrics *m,
-                                          pid_t pid)
+                                          struct sl_tenants *t, struct sl_metrics *m, pid_t pid)
 {
     struct timeval tick = { REPLAY_TICK_MS / 1000, (REPLAY_TICK_MS % 1000) * 1000 };
     struct sl_store_redis *s = calloc(1, sizeof(*s));
@@ -405,7 +404,7 @@ struct sl_store_redis *sl_store_redis_new(struct event_base *base, const struct 
     s->m = m;
     s->pid = pid;
     longest = cfg->request_timeout_ms > cfg->stream_timeout_ms ? cfg->request_timeout_ms
-                                                                : cfg->stream_timeout_ms;
+                                                               : cfg->stream_timeout_ms;
     s->lease_ms = longest + RESERVATION_MARGIN_MS;
     sl_redis_scripts_init();
     if (sl_redis_parse_url(cfg->redis_url, &target, NULL, 0) < 0)
@@ -432,7 +431,7 @@ void sl_store_redis_free(struct sl_store_redis *s)
     if (s->replay_timer)
         event_free(s->replay_timer);
     s->replay_timer = NULL;
-    sl_redis_free(s->rd);             /* pending settlements stay journalled */
+    sl_redis_free(s->rd); /* pending settlements stay journalled */
     free(s);
 }
 

@@ -17,8 +17,7 @@ struct sl_store_redis;
 struct sl_tenants;
 
 struct sl_store_redis *sl_store_redis_new(struct event_base *base, const struct sl_config *cfg,
-                                          struct sl_tenants *t, struct sl_metrics *m,
-                                          pid_t pid);
+                                          struct sl_tenants *t, struct sl_metrics *m, pid_t pid);
 void sl_store_redis_free(struct sl_store_redis *s);
 struct sl_redis *sl_store_redis_conn(const struct sl_store_redis *s);
 

@@ -25,7 +25,7 @@
 #include "admission/tenants.h"
 
 #define POLL_MS 500
-#define LIMIT_MAX 1000000000000000LL  /* 10^15, as the configuration allows */
+#define LIMIT_MAX 1000000000000000LL /* 10^15, as the configuration allows */
 
 struct sl_tenant_sync {
     const struct sl_config *cfg;
@@ -33,7 +33,7 @@ struct sl_tenant_sync {
     struct sl_redis *rd;
     struct sl_metrics *m;
     struct event *poll;
-    bool polling;                     /* a GET or a dump is in flight */
+    bool polling; /* a GET or a dump is in flight */
     char k_tenants[SL_REDIS_KEY_MAX], k_keys[SL_REDIS_KEY_MAX], k_version[SL_REDIS_KEY_MAX];
 };
 
@@ -58,7 +58,7 @@ static bool limit_of(json_t *o, const char *field, int64_t *out)
     json_t *v = json_object_get(o, field);
 
     if (!v)
-        return true;                  /* keeps the [limits] default */
+        return true; /* keeps the [limits] default */
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > LIMIT_MAX)
         return false;
     *out = json_integer_value(v);
@@ -157,7 +157,8 @@ static bool apply_dump(struct sl_tenant_sync *s, const redisReply *r)
     tr = r->element[1];
     kr = r->element[2];
     if (tr->elements / 2 > s->t->max_tenants || kr->elements / 2 > s->t->max_keys) {
-        sl_log_err("redis_tenants_too_many", "Redis holds %zu tenants and %zu keys; this "
+        sl_log_err("redis_tenants_too_many",
+                   "Redis holds %zu tenants and %zu keys; this "
                    "host keeps at most %u and %u ([state] max_tenants, max_keys)",
                    tr->elements / 2, kr->elements / 2, s->t->max_tenants, s->t->max_keys);
         goto out;
@@ -179,8 +180,10 @@ static bool apply_dump(struct sl_tenant_sync *s, const redisReply *r)
             bad++;
     }
     if (bad)
-        sl_log_warn("redis_tenants_invalid", "%zu entries of the tenant table in Redis are "
-                    "not valid and were ignored (docs/REDIS.md)", bad);
+        sl_log_warn("redis_tenants_invalid",
+                    "%zu entries of the tenant table in Redis are "
+                    "not valid and were ignored (docs/REDIS.md)",
+                    bad);
     rc = sl_tenants_sync(s->t, tv, nt, kv, nk, (int64_t)r->element[0]->integer,
                          (int64_t)(sl_clock_wall_ms() / 1000));
 out:
@@ -399,8 +402,7 @@ static void on_usage(const redisReply *r, void *arg)
 {
     struct usage_ctx *c = arg;
 
-    if (!c->answered && !c->reset_failed && r && r->type == REDIS_REPLY_ARRAY &&
-        r->elements == 2) {
+    if (!c->answered && !c->reset_failed && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
         c->answered = true;
         c->cb(c->arg, true, reply_u64(r->element[0]), reply_u64(r->element[1]));
     }
@@ -448,7 +450,7 @@ int sl_tenant_sync_usage(struct sl_tenant_sync *s, int tenant_idx, bool reset,
             free(c);
             return -ENOTCONN;
         }
-        c->reset_failed = true;       /* the queued DEL ends the call, as a failure */
+        c->reset_failed = true; /* the queued DEL ends the call, as a failure */
         usage_release(c);
         return 0;
     }

@@ -56,8 +56,8 @@ size_t sl_tenants_arrays_size(unsigned max_tenants, unsigned max_keys, unsigned 
            align_up((size_t)max_resv * sizeof(struct sl_reservation));
 }
 
-int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants,
-                    unsigned max_keys, unsigned max_resv)
+int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants, unsigned max_keys,
+                    unsigned max_resv)
 {
     char *p = storage;
     unsigned i;
@@ -124,7 +124,8 @@ int sl_tenants_by_name(struct sl_tenants *t, const char *name)
 static uint32_t key_home(const struct sl_tenants *t, const unsigned char sha[32])
 {
     return ((uint32_t)sha[0] | (uint32_t)sha[1] << 8 | (uint32_t)sha[2] << 16 |
-            (uint32_t)sha[3] << 24) & (t->key_slots - 1);
+            (uint32_t)sha[3] << 24) &
+           (t->key_slots - 1);
 }
 
 int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
@@ -141,8 +142,7 @@ int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
         if (st == SL_SLOT_LIVE && CRYPTO_memcmp(k->sha256, sha256, 32) == 0) {
             uint32_t tenant = k->tenant;
 
-            if (tenant < t->max_tenants &&
-                atomic_load(&t->tenants[tenant].state) == SL_SLOT_LIVE)
+            if (tenant < t->max_tenants && atomic_load(&t->tenants[tenant].state) == SL_SLOT_LIVE)
                 return (int)tenant;
             return -ENOENT;
         }
@@ -363,8 +363,7 @@ int sl_tenants_revoke_key(struct sl_tenants *t, const char *key_id)
 
     lock(&t->admin_lock);
     for (i = 0; i < t->key_slots; i++)
-        if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE &&
-            strcmp(t->keys[i].id, key_id) == 0) {
+        if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && strcmp(t->keys[i].id, key_id) == 0) {
             bury_key_locked(t, i);
             r = 0;
             break;
@@ -401,9 +400,8 @@ static void bury_unlisted_locked(struct sl_tenants *t, const struct sl_config *c
 }
 
 /* A static tenant, created or given the file's limits.  Its index, or -errno and err. */
-static int upsert_static_locked(struct sl_tenants *t, const char *name,
-                                const struct sl_limits *lim, int64_t now_wall_s, char *err,
-                                size_t err_sz)
+static int upsert_static_locked(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
+                                int64_t now_wall_s, char *err, size_t err_sz)
 {
     int idx = sl_tenants_by_name(t, name);
 
@@ -469,8 +467,8 @@ static int apply_tenant_locked(struct sl_tenants *t, const struct sl_tenant_conf
 }
 
 /* [auth] mode = none: every request is the anonymous tenant's, with the [limits] defaults. */
-static int anonymous_locked(struct sl_tenants *t, const struct sl_config *cfg,
-                            int64_t now_wall_s, char *err, size_t err_sz)
+static int anonymous_locked(struct sl_tenants *t, const struct sl_config *cfg, int64_t now_wall_s,
+                            char *err, size_t err_sz)
 {
     if (cfg->auth_mode != SL_AUTH_NONE)
         return 0;
@@ -478,8 +476,8 @@ static int anonymous_locked(struct sl_tenants *t, const struct sl_config *cfg,
 }
 
 /* The steps stop at the first error: what came before it stays applied. */
-int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
-                            int64_t now_wall_s, char *err, size_t err_sz)
+int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg, int64_t now_wall_s,
+                            char *err, size_t err_sz)
 {
     int r = 0;
 
@@ -643,8 +641,7 @@ static void sync_keys_locked(struct sl_tenants *t, struct sl_key_entry *kv, size
         int idx = find_idx(index, ni, kv[i].tenant);
 
         if (idx >= 0 && sl_tenants_by_key(t, kv[i].sha256) < 0)
-            add_key_locked(t, (uint32_t)idx, kv[i].sha256, kv[i].created_s, NULL, false,
-                           kv[i].id);
+            add_key_locked(t, (uint32_t)idx, kv[i].sha256, kv[i].created_s, NULL, false, kv[i].id);
     }
 }
 

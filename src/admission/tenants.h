@@ -26,31 +26,35 @@
 
 /* The table sizes come from [state] max_tenants, max_keys and max_reservations; the key table
  * has a power-of-two number of slots, at least twice max_keys, for open addressing. */
-#define SL_KEY_ID_LEN 20              /* "key_" + 16 hex */
+#define SL_KEY_ID_LEN 20 /* "key_" + 16 hex */
 #define SL_TENANT_ANONYMOUS "anonymous"
 #define SL_TENANT_REUSE_S 600
 
-enum sl_slot_state { SL_SLOT_FREE = 0, SL_SLOT_LIVE = 1, SL_SLOT_DEAD = 2,
-                     SL_SLOT_PENDING = 3 /* reservations only: settled, Redis not told yet */ };
+enum sl_slot_state {
+    SL_SLOT_FREE = 0,
+    SL_SLOT_LIVE = 1,
+    SL_SLOT_DEAD = 2,
+    SL_SLOT_PENDING = 3 /* reservations only: settled, Redis not told yet */
+};
 
 struct sl_tenant_rec {
-    pthread_mutex_t lock;             /* guards limits and quota */
-    _Atomic uint32_t state;           /* enum sl_slot_state */
-    bool is_static;                   /* from a [tenant.NAME] section: limits from the file */
-    _Atomic int64_t redis_remaining;  /* budget left as Redis last said; -1 = not known */
-    int64_t dead_at_s;                /* when it was deleted (state DEAD) */
-    struct sl_tenant_counters counters;   /* metrics.h */
+    pthread_mutex_t lock;               /* guards limits and quota */
+    _Atomic uint32_t state;             /* enum sl_slot_state */
+    bool is_static;                     /* from a [tenant.NAME] section: limits from the file */
+    _Atomic int64_t redis_remaining;    /* budget left as Redis last said; -1 = not known */
+    int64_t dead_at_s;                  /* when it was deleted (state DEAD) */
+    struct sl_tenant_counters counters; /* metrics.h */
     char name[64];
     struct sl_limits limits;
     struct sl_quota quota;
 };
 
 struct sl_key_rec {
-    _Atomic uint32_t state;           /* enum sl_slot_state; DEAD = revoked */
+    _Atomic uint32_t state; /* enum sl_slot_state; DEAD = revoked */
     uint32_t tenant;
     unsigned char sha256[32];
-    char id[SL_KEY_ID_LEN + 1];       /* public, safe to log and show */
-    bool from_config;                 /* a key_sha256 line: the file owns it, not the state */
+    char id[SL_KEY_ID_LEN + 1]; /* public, safe to log and show */
+    bool from_config;           /* a key_sha256 line: the file owns it, not the state */
     int64_t created_s;
 };
 
@@ -58,35 +62,35 @@ struct sl_reservation;
 
 struct sl_tenants {
     pthread_mutex_t admin_lock;
-    uint64_t host_id;                 /* random per master start: reservation ids are unique */
-    _Atomic int64_t redis_version;    /* tenant table version last copied from Redis; -1 */
-    _Atomic uint32_t npending;        /* PENDING reservations */
-    _Atomic uint32_t ntenants;        /* high-water mark of tenants[] */
-    _Atomic uint32_t nkeys;           /* key slots in use (live or revoked) */
-    _Atomic uint32_t nlive_keys;      /* live keys, at most max_keys */
+    uint64_t host_id;              /* random per master start: reservation ids are unique */
+    _Atomic int64_t redis_version; /* tenant table version last copied from Redis; -1 */
+    _Atomic uint32_t npending;     /* PENDING reservations */
+    _Atomic uint32_t ntenants;     /* high-water mark of tenants[] */
+    _Atomic uint32_t nkeys;        /* key slots in use (live or revoked) */
+    _Atomic uint32_t nlive_keys;   /* live keys, at most max_keys */
     _Atomic uint32_t resv_hint;
     /* Fixed when the region is made; the arrays follow in the same shared mapping, which
      * every worker inherits at the same address. */
     uint32_t max_tenants, max_keys, key_slots, max_resv;
-    struct sl_tenant_rec *tenants;    /* [max_tenants] */
-    struct sl_key_rec *keys;          /* [key_slots], at most max_keys of them in use */
-    struct sl_reservation *resv;      /* [max_resv], reservations.h */
+    struct sl_tenant_rec *tenants; /* [max_tenants] */
+    struct sl_key_rec *keys;       /* [key_slots], at most max_keys of them in use */
+    struct sl_reservation *resv;   /* [max_resv], reservations.h */
 };
 
 /* Bytes the arrays of a table of these sizes take (each array 64-byte aligned). */
 size_t sl_tenants_arrays_size(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
 /* Master, before any fork: point t at its arrays (sl_tenants_arrays_size() zeroed bytes at
  * storage, in a shared mapping), then the locks and a fresh host id.  0 or -errno. */
-int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants,
-                    unsigned max_keys, unsigned max_resv);
+int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants, unsigned max_keys,
+                    unsigned max_resv);
 /* A table of its own in a fresh shared mapping (tests and tools); NULL and errno. */
 struct sl_tenants *sl_tenants_map(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
 void sl_tenants_unmap(struct sl_tenants *t);
 /* Master: create or update the static tenants of cfg (and "anonymous" with the default
  * limits when [auth] mode = none); static tenants no longer in cfg are deleted.  Returns 0,
  * or -ENOSPC/-EEXIST with err filled. */
-int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg,
-                            int64_t now_wall_s, char *err, size_t err_sz);
+int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg, int64_t now_wall_s,
+                            char *err, size_t err_sz);
 
 /* Lookups: an index into tenants[], or -ENOENT. */
 int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32]);

@@ -24,7 +24,7 @@
 #include "http/serve.h"
 
 #define PREFIX "/admin/v1"
-#define LIMIT_MAX 1000000000000000LL          /* 10^15, as the config file allows */
+#define LIMIT_MAX 1000000000000000LL /* 10^15, as the config file allows */
 
 bool sl_admin_path(const char *path)
 {
@@ -86,11 +86,10 @@ static json_t *tenant_json(struct sl_tenants *t, int idx)
     for (i = 0; i < t->key_slots; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].tenant == (uint32_t)idx)
             json_array_append_new(ids, json_string(t->keys[i].id));
-    o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:s, s:I}", "name", t->tenants[idx].name,
-                  "static", t->tenants[idx].is_static, "rpm", (json_int_t)lim.rpm,
-                  "tpm", (json_int_t)lim.tpm, "token_budget", (json_int_t)lim.token_budget,
-                  "budget_period", period_name(lim.budget_period),
-                  "keys", (json_int_t)json_array_size(ids));
+    o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:s, s:I}", "name", t->tenants[idx].name, "static",
+                  t->tenants[idx].is_static, "rpm", (json_int_t)lim.rpm, "tpm", (json_int_t)lim.tpm,
+                  "token_budget", (json_int_t)lim.token_budget, "budget_period",
+                  period_name(lim.budget_period), "keys", (json_int_t)json_array_size(ids));
     json_object_set_new(o, "key_ids", ids);
     return o;
 }
@@ -107,8 +106,7 @@ static bool read_limits(struct sl_req *r, json_t *body, struct sl_limits *lim)
         v = json_object_get(body, names[i]);
         if (!v)
             continue;
-        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            json_integer_value(v) > LIMIT_MAX) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > LIMIT_MAX) {
             snprintf(msg, sizeof(msg), "%s must be an integer from 0 to 10^15", names[i]);
             sl_req_reply_detail(r, 422, msg);
             return false;
@@ -137,22 +135,29 @@ static json_t *read_body(struct sl_req *r)
     return j;
 }
 
-
 /* One admin request, from its route to its answer.  Without Redis it is applied to shared
  * memory at once.  With Redis it is written there first (tenant_sync.c copies the table back
  * before confirming), then answered from shared memory like the other case. */
 enum admin_op {
-    OP_LIST, OP_SHOW, OP_CREATE, OP_SET, OP_DELETE, OP_KEY, OP_REVOKE, OP_USAGE, OP_RESET,
+    OP_LIST,
+    OP_SHOW,
+    OP_CREATE,
+    OP_SET,
+    OP_DELETE,
+    OP_KEY,
+    OP_REVOKE,
+    OP_USAGE,
+    OP_RESET,
 };
 
 struct admin_call {
     struct sl_req *r;
     struct sl_tenants *t;
     enum admin_op op;
-    int idx;                          /* the tenant the path names, or -1 */
+    int idx; /* the tenant the path names, or -1 */
     char name[64];
     char id[SL_KEY_ID_LEN + 1];
-    char key[11 + 48 + 1];            /* a new key: in the answer once, then wiped */
+    char key[11 + 48 + 1]; /* a new key: in the answer once, then wiped */
     unsigned char sha[32];
     struct sl_limits lim;
 };
@@ -206,8 +211,8 @@ static void reply_usage(struct admin_call *c, const struct sl_quota_budget *b)
     reply_json(c->r, 200,
                json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "tenant", c->name, "period",
                          period_name(b->period), "used", (json_int_t)b->used, "reserved",
-                         (json_int_t)b->reserved, "budget", (json_int_t)b->budget,
-                         "remaining", (json_int_t)b->remaining, "reset_at",
+                         (json_int_t)b->reserved, "budget", (json_int_t)b->budget, "remaining",
+                         (json_int_t)b->remaining, "reset_at",
                          reset[0] ? json_string(reset) : json_null()));
 }
 
@@ -234,24 +239,13 @@ static void answer(struct admin_call *c)
         reply_json(r, 200, json_pack("{s:o}", "tenants", all));
         break;
     case OP_SHOW:
-    case OP_SET:
-        reply_json(r, 200, tenant_json(t, c->idx));
-        break;
-    case OP_CREATE:
-        reply_json(r, 201, tenant_json(t, c->idx));
-        break;
-    case OP_DELETE:
-        reply_json(r, 200, json_pack("{s:s}", "deleted", c->name));
-        break;
-    case OP_KEY:
-        reply_json(r, 201, json_pack("{s:s, s:s}", "key", c->key, "id", c->id));
-        break;
-    case OP_REVOKE:
-        reply_json(r, 200, json_pack("{s:s}", "revoked", c->id));
-        break;
+    case OP_SET: reply_json(r, 200, tenant_json(t, c->idx)); break;
+    case OP_CREATE: reply_json(r, 201, tenant_json(t, c->idx)); break;
+    case OP_DELETE: reply_json(r, 200, json_pack("{s:s}", "deleted", c->name)); break;
+    case OP_KEY: reply_json(r, 201, json_pack("{s:s, s:s}", "key", c->key, "id", c->id)); break;
+    case OP_REVOKE: reply_json(r, 200, json_pack("{s:s}", "revoked", c->id)); break;
     case OP_USAGE:
-    case OP_RESET:
-        break;                        /* answered with the usage itself */
+    case OP_RESET: break; /* answered with the usage itself */
     }
 }
 
@@ -265,23 +259,12 @@ static void apply_local(struct admin_call *c)
 
     switch (c->op) {
     case OP_LIST:
-    case OP_SHOW:
-        break;
-    case OP_CREATE:
-        rc = sl_tenants_create(t, c->name, &c->lim, wall_s());
-        break;
-    case OP_SET:
-        rc = sl_tenants_set_limits(t, c->idx, &c->lim, wall_s());
-        break;
-    case OP_DELETE:
-        rc = sl_tenants_delete(t, c->idx, wall_s());
-        break;
-    case OP_KEY:
-        rc = sl_tenants_add_key(t, c->idx, c->sha, wall_s(), c->id);
-        break;
-    case OP_REVOKE:
-        rc = sl_tenants_revoke_key(t, c->id);
-        break;
+    case OP_SHOW: break;
+    case OP_CREATE: rc = sl_tenants_create(t, c->name, &c->lim, wall_s()); break;
+    case OP_SET: rc = sl_tenants_set_limits(t, c->idx, &c->lim, wall_s()); break;
+    case OP_DELETE: rc = sl_tenants_delete(t, c->idx, wall_s()); break;
+    case OP_KEY: rc = sl_tenants_add_key(t, c->idx, c->sha, wall_s(), c->id); break;
+    case OP_REVOKE: rc = sl_tenants_revoke_key(t, c->id); break;
     case OP_USAGE:
     case OP_RESET:
         if (c->op == OP_RESET)
@@ -317,8 +300,8 @@ static void on_redis_done(void *arg, const char *status)
     if (!status)
         store_unavailable(c->r);
     else if (strcmp(status, "exists") == 0)
-        sl_req_reply_detail(c->r, 409, c->op == OP_KEY ? "Could not store the key"
-                                                       : "Tenant already exists");
+        sl_req_reply_detail(c->r, 409,
+                            c->op == OP_KEY ? "Could not store the key" : "Tenant already exists");
     else if (strcmp(status, "missing") == 0)
         sl_req_reply_detail(c->r, 404, c->op == OP_REVOKE ? "Unknown key" : "Unknown tenant");
     else
@@ -339,8 +322,7 @@ static void on_redis_usage(void *arg, bool ok, uint64_t used, uint64_t reserved)
         sl_tenants_usage(c->t, c->idx, sl_clock_mono_ms(), wall_s(), NULL, &info);
         b->used = used;
         b->reserved = reserved;
-        b->remaining = b->budget && used + reserved < b->budget ? b->budget - used - reserved
-                                                                : 0;
+        b->remaining = b->budget && used + reserved < b->budget ? b->budget - used - reserved : 0;
         reply_usage(c, b);
     }
     call_end(c);
@@ -353,21 +335,17 @@ static int apply_redis(struct admin_call *c, struct sl_tenant_sync *s)
 
     switch (c->op) {
     case OP_LIST:
-    case OP_SHOW:
-        return sl_tenant_sync_refresh(s, on_redis_done, c);
+    case OP_SHOW: return sl_tenant_sync_refresh(s, on_redis_done, c);
     case OP_CREATE:
     case OP_SET:
         return sl_tenant_sync_put(s, c->name, &c->lim, c->op == OP_CREATE, on_redis_done, c);
-    case OP_DELETE:
-        return sl_tenant_sync_delete(s, c->name, on_redis_done, c);
+    case OP_DELETE: return sl_tenant_sync_delete(s, c->name, on_redis_done, c);
     case OP_KEY:
         return sl_tenant_sync_add_key(s, c->sha, c->name, c->id, rec && !rec->is_static,
                                       on_redis_done, c);
-    case OP_REVOKE:
-        return sl_tenant_sync_revoke_key(s, c->id, on_redis_done, c);
+    case OP_REVOKE: return sl_tenant_sync_revoke_key(s, c->id, on_redis_done, c);
     case OP_USAGE:
-    case OP_RESET:
-        return sl_tenant_sync_usage(s, c->idx, c->op == OP_RESET, on_redis_usage, c);
+    case OP_RESET: return sl_tenant_sync_usage(s, c->idx, c->op == OP_RESET, on_redis_usage, c);
     }
     return -EINVAL;
 }

@@ -20,8 +20,8 @@
 #include "http/request.h"
 #include "http/serve.h"
 
-static void refuse(struct sl_req *r, bool openai, int status, const char *detail,
-                   const char *type, const char *code)
+static void refuse(struct sl_req *r, bool openai, int status, const char *detail, const char *type,
+                   const char *code)
 {
     if (openai)
         sl_req_reply_openai_error(r, status, detail, type, NULL, code);
@@ -53,13 +53,12 @@ static void budget_as_tokens(struct sl_quota_info *info, int64_t now_wall_s)
 
     info->tokens.limit = b->budget;
     info->tokens.remaining = b->remaining;
-    info->tokens.reset_ms = b->reset_at_s > now_wall_s
-                                ? (uint64_t)(b->reset_at_s - now_wall_s) * 1000 : 0;
+    info->tokens.reset_ms =
+        b->reset_at_s > now_wall_s ? (uint64_t)(b->reset_at_s - now_wall_s) * 1000 : 0;
 }
 
 /* Why the store said no, answered in the route's shape; true when it said yes. */
-static bool verdict_ok(struct sl_admission *a, int v, int resv,
-                       const struct sl_quota_result *res)
+static bool verdict_ok(struct sl_admission *a, int v, int resv, const struct sl_quota_result *res)
 {
     struct sl_req *r = a->r;
     bool openai = a->openai;
@@ -68,12 +67,11 @@ static bool verdict_ok(struct sl_admission *a, int v, int resv,
     if (v < 0) {
         if (v == -EAGAIN)
             sl_metrics_reject(m, SL_REJECT_REDIS);
-        else if (v == -ENOSPC)      /* the reservation table is full: too much in flight */
+        else if (v == -ENOSPC) /* the reservation table is full: too much in flight */
             sl_metrics_reject(m, SL_REJECT_INFLIGHT);
         sl_req_add_retry_headers(r, 1000, true);
         if (v == -EAGAIN)
-            refuse(r, openai, 503, "Quota store unavailable", "server_error",
-                   "store_unavailable");
+            refuse(r, openai, 503, "Quota store unavailable", "server_error", "store_unavailable");
         else
             refuse(r, openai, 503, "Server busy", "server_error", "server_busy");
         return false;
@@ -81,9 +79,7 @@ static bool verdict_ok(struct sl_admission *a, int v, int resv,
     r->ratelimit = res->info;
     r->has_ratelimit = true;
     switch ((enum sl_quota_verdict)v) {
-    case SL_QUOTA_OK:
-        a->resv = resv;
-        return true;
+    case SL_QUOTA_OK: a->resv = resv; return true;
     case SL_QUOTA_RPM:
     case SL_QUOTA_TPM:
         sl_metrics_reject(m, v == SL_QUOTA_RPM ? SL_REJECT_RPM : SL_REJECT_TPM);
@@ -94,8 +90,7 @@ static bool verdict_ok(struct sl_admission *a, int v, int resv,
         sl_metrics_reject(m, SL_REJECT_BUDGET);
         budget_as_tokens(&r->ratelimit, (int64_t)(sl_clock_wall_ms() / 1000));
         sl_req_add_retry_headers(r, res->retry_after_ms, false);
-        refuse(r, openai, 429, "Token budget exhausted", "rate_limit_error",
-               "insufficient_quota");
+        refuse(r, openai, 429, "Token budget exhausted", "rate_limit_error", "insufficient_quota");
         return false;
     case SL_QUOTA_TOO_LARGE:
         refuse(r, openai, 400, "Request too large for any token limit", "invalid_request_error",

@@ -16,12 +16,12 @@ struct sl_req;
 
 struct sl_admission {
     struct sl_req *r;
-    bool openai;                    /* refusals in OpenAI's shape, else FastAPI's */
-    uint64_t tokens;                /* what to reserve */
-    void (*admitted)(void *arg);    /* the request may go upstream, resv held */
+    bool openai;                 /* refusals in OpenAI's shape, else FastAPI's */
+    uint64_t tokens;             /* what to reserve */
+    void (*admitted)(void *arg); /* the request may go upstream, resv held */
     void *arg;
-    struct sl_budget_op *op;        /* the budget store's answer is awaited */
-    int resv;                       /* the reservation slot, -1 while none is held */
+    struct sl_budget_op *op; /* the budget store's answer is awaited */
+    int resv;                /* the reservation slot, -1 while none is held */
 };
 
 /* Fill a (r, openai, tokens, admitted, arg; resv -1), then call this.  admitted(arg) runs once

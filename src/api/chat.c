@@ -24,7 +24,7 @@
 
 struct chat {
     struct sl_chat_request in;
-    struct sl_chat_result out;        /* buffered: the upstream's answer, parsed */
+    struct sl_chat_result out; /* buffered: the upstream's answer, parsed */
     bool have_out;
 };
 
@@ -53,8 +53,8 @@ static void reply_problem(struct sl_req *r, const struct sl_chat_problem *p)
 static uint64_t reservation(const struct sl_config *cfg, const struct sl_chat_request *in)
 {
     struct sl_quota_estimate e = {
-        .prompt_bytes = in->user_message_len + (cfg->system_prompt ? strlen(cfg->system_prompt)
-                                                                   : 0),
+        .prompt_bytes =
+            in->user_message_len + (cfg->system_prompt ? strlen(cfg->system_prompt) : 0),
         .messages = cfg->system_prompt ? 2 : 1,
         .per_message_tokens = cfg->message_overhead_tokens,
         .n = 1,
@@ -148,8 +148,7 @@ static void reply_answer(struct sl_req *r, void *state, const char *body, size_t
     }
     sl_req_reply(r, 200, "application/json", json, n);
     free(json);
-    sl_req_log_prompt(r, c->in.user_message, c->in.user_message_len, c->out.text,
-                      c->out.text_len);
+    sl_req_log_prompt(r, c->in.user_message, c->in.user_message_len, c->out.text, c->out.text_len);
 }
 
 /* ---- /api/chat/stream: token, usage and done events ---- */

@@ -94,8 +94,8 @@ void sl_relay_record(struct sl_relay *rl, const struct sl_call_result *res)
 
     /* Without usage from the upstream, a 2xx, a timeout or a stream that began may still
      * have been billed. */
-    rl->charge_full = res->ok || (res->fail & SL_FAIL_TIMEOUT) ||
-                      (rl->out && sl_stream_begun(rl->out));
+    rl->charge_full =
+        res->ok || (res->fail & SL_FAIL_TIMEOUT) || (rl->out && sl_stream_begun(rl->out));
     r->attempts = res->attempts;
     r->upstream_status = res->status;
     snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
@@ -124,8 +124,8 @@ void sl_relay_reply_failure(struct sl_relay *rl, const struct sl_call_result *re
         return;
     }
     if (res->status >= 400 && res->status < 500 && !(res->fail & SL_FAIL_AUTH)) {
-        if (sl_openai_error_for_client(res->body, res->body_len, (int)res->status, &fixed,
-                                       &len) < 0) {
+        if (sl_openai_error_for_client(res->body, res->body_len, (int)res->status, &fixed, &len) <
+            0) {
             sl_req_reply_busy(r, true);
             return;
         }
@@ -137,8 +137,8 @@ void sl_relay_reply_failure(struct sl_relay *rl, const struct sl_call_result *re
         free(fixed);
         return;
     }
-    sl_req_reply_openai_error(r, 502, "The upstream provider is unavailable.", "server_error",
-                              NULL, "upstream_unavailable");
+    sl_req_reply_openai_error(r, 502, "The upstream provider is unavailable.", "server_error", NULL,
+                              "upstream_unavailable");
 }
 
 void sl_relay_call_spec(struct sl_relay *rl, struct sl_call_spec *spec)
@@ -196,8 +196,8 @@ static void start_buffered(struct sl_relay *rl)
     struct sl_call_spec spec;
 
     sl_relay_call_spec(rl, &spec);
-    rl->call = sl_call_start(r->serve->upstream, r->serve->base, r->serve->retry, &spec,
-                             on_valid, on_done, rl);
+    rl->call = sl_call_start(r->serve->upstream, r->serve->base, r->serve->retry, &spec, on_valid,
+                             on_done, rl);
     if (!rl->call || sl_req_watch_client(r, on_client_gone) < 0) {
         sl_req_reply_busy(r, rl->route->openai_errors);
         sl_req_free(r);

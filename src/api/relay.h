@@ -28,35 +28,35 @@ struct sl_usage;
 
 /* What a route's prepare step decided about one request. */
 struct sl_relay_job {
-    char *body;               /* the upstream body, malloc'd (the core frees it) */
+    char *body; /* the upstream body, malloc'd (the core frees it) */
     size_t body_len;
-    const char *model;        /* for the log: static, the configuration's or in the route's
-                               * state */
-    bool stream;              /* relay the answer as SSE */
-    uint64_t reservation;     /* SPEC §4 upper bound of the tokens the request can cost */
+    const char *model;    /* for the log: static, the configuration's or in the route's
+                           * state */
+    bool stream;          /* relay the answer as SSE */
+    uint64_t reservation; /* SPEC §4 upper bound of the tokens the request can cost */
 };
 
 /* What one upstream event may leave for the core, during a stream. */
 struct sl_relay_feed {
-    struct sl_buf *out;       /* bytes for the client, written once the feed is read */
-    struct sl_usage *usage;   /* the usage that settles, when an event carries it */
-    bool complete;            /* set by the terminal event: the stream may end cleanly */
+    struct sl_buf *out;     /* bytes for the client, written once the feed is read */
+    struct sl_usage *usage; /* the usage that settles, when an event carries it */
+    bool complete;          /* set by the terminal event: the stream may end cleanly */
 };
 
 /* Why a stream ends before its terminal event; the route's last event may say so. */
 enum sl_relay_cut {
-    SL_RELAY_CUT_NOMEM,           /* the gateway ran out of memory */
-    SL_RELAY_CUT_UPSTREAM_ERROR,  /* the upstream reported an error in the stream */
-    SL_RELAY_CUT_INVALID,         /* the upstream's stream was not valid SSE, or an event
-                                   * passed the bound */
-    SL_RELAY_CUT_ENDED,           /* the transfer failed, or ended without the terminal
-                                   * event */
+    SL_RELAY_CUT_NOMEM,          /* the gateway ran out of memory */
+    SL_RELAY_CUT_UPSTREAM_ERROR, /* the upstream reported an error in the stream */
+    SL_RELAY_CUT_INVALID,        /* the upstream's stream was not valid SSE, or an event
+                                  * passed the bound */
+    SL_RELAY_CUT_ENDED,          /* the transfer failed, or ended without the terminal
+                                  * event */
 };
 
 struct sl_relay_route {
-    const char *upstream_path;    /* appended to base_url, e.g. "/chat/completions" */
-    bool openai_errors;           /* OpenAI's error shape; FastAPI's otherwise */
-    size_t state_size;            /* the route's own state, zeroed, freed with the request */
+    const char *upstream_path; /* appended to base_url, e.g. "/chat/completions" */
+    bool openai_errors;        /* OpenAI's error shape; FastAPI's otherwise */
+    size_t state_size;         /* the route's own state, zeroed, freed with the request */
     /* Check the client's body and fill *job.  A refusal is answered here, in the route's
      * words, and returns a negative errno. */
     int (*prepare)(struct sl_req *r, void *state, const char *body, size_t len,

@@ -20,19 +20,19 @@ struct sl_stream;
 struct sl_relay {
     struct sl_req *r;
     const struct sl_relay_route *route;
-    void *state;                      /* the route's: route->state_size bytes after this */
+    void *state; /* the route's: route->state_size bytes after this */
     struct sl_relay_job job;
-    struct sl_admission admit;        /* its resv is settled by relay_stop() */
+    struct sl_admission admit; /* its resv is settled by relay_stop() */
     struct sl_call *call;
-    struct sl_usage usage;            /* what the upstream reported, if it did */
-    bool charge_full;                 /* it may have billed: settle in full without usage */
+    struct sl_usage usage; /* what the upstream reported, if it did */
+    bool charge_full;      /* it may have billed: settle in full without usage */
     /* Streams only. */
     struct sl_stream *out;
     struct sl_sse_parser parser;
-    struct sl_buf events;             /* the client's bytes of one feed, written together */
-    bool complete;                    /* the route saw the terminal event */
-    bool cut;                         /* the last event is sent, the connection closing */
-    bool paused;                      /* the upstream transfer waits for the client */
+    struct sl_buf events; /* the client's bytes of one feed, written together */
+    bool complete;        /* the route saw the terminal event */
+    bool cut;             /* the last event is sent, the connection closing */
+    bool paused;          /* the upstream transfer waits for the client */
 };
 
 /* relay.c, for relay_stream.c: what a finished call did goes into the log line and the

@@ -79,8 +79,7 @@ static enum sl_call_data on_data(const char *data, size_t len, long status, void
     }
     if (rc < 0) {
         /* An error event, invalid SSE or an event over the bound: the upstream failed. */
-        cut(rl, rc == -EPROTO ? SL_RELAY_CUT_UPSTREAM_ERROR : SL_RELAY_CUT_INVALID,
-            "upstream");
+        cut(rl, rc == -EPROTO ? SL_RELAY_CUT_UPSTREAM_ERROR : SL_RELAY_CUT_INVALID, "upstream");
         return SL_CALL_DATA_BAD;
     }
     flush(rl);
@@ -120,7 +119,7 @@ static void on_gone(void *arg)
     struct sl_req *r = rl->r;
 
     if (!sl_stream_begun(rl->out))
-        r->status = 499;          /* nginx's "client closed request" */
+        r->status = 499; /* nginx's "client closed request" */
     else if (!rl->cut)
         r->cut = "client";
     /* Cut or abandoned: the upstream may have billed what it generated. */
@@ -142,8 +141,8 @@ static void on_done(const struct sl_call_result *res, void *arg)
         return;
     }
     if (rl->cut)
-        return;                   /* on_gone finishes once the connection is closed */
-    if (res->ok) {                /* on_stream_valid: the terminal event, nothing after it */
+        return;    /* on_gone finishes once the connection is closed */
+    if (res->ok) { /* on_stream_valid: the terminal event, nothing after it */
         if (rl->route->end_stream) {
             rl->route->end_stream(r, rl->state, &rl->events);
             flush(rl);

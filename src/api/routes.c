@@ -34,13 +34,13 @@ enum {
 
 struct route {
     const char *path;
-    const char *name;               /* route label in logs and metrics */
+    const char *name; /* route label in logs and metrics */
     enum sl_route_id id;
-    unsigned methods;               /* EVHTTP_REQ_* bits */
-    const char *allow;              /* the Allow header of a 405 */
+    unsigned methods;                   /* EVHTTP_REQ_* bits */
+    const char *allow;                  /* the Allow header of a 405 */
     void (*handle)(struct sl_req *r);   /* answered by the gateway itself, or */
     const struct sl_relay_route *relay; /* relayed upstream by the relay core */
-    bool openai_errors;             /* errors in OpenAI's shape, not FastAPI's */
+    bool openai_errors;                 /* errors in OpenAI's shape, not FastAPI's */
 };
 
 static void handle_healthz(struct sl_req *r);
@@ -48,12 +48,12 @@ static void handle_readyz(struct sl_req *r);
 static void handle_metrics(struct sl_req *r);
 
 static const struct route routes[] = {
-    { "/healthz", "/healthz", SL_ROUTE_HEALTHZ, M_GET | M_HEAD, "GET, HEAD", handle_healthz,
-      NULL, false },
+    { "/healthz", "/healthz", SL_ROUTE_HEALTHZ, M_GET | M_HEAD, "GET, HEAD", handle_healthz, NULL,
+      false },
     { "/readyz", "/readyz", SL_ROUTE_READYZ, M_GET | M_HEAD, "GET, HEAD", handle_readyz, NULL,
       false },
-    { "/metrics", "/metrics", SL_ROUTE_METRICS, M_GET | M_HEAD, "GET, HEAD", handle_metrics,
-      NULL, false },
+    { "/metrics", "/metrics", SL_ROUTE_METRICS, M_GET | M_HEAD, "GET, HEAD", handle_metrics, NULL,
+      false },
     { "/api/chat", "/api/chat", SL_ROUTE_API_CHAT, M_POST, "POST", NULL, &sl_route_api_chat,
       false },
     { "/api/chat/stream", "/api/chat/stream", SL_ROUTE_API_CHAT_STREAM, M_POST, "POST", NULL,
@@ -77,8 +77,7 @@ static void handle_readyz(struct sl_req *r)
     static const char ready[] = "{\"status\":\"ready\"}";
     static const char degraded[] = "{\"status\":\"ready\",\"degraded\":[\"redis\"]}";
     bool draining = r->serve->draining;
-    bool open = sl_breaker_state(r->serve->breaker, sl_clock_mono_ms()) ==
-                SL_BREAKER_OPEN;
+    bool open = sl_breaker_state(r->serve->breaker, sl_clock_mono_ms()) == SL_BREAKER_OPEN;
     bool redis_down = sl_budget_store_down(r->serve->budget);
     bool redis = redis_down && r->serve->cfg->fail_mode == SL_FAIL_MODE_CLOSED;
     char body[160];
@@ -200,8 +199,7 @@ static void dispatch(struct evhttp_request *ev, struct sl_serve *s, bool metrics
     struct sl_req *r;
 
     /* With [metrics] listen set, /metrics lives there and only there. */
-    if (rt && rt->id == SL_ROUTE_METRICS && !metrics_only &&
-        s->cfg->has_metrics_listen)
+    if (rt && rt->id == SL_ROUTE_METRICS && !metrics_only && s->cfg->has_metrics_listen)
         rt = NULL;
     if (rt && metrics_only && rt->id != SL_ROUTE_METRICS)
         rt = NULL;
@@ -209,8 +207,13 @@ static void dispatch(struct evhttp_request *ev, struct sl_serve *s, bool metrics
 
     bool admin = !rt && !metrics_only && path && sl_admin_path(path);
 
-    r = sl_req_new(s, ev, rt ? rt->name : admin ? "/admin/v1" : "unmatched",
-                   rt ? rt->id : admin ? SL_ROUTE_ADMIN : SL_ROUTE_OTHER);
+    r = sl_req_new(s, ev,
+                   rt      ? rt->name
+                   : admin ? "/admin/v1"
+                           : "unmatched",
+                   rt      ? rt->id
+                   : admin ? SL_ROUTE_ADMIN
+                           : SL_ROUTE_OTHER);
     if (!r) {
         evhttp_send_error(ev, 503, NULL);
         return;
@@ -219,8 +222,7 @@ static void dispatch(struct evhttp_request *ev, struct sl_serve *s, bool metrics
         /* Close after answering: whatever follows on this connection cannot be trusted. */
         r->close_after = true;
         if (rt && rt->openai_errors)
-            sl_req_reply_openai_error(r, 400, bad, "invalid_request_error", NULL,
-                                      "bad_request");
+            sl_req_reply_openai_error(r, 400, bad, "invalid_request_error", NULL, "bad_request");
         else
             sl_req_reply_detail(r, 400, bad);
         sl_req_free(r);
@@ -237,8 +239,8 @@ static void dispatch(struct evhttp_request *ev, struct sl_serve *s, bool metrics
     if (!(evhttp_request_get_command(ev) & rt->methods)) {
         sl_req_add_header(r, "Allow", rt->allow);
         if (rt->openai_errors)
-            sl_req_reply_openai_error(r, 405, "Method Not Allowed", "invalid_request_error",
-                                      NULL, "method_not_allowed");
+            sl_req_reply_openai_error(r, 405, "Method Not Allowed", "invalid_request_error", NULL,
+                                      "method_not_allowed");
         else
             sl_req_reply_detail(r, 405, "Method Not Allowed");
         sl_req_free(r);

@@ -28,8 +28,8 @@
 struct v1 {
     char model[128];
     bool client_asked_usage;
-    struct sl_buf err;                /* the upstream's own error event, kept for the cut */
-    struct sl_buf scratch;            /* a chunk being rewritten */
+    struct sl_buf err;     /* the upstream's own error event, kept for the cut */
+    struct sl_buf scratch; /* a chunk being rewritten */
 };
 
 static void v1_done(void *p)
@@ -53,8 +53,7 @@ static int prepare(struct sl_req *r, void *state, const char *body, size_t len,
     sl_buf_init(&v->scratch, SL_SSE_DEFAULT_MAX_EVENT);
     rc = sl_v1_parse(body, len, r->serve->cfg, &req, &p);
     if (rc == -EINVAL) {
-        sl_req_reply_openai_error(r, p.status, p.message, "invalid_request_error", p.param,
-                                  p.code);
+        sl_req_reply_openai_error(r, p.status, p.message, "invalid_request_error", p.param, p.code);
         return rc;
     }
     if (rc < 0) {
@@ -66,7 +65,7 @@ static int prepare(struct sl_req *r, void *state, const char *body, size_t len,
     job->model = v->model;
     job->stream = req.stream;
     job->reservation = req.reservation;
-    job->body = req.body;             /* taken */
+    job->body = req.body; /* taken */
     job->body_len = req.body_len;
     return 0;
 }
@@ -119,8 +118,7 @@ static int relay_event(struct sl_buf *out, const struct sl_sse_event *ev, const 
 
 /* The include_usage we asked for put "usage": null in every chunk; a client that did not
  * ask gets the chunk without it, every other byte as it came. */
-static int relay_without_null_usage(struct v1 *v, struct sl_buf *out,
-                                    const struct sl_sse_event *ev)
+static int relay_without_null_usage(struct v1 *v, struct sl_buf *out, const struct sl_sse_event *ev)
 {
     int rc;
 
@@ -145,8 +143,8 @@ static int keep_upstream_error(struct v1 *v, const struct sl_sse_event *ev)
         return -ENOMEM;
     sl_buf_reset(&v->err);
     if (k == 0)
-        rc = sl_sse_write_event(&v->err, NULL, fixed ? fixed : ev->data,
-                                fixed ? len : ev->data_len);
+        rc =
+            sl_sse_write_event(&v->err, NULL, fixed ? fixed : ev->data, fixed ? len : ev->data_len);
     free(fixed);
     if (rc < 0)
         sl_buf_reset(&v->err);
@@ -177,8 +175,7 @@ static int on_event(void *state, const struct sl_sse_event *ev, struct sl_relay_
     if (sl_openai_chunk_parse(ev->data, ev->data_len, &ch) < 0)
         return -ENOMEM;
     /* The SDKs treat a named error event as a failure too. */
-    if (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0 &&
-        ch.kind != SL_OPENAI_DATA_DONE)
+    if (ev->event_len == 5 && memcmp(ev->event, "error", 5) == 0 && ch.kind != SL_OPENAI_DATA_DONE)
         ch.kind = SL_OPENAI_DATA_ERROR;
     switch (ch.kind) {
     case SL_OPENAI_DATA_DONE:
@@ -186,13 +183,10 @@ static int on_event(void *state, const struct sl_sse_event *ev, struct sl_relay_
         rc = relay_event(feed->out, ev, ev->data, ev->data_len);
         break;
     case SL_OPENAI_DATA_ERROR:
-        rc = keep_upstream_error(v, ev);     /* then cut: no [DONE] follows */
+        rc = keep_upstream_error(v, ev); /* then cut: no [DONE] follows */
         break;
-    case SL_OPENAI_DATA_CHUNK:
-        rc = relay_chunk(v, ev, &ch, feed);
-        break;
-    default:
-        rc = -EPROTO;
+    case SL_OPENAI_DATA_CHUNK: rc = relay_chunk(v, ev, &ch, feed); break;
+    default: rc = -EPROTO;
     }
     sl_openai_chunk_done(&ch);
     return rc;

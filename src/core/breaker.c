@@ -112,8 +112,7 @@ void sl_breaker_configure(struct sl_breaker *b, unsigned failure_threshold, uint
 
 /* The word that admits one more half-open request, or 0 (never a half-open word) with
  * *wait_ms set when every probe is out and its lease still runs. */
-static uint64_t next_probe(const struct sl_breaker *b, uint64_t w, uint64_t now,
-                           uint64_t *wait_ms)
+static uint64_t next_probe(const struct sl_breaker *b, uint64_t w, uint64_t now, uint64_t *wait_ms)
 {
     unsigned probes = w_probes(w), ep = w_episode(w);
     uint64_t lease_end = w_time(w) + atomic_load(&b->open_ms);
@@ -121,7 +120,7 @@ static uint64_t next_probe(const struct sl_breaker *b, uint64_t w, uint64_t now,
     if (probes < atomic_load(&b->half_open_probes))
         return pack(SL_BREAKER_HALF_OPEN, ep, probes + 1, now);
     if (now >= lease_end)
-        return pack(SL_BREAKER_HALF_OPEN, ep, probes, now);   /* a lost probe's slot */
+        return pack(SL_BREAKER_HALF_OPEN, ep, probes, now); /* a lost probe's slot */
     *wait_ms = until(lease_end, now);
     return 0;
 }
@@ -146,8 +145,7 @@ bool sl_breaker_allow(struct sl_breaker *b, uint64_t now_ms, uint64_t *retry_aft
             if (next == 0)
                 return refuse(retry_after_ms, wait_ms);
             break;
-        default:
-            return true;              /* closed */
+        default: return true; /* closed */
         }
         /* On failure w is reloaded: another worker took a probe or moved the state. */
         if (atomic_compare_exchange_weak(&b->word, &w, next))
@@ -169,8 +167,9 @@ static void record_closed(struct sl_breaker *b, uint64_t w, bool ok, uint64_t no
     if (n < atomic_load(&b->failure_threshold))
         return;
     /* Closed has one way out, so a failed CAS means another worker has just opened it. */
-    if (atomic_compare_exchange_strong(&b->word, &w, pack(SL_BREAKER_OPEN, w_episode(w) + 1, 0,
-                                                          now + atomic_load(&b->open_ms)))) {
+    if (atomic_compare_exchange_strong(
+            &b->word, &w,
+            pack(SL_BREAKER_OPEN, w_episode(w) + 1, 0, now + atomic_load(&b->open_ms)))) {
         atomic_store(&b->failures, 0);
         atomic_fetch_add(&b->trips, 1);
     }
@@ -182,18 +181,14 @@ void sl_breaker_record(struct sl_breaker *b, bool ok, uint64_t now_ms)
 
     for (;;) {
         switch (w_state(w)) {
-        case SL_BREAKER_CLOSED:
-            record_closed(b, w, ok, now);
-            return;
+        case SL_BREAKER_CLOSED: record_closed(b, w, ok, now); return;
         case SL_BREAKER_HALF_OPEN:
             if (ok)
                 next = pack(SL_BREAKER_CLOSED, w_episode(w) + 1, 0, 0);
             else
-                next = pack(SL_BREAKER_OPEN, w_episode(w) + 1, 0,
-                            now + atomic_load(&b->open_ms));
+                next = pack(SL_BREAKER_OPEN, w_episode(w) + 1, 0, now + atomic_load(&b->open_ms));
             break;
-        default:
-            return;                   /* open: the verdict is in until the probes */
+        default: return; /* open: the verdict is in until the probes */
         }
         if (atomic_compare_exchange_weak(&b->word, &w, next))
             break;
@@ -217,12 +212,9 @@ void sl_breaker_pause(struct sl_breaker *b, uint64_t now_ms, uint64_t wait_ms)
 static enum sl_breaker_state state_of(uint64_t w, uint64_t now)
 {
     switch (w_state(w)) {
-    case SL_BREAKER_OPEN:
-        return now < w_time(w) ? SL_BREAKER_OPEN : SL_BREAKER_HALF_OPEN;
-    case SL_BREAKER_HALF_OPEN:
-        return SL_BREAKER_HALF_OPEN;
-    default:
-        return SL_BREAKER_CLOSED;
+    case SL_BREAKER_OPEN: return now < w_time(w) ? SL_BREAKER_OPEN : SL_BREAKER_HALF_OPEN;
+    case SL_BREAKER_HALF_OPEN: return SL_BREAKER_HALF_OPEN;
+    default: return SL_BREAKER_CLOSED;
     }
 }
 

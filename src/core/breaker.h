@@ -42,8 +42,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SL_BREAKER_PROBES_MAX 1023u                   /* half_open_probes is clamped to this */
-#define SL_BREAKER_OPEN_MAX_MS UINT64_C(86400000)     /* open_ms is clamped to one day */
+#define SL_BREAKER_PROBES_MAX 1023u               /* half_open_probes is clamped to this */
+#define SL_BREAKER_OPEN_MAX_MS UINT64_C(86400000) /* open_ms is clamped to one day */
 /* now_ms ceiling: the 44-bit time field less one open period, so an open period that starts
  * at the ceiling still ends after it. */
 #define SL_BREAKER_TIME_MAX (((UINT64_C(1) << 44) - 1) - SL_BREAKER_OPEN_MAX_MS)
@@ -57,24 +57,24 @@ enum sl_breaker_state {
 
 /* One breaker; 64 bytes, one cache line.  Fields are private to breaker.c. */
 struct sl_breaker {
-    _Alignas(64) _Atomic uint64_t word;  /* state | episode | probes | time */
-    _Atomic uint64_t pause_until_ms;     /* calls paused before this time */
+    _Alignas(64) _Atomic uint64_t word; /* state | episode | probes | time */
+    _Atomic uint64_t pause_until_ms;    /* calls paused before this time */
     _Atomic uint64_t open_ms;
-    _Atomic uint64_t trips;              /* times it opened, for metrics */
-    _Atomic uint32_t failures;           /* consecutive failures while closed */
+    _Atomic uint64_t trips;    /* times it opened, for metrics */
+    _Atomic uint32_t failures; /* consecutive failures while closed */
     _Atomic uint32_t failure_threshold;
     _Atomic uint32_t half_open_probes;
     uint32_t spare;
 };
 
 struct sl_breaker_snapshot {
-    enum sl_breaker_state state;      /* as sl_breaker_state(): a pause reads open */
-    uint32_t episode;                 /* changes with every state change; wraps at 256 */
-    uint32_t probes;                  /* probes admitted in this half-open episode */
-    uint32_t failures;                /* consecutive failures counted while closed */
-    uint64_t open_remaining_ms;       /* open (not only paused): until half-open; else 0 */
-    uint64_t pause_remaining_ms;      /* paused: until calls resume; else 0 */
-    uint64_t trips;                   /* times opened since init */
+    enum sl_breaker_state state; /* as sl_breaker_state(): a pause reads open */
+    uint32_t episode;            /* changes with every state change; wraps at 256 */
+    uint32_t probes;             /* probes admitted in this half-open episode */
+    uint32_t failures;           /* consecutive failures counted while closed */
+    uint64_t open_remaining_ms;  /* open (not only paused): until half-open; else 0 */
+    uint64_t pause_remaining_ms; /* paused: until calls resume; else 0 */
+    uint64_t trips;              /* times opened since init */
 };
 
 /* Closed, not paused, with [breaker] values: failure_threshold (0 acts as 1), open_ms (0 acts

@@ -9,15 +9,15 @@
 #include <stdint.h>
 
 struct sl_buf {
-    char *data;     /* NUL-terminated, NULL until the first append */
+    char *data; /* NUL-terminated, NULL until the first append */
     size_t len;
     size_t cap;
-    size_t max;     /* ceiling on len */
+    size_t max; /* ceiling on len */
 };
 
 void sl_buf_init(struct sl_buf *b, size_t max);
 void sl_buf_done(struct sl_buf *b);
-void sl_buf_reset(struct sl_buf *b);            /* len = 0, keeps the allocation */
+void sl_buf_reset(struct sl_buf *b); /* len = 0, keeps the allocation */
 /* Hand the bytes to the caller (who frees them); the buffer is empty afterwards. */
 char *sl_buf_take(struct sl_buf *b, size_t *len);
 int sl_buf_append(struct sl_buf *b, const void *p, size_t n);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* chat_api.c - POST /api/chat as JSON: client body validation, upstream request body, upstream answer. */
+/* chat_api.c - POST /api/chat as JSON: client body validation, upstream request body, upstream
+ * answer. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -51,8 +52,7 @@ static int problem_set(struct sl_chat_problem *p, const char *type, const char *
     return -EINVAL;
 }
 
-static int problem_length(struct sl_chat_problem *p, const char *field, bool too_long,
-                          long limit)
+static int problem_length(struct sl_chat_problem *p, const char *field, bool too_long, long limit)
 {
     problem_set(p, too_long ? "string_too_long" : "string_too_short", field, "");
     snprintf(p->msg, sizeof(p->msg), "String should have at %s %ld character%s",
@@ -98,8 +98,7 @@ static int check_text(json_t *v, const char *field, bool strip, long min_cp, lon
     if (cps > max_cp)
         return problem_length(p, field, true, max_cp);
     if (memchr(s + *off, '\0', *n))
-        return problem_set(p, "value_error", field,
-                           "Value error, NUL characters are not allowed");
+        return problem_set(p, "value_error", field, "Value error, NUL characters are not allowed");
     return 0;
 }
 
@@ -124,8 +123,8 @@ static int validate(json_t *root, struct sl_chat_request *out, struct sl_chat_pr
     if (json_is_null(cid))
         cid = NULL;
     if (cid) {
-        ret = check_text(cid, "conversation_id", false, 0, SL_CHAT_CONVERSATION_ID_MAX, p,
-                         &cid_off, &cid_n);
+        ret = check_text(cid, "conversation_id", false, 0, SL_CHAT_CONVERSATION_ID_MAX, p, &cid_off,
+                         &cid_n);
         if (ret < 0)
             return ret;
     }
@@ -196,19 +195,19 @@ char *sl_chat_problem_json(const struct sl_chat_problem *p)
 
     if (!root || !detail || !item || !loc || (p->ctx_key && !ctx))
         goto out;
-    if (ctx && json_object_set_new(ctx, p->ctx_key, p->ctx_str[0] ? json_string(p->ctx_str)
-                                                                  : json_integer(p->ctx_num)))
+    if (ctx &&
+        json_object_set_new(ctx, p->ctx_key,
+                            p->ctx_str[0] ? json_string(p->ctx_str) : json_integer(p->ctx_num)))
         goto out;
     /* Containers are attached with the non-stealing setters, so each local keeps its own
      * reference and "out" is the single release path. */
-    if (json_array_append_new(loc, json_string("body"))
-        || (p->loc_field && json_array_append_new(loc, json_string(p->loc_field)))
-        || json_object_set_new(item, "type", json_string(p->type ? p->type : "value_error"))
-        || json_object_set(item, "loc", loc)
-        || json_object_set_new(item, "msg", json_string(p->msg))
-        || (ctx && json_object_set(item, "ctx", ctx))
-        || json_array_append(detail, item)
-        || json_object_set(root, "detail", detail))
+    if (json_array_append_new(loc, json_string("body")) ||
+        (p->loc_field && json_array_append_new(loc, json_string(p->loc_field))) ||
+        json_object_set_new(item, "type", json_string(p->type ? p->type : "value_error")) ||
+        json_object_set(item, "loc", loc) ||
+        json_object_set_new(item, "msg", json_string(p->msg)) ||
+        (ctx && json_object_set(item, "ctx", ctx)) || json_array_append(detail, item) ||
+        json_object_set(root, "detail", detail))
         goto out;
     s = json_dumps(root, DUMP_FLAGS);
 out:
@@ -224,8 +223,8 @@ static json_t *message(const char *role, const char *content, size_t len)
 {
     json_t *m = json_object();
 
-    if (!m || json_object_set_new(m, "role", json_string(role))
-        || json_object_set_new(m, "content", json_stringn(content, len))) {
+    if (!m || json_object_set_new(m, "role", json_string(role)) ||
+        json_object_set_new(m, "content", json_stringn(content, len))) {
         json_decref(m);
         return NULL;
     }
@@ -246,17 +245,17 @@ char *sl_chat_upstream_body_tree(const struct sl_chat_upstream_params *p,
     opts = p->stream ? json_object() : NULL;
     if (!root || !msgs || (p->stream && !opts))
         goto out;
-    if (json_object_set_new(root, "model", json_string(p->model))
-        || json_object_set(root, "messages", msgs)
-        || (sys && json_array_append_new(msgs, message("system", p->system_prompt,
-                                                       strlen(p->system_prompt))))
-        || json_array_append_new(msgs, message("user", r->user_message, r->user_message_len))
-        || json_object_set_new(root, "max_tokens", json_integer(p->max_tokens))
-        || json_object_set_new(root, "temperature", json_real(p->temperature)))
+    if (json_object_set_new(root, "model", json_string(p->model)) ||
+        json_object_set(root, "messages", msgs) ||
+        (sys && json_array_append_new(
+                    msgs, message("system", p->system_prompt, strlen(p->system_prompt)))) ||
+        json_array_append_new(msgs, message("user", r->user_message, r->user_message_len)) ||
+        json_object_set_new(root, "max_tokens", json_integer(p->max_tokens)) ||
+        json_object_set_new(root, "temperature", json_real(p->temperature)))
         goto out;
-    if (opts && (json_object_set_new(root, "stream", json_true())
-                 || json_object_set_new(opts, "include_usage", json_true())
-                 || json_object_set(root, "stream_options", opts)))
+    if (opts && (json_object_set_new(root, "stream", json_true()) ||
+                 json_object_set_new(opts, "include_usage", json_true()) ||
+                 json_object_set(root, "stream_options", opts)))
         goto out;
     s = json_dumps(root, DUMP_FLAGS);
     if (s && len)
@@ -335,8 +334,8 @@ static bool model_ok(json_t *model)
 
     if (!model || json_is_null(model))
         return true;
-    return s && json_string_length(model) <= SL_CHAT_MODEL_MAX
-           && strlen(s) == json_string_length(model);
+    return s && json_string_length(model) <= SL_CHAT_MODEL_MAX &&
+           strlen(s) == json_string_length(model);
 }
 
 static int map_completion(json_t *root, struct sl_chat_result *out)
@@ -409,8 +408,8 @@ static int scan_model(struct sl_json_span v, struct scanned *s)
 
     if (t == SL_JSON_NONE || t == SL_JSON_NULL)
         return 0;
-    if (!small_str(v, s->model, SL_CHAT_MODEL_MAX, &s->model_len)
-        || memchr(s->model, '\0', s->model_len))
+    if (!small_str(v, s->model, SL_CHAT_MODEL_MAX, &s->model_len) ||
+        memchr(s->model, '\0', s->model_len))
         return -EBADMSG;
     s->has_model = true;
     return 0;
@@ -440,8 +439,8 @@ static int scan_choice(struct sl_json_span choices, struct scanned *s)
     struct sl_json_iter it;
 
     sl_json_iter_init(&it, choices);
-    if (sl_json_type_of(choices) != SL_JSON_ARRAY || !sl_json_next_element(&it, &choice)
-        || sl_json_type_of(choice) != SL_JSON_OBJECT)
+    if (sl_json_type_of(choices) != SL_JSON_ARRAY || !sl_json_next_element(&it, &choice) ||
+        sl_json_type_of(choice) != SL_JSON_OBJECT)
         return -EBADMSG;
     sl_json_get_many(choice, choice_names, cv, 2);
     if (sl_json_type_of(cv[0]) != SL_JSON_OBJECT)
@@ -491,8 +490,7 @@ static char *decode_dup(struct sl_json_span v, size_t *n)
     return d;
 }
 
-static int scan_take(const struct scanned *s, struct sl_json_span usage,
-                     struct sl_chat_result *out)
+static int scan_take(const struct scanned *s, struct sl_json_span usage, struct sl_chat_result *out)
 {
     struct sl_chat_result r = { 0 };
 
@@ -519,12 +517,9 @@ static int completion_scan(const char *body, size_t len, struct sl_chat_result *
     int r;
 
     switch (sl_json_scan(body, len, SL_JSON_ALLOW_NUL, &root, names, v, R_COUNT)) {
-    case SL_JSON_OBJECT:
-        break;
-    case SL_JSON_ARRAY:
-        return -EBADMSG;                /* every member lookup misses */
-    default:
-        return 1;
+    case SL_JSON_OBJECT: break;
+    case SL_JSON_ARRAY: return -EBADMSG; /* every member lookup misses */
+    default: return 1;
     }
     memset(&s, 0, offsetof(struct scanned, model));
     if ((r = scan_object(v[R_OBJECT])) != 0)
@@ -581,10 +576,9 @@ static json_t *usage_object(const struct sl_usage *u)
     json_t *o = json_object();
     bool on = u->present;
 
-    if (!o || json_object_set_new(o, "prompt_tokens", json_integer(on ? u->prompt_tokens : 0))
-        || json_object_set_new(o, "completion_tokens",
-                               json_integer(on ? u->completion_tokens : 0))
-        || json_object_set_new(o, "total_tokens", json_integer(on ? u->total_tokens : 0))) {
+    if (!o || json_object_set_new(o, "prompt_tokens", json_integer(on ? u->prompt_tokens : 0)) ||
+        json_object_set_new(o, "completion_tokens", json_integer(on ? u->completion_tokens : 0)) ||
+        json_object_set_new(o, "total_tokens", json_integer(on ? u->total_tokens : 0))) {
         json_decref(o);
         return NULL;
     }
@@ -601,12 +595,11 @@ char *sl_chat_response_json_tree(const struct sl_chat_result *r, size_t *len)
     json_t *root = json_object();
     const char *text = r->text ? r->text : "";
 
-    if (!root
-        || json_object_set_new(root, "text", json_stringn(text, r->text ? r->text_len : 0))
-        || json_object_set_new(root, "model", json_string(r->model ? r->model : ""))
-        || json_object_set_new(root, "finish_reason",
-                               json_string(sl_chat_finish_reason(r->finish_reason)))
-        || json_object_set_new(root, "usage", usage_object(&r->usage))) {
+    if (!root || json_object_set_new(root, "text", json_stringn(text, r->text ? r->text_len : 0)) ||
+        json_object_set_new(root, "model", json_string(r->model ? r->model : "")) ||
+        json_object_set_new(root, "finish_reason",
+                            json_string(sl_chat_finish_reason(r->finish_reason))) ||
+        json_object_set_new(root, "usage", usage_object(&r->usage))) {
         json_decref(root);
         return NULL;
     }
@@ -623,7 +616,7 @@ char *sl_chat_upstream_body(const struct sl_chat_upstream_params *p,
     if (!p->model || !p->model[0] || !isfinite(p->temperature) || !r->user_message)
         return NULL;
     model_len = strlen(p->model);
-    sl_json_out_init(&o, SIZE_MAX / 2);    /* bounded by what it is made of */
+    sl_json_out_init(&o, SIZE_MAX / 2); /* bounded by what it is made of */
     SL_JSON_OUT_LIT(&o, "{\"model\":");
     sl_json_out_str(&o, p->model, model_len);
     SL_JSON_OUT_LIT(&o, ",\"messages\":[");

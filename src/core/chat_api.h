@@ -19,7 +19,7 @@
 #define SL_CHAT_USER_MESSAGE_MAX 2000
 #define SL_CHAT_CONVERSATION_ID_MAX 128
 /* Backstops behind the route's max_body_bytes and upstream response ceilings. */
-#define SL_CHAT_BODY_MAX (64u << 20)      /* the largest max_body_bytes the config allows */
+#define SL_CHAT_BODY_MAX (64u << 20) /* the largest max_body_bytes the config allows */
 #define SL_CHAT_UPSTREAM_BODY_MAX (32u << 20)
 /* Longer upstream model names are refused, longer upstream ids dropped (bytes). */
 #define SL_CHAT_MODEL_MAX 256
@@ -47,9 +47,9 @@ struct sl_chat_problem {
     const char *type;      /* static */
     const char *loc_field; /* static; NULL for the whole body */
     char msg[160];
-    const char *ctx_key;   /* static; NULL: no "ctx" member */
-    long ctx_num;          /* the ctx value when ctx_str is empty */
-    char ctx_str[96];      /* the ctx value when not empty; printable ASCII only */
+    const char *ctx_key; /* static; NULL: no "ctx" member */
+    long ctx_num;        /* the ctx value when ctx_str is empty */
+    char ctx_str[96];    /* the ctx value when not empty; printable ASCII only */
 };
 
 /* Parse and validate a /api/chat body (bytes, not NUL-terminated, may contain NULs; body
@@ -71,7 +71,7 @@ struct sl_chat_upstream_params {
     const char *model;         /* required, non-empty */
     const char *system_prompt; /* NULL or "": no system message is sent */
     unsigned max_tokens;
-    double temperature;        /* must be finite */
+    double temperature; /* must be finite */
     bool stream;
 };
 
@@ -97,7 +97,7 @@ struct sl_chat_result {
                                 * put the configured model there before rendering */
     const char *finish_reason; /* static, already mapped by sl_chat_finish_reason() */
     struct sl_usage usage;
-    char *upstream_id;         /* owned; the "id" (chatcmpl-...), NULL if absent or odd */
+    char *upstream_id; /* owned; the "id" (chatcmpl-...), NULL if absent or odd */
 };
 
 /* Map an upstream 200 body to *out.  Returns 0, -EBADMSG if it is not a usable

@@ -11,11 +11,11 @@
 #include <stdint.h>
 
 enum sl_listen_kind { SL_LISTEN_TCP, SL_LISTEN_UNIX };
-struct sl_listen_spec {               /* parsed "host:port", "[v6]:port", "unix:/path" */
+struct sl_listen_spec { /* parsed "host:port", "[v6]:port", "unix:/path" */
     enum sl_listen_kind kind;
-    char host[256];                   /* TCP: literal or name, no brackets; "" never */
-    uint16_t port;                    /* TCP: 1..65535 (0 not allowed in the file) */
-    char path[108];                   /* UNIX: absolute or relative path */
+    char host[256]; /* TCP: literal or name, no brackets; "" never */
+    uint16_t port;  /* TCP: 1..65535 (0 not allowed in the file) */
+    char path[108]; /* UNIX: absolute or relative path */
 };
 enum sl_auth_mode { SL_AUTH_KEYS, SL_AUTH_NONE };
 enum sl_period { SL_PERIOD_MINUTE, SL_PERIOD_HOUR, SL_PERIOD_DAY, SL_PERIOD_MONTH, SL_PERIOD_NONE };
@@ -24,55 +24,68 @@ enum sl_log_level { SL_LOG_ERR, SL_LOG_WARN, SL_LOG_NOTICE, SL_LOG_INFO, SL_LOG_
 #define SL_MAX_LISTEN 8
 #define SL_MAX_TENANT_KEYS 16
 #define SL_MAX_MODELS 32
-#define SL_CONFIG_MAX_TENANTS 1024    /* [tenant.NAME] sections in one file */
+#define SL_CONFIG_MAX_TENANTS 1024 /* [tenant.NAME] sections in one file */
 
 /* rpm, tpm and token_budget are 0..10^15; 0 means unlimited (no limit, no budget). */
-struct sl_limits { int64_t rpm, tpm, token_budget; enum sl_period budget_period; };
+struct sl_limits {
+    int64_t rpm, tpm, token_budget;
+    enum sl_period budget_period;
+};
 struct sl_tenant_conf {
-    char name[64];                    /* [tenant.NAME]: 1-63 chars of [A-Za-z0-9_.-] */
-    unsigned char key_sha256[SL_MAX_TENANT_KEYS][32];  /* decoded from 64 hex chars */
-    size_t nkeys;                     /* 0 is allowed: keys may come from the admin API */
-    struct sl_limits limits;          /* unset fields inherit [limits] after loading */
+    char name[64]; /* [tenant.NAME]: 1-63 chars of [A-Za-z0-9_.-] */
+    unsigned char key_sha256[SL_MAX_TENANT_KEYS][32]; /* decoded from 64 hex chars */
+    size_t nkeys;            /* 0 is allowed: keys may come from the admin API */
+    struct sl_limits limits; /* unset fields inherit [limits] after loading */
 };
 /* Optional strings are NULL when empty or unset.  Lists and counts are already validated:
  * no duplicates, no empty items, every key_sha256 unique across tenants and the admin key. */
 struct sl_config {
-    char *path;                       /* the file it was loaded from (owned), NULL if none */
+    char *path; /* the file it was loaded from (owned), NULL if none */
     /* [server]; the "listen" value is a comma-separated list */
-    struct sl_listen_spec listen[SL_MAX_LISTEN]; size_t nlisten;
-    unsigned workers;                 /* "auto" resolved to the online CPU count at load, 1..512 */
-    bool workers_auto;                /* workers was "auto" (a reload may re-resolve it) */
+    struct sl_listen_spec listen[SL_MAX_LISTEN];
+    size_t nlisten;
+    unsigned workers;  /* "auto" resolved to the online CPU count at load, 1..512 */
+    bool workers_auto; /* workers was "auto" (a reload may re-resolve it) */
     size_t max_body_bytes, max_header_bytes;
     uint64_t client_timeout_ms, shutdown_timeout_ms;
-    uint64_t stream_ping_ms;          /* extra key: SPEC §3.2's 15 s of silence, default 15000 */
-    unsigned max_inflight;            /* per worker */
+    uint64_t stream_ping_ms; /* extra key: SPEC §3.2's 15 s of silence, default 15000 */
+    unsigned max_inflight;   /* per worker */
     /* [upstream] */
     char *base_url;                   /* http:// or https://, trailing '/' removed */
     char *api_key_env, *api_key_file; /* either may be NULL (= do not look there) */
     char *model;                      /* never NULL; always in allowed_models */
     char *system_prompt;              /* valid UTF-8; NULL = send no system message */
-    unsigned max_tokens; double temperature;
-    char *allowed_models[SL_MAX_MODELS]; size_t nallowed_models;  /* comma-separated list */
-    uint64_t request_timeout_ms, attempt_timeout_ms;   /* attempt <= request */
-    uint64_t stream_timeout_ms;       /* a stream's whole life once it began (extra key) */
+    unsigned max_tokens;
+    double temperature;
+    char *allowed_models[SL_MAX_MODELS];
+    size_t nallowed_models;                          /* comma-separated list */
+    uint64_t request_timeout_ms, attempt_timeout_ms; /* attempt <= request */
+    uint64_t stream_timeout_ms; /* a stream's whole life once it began (extra key) */
     unsigned max_attempts;
-    uint64_t backoff_base_ms, backoff_max_ms;          /* base <= max */
-    bool retry_status[600];           /* retry_statuses: comma-separated 100..599 */
-    size_t max_response_bytes;        /* extra key, default 10485760 */
-    /* [auth] */  enum sl_auth_mode auth_mode;
+    uint64_t backoff_base_ms, backoff_max_ms; /* base <= max */
+    bool retry_status[600];                   /* retry_statuses: comma-separated 100..599 */
+    size_t max_response_bytes;                /* extra key, default 10485760 */
+    /* [auth] */ enum sl_auth_mode auth_mode;
     /* [limits] */ struct sl_limits limits;
     unsigned message_overhead_tokens; /* reserved per chat message (SPEC §4), default 4 */
     unsigned image_tokens;            /* reserved per image part (SPEC §4), default 1000 */
-    struct sl_tenant_conf *tenants; size_t ntenants;   /* [tenant.NAME] sections */
-    /* [breaker] */ unsigned failure_threshold; uint64_t open_ms; unsigned half_open_probes;
-    /* [redis] */ char *redis_url, *redis_prefix; uint64_t redis_timeout_ms;
+    struct sl_tenant_conf *tenants;
+    size_t ntenants; /* [tenant.NAME] sections */
+    /* [breaker] */ unsigned failure_threshold;
+    uint64_t open_ms;
+    unsigned half_open_probes;
+    /* [redis] */ char *redis_url, *redis_prefix;
+    uint64_t redis_timeout_ms;
     enum sl_fail_mode fail_mode;
-    double local_budget_share;        /* of a tenant's budget, admitted locally while Redis
-                                       * is unreachable (fail_mode local), 0..1 */
-    /* [admin] */ unsigned char admin_key_sha256[32]; bool has_admin_key;
-    /* [log] */ enum sl_log_level log_level; bool log_prompts;
-    /* [metrics] */ struct sl_listen_spec metrics_listen; bool has_metrics_listen;
-    /* [state] */ char *state_file;       /* NULL or "" = none */
+    double local_budget_share; /* of a tenant's budget, admitted locally while Redis
+                                * is unreachable (fail_mode local), 0..1 */
+    /* [admin] */ unsigned char admin_key_sha256[32];
+    bool has_admin_key;
+    /* [log] */ enum sl_log_level log_level;
+    bool log_prompts;
+    /* [metrics] */ struct sl_listen_spec metrics_listen;
+    bool has_metrics_listen;
+    /* [state] */ char *state_file; /* NULL or "" = none */
     /* Sizes of the shared-memory tables, fixed when the master starts (extra keys). */
     unsigned max_tenants, max_keys, max_reservations;
 };

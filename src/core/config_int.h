@@ -8,8 +8,8 @@
 
 #define WHY_MAX 256
 
-#define F_OPTIONAL 1u   /* an empty value is allowed and means "unset" */
-#define F_SECRET 2u     /* never quote the value in an error: it may hold a password */
+#define F_OPTIONAL 1u /* an empty value is allowed and means "unset" */
+#define F_SECRET 2u   /* never quote the value in an error: it may hold a password */
 
 struct key_def;
 /* Parse v and store it in the field at base + d->off, only on success.  On -EINVAL, why
@@ -28,11 +28,11 @@ struct key_def {
     const char *section;
     const char *key;
     set_cb set;
-    size_t off;                       /* into struct sl_config or struct sl_tenant_conf */
-    size_t size;                      /* sizeof that field */
-    size_t off2;                      /* companion count or has_* flag, where one exists */
-    int64_t min, max;                 /* number bounds, string length or list length */
-    const char *def;                  /* parsed by sl_config_new() through the same setter */
+    size_t off;       /* into struct sl_config or struct sl_tenant_conf */
+    size_t size;      /* sizeof that field */
+    size_t off2;      /* companion count or has_* flag, where one exists */
+    int64_t min, max; /* number bounds, string length or list length */
+    const char *def;  /* parsed by sl_config_new() through the same setter */
     unsigned flags;
     const struct enum_name *names;
     check_cb check;
@@ -42,7 +42,7 @@ struct key_def {
 #define NSECTIONS 10
 #define NKEYS 47
 #define NTKEYS 5
-#define TK_KEYS 0                     /* the key_sha256 row of tenant_keys[] */
+#define TK_KEYS 0 /* the key_sha256 row of tenant_keys[] */
 extern const char *const sections[];
 extern const struct key_def keys[];
 extern const struct key_def tenant_keys[];

@@ -14,43 +14,49 @@
 #define MAX_QUANTITY 1000000000000000LL
 
 #define FSZ(type, f) sizeof(((type *)0)->f)
-#define ROW(sec_, key_, set_, f_, lo_, hi_, def_, ...)                                 \
-    { .section = sec_, .key = key_, .set = set_, .off = offsetof(struct sl_config, f_), \
-      .size = FSZ(struct sl_config, f_), .min = lo_, .max = hi_, .def = def_, __VA_ARGS__ }
+#define ROW(sec_, key_, set_, f_, lo_, hi_, def_, ...)                                             \
+    {                                                                                              \
+        .section = sec_, .key = key_, .set = set_, .off = offsetof(struct sl_config, f_),          \
+        .size = FSZ(struct sl_config, f_), .min = lo_, .max = hi_, .def = def_, __VA_ARGS__        \
+    }
 #define OFF2(f_) .off2 = offsetof(struct sl_config, f_)
-#define TROW(key_, set_, f_, lo_, hi_, flags_, ...)                                      \
-    { .section = "tenant", .key = key_, .set = set_,                                      \
-      .off = offsetof(struct sl_tenant_conf, f_), .size = FSZ(struct sl_tenant_conf, f_), \
-      .min = lo_, .max = hi_, .flags = flags_, __VA_ARGS__ }
+#define TROW(key_, set_, f_, lo_, hi_, flags_, ...)                                                \
+    {                                                                                              \
+        .section = "tenant", .key = key_, .set = set_, .off = offsetof(struct sl_tenant_conf, f_), \
+        .size = FSZ(struct sl_tenant_conf, f_), .min = lo_, .max = hi_, .flags = flags_,           \
+        __VA_ARGS__                                                                                \
+    }
 
-static const struct enum_name auth_names[] = {
-    { "keys", SL_AUTH_KEYS }, { "none", SL_AUTH_NONE }, { NULL, 0 } };
+static const struct enum_name auth_names[] = { { "keys", SL_AUTH_KEYS },
+                                               { "none", SL_AUTH_NONE },
+                                               { NULL, 0 } };
 static const struct enum_name period_names[] = {
     { "minute", SL_PERIOD_MINUTE }, { "hour", SL_PERIOD_HOUR }, { "day", SL_PERIOD_DAY },
-    { "month", SL_PERIOD_MONTH }, { "none", SL_PERIOD_NONE }, { NULL, 0 } };
-static const struct enum_name fail_names[] = {
-    { "local", SL_FAIL_MODE_LOCAL }, { "closed", SL_FAIL_MODE_CLOSED }, { NULL, 0 } };
+    { "month", SL_PERIOD_MONTH },   { "none", SL_PERIOD_NONE }, { NULL, 0 }
+};
+static const struct enum_name fail_names[] = { { "local", SL_FAIL_MODE_LOCAL },
+                                               { "closed", SL_FAIL_MODE_CLOSED },
+                                               { NULL, 0 } };
 static const struct enum_name level_names[] = {
-    { "err", SL_LOG_ERR }, { "error", SL_LOG_ERR }, { "warn", SL_LOG_WARN },
-    { "warning", SL_LOG_WARN }, { "notice", SL_LOG_NOTICE }, { "info", SL_LOG_INFO },
-    { "debug", SL_LOG_DEBUG }, { NULL, 0 } };
+    { "err", SL_LOG_ERR },       { "error", SL_LOG_ERR },
+    { "warn", SL_LOG_WARN },     { "warning", SL_LOG_WARN },
+    { "notice", SL_LOG_NOTICE }, { "info", SL_LOG_INFO },
+    { "debug", SL_LOG_DEBUG },   { NULL, 0 }
+};
 
 const char *const sections[] = {
-    "server", "upstream", "auth", "limits", "breaker", "redis", "admin", "log", "metrics",
-    "state",
+    "server", "upstream", "auth", "limits", "breaker", "redis", "admin", "log", "metrics", "state",
 };
 
 /* SPEC §7 order; etc/sluice.conf follows this table line for line. */
 const struct key_def keys[] = {
-    ROW("server", "listen", set_listens, listen, 1, SL_MAX_LISTEN, "127.0.0.1:8080",
-        OFF2(nlisten)),
+    ROW("server", "listen", set_listens, listen, 1, SL_MAX_LISTEN, "127.0.0.1:8080", OFF2(nlisten)),
     ROW("server", "workers", set_workers, workers, 1, 512, "auto", OFF2(workers_auto)),
     ROW("server", "max_body_bytes", set_int, max_body_bytes, KIB, 64 * MIB, "65536"),
     ROW("server", "max_header_bytes", set_int, max_header_bytes, KIB, MIB, "16384"),
     ROW("server", "client_timeout_ms", set_int, client_timeout_ms, 1, MAX_HOURS_MS, "30000"),
     ROW("server", "stream_ping_ms", set_int, stream_ping_ms, 100, MAX_HOURS_MS, "15000"),
-    ROW("server", "shutdown_timeout_ms", set_int, shutdown_timeout_ms, 1, MAX_HOURS_MS,
-        "30000"),
+    ROW("server", "shutdown_timeout_ms", set_int, shutdown_timeout_ms, 1, MAX_HOURS_MS, "30000"),
     ROW("server", "max_inflight", set_int, max_inflight, 1, 1000000, "4096"),
 
     ROW("upstream", "base_url", set_str, base_url, 1, 2048, "https://api.openai.com/v1",
@@ -66,10 +72,8 @@ const struct key_def keys[] = {
     ROW("upstream", "temperature", set_double, temperature, 0, 2, "0.3"),
     ROW("upstream", "allowed_models", set_models, allowed_models, 0, SL_MAX_MODELS, "",
         OFF2(nallowed_models), .flags = F_OPTIONAL),
-    ROW("upstream", "request_timeout_ms", set_int, request_timeout_ms, 1, MAX_HOURS_MS,
-        "20000"),
-    ROW("upstream", "attempt_timeout_ms", set_int, attempt_timeout_ms, 1, MAX_HOURS_MS,
-        "18000"),
+    ROW("upstream", "request_timeout_ms", set_int, request_timeout_ms, 1, MAX_HOURS_MS, "20000"),
+    ROW("upstream", "attempt_timeout_ms", set_int, attempt_timeout_ms, 1, MAX_HOURS_MS, "18000"),
     ROW("upstream", "stream_timeout_ms", set_int, stream_timeout_ms, 1, 24 * MAX_HOURS_MS,
         "600000"),
     ROW("upstream", "max_attempts", set_int, max_attempts, 1, 10, "3"),
@@ -77,8 +81,7 @@ const struct key_def keys[] = {
     ROW("upstream", "backoff_max_ms", set_int, backoff_max_ms, 1, MAX_HOURS_MS, "8000"),
     ROW("upstream", "retry_statuses", set_statuses, retry_status, 100, 599,
         "408,409,429,500,502,503,504", .flags = F_OPTIONAL),
-    ROW("upstream", "max_response_bytes", set_int, max_response_bytes, KIB, 1024 * MIB,
-        "10485760"),
+    ROW("upstream", "max_response_bytes", set_int, max_response_bytes, KIB, 1024 * MIB, "10485760"),
 
     ROW("auth", "mode", set_enum, auth_mode, 0, 0, "keys", .names = auth_names),
 
@@ -107,8 +110,8 @@ const struct key_def keys[] = {
     ROW("log", "level", set_enum, log_level, 0, 0, "info", .names = level_names),
     ROW("log", "log_prompts", set_bool, log_prompts, 0, 0, "false"),
 
-    ROW("metrics", "listen", set_listen_opt, metrics_listen, 0, 0, "",
-        OFF2(has_metrics_listen), .flags = F_OPTIONAL),
+    ROW("metrics", "listen", set_listen_opt, metrics_listen, 0, 0, "", OFF2(has_metrics_listen),
+        .flags = F_OPTIONAL),
 
     ROW("state", "file", set_str, state_file, 1, MAX_PATH_LEN, "", .flags = F_OPTIONAL),
     ROW("state", "max_tenants", set_int, max_tenants, 1, 1000000, "4096"),
@@ -123,8 +126,7 @@ const struct key_def tenant_keys[] = {
     TROW("rpm", set_int, limits.rpm, 0, MAX_QUANTITY, F_OPTIONAL),
     TROW("tpm", set_int, limits.tpm, 0, MAX_QUANTITY, F_OPTIONAL),
     TROW("token_budget", set_int, limits.token_budget, 0, MAX_QUANTITY, F_OPTIONAL),
-    TROW("budget_period", set_enum, limits.budget_period, 0, 0, F_OPTIONAL,
-         .names = period_names),
+    TROW("budget_period", set_enum, limits.budget_period, 0, 0, F_OPTIONAL, .names = period_names),
 };
 
 _Static_assert(sizeof(sections) / sizeof(sections[0]) == NSECTIONS, "NSECTIONS in config_int.h");

@@ -30,8 +30,8 @@ enum { SEC_NONE = -1, SEC_SKIP = -2, SEC_TENANT = -3 };
 
 struct tenant_track {
     int header_line;
-    int seen[MAX_TKEYS];              /* line of each tenant key, indexed like tenant_keys[] */
-    bool set[MAX_TKEYS];              /* given a non-empty value */
+    int seen[MAX_TKEYS]; /* line of each tenant key, indexed like tenant_keys[] */
+    bool set[MAX_TKEYS]; /* given a non-empty value */
     int key_line[SL_MAX_TENANT_KEYS];
 };
 
@@ -43,18 +43,18 @@ struct errbuf {
 
 struct ctx {
     struct sl_config *c;
-    const char *where;                /* path as printed in errors */
-    char *buf;                        /* whole file, NUL-terminated, split in place */
+    const char *where; /* path as printed in errors */
+    char *buf;         /* whole file, NUL-terminated, split in place */
     size_t len, pos;
     int lineno;
-    int sec;                          /* index into sections[], or SEC_* */
-    size_t tenant;                    /* current tenant when sec == SEC_TENANT */
-    struct tenant_track *track;       /* parallel to c->tenants */
-    char *long_value;                 /* real value behind LONG_MARK on line long_line */
+    int sec;                    /* index into sections[], or SEC_* */
+    size_t tenant;              /* current tenant when sec == SEC_TENANT */
+    struct tenant_track *track; /* parallel to c->tenants */
+    char *long_value;           /* real value behind LONG_MARK on line long_line */
     int long_line;
-    int row_line[NKEYS];              /* where each key was set in the file, 0 = not */
-    bool row_env[NKEYS];              /* overridden from the environment */
-    bool row_bad[NKEYS];              /* some value for it was refused */
+    int row_line[NKEYS]; /* where each key was set in the file, 0 = not */
+    bool row_env[NKEYS]; /* overridden from the environment */
+    bool row_bad[NKEYS]; /* some value for it was refused */
     struct errbuf e;
     bool oom;
 };
@@ -104,8 +104,7 @@ static void verr(struct ctx *x, const char *prefix, const char *fmt, va_list ap)
     errbuf_add(x, line);
 }
 
-static void __attribute__((format(printf, 2, 3)))
-file_err(struct ctx *x, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) file_err(struct ctx *x, const char *fmt, ...)
 {
     char prefix[MAX_ERR_LINE];
     va_list ap;
@@ -195,8 +194,8 @@ blame(struct ctx *x, size_t i, const char *fmt, ...)
         env_name(d, name, sizeof(name));
         snprintf(prefix, sizeof(prefix), "env %s: ", name);
     } else if (x->row_line[i]) {
-        snprintf(prefix, sizeof(prefix), "%s:%d: [%s] %s: ", x->where, x->row_line[i],
-                 d->section, d->key);
+        snprintf(prefix, sizeof(prefix), "%s:%d: [%s] %s: ", x->where, x->row_line[i], d->section,
+                 d->key);
     } else {
         snprintf(prefix, sizeof(prefix), "%s: [%s] %s: ", x->where, d->section, d->key);
     }
@@ -222,8 +221,7 @@ static const struct key_def *find_key(const struct key_def *t, size_t n, const c
 }
 
 /* Run d's setter; on refusal report it at the file line or, with env set, the variable. */
-static int apply(struct ctx *x, const struct key_def *d, void *base, const char *v,
-                 const char *env)
+static int apply(struct ctx *x, const struct key_def *d, void *base, const char *v, const char *env)
 {
     char why[WHY_MAX] = "invalid value";
     int r;
@@ -271,7 +269,8 @@ static void tenant_key(struct ctx *x, const char *name, const char *v)
 
     d = find_key(tenant_keys, NTKEYS, NULL, name, &i);
     if (!d) {
-        line_err(x, name, "unknown key (a tenant takes key_sha256, rpm, tpm, token_budget, "
+        line_err(x, name,
+                 "unknown key (a tenant takes key_sha256, rpm, tpm, token_budget, "
                  "budget_period)");
         return;
     }
@@ -281,7 +280,7 @@ static void tenant_key(struct ctx *x, const char *name, const char *v)
     }
     tr->seen[i] = x->lineno;
     if ((d->flags & F_OPTIONAL) && *v == '\0')
-        return;                       /* left unset: inherits [limits] */
+        return; /* left unset: inherits [limits] */
     if (apply(x, d, t, v, NULL) < 0)
         return;
     tr->set[i] = true;
@@ -372,7 +371,7 @@ static void lex_section(struct ctx *x, char *s)
     char *rb = strchr(s, ']'), *name, *rest, q[64];
     size_t i;
 
-    x->sec = SEC_SKIP;                /* keys under a bad header are not reported one by one */
+    x->sec = SEC_SKIP; /* keys under a bad header are not reported one by one */
     if (!rb) {
         line_err(x, NULL, "missing ']' in section header");
         return;
@@ -415,7 +414,7 @@ static void lex_key(struct ctx *x, char *s, char *out, size_t cap)
         line_err(x, NULL, "invalid key name");
         return;
     }
-    if (len + 3 <= cap) {             /* inih: "3 more than the longest line" */
+    if (len + 3 <= cap) { /* inih: "3 more than the longest line" */
         memcpy(out, s, len);
         memcpy(out + len, "\n", 2);
         return;
@@ -465,7 +464,7 @@ static char *read_line(char *out, int num, void *stream)
     nl = memchr(s, '\n', x->len - x->pos);
     n = nl ? (size_t)(nl - s) : x->len - x->pos;
     x->pos += n + 1;
-    s[n] = '\0';                      /* buf[len] exists and is already NUL */
+    s[n] = '\0'; /* buf[len] exists and is already NUL */
     x->lineno++;
     lex_line(x, s, n, out, (size_t)num);
     return out;
@@ -475,7 +474,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 {
     struct ctx *x = user;
 
-    (void)section;                    /* inih cuts section names at 49 bytes: we track our own */
+    (void)section; /* inih cuts section names at 49 bytes: we track our own */
     if (x->long_line == x->lineno && strcmp(value, LONG_MARK) == 0)
         value = x->long_value;
     if (x->sec == SEC_NONE)
@@ -526,7 +525,7 @@ static void parse_file(struct ctx *x)
     r = ini_parse_stream(read_line, x, on_key, x);
     if (r == -2)
         x->oom = true;
-    else if (r != 0)                  /* the lexer hands inih only lines it accepts */
+    else if (r != 0) /* the lexer hands inih only lines it accepts */
         file_err(x, "line %d: not understood", r);
     else if (x->pos < x->len)
         file_err(x, "inih line buffer too small, stopped at line %d", x->lineno);
@@ -548,7 +547,7 @@ static void env_one(struct ctx *x, const char *var)
         env_name(&keys[i], want, sizeof(want));
         if (strcmp(want, name) != 0)
             continue;
-        if (!x->row_env[i]) {         /* as getenv(): the first of two entries counts */
+        if (!x->row_env[i]) { /* as getenv(): the first of two entries counts */
             x->row_env[i] = true;
             if (apply(x, &keys[i], x->c, eq + 1, name) < 0)
                 x->row_bad[i] = true;
@@ -655,7 +654,7 @@ static void check_metrics_listen(struct ctx *x)
 
 struct key_ref {
     const unsigned char *h;
-    size_t owner;                     /* 0 = [admin], t + 1 = tenant t */
+    size_t owner; /* 0 = [admin], t + 1 = tenant t */
     size_t k;
 };
 
@@ -745,7 +744,7 @@ static struct sl_config *config_defaults(void)
         return NULL;
     for (i = 0; i < NKEYS; i++) {
         if (keys[i].set(&keys[i], c, keys[i].def, why) < 0) {
-            sl_config_free(c);        /* defaults are valid: only ENOMEM gets here */
+            sl_config_free(c); /* defaults are valid: only ENOMEM gets here */
             return NULL;
         }
     }

@@ -102,8 +102,9 @@ int set_int(const struct key_def *d, void *base, const char *v, char *why)
         return -EINVAL;
     }
     if (!parse_u64(v, strlen(v), &n)) {
-        snprintf(why, WHY_MAX, "%s%s", strspn(v, "0123456789") == strlen(v) ? "too large"
-                 : "not a decimal integer", show(d, v, q));
+        snprintf(why, WHY_MAX, "%s%s",
+                 strspn(v, "0123456789") == strlen(v) ? "too large" : "not a decimal integer",
+                 show(d, v, q));
         return -EINVAL;
     }
     if (n < (uint64_t)d->min || n > (uint64_t)d->max) {
@@ -486,13 +487,15 @@ int check_url(const char *v, size_t *n, char *why)
     }
     /* "http://localhost:1@example.com" goes to example.com, whatever it looks like. */
     if (memchr(v + skip, '@', strcspn(v + skip, "/?#")) != NULL) {
-        snprintf(why, WHY_MAX, "must not contain user-info (an '@' before the path): the key "
+        snprintf(why, WHY_MAX,
+                 "must not contain user-info (an '@' before the path): the key "
                  "comes from api_key_env or api_key_file");
         return -EINVAL;
     }
     /* The key travels in a header: only TLS may carry it off this host. */
     if (skip == 7 && !sl_secret_url_is_local(v)) {
-        snprintf(why, WHY_MAX, "must be https:// unless the host is local (localhost, "
+        snprintf(why, WHY_MAX,
+                 "must be https:// unless the host is local (localhost, "
                  "127.0.0.0/8, [::1]): the API key would travel in cleartext");
         return -EINVAL;
     }
@@ -526,8 +529,11 @@ int check_model(const char *v, size_t *n, char *why)
 static size_t utf8_seq(const unsigned char *s, size_t avail)
 {
     static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
-    size_t i, len = *s < 0x80 ? 1 : (*s & 0xe0) == 0xc0 ? 2 : (*s & 0xf0) == 0xe0 ? 3
-                  : (*s & 0xf8) == 0xf0 ? 4 : 0;
+    size_t i, len = *s < 0x80             ? 1
+                    : (*s & 0xe0) == 0xc0 ? 2
+                    : (*s & 0xf0) == 0xe0 ? 3
+                    : (*s & 0xf8) == 0xf0 ? 4
+                                          : 0;
     uint32_t cp;
 
     if (len == 0 || len > avail)

@@ -29,7 +29,7 @@ struct chk {
     size_t n, i;
     unsigned flags;
     unsigned depth;
-    const char *const *names;         /* root members to capture, or NULL */
+    const char *const *names; /* root members to capture, or NULL */
     struct sl_json_span *vals;
     size_t nnames;
     size_t nkeys;
@@ -42,8 +42,7 @@ static const unsigned char special[256] = {
     [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1,
     [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
     [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
-    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1, ['\\'] = 1,
-    [0x80 ... 0xff] = 1,
+    [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1, [0x80 ... 0xff] = 1,
 };
 
 static bool value(struct chk *c);
@@ -59,7 +58,7 @@ static inline void ws(struct chk *c)
     size_t i = c->i, n = c->n;
 
     if (i < n && s[i] > ' ')
-        return;                   /* compact JSON: the usual case */
+        return; /* compact JSON: the usual case */
     while (i < n && is_ws(s[i]))
         i++;
     c->i = i;
@@ -157,13 +156,16 @@ static bool escape(struct chk *c, bool allow_nul)
     if (++c->i >= c->n)
         return false;
     switch (c->s[c->i]) {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-        c->i++;
-        return true;
-    case 'u':
-        return unicode_escape(c, allow_nul);
-    default:
-        return false;
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't': c->i++; return true;
+    case 'u': return unicode_escape(c, allow_nul);
+    default: return false;
     }
 }
 
@@ -193,9 +195,7 @@ static bool string(struct chk *c, bool key, bool *escaped)
         if (c->i >= c->n)
             return false;
         switch (c->s[c->i]) {
-        case '"':
-            c->i++;
-            return true;
+        case '"': c->i++; return true;
         case '\\':
             *escaped = true;
             if (!escape(c, allow_nul))
@@ -341,7 +341,7 @@ static bool member(struct chk *c, size_t first)
     at = c->i;
     if (!value(c))
         return false;
-    if (want >= 0) {              /* the last one wins, as in jansson */
+    if (want >= 0) { /* the last one wins, as in jansson */
         c->vals[want].p = (const char *)c->s + at;
         c->vals[want].len = c->i - at;
     }
@@ -392,20 +392,13 @@ static bool value(struct chk *c)
     if (c->i >= c->n)
         return false;
     switch (c->s[c->i]) {
-    case '{':
-        return container(c, '}');
-    case '[':
-        return container(c, ']');
-    case '"':
-        return string(c, false, &escaped);
-    case 't':
-        return literal(c, "true", 4);
-    case 'f':
-        return literal(c, "false", 5);
-    case 'n':
-        return literal(c, "null", 4);
-    default:
-        return number(c);
+    case '{': return container(c, '}');
+    case '[': return container(c, ']');
+    case '"': return string(c, false, &escaped);
+    case 't': return literal(c, "true", 4);
+    case 'f': return literal(c, "false", 5);
+    case 'n': return literal(c, "null", 4);
+    default: return number(c);
     }
 }
 
@@ -415,9 +408,8 @@ enum sl_json_type sl_json_check(const char *s, size_t len, unsigned flags,
     return sl_json_scan(s, len, flags, root, NULL, NULL, 0);
 }
 
-enum sl_json_type sl_json_scan(const char *s, size_t len, unsigned flags,
-                               struct sl_json_span *root, const char *const *names,
-                               struct sl_json_span *vals, size_t nnames)
+enum sl_json_type sl_json_scan(const char *s, size_t len, unsigned flags, struct sl_json_span *root,
+                               const char *const *names, struct sl_json_span *vals, size_t nnames)
 {
     struct chk c;
     size_t start, j;
@@ -539,11 +531,11 @@ enum sl_json_type sl_json_type_of(struct sl_json_span v)
     case 't': return SL_JSON_TRUE;
     case 'f': return SL_JSON_FALSE;
     case 'n': return SL_JSON_NULL;
-    default:
-        break;
+    default: break;
     }
     return memchr(v.p, '.', v.len) || memchr(v.p, 'e', v.len) || memchr(v.p, 'E', v.len)
-           ? SL_JSON_REAL : SL_JSON_INTEGER;
+               ? SL_JSON_REAL
+               : SL_JSON_INTEGER;
 }
 
 void sl_json_iter_init(struct sl_json_iter *it, struct sl_json_span container)
@@ -762,7 +754,7 @@ bool sl_json_str_eq(struct sl_json_span str, const char *s, size_t n)
     char buf[4];
 
     if (str.len < 2 || str.p[0] != '"' || str.len - 2 < n)
-        return false;             /* decoding never lengthens a string */
+        return false; /* decoding never lengthens a string */
     end = str.len - 1;
     /* Equal raw bytes without a backslash among them are equal decoded bytes; with the same
      * length and an escape, the decoded form would be shorter than s. */
@@ -778,8 +770,7 @@ bool sl_json_str_eq(struct sl_json_span str, const char *s, size_t n)
             o++;
             continue;
         }
-        if ((k = unescape(str.p, &i, end, buf)) == 0 || k > n - o ||
-            memcmp(buf, s + o, k) != 0)
+        if ((k = unescape(str.p, &i, end, buf)) == 0 || k > n - o || memcmp(buf, s + o, k) != 0)
             return false;
         o += k;
     }

@@ -22,15 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_JSON_ALLOW_NUL 1u          /* jansson's JSON_ALLOW_NUL: \u0000 in strings (never
-                                       * in keys, which jansson always refuses) */
-#define SL_JSON_REJECT_DUPLICATES 2u  /* jansson's JSON_REJECT_DUPLICATES */
+#define SL_JSON_ALLOW_NUL                                                                          \
+    1u                               /* jansson's JSON_ALLOW_NUL: \u0000 in strings (never         \
+                                      * in keys, which jansson always refuses) */
+#define SL_JSON_REJECT_DUPLICATES 2u /* jansson's JSON_REJECT_DUPLICATES */
 
-#define SL_JSON_MAX_DEPTH 64          /* jansson allows 2048; deeper is "not sure" */
-#define SL_JSON_MAX_KEYS 32           /* per object, tracked for duplicates */
+#define SL_JSON_MAX_DEPTH 64 /* jansson allows 2048; deeper is "not sure" */
+#define SL_JSON_MAX_KEYS 32  /* per object, tracked for duplicates */
 
 enum sl_json_type {
-    SL_JSON_NONE = 0,                 /* "not sure", or not a value */
+    SL_JSON_NONE = 0, /* "not sure", or not a value */
     SL_JSON_OBJECT,
     SL_JSON_ARRAY,
     SL_JSON_STRING,
@@ -55,9 +56,8 @@ enum sl_json_type sl_json_check(const char *s, size_t len, unsigned flags,
 /* The same, also capturing members of a root object on the way: vals[j] is set to the value
  * of the last member named names[j] (keys compared decoded), p NULL when there is none.  The
  * spans mean something only when the text is valid. */
-enum sl_json_type sl_json_scan(const char *s, size_t len, unsigned flags,
-                               struct sl_json_span *root, const char *const *names,
-                               struct sl_json_span *vals, size_t nnames);
+enum sl_json_type sl_json_scan(const char *s, size_t len, unsigned flags, struct sl_json_span *root,
+                               const char *const *names, struct sl_json_span *vals, size_t nnames);
 
 /* ---- the reader (accepted text only) ---------------------------------------------------- */
 

@@ -21,13 +21,13 @@
  * kept for the closing brace and a "truncated" flag. */
 #define LOG_TAIL ",\"truncated\":true}\n"
 #define LOG_LINE_MAX (PIPE_BUF - (sizeof(LOG_TAIL) - 1))
-#define LOG_FIELD_ROOM 256            /* kept free by a cut value for the fields after it */
-#define WRITE_WAIT_MS 100             /* a non-blocking stderr: the rest of a started line */
+#define LOG_FIELD_ROOM 256 /* kept free by a cut value for the fields after it */
+#define WRITE_WAIT_MS 100  /* a non-blocking stderr: the rest of a started line */
 
 struct sl_log_line {
     struct sl_buf b;
     bool open;
-    bool truncated;                   /* a value was cut to fit */
+    bool truncated; /* a value was cut to fit */
 };
 
 static enum sl_log_level log_level = SL_LOG_INFO;
@@ -36,15 +36,14 @@ static long log_pid;
 static bool log_journal;
 static struct sl_log_line the_line;
 static time_t cached_sec = -1;
-static char cached_prefix[32];      /* "2026-11-25T11:35:20" for cached_sec */
+static char cached_prefix[32]; /* "2026-11-25T11:35:20" for cached_sec */
 
 static const char *const level_names[] = {
-    [SL_LOG_ERR] = "error", [SL_LOG_WARN] = "warn", [SL_LOG_NOTICE] = "notice",
+    [SL_LOG_ERR] = "error", [SL_LOG_WARN] = "warn",   [SL_LOG_NOTICE] = "notice",
     [SL_LOG_INFO] = "info", [SL_LOG_DEBUG] = "debug",
 };
 static const int level_prio[] = {
-    [SL_LOG_ERR] = 3, [SL_LOG_WARN] = 4, [SL_LOG_NOTICE] = 5, [SL_LOG_INFO] = 6,
-    [SL_LOG_DEBUG] = 7,
+    [SL_LOG_ERR] = 3, [SL_LOG_WARN] = 4, [SL_LOG_NOTICE] = 5, [SL_LOG_INFO] = 6, [SL_LOG_DEBUG] = 7,
 };
 
 /* sd-daemon(3): JOURNAL_STREAM is "dev:ino" of the stream journald gave us; it only applies
@@ -156,8 +155,8 @@ static size_t char_boundary(const char *s, size_t n, size_t len)
 
 /* A value too long for the line: the longest head that fits, cut between two characters
  * (never inside an escape, which the escaper writes whole), and the line says so. */
-static void put_truncated(struct sl_log_line *l, size_t mark, const char *key,
-                          const char *value, size_t n)
+static void put_truncated(struct sl_log_line *l, size_t mark, const char *key, const char *value,
+                          size_t n)
 {
     size_t lo = 0, hi = n, at, max = l->b.max;
 
@@ -190,8 +189,7 @@ void sl_log_strn(struct sl_log_line *l, const char *key, const char *value, size
     if (!l)
         return;
     mark = l->b.len;
-    if (put_key(l, key) == 0 &&
-        sl_buf_json_str(&l->b, value ? value : "", value ? n : 0) == 0)
+    if (put_key(l, key) == 0 && sl_buf_json_str(&l->b, value ? value : "", value ? n : 0) == 0)
         return;
     field_done(l, mark, -1);
     if (value)
@@ -218,8 +216,7 @@ void sl_log_int(struct sl_log_line *l, const char *key, int64_t value)
     if (!l)
         return;
     mark = l->b.len;
-    field_done(l, mark,
-               put_key(l, key) < 0 ? -1 : sl_buf_printf(&l->b, "%lld", (long long)value));
+    field_done(l, mark, put_key(l, key) < 0 ? -1 : sl_buf_printf(&l->b, "%lld", (long long)value));
 }
 
 void sl_log_bool(struct sl_log_line *l, const char *key, bool value)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* log.h - JSON lines on stderr, one object per line, written with one write(2) of at most
  * PIPE_BUF bytes so lines from several workers never interleave, even on a pipe: a value too
- * long for that is cut (between characters) and the line gets "truncated": true.  Under systemd (JOURNAL_STREAM names our stderr) each line
- * carries a "<N>" priority prefix so journald files it at the right level.  Every function
- * saves and restores errno.  Keys and prompts are the caller's business: never pass them. */
+ * long for that is cut (between characters) and the line gets "truncated": true.  Under systemd
+ * (JOURNAL_STREAM names our stderr) each line carries a "<N>" priority prefix so journald files it
+ * at the right level.  Every function saves and restores errno.  Keys and prompts are the caller's
+ * business: never pass them. */
 #ifndef SL_LOG_H
 #define SL_LOG_H
 #include <stdbool.h>

@@ -18,21 +18,22 @@ static const int codes[SL_METRICS_CODES] = {
 
 /* Upper bounds in µs: sub-millisecond gateway answers up to minute-long streams. */
 static const uint64_t bounds_us[SL_METRICS_BUCKETS] = {
-    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, 5000000, 10000000, 20000000, 30000000, 60000000,
+    500,    1000,    2500,    5000,    10000,    25000,    50000,    100000,   250000,
+    500000, 1000000, 2500000, 5000000, 10000000, 20000000, 30000000, 60000000,
 };
 static const char *const bounds_txt[SL_METRICS_BUCKETS] = {
-    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
-    "1", "2.5", "5", "10", "20", "30", "60",
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+    "0.5",    "1",     "2.5",    "5",     "10",   "20",    "30",   "60",
 };
 
 static const char *const route_names[SL_ROUTE_COUNT] = {
-    "/healthz", "/readyz", "/metrics", "/api/chat", "/api/chat/stream",
-    "/v1/chat/completions", "/admin/v1", "other",
+    "/healthz",  "/readyz", "/metrics", "/api/chat", "/api/chat/stream", "/v1/chat/completions",
+    "/admin/v1", "other",
 };
 static const char *const outcome_names[SL_OUTCOME_COUNT] = {
-    "ok", "timeout", "connect_error", "http_error", "upstream_auth", "insufficient_quota",
-    "bad_response", "stream_cut", "cancelled",
+    "ok",           "timeout",       "connect_error",
+    "http_error",   "upstream_auth", "insufficient_quota",
+    "bad_response", "stream_cut",    "cancelled",
 };
 static const char *const cut_names[SL_CUT_COUNT] = { "upstream", "client", "gateway" };
 static const char *const reject_names[SL_REJECT_COUNT] = {
@@ -88,8 +89,7 @@ void sl_metrics_request(struct sl_metrics *m, enum sl_route_id route, int status
     observe(&m->request_duration[route], duration_us);
 }
 
-void sl_metrics_attempt(struct sl_metrics *m, enum sl_attempt_outcome outcome,
-                        uint64_t duration_us)
+void sl_metrics_attempt(struct sl_metrics *m, enum sl_attempt_outcome outcome, uint64_t duration_us)
 {
     if (outcome < SL_OUTCOME_COUNT)
         bump(&m->attempts[outcome], 1);
@@ -123,8 +123,7 @@ void sl_metrics_cut(struct sl_metrics *m, enum sl_route_id route, enum sl_cut_ca
 }
 
 /* Several writers: a real atomic add (one per request, and on the same tenant only). */
-void sl_metrics_tenant(struct sl_tenant_counters *c, int status, int64_t prompt,
-                       int64_t completion)
+void sl_metrics_tenant(struct sl_tenant_counters *c, int status, int64_t prompt, int64_t completion)
 {
     atomic_fetch_add_explicit(&c->requests[code_index(status)], 1, memory_order_relaxed);
     if (prompt > 0)
@@ -155,14 +154,12 @@ void sl_metrics_add(struct sl_metrics *acc, struct sl_metrics *from)
         bump(&a[i], get(&f[i]));
 }
 
-int sl_metrics_write_header(struct sl_buf *b, const char *name, const char *type,
-                            const char *help)
+int sl_metrics_write_header(struct sl_buf *b, const char *name, const char *type, const char *help)
 {
     return sl_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void histogram(struct sl_buf *b, const char *name, const char *label,
-                      struct sl_histogram *h)
+static void histogram(struct sl_buf *b, const char *name, const char *label, struct sl_histogram *h)
 {
     uint64_t cum = 0, sum_us = get(&h->sum_us);
     const char *sep = label[0] ? "," : "";
@@ -179,8 +176,8 @@ static void histogram(struct sl_buf *b, const char *name, const char *label,
     sl_buf_printf(b, "%s_sum%s%s%s %llu.%06llu\n", name, label[0] ? "{" : "", label,
                   label[0] ? "}" : "", (unsigned long long)(sum_us / 1000000),
                   (unsigned long long)(sum_us % 1000000));
-    sl_buf_printf(b, "%s_count%s%s%s %llu\n", name, label[0] ? "{" : "", label,
-                  label[0] ? "}" : "", (unsigned long long)cum);
+    sl_buf_printf(b, "%s_count%s%s%s %llu\n", name, label[0] ? "{" : "", label, label[0] ? "}" : "",
+                  (unsigned long long)cum);
 }
 
 static uint64_t hist_count(struct sl_histogram *h)
@@ -193,8 +190,8 @@ static uint64_t hist_count(struct sl_histogram *h)
     return n;
 }
 
-void sl_metrics_write_by_code(struct sl_buf *b, const char *name, const char *label, const char *value,
-                    _Atomic uint64_t *counts)
+void sl_metrics_write_by_code(struct sl_buf *b, const char *name, const char *label,
+                              const char *value, _Atomic uint64_t *counts)
 {
     for (unsigned c = 0; c <= SL_METRICS_CODES; c++) {
         uint64_t v = get(&counts[c]);
@@ -216,11 +213,13 @@ static void write_requests(struct sl_buf *b, struct sl_metrics *m)
     char label[96];
     unsigned r;
 
-    sl_metrics_write_header(b, "sluice_requests_total", "counter", "Requests answered, by route and status.");
+    sl_metrics_write_header(b, "sluice_requests_total", "counter",
+                            "Requests answered, by route and status.");
     for (r = 0; r < SL_ROUTE_COUNT; r++)
-        sl_metrics_write_by_code(b, "sluice_requests_total", "route", route_names[r], m->requests[r]);
+        sl_metrics_write_by_code(b, "sluice_requests_total", "route", route_names[r],
+                                 m->requests[r]);
     sl_metrics_write_header(b, "sluice_request_duration_seconds", "histogram",
-           "Time from a request's arrival to its end, by route.");
+                            "Time from a request's arrival to its end, by route.");
     for (r = 0; r < SL_ROUTE_COUNT; r++) {
         if (!hist_count(&m->request_duration[r]))
             continue;
@@ -234,12 +233,12 @@ static void write_upstream(struct sl_buf *b, struct sl_metrics *m)
     unsigned i;
 
     sl_metrics_write_header(b, "sluice_upstream_attempts_total", "counter",
-           "Upstream attempts, by outcome (retries count once each).");
+                            "Upstream attempts, by outcome (retries count once each).");
     for (i = 0; i < SL_OUTCOME_COUNT; i++)
-        sl_buf_printf(b, "sluice_upstream_attempts_total{outcome=\"%s\"} %llu\n",
-                      outcome_names[i], (unsigned long long)get(&m->attempts[i]));
+        sl_buf_printf(b, "sluice_upstream_attempts_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                      (unsigned long long)get(&m->attempts[i]));
     sl_metrics_write_header(b, "sluice_streams_cut_total", "counter",
-           "Streams that ended before their end, by route and by who cut them.");
+                            "Streams that ended before their end, by route and by who cut them.");
     for (i = 0; i < SL_ROUTE_COUNT; i++)
         for (unsigned c = 0; c < SL_CUT_COUNT; c++)
             if (get(&m->cuts[i][c]))
@@ -247,28 +246,30 @@ static void write_upstream(struct sl_buf *b, struct sl_metrics *m)
                               route_names[i], cut_names[c],
                               (unsigned long long)get(&m->cuts[i][c]));
     sl_metrics_write_header(b, "sluice_upstream_duration_seconds", "histogram",
-           "Duration of one upstream attempt.");
+                            "Duration of one upstream attempt.");
     histogram(b, "sluice_upstream_duration_seconds", "", &m->upstream_duration);
-    sl_metrics_write_header(b, "sluice_tokens_total", "counter", "Tokens the upstream reported, by kind.");
+    sl_metrics_write_header(b, "sluice_tokens_total", "counter",
+                            "Tokens the upstream reported, by kind.");
     sl_buf_printf(b, "sluice_tokens_total{kind=\"prompt\"} %llu\n",
                   (unsigned long long)get(&m->tokens_prompt));
     sl_buf_printf(b, "sluice_tokens_total{kind=\"completion\"} %llu\n",
                   (unsigned long long)get(&m->tokens_completion));
     sl_metrics_write_header(b, "sluice_admission_rejections_total", "counter",
-           "Requests refused before any upstream call, by reason.");
+                            "Requests refused before any upstream call, by reason.");
     for (i = 0; i < SL_REJECT_COUNT; i++)
-        sl_buf_printf(b, "sluice_admission_rejections_total{reason=\"%s\"} %llu\n",
-                      reject_names[i], (unsigned long long)get(&m->rejections[i]));
-    sl_metrics_write_header(b, "sluice_redis_errors_total", "counter", "Failed or timed-out Redis commands.");
-    sl_buf_printf(b, "sluice_redis_errors_total %llu\n",
-                  (unsigned long long)get(&m->redis_errors));
+        sl_buf_printf(b, "sluice_admission_rejections_total{reason=\"%s\"} %llu\n", reject_names[i],
+                      (unsigned long long)get(&m->rejections[i]));
+    sl_metrics_write_header(b, "sluice_redis_errors_total", "counter",
+                            "Failed or timed-out Redis commands.");
+    sl_buf_printf(b, "sluice_redis_errors_total %llu\n", (unsigned long long)get(&m->redis_errors));
     sl_metrics_write_header(b, "sluice_redis_commands_total", "counter",
-           "Redis round trips, by what they were for.");
+                            "Redis round trips, by what they were for.");
     for (i = 0; i < SL_REDIS_OP_COUNT; i++)
         sl_buf_printf(b, "sluice_redis_commands_total{op=\"%s\"} %llu\n", redis_op_names[i],
                       (unsigned long long)get(&m->redis_commands[i]));
-    sl_metrics_write_header(b, "sluice_redis_fallbacks_total", "counter",
-           "Admissions decided on this host's limits because Redis was out of reach.");
+    sl_metrics_write_header(
+        b, "sluice_redis_fallbacks_total", "counter",
+        "Admissions decided on this host's limits because Redis was out of reach.");
     sl_buf_printf(b, "sluice_redis_fallbacks_total %llu\n",
                   (unsigned long long)get(&m->redis_fallbacks));
 }

@@ -15,26 +15,46 @@
 struct sl_buf;
 
 enum sl_route_id {
-    SL_ROUTE_HEALTHZ, SL_ROUTE_READYZ, SL_ROUTE_METRICS, SL_ROUTE_API_CHAT,
-    SL_ROUTE_API_CHAT_STREAM, SL_ROUTE_V1_CHAT, SL_ROUTE_ADMIN, SL_ROUTE_OTHER,
+    SL_ROUTE_HEALTHZ,
+    SL_ROUTE_READYZ,
+    SL_ROUTE_METRICS,
+    SL_ROUTE_API_CHAT,
+    SL_ROUTE_API_CHAT_STREAM,
+    SL_ROUTE_V1_CHAT,
+    SL_ROUTE_ADMIN,
+    SL_ROUTE_OTHER,
     SL_ROUTE_COUNT
 };
 
 enum sl_attempt_outcome {
-    SL_OUTCOME_OK, SL_OUTCOME_TIMEOUT, SL_OUTCOME_CONNECT_ERROR, SL_OUTCOME_HTTP_ERROR,
-    SL_OUTCOME_UPSTREAM_AUTH, SL_OUTCOME_INSUFFICIENT_QUOTA, SL_OUTCOME_BAD_RESPONSE,
-    SL_OUTCOME_STREAM_CUT, SL_OUTCOME_CANCELLED,
+    SL_OUTCOME_OK,
+    SL_OUTCOME_TIMEOUT,
+    SL_OUTCOME_CONNECT_ERROR,
+    SL_OUTCOME_HTTP_ERROR,
+    SL_OUTCOME_UPSTREAM_AUTH,
+    SL_OUTCOME_INSUFFICIENT_QUOTA,
+    SL_OUTCOME_BAD_RESPONSE,
+    SL_OUTCOME_STREAM_CUT,
+    SL_OUTCOME_CANCELLED,
     SL_OUTCOME_COUNT
 };
 
 enum sl_reject_reason {
-    SL_REJECT_AUTH, SL_REJECT_RPM, SL_REJECT_TPM, SL_REJECT_BUDGET, SL_REJECT_BREAKER,
-    SL_REJECT_INFLIGHT, SL_REJECT_REDIS,
+    SL_REJECT_AUTH,
+    SL_REJECT_RPM,
+    SL_REJECT_TPM,
+    SL_REJECT_BUDGET,
+    SL_REJECT_BREAKER,
+    SL_REJECT_INFLIGHT,
+    SL_REJECT_REDIS,
     SL_REJECT_COUNT
 };
 
 enum sl_redis_op {
-    SL_REDIS_OP_RESERVE, SL_REDIS_OP_SETTLE, SL_REDIS_OP_REPLAY, SL_REDIS_OP_SYNC,
+    SL_REDIS_OP_RESERVE,
+    SL_REDIS_OP_SETTLE,
+    SL_REDIS_OP_REPLAY,
+    SL_REDIS_OP_SYNC,
     SL_REDIS_OP_ADMIN,
     SL_REDIS_OP_COUNT
 };
@@ -43,11 +63,11 @@ enum sl_redis_op {
  * client left, or the gateway gave up on it (out of memory, its own limits). */
 enum sl_cut_cause { SL_CUT_UPSTREAM, SL_CUT_CLIENT, SL_CUT_GATEWAY, SL_CUT_COUNT };
 
-#define SL_METRICS_CODES 20           /* tracked status codes, see metrics.c, + "other" */
-#define SL_METRICS_BUCKETS 17         /* finite histogram bounds, see metrics.c */
+#define SL_METRICS_CODES 20   /* tracked status codes, see metrics.c, + "other" */
+#define SL_METRICS_BUCKETS 17 /* finite histogram bounds, see metrics.c */
 
 struct sl_histogram {
-    _Atomic uint64_t bucket[SL_METRICS_BUCKETS + 1];   /* not cumulative; last = above all */
+    _Atomic uint64_t bucket[SL_METRICS_BUCKETS + 1]; /* not cumulative; last = above all */
     _Atomic uint64_t sum_us;
 };
 
@@ -60,7 +80,7 @@ struct sl_metrics {
     _Atomic uint64_t rejections[SL_REJECT_COUNT];
     _Atomic uint64_t redis_errors;
     _Atomic uint64_t redis_commands[SL_REDIS_OP_COUNT];
-    _Atomic uint64_t redis_fallbacks;  /* admissions decided without Redis */
+    _Atomic uint64_t redis_fallbacks; /* admissions decided without Redis */
     _Atomic uint64_t cuts[SL_ROUTE_COUNT][SL_CUT_COUNT];
 };
 
@@ -92,8 +112,7 @@ void sl_metrics_add(struct sl_metrics *acc, struct sl_metrics *from);
  * rejections, Redis.  The process-wide gauges are written by daemon/metrics_render.c. */
 void sl_metrics_write(struct sl_buf *out, struct sl_metrics *sum);
 /* "# HELP" and "# TYPE" lines.  0 or the buffer's error. */
-int sl_metrics_write_header(struct sl_buf *b, const char *name, const char *type,
-                            const char *help);
+int sl_metrics_write_header(struct sl_buf *b, const char *name, const char *type, const char *help);
 /* One series per status code seen: name{label="value",code="..."} count. */
 void sl_metrics_write_by_code(struct sl_buf *b, const char *name, const char *label,
                               const char *value, _Atomic uint64_t *counts);

@@ -36,8 +36,8 @@ void sl_openai_usage_scan(const struct sl_json_span *usage, struct sl_usage *out
  * from a retriable 429 (SPEC §5).  Copies into the caller's buffers, truncated and reduced to
  * printable ASCII; empty strings when absent, not strings, or the body is not JSON.  A
  * buffer may be NULL when its size is 0. */
-void sl_openai_error_code(const char *body, size_t len, char *code, size_t code_sz,
-                          char *type, size_t type_sz);
+void sl_openai_error_code(const char *body, size_t len, char *code, size_t code_sz, char *type,
+                          size_t type_sz);
 
 /* An upstream 4xx for the client (SPEC §3.3: OpenAI's shape, all four fields).  A body that
  * is an OpenAI error object, {"error":{"message":"...",...}}, is relayed: *out NULL, send the
@@ -68,24 +68,24 @@ enum sl_openai_data_kind {
  * is 1). */
 struct sl_openai_chunk {
     enum sl_openai_data_kind kind;
-    const char *content;       /* that choice's delta.content; NULL when absent, null or not a
-                                * string; may hold NULs (content_len) */
+    const char *content; /* that choice's delta.content; NULL when absent, null or not a
+                          * string; may hold NULs (content_len) */
     size_t content_len;
-    const char *refusal;       /* delta.refusal, likewise */
+    const char *refusal; /* delta.refusal, likewise */
     size_t refusal_len;
-    const char *finish_reason; /* NULL while null or absent; "" if not a clean string, so
-                                * sl_chat_finish_reason() maps it to "error" */
-    bool tool_calls;           /* delta.tool_calls is a non-empty array */
-    bool usage_only;           /* "choices" is [] and "usage" an object: the usage chunk */
-    bool usage_null;           /* a top-level "usage": null (every other chunk, once
-                                * include_usage is on) */
-    struct sl_usage usage; /* from "usage" wherever it appears, read by
-                                 * sl_openai_usage_parse() as sl_chat_parse_upstream() does */
-    const char *error_message; /* kind ERROR: error.message, or error itself if a string */
-    const char *error_type;    /* kind ERROR: error.type; NULL if absent or not a string */
-    const char *error_code;    /* kind ERROR: error.code, likewise */
-    struct json_t *root;       /* private: owns the strings above (the tree path) */
-    char *strings;             /* private: owns them (the one-pass path, large ones) */
+    const char *finish_reason;          /* NULL while null or absent; "" if not a clean string, so
+                                         * sl_chat_finish_reason() maps it to "error" */
+    bool tool_calls;                    /* delta.tool_calls is a non-empty array */
+    bool usage_only;                    /* "choices" is [] and "usage" an object: the usage chunk */
+    bool usage_null;                    /* a top-level "usage": null (every other chunk, once
+                                         * include_usage is on) */
+    struct sl_usage usage;              /* from "usage" wherever it appears, read by
+                                         * sl_openai_usage_parse() as sl_chat_parse_upstream() does */
+    const char *error_message;          /* kind ERROR: error.message, or error itself if a string */
+    const char *error_type;             /* kind ERROR: error.type; NULL if absent or not a string */
+    const char *error_code;             /* kind ERROR: error.code, likewise */
+    struct json_t *root;                /* private: owns the strings above (the tree path) */
+    char *strings;                      /* private: owns them (the one-pass path, large ones) */
     char small[SL_OPENAI_CHUNK_INLINE]; /* private: or holds them (small ones) */
 };
 

@@ -15,7 +15,6 @@
 
 #include "core/json_scan.h"
 
-
 #define CHUNK_JSON_FLAGS JSON_ALLOW_NUL
 
 /* ---- OpenAI chunk payloads ------------------------------------------------------------- */
@@ -35,7 +34,8 @@ static json_t *choice_zero(json_t *choices)
     size_t i;
     json_t *c, *idx;
 
-    json_array_foreach(choices, i, c) {
+    json_array_foreach(choices, i, c)
+    {
         idx = json_object_get(c, "index");
         if (json_is_object(c) && (!idx || (json_is_integer(idx) && json_integer_value(idx) == 0)))
             return c;
@@ -168,8 +168,8 @@ static int scan_choice(const struct choice_spans *cs, struct sl_openai_chunk *ou
     const char *fin;
     size_t fin_len;
 
-    if (strings_init(&st, out, room_for(cs->content) + room_for(cs->refusal) +
-                               room_for(cs->finish)) < 0)
+    if (strings_init(&st, out,
+                     room_for(cs->content) + room_for(cs->refusal) + room_for(cs->finish)) < 0)
         return -ENOMEM;
     out->content = take_str(&st, cs->content, &out->content_len);
     out->refusal = take_str(&st, cs->refusal, &out->refusal_len);
@@ -179,8 +179,8 @@ static int scan_choice(const struct choice_spans *cs, struct sl_openai_chunk *ou
     else if (cs->finish.p && sl_json_type_of(cs->finish) != SL_JSON_NULL)
         out->finish_reason = "";
     sl_json_iter_init(&it, cs->tools);
-    out->tool_calls = sl_json_type_of(cs->tools) == SL_JSON_ARRAY &&
-                      sl_json_next_element(&it, &first);
+    out->tool_calls =
+        sl_json_type_of(cs->tools) == SL_JSON_ARRAY && sl_json_next_element(&it, &first);
     return 0;
 }
 
@@ -286,8 +286,8 @@ int sl_openai_chunk_parse_tree(const char *data, size_t len, struct sl_openai_ch
     if (json_is_object(usage))
         sl_openai_usage_parse(usage, &out->usage);
     out->usage_null = json_is_null(usage);
-    out->usage_only = json_is_array(choices) && json_array_size(choices) == 0
-                      && json_is_object(usage);
+    out->usage_only =
+        json_is_array(choices) && json_array_size(choices) == 0 && json_is_object(usage);
     return 0;
 }
 
@@ -353,11 +353,11 @@ static size_t skip_value(const char *s, size_t i, size_t n)
             depth++;
         } else if (ch == '}' || ch == ']') {
             if (depth == 0)
-                return i;                 /* the enclosing object's end: a scalar ended */
+                return i; /* the enclosing object's end: a scalar ended */
             if (--depth == 0)
                 return i + 1;
-        } else if (depth == 0 && (ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' ||
-                                  ch == '\r')) {
+        } else if (depth == 0 &&
+                   (ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')) {
             return i;
         }
         i++;
@@ -370,21 +370,21 @@ static bool is_null_at(const char *s, size_t i, size_t n)
     size_t e = i + 4;
 
     return n >= e && memcmp(s + i, "null", 4) == 0 &&
-           (e == n || s[e] == ',' || s[e] == '}' || s[e] == ' ' || s[e] == '\t' ||
-            s[e] == '\n' || s[e] == '\r');
+           (e == n || s[e] == ',' || s[e] == '}' || s[e] == ' ' || s[e] == '\t' || s[e] == '\n' ||
+            s[e] == '\r');
 }
 
 size_t sl_openai_strip_null_usage(char *json, size_t len)
 {
     size_t i = skip_ws(json, 0, len), key, v, end, cut_from, cut_to;
-    size_t comma = SIZE_MAX;          /* the comma before the current member, if any */
+    size_t comma = SIZE_MAX; /* the comma before the current member, if any */
 
     if (i == len || json[i] != '{')
         return len;
     for (i++;;) {
         i = skip_ws(json, i, len);
         if (i == len || json[i] != '"')
-            return len;               /* "}" of an empty object, or not JSON: done */
+            return len; /* "}" of an empty object, or not JSON: done */
         key = i;
         i = skip_string(json, i, len);
         i = skip_ws(json, i, len);
@@ -395,10 +395,10 @@ size_t sl_openai_strip_null_usage(char *json, size_t len)
             skip_ws(json, key + 7, len) == i && is_null_at(json, v, len)) {
             end = v + 4;
             if (comma != SIZE_MAX) {
-                cut_from = comma;         /* ,"usage":null */
+                cut_from = comma; /* ,"usage":null */
                 cut_to = end;
             } else {
-                cut_from = key;           /* "usage":null, (the first member) */
+                cut_from = key; /* "usage":null, (the first member) */
                 cut_to = skip_ws(json, end, len);
                 if (cut_to < len && json[cut_to] == ',')
                     cut_to = skip_ws(json, cut_to + 1, len);
@@ -409,7 +409,7 @@ size_t sl_openai_strip_null_usage(char *json, size_t len)
             len -= cut_to - cut_from;
             i = cut_from;
             if (comma == SIZE_MAX)
-                continue;                 /* the next member is now the first */
+                continue; /* the next member is now the first */
         } else {
             i = skip_value(json, v, len);
         }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* openai_error.c - upstream error bodies: the code that decides a retry, the envelope a client gets. */
+/* openai_error.c - upstream error bodies: the code that decides a retry, the envelope a client
+ * gets. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -11,7 +12,6 @@
 #include <jansson.h>
 
 #include "core/buf.h"
-
 
 /* Past this an error body is not read: no upstream writes an error that large. */
 #define ERROR_BODY_MAX (32u << 20)
@@ -32,10 +32,10 @@ static const char *type_for(int status)
 /* Our own error for a body that is not one: all four fields, the status's type. */
 static char *synthesize(int status, size_t *out_len)
 {
-    json_t *root = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error",
-                             "message", "The upstream provider refused the request.",
-                             "type", type_for(status), "param",
-                             "code", status == 429 ? "rate_limit_exceeded" : "upstream_error");
+    json_t *root =
+        json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message",
+                  "The upstream provider refused the request.", "type", type_for(status), "param",
+                  "code", status == 429 ? "rate_limit_exceeded" : "upstream_error");
     char *s = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
     json_decref(root);
@@ -101,8 +101,8 @@ int sl_openai_error_for_client(const char *body, size_t len, int status, char **
     return 0;
 }
 
-void sl_openai_error_code(const char *body, size_t len, char *code, size_t code_sz,
-                          char *type, size_t type_sz)
+void sl_openai_error_code(const char *body, size_t len, char *code, size_t code_sz, char *type,
+                          size_t type_sz)
 {
     json_t *root = NULL, *e;
 

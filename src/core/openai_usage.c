@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* openai_usage.c - the usage object of an answer or a stream's last chunk, as a tenant is charged. */
+/* openai_usage.c - the usage object of an answer or a stream's last chunk, as a tenant is charged.
+ */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -14,7 +15,7 @@
 
 void sl_openai_usage_parse(const json_t *usage, struct sl_usage *out)
 {
-    json_t *u = (json_t *)usage;      /* jansson's getters take no const */
+    json_t *u = (json_t *)usage; /* jansson's getters take no const */
     json_t *pt = json_object_get(u, "prompt_tokens");
     json_t *ct = json_object_get(u, "completion_tokens");
     json_t *tt = json_object_get(u, "total_tokens");

@@ -16,8 +16,8 @@
 /* Outcome of one check, before anything is charged. */
 struct check {
     bool ok;
-    bool never;                       /* waiting cannot make it pass */
-    uint64_t wait_ms;                 /* when !ok: earliest a retry could pass */
+    bool never;       /* waiting cannot make it pass */
+    uint64_t wait_ms; /* when !ok: earliest a retry could pass */
 };
 
 /* The budget part of a record as it stands at some wall time (after any rollover). */
@@ -128,14 +128,10 @@ static int64_t month_start_s(int64_t year, int month)
 static int64_t period_len_s(enum sl_period p)
 {
     switch (p) {
-    case SL_PERIOD_MINUTE:
-        return 60;
-    case SL_PERIOD_HOUR:
-        return 3600;
-    case SL_PERIOD_DAY:
-        return SECS_PER_DAY;
-    default:
-        return 0;                     /* month: variable; none: no length */
+    case SL_PERIOD_MINUTE: return 60;
+    case SL_PERIOD_HOUR: return 3600;
+    case SL_PERIOD_DAY: return SECS_PER_DAY;
+    default: return 0; /* month: variable; none: no length */
     }
 }
 
@@ -214,7 +210,7 @@ static struct check rate_check(uint64_t debt, uint64_t limit, uint64_t items)
         c.wait_ms = WINDOW;
         return c;
     }
-    need = debt + items * WINDOW;          /* <= 2 * cap: no overflow below SL_QUOTA_RATE_MAX */
+    need = debt + items * WINDOW; /* <= 2 * cap: no overflow below SL_QUOTA_RATE_MAX */
     if (need <= cap) {
         c.ok = true;
         return c;
@@ -267,10 +263,8 @@ static enum sl_period sane_period(enum sl_period p)
     case SL_PERIOD_MINUTE:
     case SL_PERIOD_HOUR:
     case SL_PERIOD_DAY:
-    case SL_PERIOD_MONTH:
-        return p;
-    default:
-        return SL_PERIOD_NONE;
+    case SL_PERIOD_MONTH: return p;
+    default: return SL_PERIOD_NONE;
     }
 }
 
@@ -311,8 +305,8 @@ static int64_t budget_reset_at(const struct budget_view *v)
     return sl_quota_period_end(v->period, v->start_s);
 }
 
-static struct check budget_check(const struct sl_quota *q, const struct sl_limits *lim,
-                                 uint64_t n, int64_t now_wall_s)
+static struct check budget_check(const struct sl_quota *q, const struct sl_limits *lim, uint64_t n,
+                                 int64_t now_wall_s)
 {
     struct check c = { .ok = true };
     struct budget_view v = budget_at(q, lim, now_wall_s);
@@ -329,8 +323,8 @@ static struct check budget_check(const struct sl_quota *q, const struct sl_limit
     return c;
 }
 
-static void budget_info(const struct sl_quota *q, const struct sl_limits *lim,
-                        int64_t now_wall_s, struct sl_quota_budget *out)
+static void budget_info(const struct sl_quota *q, const struct sl_limits *lim, int64_t now_wall_s,
+                        struct sl_quota_budget *out)
 {
     struct budget_view v = budget_at(q, lim, now_wall_s);
 
@@ -369,9 +363,9 @@ static void refuse(struct sl_quota_result *res, enum sl_quota_verdict v, const s
     res->never = res->never || c->never;
 }
 
-static enum sl_quota_verdict admit(struct sl_quota *q, const struct sl_limits *lim,
-                                   uint64_t tokens, uint64_t now_ms, int64_t now_wall_s,
-                                   bool with_budget, struct sl_quota_result *res)
+static enum sl_quota_verdict admit(struct sl_quota *q, const struct sl_limits *lim, uint64_t tokens,
+                                   uint64_t now_ms, int64_t now_wall_s, bool with_budget,
+                                   struct sl_quota_result *res)
 {
     uint64_t rpm = rate_limit(lim->rpm), tpm = rate_limit(lim->tpm);
     struct check c_rpm, c_tpm, c_budget = { .ok = true };
@@ -420,8 +414,8 @@ void sl_quota_init(struct sl_quota *q, enum sl_period period, int64_t now_wall_s
 }
 
 enum sl_quota_verdict sl_quota_admit_locked(struct sl_quota *q, const struct sl_limits *lim,
-                                            uint64_t tokens, uint64_t now_ms,
-                                            int64_t now_wall_s, struct sl_quota_result *res)
+                                            uint64_t tokens, uint64_t now_ms, int64_t now_wall_s,
+                                            struct sl_quota_result *res)
 {
     return admit(q, lim, tokens, now_ms, now_wall_s, true, res);
 }
@@ -446,14 +440,14 @@ void sl_quota_refund_locked(struct sl_quota *q, const struct sl_limits *lim, uin
     sl_quota_settle_locked(q, lim, reserved, 0, now_ms, now_wall_s);
 }
 
-void sl_quota_peek_locked(const struct sl_quota *q, const struct sl_limits *lim,
-                          uint64_t now_ms, int64_t now_wall_s, struct sl_quota_info *out)
+void sl_quota_peek_locked(const struct sl_quota *q, const struct sl_limits *lim, uint64_t now_ms,
+                          int64_t now_wall_s, struct sl_quota_info *out)
 {
     fill_info(q, lim, now_ms, now_wall_s, true, out);
 }
 
-void sl_quota_rate_settle_locked(struct sl_quota *q, const struct sl_limits *lim,
-                                 uint64_t reserved, uint64_t actual, uint64_t now_ms)
+void sl_quota_rate_settle_locked(struct sl_quota *q, const struct sl_limits *lim, uint64_t reserved,
+                                 uint64_t actual, uint64_t now_ms)
 {
     rate_correct(&q->tpm, lim->tpm, reserved, actual, now_ms);
 }

@@ -56,15 +56,15 @@
 #include "core/config.h"
 
 #define SL_QUOTA_WINDOW_MS UINT64_C(60000)          /* RPM and TPM are per minute */
-#define SL_QUOTA_RATE_MAX UINT64_C(100000000000000)  /* 10^14 per minute, see above */
-#define SL_QUOTA_TOKENS_MAX UINT64_C(1000000000000)  /* 10^12, one request's reservation */
+#define SL_QUOTA_RATE_MAX UINT64_C(100000000000000) /* 10^14 per minute, see above */
+#define SL_QUOTA_TOKENS_MAX UINT64_C(1000000000000) /* 10^12, one request's reservation */
 /* Wall times are clamped to 1970-01-01 .. 9999-12-31T23:59:59Z. */
 #define SL_QUOTA_WALL_MAX_S INT64_C(253402300799)
 
 /* GCRA state of one per-minute limit.  debt is in 1/SL_QUOTA_WINDOW_MS of an item. */
 struct sl_quota_rate {
     uint64_t debt;
-    uint64_t last_ms;                 /* now_ms of the last update; never moves backwards */
+    uint64_t last_ms; /* now_ms of the last update; never moves backwards */
 };
 
 /* One tenant's record in the shared segment.  64 bytes; all-zero is not valid: use
@@ -72,43 +72,43 @@ struct sl_quota_rate {
 struct sl_quota {
     struct sl_quota_rate rpm;
     struct sl_quota_rate tpm;
-    uint64_t used;                    /* tokens settled in the current period */
-    uint64_t reserved;                /* tokens held by requests in flight */
-    int64_t period_start_s;           /* UTC start of the current period; 0 for none */
-    uint32_t period;                  /* enum sl_period that period_start_s belongs to */
-    uint32_t spare;                   /* zero; keeps the record 64 bytes */
+    uint64_t used;          /* tokens settled in the current period */
+    uint64_t reserved;      /* tokens held by requests in flight */
+    int64_t period_start_s; /* UTC start of the current period; 0 for none */
+    uint32_t period;        /* enum sl_period that period_start_s belongs to */
+    uint32_t spare;         /* zero; keeps the record 64 bytes */
 };
 
 enum sl_quota_verdict {
     SL_QUOTA_OK = 0,
-    SL_QUOTA_RPM,                     /* 429 rate_limit_exceeded, transient */
-    SL_QUOTA_TPM,                     /* 429 rate_limit_exceeded, transient unless never */
-    SL_QUOTA_BUDGET,                  /* 429 insufficient_quota, x-should-retry: false */
-    SL_QUOTA_TOO_LARGE,               /* reservation above SL_QUOTA_TOKENS_MAX: a bad request */
+    SL_QUOTA_RPM,       /* 429 rate_limit_exceeded, transient */
+    SL_QUOTA_TPM,       /* 429 rate_limit_exceeded, transient unless never */
+    SL_QUOTA_BUDGET,    /* 429 insufficient_quota, x-should-retry: false */
+    SL_QUOTA_TOO_LARGE, /* reservation above SL_QUOTA_TOKENS_MAX: a bad request */
 };
 
 /* One x-ratelimit-* trio.  limit 0 means unlimited: then remaining and reset_ms are 0 and
  * the caller omits the trio (or sends its own notion of unlimited). */
 struct sl_quota_window {
-    uint64_t limit;                   /* as configured (per minute) */
-    uint64_t remaining;               /* items that could be admitted right now */
-    uint64_t reset_ms;                /* until the limit is fully replenished */
+    uint64_t limit;     /* as configured (per minute) */
+    uint64_t remaining; /* items that could be admitted right now */
+    uint64_t reset_ms;  /* until the limit is fully replenished */
 };
 
 /* The budget as the usage API and the budget-refusal headers show it. */
 struct sl_quota_budget {
-    uint64_t budget;                  /* 0 = unlimited (used and reserved are still counted) */
+    uint64_t budget; /* 0 = unlimited (used and reserved are still counted) */
     uint64_t used;
     uint64_t reserved;
-    uint64_t remaining;               /* budget - used - reserved, at least 0; 0 if unlimited */
+    uint64_t remaining; /* budget - used - reserved, at least 0; 0 if unlimited */
     enum sl_period period;
-    int64_t period_start_s;           /* UTC; 0 for none */
-    int64_t reset_at_s;               /* UTC end of the period; 0 for none (never resets) */
+    int64_t period_start_s; /* UTC; 0 for none */
+    int64_t reset_at_s;     /* UTC end of the period; 0 for none (never resets) */
 };
 
 struct sl_quota_info {
-    struct sl_quota_window requests;  /* x-ratelimit-*-requests */
-    struct sl_quota_window tokens;    /* x-ratelimit-*-tokens (TPM) */
+    struct sl_quota_window requests; /* x-ratelimit-*-requests */
+    struct sl_quota_window tokens;   /* x-ratelimit-*-tokens (TPM) */
     struct sl_quota_budget budget;
 };
 
@@ -133,13 +133,13 @@ struct sl_quota_result {
  * One token per prompt byte never under-counts.  n = 0 counts as 1.  Saturates at UINT64_MAX,
  * which admission then refuses as SL_QUOTA_TOO_LARGE. */
 struct sl_quota_estimate {
-    uint64_t prompt_bytes;            /* all message text, system prompt included */
+    uint64_t prompt_bytes; /* all message text, system prompt included */
     uint64_t messages;
-    uint64_t per_message_tokens;      /* [limits] message_overhead_tokens */
-    uint64_t images;                  /* image parts */
-    uint64_t image_tokens;            /* [limits] image_tokens */
-    uint64_t n;                       /* choices */
-    uint64_t max_tokens;              /* max_tokens / max_completion_tokens, cap applied */
+    uint64_t per_message_tokens; /* [limits] message_overhead_tokens */
+    uint64_t images;             /* image parts */
+    uint64_t image_tokens;       /* [limits] image_tokens */
+    uint64_t n;                  /* choices */
+    uint64_t max_tokens;         /* max_tokens / max_completion_tokens, cap applied */
 };
 uint64_t sl_quota_estimate_tokens(const struct sl_quota_estimate *e);
 
@@ -159,8 +159,8 @@ void sl_quota_init(struct sl_quota *q, enum sl_period period, int64_t now_wall_s
  * (in that order), the retry time and the header values.  A limit of 0 is unlimited.
  * Returns res->verdict. */
 enum sl_quota_verdict sl_quota_admit_locked(struct sl_quota *q, const struct sl_limits *lim,
-                                            uint64_t tokens, uint64_t now_ms,
-                                            int64_t now_wall_s, struct sl_quota_result *res);
+                                            uint64_t tokens, uint64_t now_ms, int64_t now_wall_s,
+                                            struct sl_quota_result *res);
 /* The call finished and the upstream reported `actual` tokens for a request admitted with
  * `reserved` tokens: budget reserved -= reserved, used += actual; the TPM debt is corrected
  * from the reservation to the actual use (the difference refunded, or an overshoot charged,
@@ -172,8 +172,8 @@ void sl_quota_settle_locked(struct sl_quota *q, const struct sl_limits *lim, uin
 void sl_quota_refund_locked(struct sl_quota *q, const struct sl_limits *lim, uint64_t reserved,
                             uint64_t now_ms, int64_t now_wall_s);
 /* Header and usage values now, changing nothing (a period that has ended shows used 0). */
-void sl_quota_peek_locked(const struct sl_quota *q, const struct sl_limits *lim,
-                          uint64_t now_ms, int64_t now_wall_s, struct sl_quota_info *out);
+void sl_quota_peek_locked(const struct sl_quota *q, const struct sl_limits *lim, uint64_t now_ms,
+                          int64_t now_wall_s, struct sl_quota_info *out);
 
 /* The parts on their own, for when budgets live in Redis and only the rate limits are local
  * (SPEC §4).  sl_quota_rate_admit_locked() is admission without the budget check: the same
@@ -182,8 +182,8 @@ void sl_quota_peek_locked(const struct sl_quota *q, const struct sl_limits *lim,
 enum sl_quota_verdict sl_quota_rate_admit_locked(struct sl_quota *q, const struct sl_limits *lim,
                                                  uint64_t tokens, uint64_t now_ms,
                                                  struct sl_quota_result *res);
-void sl_quota_rate_settle_locked(struct sl_quota *q, const struct sl_limits *lim,
-                                 uint64_t reserved, uint64_t actual, uint64_t now_ms);
+void sl_quota_rate_settle_locked(struct sl_quota *q, const struct sl_limits *lim, uint64_t reserved,
+                                 uint64_t actual, uint64_t now_ms);
 /* Budget only.  reserve: true and reserved += n when used + reserved + n <= budget (or the
  * budget is 0 = unlimited); false and no change otherwise.  settle: reserved -= reserved_n,
  * used += actual (actual may exceed reserved_n; see above).  refund: reserved -= n.  A

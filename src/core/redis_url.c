@@ -138,4 +138,3 @@ int sl_redis_parse_url(const char *url, struct sl_redis_target *out, char *why, 
     }
     return 0;
 }
-

@@ -8,11 +8,11 @@
 
 /* redis://[[user]:password@]host[:port][/db]; host may be [v6]. */
 struct sl_redis_target {
-    char host[256];                   /* as written, brackets removed */
-    int port;                         /* default 6379 */
-    char user[128];                   /* "" = none (AUTH password only) */
-    char password[256];               /* "" = no AUTH; %XX decoded */
-    int db;                           /* SELECT when > 0 */
+    char host[256];     /* as written, brackets removed */
+    int port;           /* default 6379 */
+    char user[128];     /* "" = none (AUTH password only) */
+    char password[256]; /* "" = no AUTH; %XX decoded */
+    int db;             /* SELECT when > 0 */
 };
 /* 0, or -EINVAL (why, if not NULL, gets a reason that never quotes the URL). */
 int sl_redis_parse_url(const char *url, struct sl_redis_target *out, char *why, size_t why_sz);

@@ -17,7 +17,7 @@
 #define KNOWN_BITS (OBSERVED_BITS | SL_FAIL_HTTP | SL_FAIL_QUOTA | SL_FAIL_AUTH)
 #define QUOTA_CODE "insufficient_quota"
 #define SECS_PER_DAY 86400
-#define YEAR_MAX 9999              /* HTTP-dates carry at most four year digits */
+#define YEAR_MAX 9999 /* HTTP-dates carry at most four year digits */
 
 struct cursor {
     const char *p;
@@ -25,15 +25,12 @@ struct cursor {
 };
 
 static const char *const wkday_short[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
-static const char *const wkday_long[] = {
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"
-};
-static const char *const month_name[] = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-};
-static const unsigned short days_before_month[] = {
-    0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334
-};
+static const char *const wkday_long[] = { "Monday", "Tuesday",  "Wednesday", "Thursday",
+                                          "Friday", "Saturday", "Sunday" };
+static const char *const month_name[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const unsigned short days_before_month[] = { 0,   31,  59,  90,  120, 151,
+                                                    181, 212, 243, 273, 304, 334 };
 
 /* ---- classification ---- */
 
@@ -79,10 +76,14 @@ bool sl_retry_is_breaker_failure(unsigned fail, int status)
 static bool default_retry_status(int status)
 {
     switch (status) {
-    case 408: case 409: case 429: case 500: case 502: case 503: case 504:
-        return true;
-    default:
-        return false;
+    case 408:
+    case 409:
+    case 429:
+    case 500:
+    case 502:
+    case 503:
+    case 504: return true;
+    default: return false;
     }
 }
 
@@ -128,8 +129,8 @@ static uint64_t full_jitter_ms(const struct sl_retry_policy *p, unsigned attempt
     unsigned shift = attempt - 1;
     uint64_t cap = p->backoff_max_ms;
 
-    if (shift < 64 && p->backoff_base_ms <= (UINT64_MAX >> shift)
-        && (p->backoff_base_ms << shift) < cap)
+    if (shift < 64 && p->backoff_base_ms <= (UINT64_MAX >> shift) &&
+        (p->backoff_base_ms << shift) < cap)
         cap = p->backoff_base_ms << shift;
     /* Beyond 49 days the deadline clamps anyway; the bound keeps r * (cap + 1) in 64 bits. */
     if (cap > UINT32_MAX)
@@ -137,9 +138,9 @@ static uint64_t full_jitter_ms(const struct sl_retry_policy *p, unsigned attempt
     return ((uint64_t)r * (cap + 1)) >> 32;
 }
 
-bool sl_retry_should(const struct sl_retry_policy *p, unsigned fail, int status,
-                     unsigned attempt, uint64_t elapsed_ms, struct sl_retry_hint hint,
-                     uint32_t rand_u32, uint64_t *delay_ms)
+bool sl_retry_should(const struct sl_retry_policy *p, unsigned fail, int status, unsigned attempt,
+                     uint64_t elapsed_ms, struct sl_retry_hint hint, uint32_t rand_u32,
+                     uint64_t *delay_ms)
 {
     unsigned max_attempts = p->max_attempts ? p->max_attempts : 1;
     uint64_t need, left, room, delay;
@@ -155,7 +156,7 @@ bool sl_retry_should(const struct sl_retry_policy *p, unsigned fail, int status,
     left = deadline_left_ms(p, elapsed_ms);
     if (left < need)
         return false;
-    room = left - need;            /* the latest the next attempt may start, from now */
+    room = left - need; /* the latest the next attempt may start, from now */
     delay = full_jitter_ms(p, attempt, rand_u32);
     if (delay > room)
         delay = room;
@@ -184,8 +185,9 @@ bool sl_retry_wait_fits(const struct sl_retry_policy *p, uint64_t elapsed_ms, ui
     room = left - need - wait_ms;
     /* Everyone held by one pause would come back at the same millisecond: spread them over
      * up to backoff_base_ms, as much as the deadline leaves. */
-    spread = ((uint64_t)rand_u32 * ((p->backoff_base_ms < UINT32_MAX ? p->backoff_base_ms
-                                                                     : UINT32_MAX) + 1)) >> 32;
+    spread = ((uint64_t)rand_u32 *
+              ((p->backoff_base_ms < UINT32_MAX ? p->backoff_base_ms : UINT32_MAX) + 1)) >>
+             32;
     *delay_ms = wait_ms + (spread < room ? spread : room);
     return true;
 }
@@ -299,8 +301,8 @@ static int take_name(struct cursor *c, const char *const *names, int count)
 
 static bool take_time(struct cursor *c, int *h, int *m, int *s)
 {
-    return take_digits(c, 2, h) && take_lit(c, ":") && take_digits(c, 2, m)
-        && take_lit(c, ":") && take_digits(c, 2, s);
+    return take_digits(c, 2, h) && take_lit(c, ":") && take_digits(c, 2, m) && take_lit(c, ":") &&
+           take_digits(c, 2, s);
 }
 
 static bool is_leap(int y)
@@ -333,7 +335,7 @@ static int year_of(int64_t wall_s)
         return 0;
     if (abs_days >= days_before_year(YEAR_MAX + 1))
         return YEAR_MAX;
-    y = abs_days * 400 / 146097;   /* 146097 days per 400 years: right to within one */
+    y = abs_days * 400 / 146097; /* 146097 days per 400 years: right to within one */
     while (y > 0 && days_before_year(y) > abs_days)
         y--;
     while (y < YEAR_MAX && days_before_year(y + 1) <= abs_days)
@@ -349,12 +351,12 @@ static bool civil_to_epoch(const struct civil *t, int64_t *out_s)
 {
     int64_t days;
 
-    if (t->year < 0 || t->year > YEAR_MAX || t->mon < 0 || t->mon > 11 || t->day < 1
-        || t->day > days_in_month(t->year, t->mon) || t->hour > 23 || t->min > 59
-        || t->sec > 60)        /* 60: a leap second is a real HTTP-date */
+    if (t->year < 0 || t->year > YEAR_MAX || t->mon < 0 || t->mon > 11 || t->day < 1 ||
+        t->day > days_in_month(t->year, t->mon) || t->hour > 23 || t->min > 59 ||
+        t->sec > 60) /* 60: a leap second is a real HTTP-date */
         return false;
-    days = days_before_year(t->year) - days_before_year(1970) + days_before_month[t->mon]
-         + (t->mon > 1 && is_leap(t->year) ? 1 : 0) + t->day - 1;
+    days = days_before_year(t->year) - days_before_year(1970) + days_before_month[t->mon] +
+           (t->mon > 1 && is_leap(t->year) ? 1 : 0) + t->day - 1;
     *out_s = days * SECS_PER_DAY + t->hour * 3600 + t->min * 60 + t->sec;
     return true;
 }
@@ -362,10 +364,10 @@ static bool civil_to_epoch(const struct civil *t, int64_t *out_s)
 /* IMF-fixdate after "Sun": ", 06 Nov 1994 08:49:37 GMT" */
 static bool parse_imf_rest(struct cursor *c, struct civil *t)
 {
-    return take_lit(c, ", ") && take_digits(c, 2, &t->day) && take_lit(c, " ")
-        && (t->mon = take_name(c, month_name, 12)) >= 0 && take_lit(c, " ")
-        && take_digits(c, 4, &t->year) && take_lit(c, " ")
-        && take_time(c, &t->hour, &t->min, &t->sec) && take_lit(c, " GMT");
+    return take_lit(c, ", ") && take_digits(c, 2, &t->day) && take_lit(c, " ") &&
+           (t->mon = take_name(c, month_name, 12)) >= 0 && take_lit(c, " ") &&
+           take_digits(c, 4, &t->year) && take_lit(c, " ") &&
+           take_time(c, &t->hour, &t->min, &t->sec) && take_lit(c, " GMT");
 }
 
 /* RFC 850 after "Sunday": ", 06-Nov-94 08:49:37 GMT"; the century comes from now. */
@@ -373,10 +375,10 @@ static bool parse_rfc850_rest(struct cursor *c, struct civil *t, int64_t now_wal
 {
     int now_year, yy = 0;
 
-    if (!(take_lit(c, ", ") && take_digits(c, 2, &t->day) && take_lit(c, "-")
-          && (t->mon = take_name(c, month_name, 12)) >= 0 && take_lit(c, "-")
-          && take_digits(c, 2, &yy) && take_lit(c, " ")
-          && take_time(c, &t->hour, &t->min, &t->sec) && take_lit(c, " GMT")))
+    if (!(take_lit(c, ", ") && take_digits(c, 2, &t->day) && take_lit(c, "-") &&
+          (t->mon = take_name(c, month_name, 12)) >= 0 && take_lit(c, "-") &&
+          take_digits(c, 2, &yy) && take_lit(c, " ") && take_time(c, &t->hour, &t->min, &t->sec) &&
+          take_lit(c, " GMT")))
         return false;
     /* RFC 9110 §5.6.7: the latest year ending in yy that is not more than 50 years ahead. */
     now_year = year_of(now_wall_s);
@@ -391,8 +393,7 @@ static bool parse_rfc850_rest(struct cursor *c, struct civil *t, int64_t now_wal
 /* asctime after "Sun": " Nov  6 08:49:37 1994" (the day is 2DIGIT or SP 1DIGIT) */
 static bool parse_asctime_rest(struct cursor *c, struct civil *t)
 {
-    if (!(take_lit(c, " ") && (t->mon = take_name(c, month_name, 12)) >= 0
-          && take_lit(c, " ")))
+    if (!(take_lit(c, " ") && (t->mon = take_name(c, month_name, 12)) >= 0 && take_lit(c, " ")))
         return false;
     if (take_lit(c, " ")) {
         if (!take_digits(c, 1, &t->day))
@@ -400,8 +401,8 @@ static bool parse_asctime_rest(struct cursor *c, struct civil *t)
     } else if (!take_digits(c, 2, &t->day)) {
         return false;
     }
-    return take_lit(c, " ") && take_time(c, &t->hour, &t->min, &t->sec) && take_lit(c, " ")
-        && take_digits(c, 4, &t->year);
+    return take_lit(c, " ") && take_time(c, &t->hour, &t->min, &t->sec) && take_lit(c, " ") &&
+           take_digits(c, 4, &t->year);
 }
 
 /* The weekday name is checked for spelling only, not against the date: a wrong weekday still

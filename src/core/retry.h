@@ -33,9 +33,9 @@ enum sl_fail {
 };
 
 struct sl_retry_policy {
-    unsigned max_attempts;         /* total attempts including the first; 0 acts as 1 */
-    uint64_t request_timeout_ms;   /* whole request, retries included; 0 = already expired */
-    uint64_t attempt_timeout_ms;   /* one attempt; 0 = no attempt may run */
+    unsigned max_attempts;       /* total attempts including the first; 0 acts as 1 */
+    uint64_t request_timeout_ms; /* whole request, retries included; 0 = already expired */
+    uint64_t attempt_timeout_ms; /* one attempt; 0 = no attempt may run */
     uint64_t backoff_base_ms;
     uint64_t backoff_max_ms;
     /* Borrowed, SL_RETRY_STATUS_COUNT entries, true = retry that status.  NULL means the SPEC
@@ -46,7 +46,7 @@ struct sl_retry_policy {
 /* What the upstream said about waiting before the next attempt. */
 struct sl_retry_hint {
     bool has_delay;
-    uint64_t delay_ms;             /* <= SL_RETRY_HINT_MAX_MS when made by the parser */
+    uint64_t delay_ms; /* <= SL_RETRY_HINT_MAX_MS when made by the parser */
 };
 
 /* Classify an attempt's outcome.  http_status is the final status, or 0 (or negative) when no
@@ -90,9 +90,9 @@ struct sl_retry_hint sl_retry_parse_hint(const char *retry_after_ms, const char 
  * (SL_RETRY_MIN_ATTEMPT_MS, capped by attempt_timeout_ms) before the request deadline means no
  * retry: waiting is pointless and coming back early would be rude.  The same minimum applies
  * without a hint. */
-bool sl_retry_should(const struct sl_retry_policy *p, unsigned fail, int status,
-                     unsigned attempt, uint64_t elapsed_ms, struct sl_retry_hint hint,
-                     uint32_t rand_u32, uint64_t *delay_ms);
+bool sl_retry_should(const struct sl_retry_policy *p, unsigned fail, int status, unsigned attempt,
+                     uint64_t elapsed_ms, struct sl_retry_hint hint, uint32_t rand_u32,
+                     uint64_t *delay_ms);
 
 /* A retry that sl_retry_should() granted found the calls paused (another request's upstream
  * 429) for wait_ms more.  May it wait that out?  True when the next attempt, after wait_ms,

@@ -79,8 +79,10 @@ static int take(const char *s, size_t n, const char *what, char **key, char *err
 {
     trim(&s, &n);
     if (!key_ok(s, n)) {
-        snprintf(err, err_sz, "the API key from %s is empty, too long or has characters "
-                 "other than visible ASCII", what);
+        snprintf(err, err_sz,
+                 "the API key from %s is empty, too long or has characters "
+                 "other than visible ASCII",
+                 what);
         return -EINVAL;
     }
     *key = secret_dup(s, n);
@@ -162,9 +164,10 @@ int sl_secret_load(const struct sl_config *cfg, char **key, char *source, size_t
         snprintf(source, source_sz, ".env");
         return r;
     }
-    snprintf(err, err_sz, "no upstream API key: set %s, api_key_file, the systemd credential "
-             "openai_api_key, or %s in ./.env", env_name ? env_name : "api_key_env",
-             env_name ? env_name : "OPENAI_API_KEY");
+    snprintf(err, err_sz,
+             "no upstream API key: set %s, api_key_file, the systemd credential "
+             "openai_api_key, or %s in ./.env",
+             env_name ? env_name : "api_key_env", env_name ? env_name : "OPENAI_API_KEY");
     return -ENOENT;
 }
 

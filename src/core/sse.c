@@ -18,14 +18,13 @@
  * the stream: thousands of streams may be open at once and most events are small. */
 #define SHRINK_ABOVE (64u << 10)
 
-
 static const unsigned char bom_bytes[3] = { 0xef, 0xbb, 0xbf };
 
 /* The next CR or LF at or after a position, found with memchr() and remembered: a long line
  * costs two vectorised scans instead of a byte loop, and many short lines stay linear. */
 struct breaks {
     const char *s;
-    size_t n, lf, cr;                 /* the next of each at or after the last position */
+    size_t n, lf, cr; /* the next of each at or after the last position */
 };
 
 static size_t find_byte(const char *s, size_t from, size_t n, char c)
@@ -215,8 +214,7 @@ static bool name_is(const char *name, size_t n, const char *want)
     return n == strlen(want) && memcmp(name, want, n) == 0;
 }
 
-static int field(struct sl_sse_parser *p, const char *name, size_t nlen, const char *v,
-                 size_t vlen)
+static int field(struct sl_sse_parser *p, const char *name, size_t nlen, const char *v, size_t vlen)
 {
     int r;
 
@@ -324,8 +322,7 @@ static int scan(struct sl_sse_parser *p, const char *buf, size_t len, size_t *us
     return r;
 }
 
-int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_event_cb cb,
-                void *arg)
+int sl_sse_feed(struct sl_sse_parser *p, const char *buf, size_t len, sl_sse_event_cb cb, void *arg)
 {
     size_t i = 0, used;
     int r;
@@ -367,9 +364,8 @@ static int put_data_lines(struct sl_buf *b, const char *data, size_t len)
     breaks_init(&br, data, len);
     for (;;) {
         e = next_break(&br, i);
-        if ((r = sl_buf_append(b, "data: ", 6)) < 0
-            || (r = sl_buf_append(b, data + i, e - i)) < 0
-            || (r = sl_buf_append(b, "\n", 1)) < 0)
+        if ((r = sl_buf_append(b, "data: ", 6)) < 0 ||
+            (r = sl_buf_append(b, data + i, e - i)) < 0 || (r = sl_buf_append(b, "\n", 1)) < 0)
             return r;
         if (e == len)
             return 0;
@@ -392,12 +388,11 @@ int sl_sse_write_event(struct sl_buf *b, const char *name, const char *data, siz
 
     if (has_break(name ? name : "", nlen))
         return -EINVAL;
-    if (nlen > 0 && ((r = sl_buf_append(b, "event: ", 7)) < 0
-                     || (r = sl_buf_append(b, name, nlen)) < 0
-                     || (r = sl_buf_append(b, "\n", 1)) < 0))
+    if (nlen > 0 && ((r = sl_buf_append(b, "event: ", 7)) < 0 ||
+                     (r = sl_buf_append(b, name, nlen)) < 0 || (r = sl_buf_append(b, "\n", 1)) < 0))
         return undo(b, start, r);
-    if ((r = put_data_lines(b, data ? data : "", data ? len : 0)) < 0
-        || (r = sl_buf_append(b, "\n", 1)) < 0)
+    if ((r = put_data_lines(b, data ? data : "", data ? len : 0)) < 0 ||
+        (r = sl_buf_append(b, "\n", 1)) < 0)
         return undo(b, start, r);
     return 0;
 }
@@ -409,10 +404,10 @@ int sl_sse_write_comment(struct sl_buf *b, const char *text, size_t len)
 
     if (len > 0 && has_break(text, len))
         return -EINVAL;
-    if ((r = sl_buf_append(b, ":", 1)) < 0
-        || (len > 0 && ((r = sl_buf_append(b, " ", 1)) < 0
-                        || (r = sl_buf_append(b, text, len)) < 0))
-        || (r = sl_buf_append(b, "\n\n", 2)) < 0)
+    if ((r = sl_buf_append(b, ":", 1)) < 0 ||
+        (len > 0 &&
+         ((r = sl_buf_append(b, " ", 1)) < 0 || (r = sl_buf_append(b, text, len)) < 0)) ||
+        (r = sl_buf_append(b, "\n\n", 2)) < 0)
         return undo(b, start, r);
     return 0;
 }

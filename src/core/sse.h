@@ -54,16 +54,16 @@ struct sl_sse_parser {
     struct sl_buf type; /* the pending event's "event" field */
     struct sl_buf id;   /* the last event ID buffer; survives dispatch (WHATWG) */
     size_t max_event_bytes;
-    size_t consumed;    /* read: bytes of buf the last sl_sse_feed() used */
-    uint64_t events;    /* read: events dispatched */
-    uint64_t comments;  /* read: comment lines seen */
-    uint64_t retry_ms;  /* read: the last valid "retry" value, when has_retry */
-    bool has_retry;     /* read */
-    int error;          /* sticky: -E2BIG or -ENOMEM once hit */
-    unsigned char bom;  /* bytes of a leading EF BB BF matched so far */
-    bool bom_done;      /* past the point where a BOM may appear */
-    bool after_cr;      /* the last line ended in CR: an LF next is part of that ending */
-    bool pending;       /* a field line since the last blank line */
+    size_t consumed;   /* read: bytes of buf the last sl_sse_feed() used */
+    uint64_t events;   /* read: events dispatched */
+    uint64_t comments; /* read: comment lines seen */
+    uint64_t retry_ms; /* read: the last valid "retry" value, when has_retry */
+    bool has_retry;    /* read */
+    int error;         /* sticky: -E2BIG or -ENOMEM once hit */
+    unsigned char bom; /* bytes of a leading EF BB BF matched so far */
+    bool bom_done;     /* past the point where a BOM may appear */
+    bool after_cr;     /* the last line ended in CR: an LF next is part of that ending */
+    bool pending;      /* a field line since the last blank line */
     bool report_comments;
 };
 

@@ -112,11 +112,13 @@ static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *
     n = json_object_get(root, "n");
     if (json_is_integer(n) && json_integer_value(n) > 0)
         e.n = (uint64_t)json_integer_value(n);
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         json_t *content = json_object_get(m, "content");
 
         e.messages++;
-        json_array_foreach(content, j, part) {
+        json_array_foreach(content, j, part)
+        {
             const char *type = json_string_value(json_object_get(part, "type"));
 
             if (type && (strcmp(type, "image_url") == 0 || strcmp(type, "input_image") == 0))
@@ -126,8 +128,8 @@ static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *
     return sl_quota_estimate_tokens(&e);
 }
 
-static int check(json_t *root, size_t len, const struct sl_config *cfg,
-                 struct sl_v1_request *out, struct sl_v1_problem *p)
+static int check(json_t *root, size_t len, const struct sl_config *cfg, struct sl_v1_request *out,
+                 struct sl_v1_problem *p)
 {
     json_t *model = json_object_get(root, "model"), *n = json_object_get(root, "n");
     bool changed = false;
@@ -189,8 +191,16 @@ int sl_v1_parse_tree(const char *raw, size_t len, const struct sl_config *cfg,
 
 /* The top-level members the gateway reads, captured by the validating pass; p is NULL when
  * absent. */
-enum { F_MODEL, F_N, F_MAX_TOKENS, F_MAX_COMPLETION_TOKENS, F_STREAM, F_STREAM_OPTIONS,
-       F_MESSAGES, F_COUNT };
+enum {
+    F_MODEL,
+    F_N,
+    F_MAX_TOKENS,
+    F_MAX_COMPLETION_TOKENS,
+    F_STREAM,
+    F_STREAM_OPTIONS,
+    F_MESSAGES,
+    F_COUNT
+};
 static const char *const field_names[F_COUNT] = {
     "model", "n", "max_tokens", "max_completion_tokens", "stream", "stream_options", "messages",
 };
@@ -291,7 +301,7 @@ static bool fast_include_usage(struct edits *ed, const char *base, struct sl_jso
     struct sl_json_span inc = { NULL, 0 };
 
     if (!opts.p)
-        return true;                  /* added with the root's own edits */
+        return true; /* added with the root's own edits */
     if (sl_json_type_of(opts) == SL_JSON_NULL) {
         add_edit(ed, base, opts, opts.len, whole);
         return true;
@@ -303,15 +313,10 @@ static bool fast_include_usage(struct edits *ed, const char *base, struct sl_jso
         return true;
     }
     switch (sl_json_type_of(inc)) {
-    case SL_JSON_TRUE:
-        *asked = true;
-        return true;
+    case SL_JSON_TRUE: *asked = true; return true;
     case SL_JSON_FALSE:
-    case SL_JSON_NULL:
-        add_edit(ed, base, inc, inc.len, "true");
-        return true;
-    default:
-        return false;
+    case SL_JSON_NULL: add_edit(ed, base, inc, inc.len, "true"); return true;
+    default: return false;
     }
 }
 
@@ -361,8 +366,7 @@ static void sort_edits(struct edits *ed)
  * json_object_set_new() keeps a key's position; otherwise it goes last), then
  * stream_options when a stream has none. */
 static void top_level_edits(struct edits *ed, const char *raw, struct sl_json_span root,
-                            const struct fields *f, bool cap_needed, bool add_options,
-                            unsigned cap)
+                            const struct fields *f, bool cap_needed, bool add_options, unsigned cap)
 {
     char tail[96] = "", num[24];
 
@@ -433,8 +437,8 @@ static int fast_parse(const char *raw, size_t len, const struct sl_config *cfg,
     return apply_edits(raw, len, &ed, out);
 }
 
-int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
-                struct sl_v1_request *out, struct sl_v1_problem *problem)
+int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg, struct sl_v1_request *out,
+                struct sl_v1_problem *problem)
 {
     struct sl_v1_request v = { 0 };
     int r = fast_parse(raw, len, cfg, &v);
@@ -481,7 +485,7 @@ int sl_v1_include_usage_json(json_t *root, bool *changed, bool *client_asked)
 }
 
 int sl_v1_include_usage(const char *body, size_t len, char **out, size_t *out_len,
-                         bool *client_asked)
+                        bool *client_asked)
 {
     json_error_t err;
     json_t *root;

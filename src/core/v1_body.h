@@ -12,23 +12,23 @@
 
 struct sl_config;
 
-#define SL_V1_N_MAX 128               /* OpenAI's own ceiling on n */
+#define SL_V1_N_MAX 128 /* OpenAI's own ceiling on n */
 
 struct sl_v1_request {
     char model[128];
     bool stream;
-    bool client_asked_usage;          /* keep the usage chunk when relaying */
-    uint64_t reservation;             /* upper bound of the tokens it can cost */
-    char *body;                       /* owned, NUL-terminated: the upstream body */
+    bool client_asked_usage; /* keep the usage chunk when relaying */
+    uint64_t reservation;    /* upper bound of the tokens it can cost */
+    char *body;              /* owned, NUL-terminated: the upstream body */
     size_t body_len;
 };
 
 /* Why a body is refused, in OpenAI's terms (type is always invalid_request_error). */
 struct sl_v1_problem {
-    int status;                       /* 400 or 404 */
+    int status; /* 400 or 404 */
     char message[200];
-    const char *param;                /* static or NULL */
-    const char *code;                 /* static */
+    const char *param; /* static or NULL */
+    const char *code;  /* static */
 };
 
 /* 0 and *out filled; -EINVAL and *problem filled; -ENOMEM.  The upstream body is the client's
@@ -38,8 +38,8 @@ struct sl_v1_problem {
  * stream_options, or a whole "stream_options" after everything else.  Bodies the one-pass
  * scanner (json_scan.h) does not accept at once, refusals included, go through
  * sl_v1_parse_tree(), so every refusal is worded by it. */
-int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg,
-                struct sl_v1_request *out, struct sl_v1_problem *problem);
+int sl_v1_parse(const char *raw, size_t len, const struct sl_config *cfg, struct sl_v1_request *out,
+                struct sl_v1_problem *problem);
 /* The same checks on a jansson tree, the body rebuilt from it (compact, key order kept).
  * sl_v1_parse() falls back on it; the fuzz target v1_request holds the two to the same
  * verdicts, reservation and (parsed) upstream body. */
@@ -72,5 +72,5 @@ int sl_v1_include_usage_json(struct json_t *root, bool *changed, bool *client_as
  * integers outside int64 or nesting deeper than 2048; -E2BIG over SL_V1_BODY_MAX;
  * -ENOMEM.  *out is NULL after an error; *client_asked is written on success only. */
 int sl_v1_include_usage(const char *body, size_t len, char **out, size_t *out_len,
-                         bool *client_asked);
+                        bool *client_asked);
 #endif /* SL_V1_BODY_H */

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #define SD_LISTEN_FDS_START 3
-#define LISTEN_BACKLOG 4096     /* the kernel clamps it to net.core.somaxconn */
+#define LISTEN_BACKLOG 4096 /* the kernel clamps it to net.core.somaxconn */
 
 static int open_tcp(const struct sl_listen_spec *spec, char *err, size_t errsz)
 {
@@ -102,15 +102,14 @@ static int open_unix(const struct sl_listen_spec *spec, char *err, size_t errsz)
      * refuse. */
     if (lstat(spec->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
         switch (unix_owner(&sa)) {
-        case UNIX_NOBODY:
-            (void)unlink(spec->path);
-            break;
+        case UNIX_NOBODY: (void)unlink(spec->path); break;
         case UNIX_LISTENER:
-            snprintf(err, errsz, "%s is in use: another process accepts on it (is sluiced "
-                     "already running?)", spec->path);
+            snprintf(err, errsz,
+                     "%s is in use: another process accepts on it (is sluiced "
+                     "already running?)",
+                     spec->path);
             return -EADDRINUSE;
-        case UNIX_UNKNOWN:
-            break;
+        case UNIX_UNKNOWN: break;
         }
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -11,7 +11,7 @@
 
 struct sl_listener {
     int fd;
-    bool from_systemd;        /* not ours to unlink or re-open */
+    bool from_systemd; /* not ours to unlink or re-open */
     struct sl_listen_spec spec;
 };
 

@@ -26,19 +26,18 @@ extern char **environ;
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: sluiced [-c FILE] [-t] [-V] [-h]\n"
-            "\n"
-            "sluice gateway daemon: admission control and retries in front of the OpenAI\n"
-            "Chat Completions API.  Runs in the foreground and logs JSON lines to stderr.\n"
-            "\n"
-            "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-            "  -t       check the configuration, print what is wrong, and exit 0 or 1\n"
-            "  -V       print the version and exit\n"
-            "  -h       print this help and exit\n"
-            "\n"
-            "Every key can be overridden by SLUICE_<SECTION>_<KEY> in the environment.\n"
-            "Signals: TERM/INT stop gracefully, HUP reloads the configuration.\n");
+    fprintf(out, "Usage: sluiced [-c FILE] [-t] [-V] [-h]\n"
+                 "\n"
+                 "sluice gateway daemon: admission control and retries in front of the OpenAI\n"
+                 "Chat Completions API.  Runs in the foreground and logs JSON lines to stderr.\n"
+                 "\n"
+                 "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+                 "  -t       check the configuration, print what is wrong, and exit 0 or 1\n"
+                 "  -V       print the version and exit\n"
+                 "  -h       print this help and exit\n"
+                 "\n"
+                 "Every key can be overridden by SLUICE_<SECTION>_<KEY> in the environment.\n"
+                 "Signals: TERM/INT stop gracefully, HUP reloads the configuration.\n");
 }
 
 static void print_errors(const char *errs)

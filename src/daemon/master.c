@@ -30,12 +30,12 @@
 
 #define MAX_CHILDREN SL_SHM_WORKER_SLOTS
 #define RESPAWN_MAX_DELAY_MS 10000
-#define STABLE_AFTER_MS 5000         /* a worker that lived this long resets the crash streak */
-#define START_GIVE_UP_STREAK 8       /* workers that never came up this often: give up */
+#define STABLE_AFTER_MS 5000   /* a worker that lived this long resets the crash streak */
+#define START_GIVE_UP_STREAK 8 /* workers that never came up this often: give up */
 #define RELOAD_READY_TIMEOUT_MS 10000
-#define HEARTBEAT_STALE_MS 10000     /* a worker loop silent this long is wedged */
-#define STOP_GRACE_MS 1000           /* beyond shutdown_timeout_ms before SIGKILL */
-#define STATE_SAVE_MS 5000           /* how much usage a master crash can forget, at most */
+#define HEARTBEAT_STALE_MS 10000 /* a worker loop silent this long is wedged */
+#define STOP_GRACE_MS 1000       /* beyond shutdown_timeout_ms before SIGKILL */
+#define STATE_SAVE_MS 5000       /* how much usage a master crash can forget, at most */
 
 extern char **environ;
 
@@ -56,22 +56,22 @@ struct gen_set {
     char *api_key;
     struct sl_listener listeners[SL_MAX_LISTEN];
     size_t nlisteners;
-    struct sl_listener metrics;      /* [metrics] listen; fd -1 when not set */
+    struct sl_listener metrics; /* [metrics] listen; fd -1 when not set */
 };
 
 struct master {
-    struct gen_set cur;              /* serving */
-    struct gen_set next;             /* staged by a reload in progress */
-    struct sl_config *cfg;           /* == cur.cfg */
+    struct gen_set cur;    /* serving */
+    struct gen_set next;   /* staged by a reload in progress */
+    struct sl_config *cfg; /* == cur.cfg */
     const char *cfg_path;
     struct sl_shm *shm;
     bool socket_activated;
     struct child children[MAX_CHILDREN];
     size_t nchildren;
-    uint32_t generation;             /* == cur.id */
-    uint32_t last_generation;        /* ids are never reused */
+    uint32_t generation;      /* == cur.id */
+    uint32_t last_generation; /* ids are never reused */
     bool reloading;
-    bool reload_pending;             /* a SIGHUP came during a reload, or before READY */
+    bool reload_pending; /* a SIGHUP came during a reload, or before READY */
     uint64_t reload_deadline_ms;
     bool announced_ready;
     unsigned crash_streak;
@@ -101,8 +101,7 @@ static bool generation_ready(const struct master *m, uint32_t gen, unsigned want
     for (i = 0; i < m->nchildren; i++) {
         const struct child *c = &m->children[i];
 
-        if (c->generation == gen &&
-            atomic_load(&m->shm->workers[c->slot].state) == SL_WORKER_READY)
+        if (c->generation == gen && atomic_load(&m->shm->workers[c->slot].state) == SL_WORKER_READY)
             ready++;
     }
     return ready >= want;
@@ -110,8 +109,8 @@ static bool generation_ready(const struct master *m, uint32_t gen, unsigned want
 
 static void status_line(struct master *m, const char *what)
 {
-    sl_notifyf("STATUS=%s; %zu workers, generation %u", what,
-               count_generation(m, m->generation), m->generation);
+    sl_notifyf("STATUS=%s; %zu workers, generation %u", what, count_generation(m, m->generation),
+               m->generation);
 }
 
 static bool in_set(const struct gen_set *g, int fd)
@@ -282,8 +281,8 @@ static void reap(struct master *m)
     }
 }
 
-static int open_listeners(struct master *m, const struct sl_config *cfg,
-                          struct sl_listener *out, size_t *nout)
+static int open_listeners(struct master *m, const struct sl_config *cfg, struct sl_listener *out,
+                          size_t *nout)
 {
     char err[256], where[300];
     bool fresh[SL_MAX_LISTEN];
@@ -390,8 +389,8 @@ static void load_state(struct master *m)
 
     if (!m->cfg->state_file || !*m->cfg->state_file)
         return;
-    if (sl_state_load(&m->shm->tenants, m->cfg->state_file,
-                      (int64_t)(sl_clock_wall_ms() / 1000), err, sizeof(err)) < 0)
+    if (sl_state_load(&m->shm->tenants, m->cfg->state_file, (int64_t)(sl_clock_wall_ms() / 1000),
+                      err, sizeof(err)) < 0)
         sl_log_err("state_load_failed", "%s; starting without it", err);
     else
         sl_log_info("state_loaded", "%s", m->cfg->state_file);
@@ -426,10 +425,11 @@ static bool same_table_sizes(const struct sl_tenants *t, const struct sl_config 
     if (cfg->max_tenants == t->max_tenants && cfg->max_keys == t->max_keys &&
         cfg->max_reservations == t->max_resv)
         return true;
-    sl_log_err("reload_failed", "[state] max_tenants, max_keys, max_reservations changed "
+    sl_log_err("reload_failed",
+               "[state] max_tenants, max_keys, max_reservations changed "
                "(%u, %u, %u -> %u, %u, %u): the shared tables are sized at start; restart "
-               "sluiced to apply; keeping the running configuration", t->max_tenants,
-               t->max_keys, t->max_resv, cfg->max_tenants, cfg->max_keys,
+               "sluiced to apply; keeping the running configuration",
+               t->max_tenants, t->max_keys, t->max_resv, cfg->max_tenants, cfg->max_keys,
                cfg->max_reservations);
     return false;
 }
@@ -549,16 +549,10 @@ static void handle_signals(struct master *m)
 
     while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         switch (si.ssi_signo) {
-        case SIGCHLD:
-            reap(m);
-            break;
+        case SIGCHLD: reap(m); break;
         case SIGTERM:
-        case SIGINT:
-            begin_stop(m, (int)si.ssi_signo);
-            break;
-        case SIGHUP:
-            begin_reload(m);
-            break;
+        case SIGINT: begin_stop(m, (int)si.ssi_signo); break;
+        case SIGHUP: begin_reload(m); break;
         case SIGUSR1:
             /* Logs go to stderr, which the service manager owns: nothing to reopen. */
             sl_log_notice("reopen_logs", "SIGUSR1: logging to stderr, nothing to reopen");
@@ -580,8 +574,7 @@ static void check_heartbeats(struct master *m, uint64_t now)
         uint32_t st = atomic_load(&s->state);
 
         /* A worker stuck before READY would hold up READY=1 or a reload just the same. */
-        if ((st == SL_WORKER_READY || st == SL_WORKER_STARTING) &&
-            now > hb + HEARTBEAT_STALE_MS) {
+        if ((st == SL_WORKER_READY || st == SL_WORKER_STARTING) && now > hb + HEARTBEAT_STALE_MS) {
             sl_log_err("worker_wedged", "worker %d silent for %llu ms; killing it", (int)c->pid,
                        (unsigned long long)(now - hb));
             (void)kill(c->pid, SIGKILL);
@@ -633,7 +626,7 @@ static int loop(struct master *m)
             return 0;
         if (m->stopping && now >= m->stop_deadline_ms) {
             sl_log_err("stop_timeout", "workers still running after shutdown_timeout_ms; "
-                       "killing them");
+                                       "killing them");
             signal_all(m, SIGKILL);
             m->stop_deadline_ms = now + 1000;
         }
@@ -699,7 +692,7 @@ int sl_master_load_key(const struct sl_config *cfg, char **api_key)
      * such a base_url already, with file and line; this stays as the last line. */
     if (strncmp(cfg->base_url, "https://", 8) != 0 && !sl_secret_url_is_local(cfg->base_url)) {
         sl_log_err("config_error", "base_url must be https:// unless it is on this host: "
-                   "the API key would travel in cleartext");
+                                   "the API key would travel in cleartext");
         return -EINVAL;
     }
     r = sl_secret_load(cfg, api_key, source, sizeof(source), err, sizeof(err));
@@ -708,8 +701,7 @@ int sl_master_load_key(const struct sl_config *cfg, char **api_key)
         return 0;
     }
     if (r == -ENOENT && sl_secret_url_is_local(cfg->base_url)) {
-        sl_log_notice("api_key", "no upstream API key; %s is local, sending none",
-                      cfg->base_url);
+        sl_log_notice("api_key", "no upstream API key; %s is local, sending none", cfg->base_url);
         *api_key = NULL;
         return 0;
     }
@@ -736,8 +728,8 @@ static void raise_nofile(void)
                         (unsigned long long)rl.rlim_max, strerror(errno));
             return;
         }
-        sl_log_debug("rlimit", "RLIMIT_NOFILE raised from %llu to %llu",
-                     (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+        sl_log_debug("rlimit", "RLIMIT_NOFILE raised from %llu to %llu", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_cur);
         return;
     }
     sl_log_debug("rlimit", "RLIMIT_NOFILE is %llu", (unsigned long long)rl.rlim_cur);
@@ -745,7 +737,7 @@ static void raise_nofile(void)
 
 int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
 {
-    static struct master m;      /* large (the child table); not on the stack */
+    static struct master m; /* large (the child table); not on the stack */
     char where[300];
     size_t i;
     int n, r;
@@ -765,8 +757,7 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     if (n > 0) {
         m.cur.nlisteners = (size_t)n;
         m.socket_activated = true;
-        sl_log_notice("listen", "using %d socket(s) passed by systemd; [server] listen ignored",
-                      n);
+        sl_log_notice("listen", "using %d socket(s) passed by systemd; [server] listen ignored", n);
     } else if (open_listeners(&m, cfg, m.cur.listeners, &m.cur.nlisteners) < 0) {
         return 1;
     } else {
@@ -779,17 +770,16 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
         return 1;
     m.shm = sl_shm_create(cfg->max_tenants, cfg->max_keys, cfg->max_reservations);
     if (!m.shm) {
-        sl_log_err("start_failed", "the shared region (%zu bytes for [state] max_tenants, "
+        sl_log_err("start_failed",
+                   "the shared region (%zu bytes for [state] max_tenants, "
                    "max_keys, max_reservations) could not be made: %s",
-                   sizeof(struct sl_shm) + sl_tenants_arrays_size(cfg->max_tenants,
-                                                                  cfg->max_keys,
+                   sizeof(struct sl_shm) + sl_tenants_arrays_size(cfg->max_tenants, cfg->max_keys,
                                                                   cfg->max_reservations),
                    strerror(errno));
         return 1;
     }
     atomic_store(&m.shm->generation, m.generation);
-    sl_breaker_init(&m.shm->breaker, cfg->failure_threshold, cfg->open_ms,
-                    cfg->half_open_probes);
+    sl_breaker_init(&m.shm->breaker, cfg->failure_threshold, cfg->open_ms, cfg->half_open_probes);
     if (apply_tenants(&m, cfg) < 0)
         return 1;
     load_state(&m);

@@ -75,31 +75,33 @@ static void write_tenants(struct sl_buf *b, struct sl_tenants *t)
     uint32_t i, n = atomic_load(&t->ntenants);
 
     sl_metrics_write_header(b, "sluice_tenant_requests_total", "counter",
-           "Requests answered for a tenant (authenticated), by status.");
+                            "Requests answered for a tenant (authenticated), by status.");
     for (i = 0; i < n; i++) {
         struct sl_tenant_rec *rec = &t->tenants[i];
 
         if (atomic_load(&rec->state) != SL_SLOT_LIVE)
             continue;
-        sl_metrics_write_by_code(b, "sluice_tenant_requests_total", "tenant", rec->name, rec->counters.requests);
+        sl_metrics_write_by_code(b, "sluice_tenant_requests_total", "tenant", rec->name,
+                                 rec->counters.requests);
     }
     sl_metrics_write_header(b, "sluice_tenant_tokens_total", "counter",
-           "Tokens the upstream reported for a tenant's requests, by kind.");
+                            "Tokens the upstream reported for a tenant's requests, by kind.");
     for (i = 0; i < n; i++) {
         struct sl_tenant_rec *rec = &t->tenants[i];
 
         if (atomic_load(&rec->state) != SL_SLOT_LIVE)
             continue;
-        sl_buf_printf(b, "sluice_tenant_tokens_total{tenant=\"%s\",kind=\"prompt\"} %llu\n"
+        sl_buf_printf(b,
+                      "sluice_tenant_tokens_total{tenant=\"%s\",kind=\"prompt\"} %llu\n"
                       "sluice_tenant_tokens_total{tenant=\"%s\",kind=\"completion\"} %llu\n",
-                      rec->name, (unsigned long long)load(&rec->counters.tokens_prompt),
-                      rec->name, (unsigned long long)load(&rec->counters.tokens_completion));
+                      rec->name, (unsigned long long)load(&rec->counters.tokens_prompt), rec->name,
+                      (unsigned long long)load(&rec->counters.tokens_completion));
     }
 }
 
 int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *out)
 {
-    static struct sl_metrics acc;    /* large; workers are single-threaded */
+    static struct sl_metrics acc; /* large; workers are single-threaded */
     uint64_t inflight;
     unsigned workers;
 
@@ -107,25 +109,25 @@ int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *ou
     sl_metrics_write(out, &acc);
     write_tenants(out, &shm->tenants);
     sl_metrics_write_header(out, "sluice_breaker_state", "gauge",
-           "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
+                            "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
     sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} %d\n",
                   (int)sl_breaker_state(&shm->breaker, sl_clock_mono_ms()));
     sl_metrics_write_header(out, "sluice_reservations_held", "gauge",
-           "Token reservations held by requests in flight, all tenants.");
+                            "Token reservations held by requests in flight, all tenants.");
     sl_buf_printf(out, "sluice_reservations_held %u\n", sl_tenants_reserved_slots(&shm->tenants));
     sl_metrics_write_header(out, "sluice_redis_journal_pending", "gauge",
-           "Settlements waiting to be written to Redis (this host).");
-    sl_buf_printf(out, "sluice_redis_journal_pending %u\n",
-                  atomic_load(&shm->tenants.npending));
+                            "Settlements waiting to be written to Redis (this host).");
+    sl_buf_printf(out, "sluice_redis_journal_pending %u\n", atomic_load(&shm->tenants.npending));
     sl_metrics_write_header(out, "sluice_inflight_requests", "gauge", "Requests being served now.");
     sl_buf_printf(out, "sluice_inflight_requests %llu\n", (unsigned long long)inflight);
-    sl_metrics_write_header(out, "sluice_workers", "gauge", "Workers of the serving generation accepting.");
+    sl_metrics_write_header(out, "sluice_workers", "gauge",
+                            "Workers of the serving generation accepting.");
     sl_buf_printf(out, "sluice_workers %u\n", workers);
     sl_metrics_write_header(out, "sluice_workers_restarted_total", "counter",
-           "Workers that died unexpectedly and were replaced.");
-    sl_buf_printf(out, "sluice_workers_restarted_total %u\n",
-                  atomic_load(&shm->workers_restarted));
-    sl_metrics_write_header(out, "process_start_time_seconds", "gauge", "When the master started (unix time).");
+                            "Workers that died unexpectedly and were replaced.");
+    sl_buf_printf(out, "sluice_workers_restarted_total %u\n", atomic_load(&shm->workers_restarted));
+    sl_metrics_write_header(out, "process_start_time_seconds", "gauge",
+                            "When the master started (unix time).");
     return sl_buf_printf(out, "process_start_time_seconds %llu.%03llu\n",
                          (unsigned long long)(shm->started_wall_ms / 1000),
                          (unsigned long long)(shm->started_wall_ms % 1000));

@@ -30,7 +30,7 @@ int sl_notify(const char *state)
         return -EINVAL;
     memcpy(sa.sun_path, path, plen);
     if (path[0] == '@')
-        sa.sun_path[0] = '\0';   /* abstract namespace */
+        sa.sun_path[0] = '\0'; /* abstract namespace */
     salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd == -1)

@@ -31,8 +31,7 @@ struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned m
     shm->layout = SL_SHM_LAYOUT;
     shm->size = size;
     shm->started_wall_ms = sl_clock_wall_ms();
-    r = sl_tenants_init(&shm->tenants, (char *)shm + fixed_size(), max_tenants, max_keys,
-                        max_resv);
+    r = sl_tenants_init(&shm->tenants, (char *)shm + fixed_size(), max_tenants, max_keys, max_resv);
     if (r < 0) {
         munmap(shm, size);
         errno = -r;

@@ -19,26 +19,26 @@
 #include "core/metrics.h"
 #include "admission/tenants.h"
 
-#define SL_SHM_MAGIC 0x534c5543u      /* "SLUC" */
+#define SL_SHM_MAGIC 0x534c5543u /* "SLUC" */
 #define SL_SHM_LAYOUT 5u
 /* Two generations of the largest worker count may be alive during a reload. */
 #define SL_SHM_WORKER_SLOTS 1024u
 
 enum sl_worker_state {
     SL_WORKER_FREE = 0,
-    SL_WORKER_STARTING,   /* forked, setting up its loop */
-    SL_WORKER_READY,      /* accepting connections */
-    SL_WORKER_DRAINING,   /* stopped accepting, finishing requests */
+    SL_WORKER_STARTING, /* forked, setting up its loop */
+    SL_WORKER_READY,    /* accepting connections */
+    SL_WORKER_DRAINING, /* stopped accepting, finishing requests */
 };
 
 struct sl_worker_slot {
     _Atomic int32_t pid;
     _Atomic uint32_t generation;
-    _Atomic uint32_t state;           /* enum sl_worker_state */
-    _Atomic uint32_t inflight;        /* requests being served now */
-    _Atomic uint64_t heartbeat_ms;    /* monotonic; the worker's loop is alive */
-    _Atomic uint64_t requests;        /* served since the worker started */
-    struct sl_metrics metrics;        /* written by the worker only */
+    _Atomic uint32_t state;        /* enum sl_worker_state */
+    _Atomic uint32_t inflight;     /* requests being served now */
+    _Atomic uint64_t heartbeat_ms; /* monotonic; the worker's loop is alive */
+    _Atomic uint64_t requests;     /* served since the worker started */
+    struct sl_metrics metrics;     /* written by the worker only */
 };
 
 struct sl_shm {
@@ -46,12 +46,12 @@ struct sl_shm {
     uint32_t layout;
     uint64_t size;
     uint64_t started_wall_ms;
-    _Atomic uint32_t generation;      /* the generation now serving */
+    _Atomic uint32_t generation; /* the generation now serving */
     _Atomic uint32_t workers_restarted;
     _Atomic uint32_t metrics_fold_seq; /* odd while the master folds a slot into retired */
-    struct sl_metrics retired;        /* counters of workers that have exited */
-    struct sl_breaker breaker;        /* the upstream's circuit breaker, shared by all */
-    struct sl_tenants tenants;        /* tenants, keys, quota records, reservations */
+    struct sl_metrics retired;         /* counters of workers that have exited */
+    struct sl_breaker breaker;         /* the upstream's circuit breaker, shared by all */
+    struct sl_tenants tenants;         /* tenants, keys, quota records, reservations */
     struct sl_worker_slot workers[SL_SHM_WORKER_SLOTS];
 };
 

@@ -106,11 +106,10 @@ static json_t *journal_doc(struct sl_tenants *t)
         if (atomic_load(&r->state) != SL_SLOT_PENDING || r->tenant >= t->max_tenants ||
             !sl_tenants_resv_id(t, (int)i, r->seq, id, sizeof(id)))
             continue;
-        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:b}", "tenant",
-                                              t->tenants[r->tenant].name, "id", id, "tokens",
-                                              (json_int_t)r->tokens, "actual",
-                                              (json_int_t)r->actual, "local",
-                                              (r->flags & SL_RESV_LOCAL) != 0));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:I, s:I, s:b}", "tenant", t->tenants[r->tenant].name, "id",
+                            id, "tokens", (json_int_t)r->tokens, "actual", (json_int_t)r->actual,
+                            "local", (r->flags & SL_RESV_LOCAL) != 0));
     }
     return list;
 }
@@ -189,7 +188,8 @@ static const char *validate(json_t *doc)
         return "unknown version";
     if (!json_is_array(list))
         return "no tenants array";
-    json_array_foreach(list, i, tn) {
+    json_array_foreach(list, i, tn)
+    {
         json_t *lim = json_object_get(tn, "limits");
         const char *name = json_string_value(json_object_get(tn, "name"));
 
@@ -208,21 +208,20 @@ static const char *validate(json_t *doc)
                     json_integer_value(json_object_get(lim, "token_budget")) < 0 ||
                     !period_of(json_string_value(json_object_get(lim, "budget_period")), &p)))
             return "a tenant with bad limits";
-        json_array_foreach(json_object_get(tn, "keys"), j, k)
-            if (!unhex(json_string_value(json_object_get(k, "sha256")), sha, 32))
-                return "a key with a bad sha256";
+        json_array_foreach(json_object_get(tn, "keys"), j,
+                           k) if (!unhex(json_string_value(json_object_get(k, "sha256")), sha,
+                                         32)) return "a key with a bad sha256";
     }
     list = json_object_get(doc, "journal");
     if (list && !json_is_array(list))
         return "a journal that is not an array";
-    json_array_foreach(list, i, tn)
-        if (!json_is_string(json_object_get(tn, "tenant")) ||
-            !json_is_string(json_object_get(tn, "id")) ||
-            !json_is_integer(json_object_get(tn, "tokens")) ||
-            !json_is_integer(json_object_get(tn, "actual")) ||
-            json_integer_value(json_object_get(tn, "tokens")) < 0 ||
-            json_integer_value(json_object_get(tn, "actual")) < 0)
-            return "a journal entry with bad fields";
+    json_array_foreach(list, i, tn) if (!json_is_string(json_object_get(tn, "tenant")) ||
+                                        !json_is_string(json_object_get(tn, "id")) ||
+                                        !json_is_integer(json_object_get(tn, "tokens")) ||
+                                        !json_is_integer(json_object_get(tn, "actual")) ||
+                                        json_integer_value(json_object_get(tn, "tokens")) < 0 ||
+                                        json_integer_value(json_object_get(tn, "actual")) <
+                                            0) return "a journal entry with bad fields";
     return NULL;
 }
 
@@ -232,7 +231,8 @@ static void restore_journal(struct sl_tenants *t, json_t *doc)
     json_t *e;
     size_t i;
 
-    json_array_foreach(json_object_get(doc, "journal"), i, e) {
+    json_array_foreach(json_object_get(doc, "journal"), i, e)
+    {
         int idx = sl_tenants_by_name(t, json_string_value(json_object_get(e, "tenant")));
 
         if (idx >= 0)
@@ -249,7 +249,8 @@ static void restore(struct sl_tenants *t, json_t *doc, int64_t now_wall_s)
     json_t *tn, *k;
     size_t i, j;
 
-    json_array_foreach(json_object_get(doc, "tenants"), i, tn) {
+    json_array_foreach(json_object_get(doc, "tenants"), i, tn)
+    {
         const char *name = json_string_value(json_object_get(tn, "name"));
         json_t *lim_j = json_object_get(tn, "limits");
         int idx = sl_tenants_by_name(t, name);
@@ -269,13 +270,13 @@ static void restore(struct sl_tenants *t, json_t *doc, int64_t now_wall_s)
         }
         if (idx < 0)
             continue;
-        json_array_foreach(json_object_get(tn, "keys"), j, k) {
+        json_array_foreach(json_object_get(tn, "keys"), j, k)
+        {
             unsigned char sha[32];
 
             unhex(json_string_value(json_object_get(k, "sha256")), sha, 32);
-            (void)sl_tenants_add_key(t, idx, sha, json_integer_value(json_object_get(k,
-                                                                                     "created_at")),
-                                     NULL);
+            (void)sl_tenants_add_key(t, idx, sha,
+                                     json_integer_value(json_object_get(k, "created_at")), NULL);
         }
         period_of(json_string_value(json_object_get(tn, "period")), &p);
         sl_tenants_restore_usage(t, idx, (uint64_t)json_integer_value(json_object_get(tn, "used")),

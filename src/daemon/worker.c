@@ -42,10 +42,10 @@ struct sl_worker {
     struct sl_worker_slot *slot;
     uint32_t generation;
     int master_pid;
-    struct sl_serve serve;            /* what its requests reach */
+    struct sl_serve serve; /* what its requests reach */
     struct sl_front *front;
     struct event *sig_term, *heartbeat, *drain_check;
-    struct event *ready_grace;        /* with Redis: accept without it after a while */
+    struct event *ready_grace; /* with Redis: accept without it after a while */
     bool ready;
     struct sl_retry_policy retry;
     uint64_t drain_deadline_ms;
@@ -77,8 +77,10 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
 
     if (now >= w->drain_deadline_ms) {
         if (s->inflight || s->unsent)
-            sl_log_warn("drain_timeout", "shutdown_timeout_ms passed with %u requests in flight "
-                        "and %u replies not fully written", s->inflight, s->unsent);
+            sl_log_warn("drain_timeout",
+                        "shutdown_timeout_ms passed with %u requests in flight "
+                        "and %u replies not fully written",
+                        s->inflight, s->unsent);
         event_base_loopbreak(s->base);
         return;
     }
@@ -101,8 +103,7 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
     atomic_store(&w->slot->state, SL_WORKER_DRAINING);
     sl_front_accept(w->front, false);
     w->drain_deadline_ms = sl_clock_mono_ms() + w->cfg->shutdown_timeout_ms;
-    sl_log_info("worker_draining", "stopped accepting; %u requests in flight",
-                w->serve.inflight);
+    sl_log_info("worker_draining", "stopped accepting; %u requests in flight", w->serve.inflight);
     on_drain_check(-1, 0, w);
 }
 
@@ -172,8 +173,8 @@ static int setup_serve(struct sl_worker *w, const struct sl_worker_params *p)
     if (!s->budget)
         return -ENOMEM;
     if (sl_budget_redis(s->budget)) {
-        s->tenant_sync = sl_tenant_sync_new(s->base, w->cfg, s->tenants,
-                                            sl_budget_redis(s->budget), s->metrics);
+        s->tenant_sync =
+            sl_tenant_sync_new(s->base, w->cfg, s->tenants, sl_budget_redis(s->budget), s->metrics);
         if (!s->tenant_sync)
             return -ENOMEM;
     }

@@ -17,13 +17,13 @@ struct sl_shm;
 struct sl_worker_params {
     const struct sl_config *cfg;
     struct sl_shm *shm;
-    int slot;                 /* this worker's slot in shm->workers */
+    int slot; /* this worker's slot in shm->workers */
     uint32_t generation;
-    const int *fds;           /* listening sockets, borrowed */
+    const int *fds; /* listening sockets, borrowed */
     size_t nfds;
-    int metrics_fd;           /* [metrics] listen, or -1 */
+    int metrics_fd; /* [metrics] listen, or -1 */
     int master_pid;
-    const char *api_key;      /* upstream key, borrowed; NULL for a local upstream */
+    const char *api_key; /* upstream key, borrowed; NULL for a local upstream */
 };
 
 /* Runs the worker to completion; returns the process exit status. */

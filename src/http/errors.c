@@ -95,7 +95,7 @@ struct evhttp_request *evhttp_request_new(void (*cb)(struct evhttp_request *, vo
         return NULL;
     }
     req = next(cb, arg);
-    too_large = NULL;         /* never a stale pointer to match a request at the same address */
+    too_large = NULL; /* never a stale pointer to match a request at the same address */
     if (req && metrics)
         evhttp_request_set_header_cb(req, on_header);
     return req;
@@ -122,17 +122,17 @@ static bool may_have_body(enum evhttp_cmd_type t)
 
 /* evhttp 2.1 meets "Expect: 100-continue" with a Content-Length over the limit by reading
  * (and discarding) the body before it answers 413, while the client waits for a 100
- * Continue that never comes.  Any other expectation it answers at once, with evhttp_send_error(417):
- * so the expectation is renamed, and that 417 becomes our 413.  Only where evhttp is sure to
- * take that path (HTTP/1.1, a method with a body, an all-digit length), so that too_large
- * never outlives the call. */
+ * Continue that never comes.  Any other expectation it answers at once, with
+ * evhttp_send_error(417): so the expectation is renamed, and that 417 becomes our 413.  Only where
+ * evhttp is sure to take that path (HTTP/1.1, a method with a body, an all-digit length), so that
+ * too_large never outlives the call. */
 void sl_http_refuse_early(struct evhttp_request *req, uint64_t max_body)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *expect = evhttp_find_header(h, "Expect");
 
-    if (!expect || strcasecmp(expect, "100-continue") != 0 || req->major != 1 ||
-        req->minor < 1 || !may_have_body(evhttp_request_get_command(req)) ||
+    if (!expect || strcasecmp(expect, "100-continue") != 0 || req->major != 1 || req->minor < 1 ||
+        !may_have_body(evhttp_request_get_command(req)) ||
         !content_length_over(evhttp_find_header(h, "Content-Length"), max_body))
         return;
     evhttp_remove_header(h, "Expect");
@@ -142,11 +142,15 @@ void sl_http_refuse_early(struct evhttp_request *req, uint64_t max_body)
 
 static const char *method_name(enum evhttp_cmd_type t)
 {
-    static const struct { enum evhttp_cmd_type t; const char *name; } names[] = {
-        { EVHTTP_REQ_GET, "GET" }, { EVHTTP_REQ_POST, "POST" }, { EVHTTP_REQ_HEAD, "HEAD" },
-        { EVHTTP_REQ_PUT, "PUT" }, { EVHTTP_REQ_DELETE, "DELETE" },
-        { EVHTTP_REQ_OPTIONS, "OPTIONS" }, { EVHTTP_REQ_TRACE, "TRACE" },
-        { EVHTTP_REQ_CONNECT, "CONNECT" }, { EVHTTP_REQ_PATCH, "PATCH" },
+    static const struct {
+        enum evhttp_cmd_type t;
+        const char *name;
+    } names[] = {
+        { EVHTTP_REQ_GET, "GET" },       { EVHTTP_REQ_POST, "POST" },
+        { EVHTTP_REQ_HEAD, "HEAD" },     { EVHTTP_REQ_PUT, "PUT" },
+        { EVHTTP_REQ_DELETE, "DELETE" }, { EVHTTP_REQ_OPTIONS, "OPTIONS" },
+        { EVHTTP_REQ_TRACE, "TRACE" },   { EVHTTP_REQ_CONNECT, "CONNECT" },
+        { EVHTTP_REQ_PATCH, "PATCH" },
     };
     size_t i;
 

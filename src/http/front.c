@@ -39,12 +39,12 @@ struct head_watch {
 struct sl_front {
     struct sl_serve *serve;
     struct evhttp *http;
-    struct evhttp *metrics_http;      /* [metrics] listen: /metrics only */
+    struct evhttp *metrics_http; /* [metrics] listen: /metrics only */
     struct evconnlistener *listeners[SL_MAX_LISTEN + 1];
     size_t nlisteners;
     struct event *accept_retry;
     sl_front_dispatch_cb dispatch, dispatch_metrics;
-    struct head_watch **heads;        /* by fd; NULL where no head is being read */
+    struct head_watch **heads; /* by fd; NULL where no head is being read */
     size_t nheads;
 };
 
@@ -80,12 +80,12 @@ static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
  * listener would spin on the pending connection, so stop accepting for a moment. */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    struct sl_front *f = self;        /* arg is the evhttp the listener is bound to */
+    struct sl_front *f = self; /* arg is the evhttp the listener is bound to */
     struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
     int err = EVUTIL_SOCKET_ERROR();
 
-    sl_log_err("accept_failed", "accept() failed: %s; pausing accepts for %d ms",
-               strerror(err), ACCEPT_RETRY_MS);
+    sl_log_err("accept_failed", "accept() failed: %s; pausing accepts for %d ms", strerror(err),
+               ACCEPT_RETRY_MS);
     sl_front_accept(f, false);
     evtimer_add(f->accept_retry, &tv);
 }
@@ -95,7 +95,8 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
 static uint64_t head_timeout_ms(const struct sl_front *f, struct evhttp_connection *evcon)
 {
     return evhttp_connection_get_server(evcon) == f->metrics_http
-               ? METRICS_TIMEOUT_MS : f->serve->cfg->client_timeout_ms;
+               ? METRICS_TIMEOUT_MS
+               : f->serve->cfg->client_timeout_ms;
 }
 
 static void head_watch_free(struct head_watch *hw)
@@ -118,8 +119,10 @@ static void on_head_deadline(evutil_socket_t fd, short what, void *arg)
     struct head_watch *hw = arg;
     struct evhttp_connection *evcon = hw->evcon;
 
-    sl_log_info("client_timeout", "request head not complete %llu ms after its first byte; "
-                "closing the connection", (unsigned long long)head_timeout_ms(hw->f, evcon));
+    sl_log_info("client_timeout",
+                "request head not complete %llu ms after its first byte; "
+                "closing the connection",
+                (unsigned long long)head_timeout_ms(hw->f, evcon));
     evhttp_connection_set_closecb(evcon, NULL, NULL);
     head_watch_free(hw);
     evhttp_connection_free(evcon);
@@ -236,7 +239,8 @@ static void on_request_head(struct evhttp_request *req, void *arg)
 
     end_head_phase(f, evcon);
     sl_http_refuse_early(req, evhttp_connection_get_server(evcon) == f->metrics_http
-                                  ? 0 : f->serve->cfg->max_body_bytes);
+                                  ? 0
+                                  : f->serve->cfg->max_body_bytes);
 }
 
 /* The gencbs: the whole request is in.  The head phase ends here too, for a libevent whose
@@ -277,7 +281,7 @@ static int bind_listener(struct sl_front *f, struct evhttp *http, int fd)
         evconnlistener_free(l);
         return -ENOMEM;
     }
-    evconnlistener_disable(l);        /* the worker says when */
+    evconnlistener_disable(l); /* the worker says when */
     f->listeners[f->nlisteners++] = l;
     return 0;
 }
@@ -318,16 +322,15 @@ static int setup_metrics_http(struct sl_front *f, int fd)
     evhttp_set_max_headers_size(f->metrics_http, (ev_ssize_t)f->serve->cfg->max_header_bytes);
     evhttp_set_max_body_size(f->metrics_http, 0);
     evhttp_set_timeout(f->metrics_http, METRICS_TIMEOUT_MS / 1000);
-    evhttp_set_allowed_methods(f->metrics_http, all_methods & ~(unsigned)(EVHTTP_REQ_TRACE |
-                                                                         EVHTTP_REQ_CONNECT));
+    evhttp_set_allowed_methods(f->metrics_http,
+                               all_methods & ~(unsigned)(EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT));
     evhttp_set_gencb(f->metrics_http, on_metrics_request, f);
     evhttp_set_bevcb(f->metrics_http, on_new_connection, f);
     return bind_listener(f, f->metrics_http, fd);
 }
 
 struct sl_front *sl_front_new(struct sl_serve *s, const int *fds, size_t nfds, int metrics_fd,
-                              sl_front_dispatch_cb dispatch,
-                              sl_front_dispatch_cb dispatch_metrics)
+                              sl_front_dispatch_cb dispatch, sl_front_dispatch_cb dispatch_metrics)
 {
     struct sl_front *f = calloc(1, sizeof(*f));
 

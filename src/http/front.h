@@ -25,8 +25,7 @@ typedef void (*sl_front_dispatch_cb)(struct evhttp_request *ev, struct sl_serve 
 /* After fork: evhttp on fds (and on metrics_fd unless it is -1), not accepting yet.  Requests
  * on fds go to dispatch, those on metrics_fd to dispatch_metrics.  NULL on failure. */
 struct sl_front *sl_front_new(struct sl_serve *s, const int *fds, size_t nfds, int metrics_fd,
-                              sl_front_dispatch_cb dispatch,
-                              sl_front_dispatch_cb dispatch_metrics);
+                              sl_front_dispatch_cb dispatch, sl_front_dispatch_cb dispatch_metrics);
 /* Closes every connection (their requests are gone with them); NULL-safe. */
 void sl_front_free(struct sl_front *f);
 /* Start or stop accepting new connections (a drain stops for good). */

@@ -70,8 +70,7 @@ struct sl_req *sl_req_new(struct sl_serve *s, struct evhttp_request *ev, const c
 
 static void log_request(const struct sl_req *r)
 {
-    struct sl_log_line *l = sl_log_begin(r->status >= 500 ? SL_LOG_WARN : SL_LOG_INFO,
-                                         "request");
+    struct sl_log_line *l = sl_log_begin(r->status >= 500 ? SL_LOG_WARN : SL_LOG_INFO, "request");
 
     sl_log_str(l, "request_id", r->id);
     sl_log_str(l, "tenant", r->tenant[0] ? r->tenant : NULL);
@@ -98,8 +97,8 @@ static void log_request(const struct sl_req *r)
     sl_log_end(l);
 }
 
-void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len,
-                       const char *answer, size_t answer_len)
+void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len, const char *answer,
+                       size_t answer_len)
 {
     struct sl_log_line *l;
 
@@ -128,8 +127,8 @@ static void on_client_closed(evutil_socket_t fd, short what, void *arg)
     struct evhttp_connection *evcon = r->ev ? evhttp_request_get_connection(r->ev) : NULL;
 
     stop_watch(r);
-    r->status = 499;              /* nginx's "client closed request" */
-    r->ev = NULL;                 /* freed with its connection */
+    r->status = 499; /* nginx's "client closed request" */
+    r->ev = NULL;    /* freed with its connection */
     if (evcon)
         evhttp_connection_free(evcon);
     r->client_gone(r);
@@ -144,8 +143,7 @@ int sl_req_watch_client(struct sl_req *r, void (*gone)(struct sl_req *r))
     if (fd < 0)
         return -EINVAL;
     r->client_gone = gone;
-    r->client_watch = event_new(r->serve->base, fd, EV_CLOSED | EV_PERSIST,
-                                on_client_closed, r);
+    r->client_watch = event_new(r->serve->base, fd, EV_CLOSED | EV_PERSIST, on_client_closed, r);
     if (!r->client_watch || event_add(r->client_watch, NULL) == -1) {
         stop_watch(r);
         return -ENOMEM;
@@ -164,7 +162,8 @@ static void count_tenant_and_cut(const struct sl_req *r)
     if (r->cut)
         sl_metrics_cut(r->serve->metrics, r->route_id,
                        strcmp(r->cut, "upstream") == 0 ? SL_CUT_UPSTREAM
-                       : strcmp(r->cut, "client") == 0 ? SL_CUT_CLIENT : SL_CUT_GATEWAY);
+                       : strcmp(r->cut, "client") == 0 ? SL_CUT_CLIENT
+                                                       : SL_CUT_GATEWAY);
 }
 
 void sl_req_free(struct sl_req *r)
@@ -177,8 +176,7 @@ void sl_req_free(struct sl_req *r)
         r->ctx_stop(r->ctx);
     /* Log first: the line may borrow strings (the model) from the route's context. */
     log_request(r);
-    sl_metrics_request(r->serve->metrics, r->route_id, r->status,
-                       sl_clock_mono_us() - r->start_us);
+    sl_metrics_request(r->serve->metrics, r->route_id, r->status, sl_clock_mono_us() - r->start_us);
     if (r->total_tokens >= 0)
         sl_metrics_tokens(r->serve->metrics, r->prompt_tokens, r->completion_tokens);
     count_tenant_and_cut(r);
@@ -205,7 +203,7 @@ static void window_headers(struct sl_req *r, const char *kind, const struct sl_q
     char name[64], v[32];
 
     if (w->limit == 0)
-        return;               /* unlimited: no trio, rather than a made-up number */
+        return; /* unlimited: no trio, rather than a made-up number */
     snprintf(name, sizeof(name), "x-ratelimit-limit-%s", kind);
     snprintf(v, sizeof(v), "%llu", (unsigned long long)w->limit);
     sl_req_add_header(r, name, v);
@@ -221,7 +219,7 @@ void sl_req_add_ratelimit_headers(struct sl_req *r)
 {
     if (!r->has_ratelimit)
         return;
-    r->has_ratelimit = false;     /* once */
+    r->has_ratelimit = false; /* once */
     window_headers(r, "requests", &r->ratelimit.requests);
     window_headers(r, "tokens", &r->ratelimit.tokens);
 }
@@ -326,8 +324,8 @@ static void json_str_or_null(struct sl_buf *b, const char *s)
         sl_buf_puts(b, "null");
 }
 
-void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message,
-                               const char *type, const char *param, const char *code)
+void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message, const char *type,
+                               const char *param, const char *code)
 {
     struct sl_buf b;
 

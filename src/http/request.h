@@ -19,25 +19,25 @@ struct evkeyvalq;
 struct sl_serve;
 
 struct sl_req {
-    struct sl_serve *serve;          /* borrowed: what the request may reach */
-    struct evhttp_request *ev;      /* owned by evhttp; NULL once the reply has been sent */
-    const char *route;              /* static route name for logs and metrics */
+    struct sl_serve *serve;    /* borrowed: what the request may reach */
+    struct evhttp_request *ev; /* owned by evhttp; NULL once the reply has been sent */
+    const char *route;         /* static route name for logs and metrics */
     enum sl_route_id route_id;
-    const char *method;             /* static */
+    const char *method; /* static */
     char id[SL_REQID_MAX + 1];
-    char tenant[64];                /* "" until authenticated */
-    uint64_t start_ms;              /* monotonic */
+    char tenant[64];   /* "" until authenticated */
+    uint64_t start_ms; /* monotonic */
     uint64_t start_us;
-    int status;                     /* what the client got; 0 until replied */
-    bool close_after;               /* send Connection: close (draining) */
-    bool no_store;                  /* X-Sluice-No-Store: 1 (or the body said store:false) */
-    char user_agent[160];           /* for the log; cut, any bytes (the log escapes them) */
+    int status;           /* what the client got; 0 until replied */
+    bool close_after;     /* send Connection: close (draining) */
+    bool no_store;        /* X-Sluice-No-Store: 1 (or the body said store:false) */
+    char user_agent[160]; /* for the log; cut, any bytes (the log escapes them) */
     /* Filled by routes that call upstream, for the access-log line. */
-    const char *model;              /* borrowed from config or the route's context */
+    const char *model; /* borrowed from config or the route's context */
     unsigned attempts;
     long upstream_status;
     char upstream_request_id[128];
-    int64_t prompt_tokens, completion_tokens, total_tokens;   /* -1 = unknown */
+    int64_t prompt_tokens, completion_tokens, total_tokens; /* -1 = unknown */
     /* A stream cut after its first byte (the client saw 200 but no complete answer): static
      * "upstream" (it failed or broke off), "client" (it left) or "gateway" (our own
      * failure), logged as "cut"; NULL for a complete answer. */
@@ -50,10 +50,10 @@ struct sl_req {
     void (*ctx_free)(void *ctx);
     /* Admission (api/admit.c): the tenant, for the log, its metrics and the rate-limit
      * headers every reply to it carries. */
-    int tenant_idx;                 /* -1 until authenticated */
+    int tenant_idx; /* -1 until authenticated */
     bool has_ratelimit;
     struct sl_quota_info ratelimit;
-    struct event *client_watch;     /* see sl_req_watch_client() */
+    struct event *client_watch; /* see sl_req_watch_client() */
     void (*client_gone)(struct sl_req *r);
 };
 
@@ -85,12 +85,12 @@ void sl_req_reply_busy(struct sl_req *r, bool openai);
 /* FastAPI's shape: {"detail": "<detail>"}. */
 void sl_req_reply_detail(struct sl_req *r, int status, const char *detail);
 /* OpenAI's shape: {"error": {"message","type","param","code"}}; param and code may be NULL. */
-void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message,
-                               const char *type, const char *param, const char *code);
+void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message, const char *type,
+                               const char *param, const char *code);
 /* Log the prompt and the answer when [log] log_prompts is on and the client did not ask for
  * no storage (X-Sluice-No-Store: 1 or "store": false).  No-op otherwise. */
-void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len,
-                       const char *answer, size_t answer_len);
+void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len, const char *answer,
+                       size_t answer_len);
 /* Notice a client that hangs up while the request waits for the upstream: evhttp does not
  * read the socket between the request and the reply, so without this the upstream call (and
  * its tokens) would run on for nobody.  gone(r) runs from the loop with the connection

@@ -13,7 +13,7 @@
 #include "core/clock.h"
 #include "http/front.h"
 
-#define TRIM_AFTER_PEAK 1000          /* requests in flight at once: a burst worth trimming */
+#define TRIM_AFTER_PEAK 1000 /* requests in flight at once: a burst worth trimming */
 
 void sl_serve_request_started(struct sl_serve *s)
 {

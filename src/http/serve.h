@@ -25,17 +25,17 @@ struct sl_tenants;
 struct sl_upstream;
 
 struct sl_serve {
-    const struct sl_config *cfg;      /* immutable: a reload starts new workers */
+    const struct sl_config *cfg; /* immutable: a reload starts new workers */
     struct event_base *base;
-    struct sl_metrics *metrics;       /* this worker's counters (its shared-memory slot) */
-    struct sl_tenants *tenants;       /* the host's tenant table (shared memory) */
-    struct sl_breaker *breaker;       /* the upstream's circuit breaker (shared memory) */
-    struct sl_budget *budget;         /* reserve and settle: shared memory or Redis */
-    struct sl_tenant_sync *tenant_sync;   /* the tenant table's copy from Redis; NULL
-                                           * without [redis] url */
-    struct sl_upstream *upstream;     /* libcurl multi on this loop */
+    struct sl_metrics *metrics;         /* this worker's counters (its shared-memory slot) */
+    struct sl_tenants *tenants;         /* the host's tenant table (shared memory) */
+    struct sl_breaker *breaker;         /* the upstream's circuit breaker (shared memory) */
+    struct sl_budget *budget;           /* reserve and settle: shared memory or Redis */
+    struct sl_tenant_sync *tenant_sync; /* the tenant table's copy from Redis; NULL
+                                         * without [redis] url */
+    struct sl_upstream *upstream;       /* libcurl multi on this loop */
     const struct sl_retry_policy *retry;
-    int pid;                          /* cached: no getpid() per request */
+    int pid; /* cached: no getpid() per request */
     /* /metrics for the whole server: the process owns the region it sums.  0 or the
      * buffer's error. */
     int (*render_metrics)(void *owner, struct sl_buf *out);

@@ -22,14 +22,14 @@ static const char ping[] = ": ping\n\n";
 
 struct sl_stream {
     struct sl_req *r;
-    struct evhttp_connection *evcon;  /* valid while the connection lives */
+    struct evhttp_connection *evcon; /* valid while the connection lives */
     sl_stream_cb gone, drained;
     void *arg;
-    struct event *closed_watch;       /* EV_CLOSED before the reply starts */
+    struct event *closed_watch; /* EV_CLOSED before the reply starts */
     struct event *ping;
-    struct event *notify_gone;        /* deferred: gone never runs inside our own calls */
+    struct event *notify_gone; /* deferred: gone never runs inside our own calls */
     bool begun, finished, is_gone, aborting;
-    bool counted;                     /* sl_serve_reply_queued() and not yet settled */
+    bool counted; /* sl_serve_reply_queued() and not yet settled */
 };
 
 static void on_notify_gone(evutil_socket_t fd, short what, void *arg)
@@ -86,7 +86,7 @@ static void on_closed_watch(evutil_socket_t fd, short what, void *arg)
     if (s->begun || !evcon)
         return;
     s->finished = true;
-    s->r->ev = NULL;          /* freed with the connection below */
+    s->r->ev = NULL; /* freed with the connection below */
     mark_gone(s);
     evhttp_connection_free(evcon);
 }
@@ -133,8 +133,8 @@ struct sl_stream *sl_stream_new(struct sl_req *r, sl_stream_cb gone, sl_stream_c
     s->notify_gone = evtimer_new(base, on_notify_gone, s);
     bev = s->evcon ? evhttp_connection_get_bufferevent(s->evcon) : NULL;
     if (bev && bufferevent_getfd(bev) >= 0)
-        s->closed_watch = event_new(base, bufferevent_getfd(bev), EV_CLOSED | EV_PERSIST,
-                                    on_closed_watch, s);
+        s->closed_watch =
+            event_new(base, bufferevent_getfd(bev), EV_CLOSED | EV_PERSIST, on_closed_watch, s);
     if (!s->ping || !s->notify_gone || !s->closed_watch || !s->evcon) {
         sl_stream_free(s);
         return NULL;
@@ -215,7 +215,7 @@ void sl_stream_end(struct sl_stream *s)
     if (s->is_gone || s->finished || !s->r->ev)
         return;
     s->finished = true;
-    s->counted = false;           /* from here the completion callback accounts for it */
+    s->counted = false; /* from here the completion callback accounts for it */
     evtimer_del(s->ping);
     evhttp_connection_set_closecb(s->evcon, NULL, NULL);
     evhttp_send_reply_end(s->r->ev);

@@ -36,10 +36,10 @@ struct sl_call {
      * from inside sl_call_start(), so the caller always gets its handle first. */
     unsigned deferred_fail;
     struct sl_transfer_result deferred;
-    bool streamed;                /* the client has seen bytes of this call */
-    bool route_aborted;           /* the route stopped the transfer for its own reasons */
-    bool upstream_fault;          /* the route stopped it: the upstream's stream was bad */
-    long last_status;             /* of the last finished attempt, for sl_call_cancel() */
+    bool streamed;       /* the client has seen bytes of this call */
+    bool route_aborted;  /* the route stopped the transfer for its own reasons */
+    bool upstream_fault; /* the route stopped it: the upstream's stream was bad */
+    long last_status;    /* of the last finished attempt, for sl_call_cancel() */
     char last_request_id[SL_UPSTREAM_HDR_MAX];
 };
 
@@ -74,8 +74,9 @@ static enum sl_attempt_outcome outcome_of(unsigned fail)
 static const char *outcome_name(unsigned outcome)
 {
     static const char *const names[SL_OUTCOME_COUNT] = {
-        "ok", "timeout", "connect_error", "http_error", "upstream_auth", "insufficient_quota",
-        "bad_response", "stream_cut", "cancelled",
+        "ok",           "timeout",       "connect_error",
+        "http_error",   "upstream_auth", "insufficient_quota",
+        "bad_response", "stream_cut",    "cancelled",
     };
 
     return names[outcome < SL_OUTCOME_COUNT ? outcome : SL_OUTCOME_HTTP_ERROR];
@@ -91,8 +92,9 @@ static void count_attempt(const struct sl_call *c, unsigned outcome)
 static void log_attempt(const struct sl_call *c, const struct sl_transfer_result *res,
                         unsigned fail, bool retry, uint64_t delay_ms)
 {
-    enum sl_log_level lvl = fail == 0 ? SL_LOG_DEBUG : (fail & SL_FAIL_AUTH) ? SL_LOG_ERR
-                                                                              : SL_LOG_WARN;
+    enum sl_log_level lvl = fail == 0               ? SL_LOG_DEBUG
+                            : (fail & SL_FAIL_AUTH) ? SL_LOG_ERR
+                                                    : SL_LOG_WARN;
     unsigned outcome = outcome_of(fail);
     struct sl_log_line *l = sl_log_begin(lvl, "upstream_attempt");
 
@@ -107,8 +109,9 @@ static void log_attempt(const struct sl_call *c, const struct sl_transfer_result
     if (res->error)
         sl_log_str(l, "error", res->error);
     if (fail & SL_FAIL_AUTH)
-        sl_log_str(l, "msg", "the upstream refused the gateway's API key; check api_key_env, "
-                             "api_key_file or the openai_api_key credential");
+        sl_log_str(l, "msg",
+                   "the upstream refused the gateway's API key; check api_key_env, "
+                   "api_key_file or the openai_api_key credential");
     if (fail)
         sl_log_bool(l, "retry", retry);
     if (retry)
@@ -119,8 +122,7 @@ static void log_attempt(const struct sl_call *c, const struct sl_transfer_result
 static struct sl_retry_hint hint_of(const struct sl_transfer_result *res)
 {
     return sl_retry_parse_hint(res->retry_after_ms[0] ? res->retry_after_ms : NULL,
-                               res->retry_after[0] ? res->retry_after : NULL,
-                               (int64_t)time(NULL));
+                               res->retry_after[0] ? res->retry_after : NULL, (int64_t)time(NULL));
 }
 
 static void finish(struct sl_call *c, const struct sl_transfer_result *res, unsigned fail)
@@ -163,13 +165,12 @@ static unsigned classify(const struct sl_call *c, const struct sl_transfer_resul
         return res->timed_out ? SL_FAIL_TIMEOUT : SL_FAIL_CONNECT;
     }
     if (res->status >= 200 && res->status < 300) {
-        if (c->valid && !c->valid(c->streamed ? NULL : res->body,
-                                  c->streamed ? 0 : res->body_len, c->arg))
+        if (c->valid &&
+            !c->valid(c->streamed ? NULL : res->body, c->streamed ? 0 : res->body_len, c->arg))
             return SL_FAIL_BAD_RESPONSE | (c->streamed ? SL_FAIL_BODY_SENT : 0);
         return SL_FAIL_NONE;
     }
-    sl_openai_error_code(res->body, res->body_len, code, sizeof(code), type,
-                                sizeof(type));
+    sl_openai_error_code(res->body, res->body_len, code, sizeof(code), type, sizeof(type));
     return sl_retry_classify((int)res->status, code, type, 0);
 }
 
@@ -237,22 +238,17 @@ static bool on_data(const char *data, size_t len, long status, void *arg)
 
     c->streamed = true;
     switch (c->spec.on_data(data, len, status, c->arg)) {
-    case SL_CALL_DATA_MORE:
-        return true;
-    case SL_CALL_DATA_BAD:
-        c->upstream_fault = true;
-        return false;
-    default:
-        c->route_aborted = true;
-        return false;
+    case SL_CALL_DATA_MORE: return true;
+    case SL_CALL_DATA_BAD: c->upstream_fault = true; return false;
+    default: c->route_aborted = true; return false;
     }
 }
 
-static void log_blocked(const struct sl_call *c, const char *reason, uint64_t wait_ms,
-                        bool retry, uint64_t delay_ms)
+static void log_blocked(const struct sl_call *c, const char *reason, uint64_t wait_ms, bool retry,
+                        uint64_t delay_ms)
 {
-    struct sl_log_line *l = sl_log_begin(retry ? SL_LOG_INFO : SL_LOG_WARN,
-                                         "upstream_retry_blocked");
+    struct sl_log_line *l =
+        sl_log_begin(retry ? SL_LOG_INFO : SL_LOG_WARN, "upstream_retry_blocked");
 
     sl_log_str(l, "request_id", c->spec.request_id);
     sl_log_str(l, "model", c->spec.model);
@@ -279,8 +275,8 @@ static bool wait_for_breaker(struct sl_call *c, uint64_t now, uint64_t wait_ms)
     sl_breaker_snapshot(c->spec.breaker, now, &snap);
     paused = snap.pause_remaining_ms > 0;
     if (paused)
-        retry = sl_retry_wait_fits(c->policy, now - c->spec.start_ms, wait_ms, sl_rng_u32(),
-                                   &delay);
+        retry =
+            sl_retry_wait_fits(c->policy, now - c->spec.start_ms, wait_ms, sl_rng_u32(), &delay);
     log_blocked(c, paused ? "paused" : "breaker_open", wait_ms, retry, delay);
     if (retry) {
         struct timeval tv = { (time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000 };
@@ -302,8 +298,8 @@ static void attempt(struct sl_call *c)
         .timeout_ms = budget,
         .on_data = c->spec.on_data ? on_data : NULL,
         .idle_timeout_ms = c->spec.idle_timeout_ms,
-        .stream_deadline_ms = c->spec.stream_timeout_ms
-                                  ? c->spec.start_ms + c->spec.stream_timeout_ms : 0,
+        .stream_deadline_ms =
+            c->spec.stream_timeout_ms ? c->spec.start_ms + c->spec.stream_timeout_ms : 0,
     };
 
     if (budget == 0) {
@@ -311,8 +307,7 @@ static void attempt(struct sl_call *c)
         return;
     }
     /* The first attempt was admitted with the request; a retry asks the breaker again. */
-    if (c->attempt > 0 && c->spec.breaker &&
-        !sl_breaker_allow(c->spec.breaker, now, &wait_ms)) {
+    if (c->attempt > 0 && c->spec.breaker && !sl_breaker_allow(c->spec.breaker, now, &wait_ms)) {
         if (!wait_for_breaker(c, now, wait_ms))
             fail_soon(c, SL_FAIL_CONNECT, CURLE_COULDNT_CONNECT, "circuit breaker open");
         return;
@@ -328,9 +323,8 @@ static void attempt(struct sl_call *c)
 }
 
 struct sl_call *sl_call_start(struct sl_upstream *u, struct event_base *base,
-                              const struct sl_retry_policy *policy,
-                              const struct sl_call_spec *spec, sl_call_valid_cb valid,
-                              sl_call_done_cb done, void *arg)
+                              const struct sl_retry_policy *policy, const struct sl_call_spec *spec,
+                              sl_call_valid_cb valid, sl_call_done_cb done, void *arg)
 {
     struct sl_call *c = calloc(1, sizeof(*c));
 

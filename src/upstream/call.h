@@ -20,21 +20,21 @@ struct sl_breaker;
 struct sl_call;
 
 struct sl_call_result {
-    bool ok;                  /* a 2xx the validator accepted */
-    unsigned fail;            /* SL_FAIL_* of the last attempt when !ok */
-    long status;              /* last upstream status, 0 if none */
+    bool ok;       /* a 2xx the validator accepted */
+    unsigned fail; /* SL_FAIL_* of the last attempt when !ok */
+    long status;   /* last upstream status, 0 if none */
     unsigned attempts;
-    const char *body;         /* last attempt's body, borrowed for the callback; may be "" */
+    const char *body; /* last attempt's body, borrowed for the callback; may be "" */
     size_t body_len;
-    const char *upstream_request_id;   /* "" if none */
-    bool has_retry_after;     /* the last attempt's Retry-After / retry-after-ms, parsed */
+    const char *upstream_request_id; /* "" if none */
+    bool has_retry_after;            /* the last attempt's Retry-After / retry-after-ms, parsed */
     uint64_t retry_after_ms;
 };
 
 /* What a call had done when it was cancelled, for the request's log line. */
 struct sl_call_progress {
-    unsigned attempts;        /* attempts started, a cancelled one included */
-    long status;              /* the cancelled attempt's status so far, else the last one's */
+    unsigned attempts; /* attempts started, a cancelled one included */
+    long status;       /* the cancelled attempt's status so far, else the last one's */
     char upstream_request_id[SL_UPSTREAM_HDR_MAX];
 };
 
@@ -49,35 +49,33 @@ typedef bool (*sl_call_valid_cb)(const char *body, size_t len, void *arg);
  * is, from inside libcurl's write callback).  Stopping ends the transfer; the attempt is then
  * final (the client has seen bytes) and counts for the breaker as the reason says. */
 enum sl_call_data {
-    SL_CALL_DATA_MORE = 0,    /* go on */
-    SL_CALL_DATA_ABORT,       /* the gateway stops (its client left, it ran out of memory):
-                               * says nothing about the upstream, no breaker report */
-    SL_CALL_DATA_BAD,         /* the upstream's stream is broken (invalid SSE, an event over
-                               * the bound) or reported an error: an upstream failure */
+    SL_CALL_DATA_MORE = 0, /* go on */
+    SL_CALL_DATA_ABORT,    /* the gateway stops (its client left, it ran out of memory):
+                            * says nothing about the upstream, no breaker report */
+    SL_CALL_DATA_BAD,      /* the upstream's stream is broken (invalid SSE, an event over
+                            * the bound) or reported an error: an upstream failure */
 };
-typedef enum sl_call_data (*sl_call_data_cb)(const char *data, size_t len, long status,
-                                             void *arg);
+typedef enum sl_call_data (*sl_call_data_cb)(const char *data, size_t len, long status, void *arg);
 
 struct sl_call_spec {
     const char *path;
-    const char *body;           /* borrowed until the callback or cancel */
+    const char *body; /* borrowed until the callback or cancel */
     size_t body_len;
-    const char *request_id;     /* sent upstream as X-Client-Request-Id, and logged */
-    const char *model;          /* for the log */
-    uint64_t start_ms;          /* when the client's request began (monotonic) */
+    const char *request_id; /* sent upstream as X-Client-Request-Id, and logged */
+    const char *model;      /* for the log */
+    uint64_t start_ms;      /* when the client's request began (monotonic) */
     /* Streaming (see upstream.h): the 2xx body goes to on_data as it arrives; once any of
      * it has, a failure is final (SL_FAIL_BODY_SENT), since the client has seen bytes. */
     sl_call_data_cb on_data;
     uint64_t idle_timeout_ms;
-    uint64_t stream_timeout_ms;  /* from start_ms: the whole stream at most */
-    struct sl_metrics *metrics;  /* the worker's: one attempt counted per outcome */
-    struct sl_breaker *breaker;  /* shared: every attempt reported, retries admitted by it */
+    uint64_t stream_timeout_ms; /* from start_ms: the whole stream at most */
+    struct sl_metrics *metrics; /* the worker's: one attempt counted per outcome */
+    struct sl_breaker *breaker; /* shared: every attempt reported, retries admitted by it */
 };
 
 struct sl_call *sl_call_start(struct sl_upstream *u, struct event_base *base,
-                              const struct sl_retry_policy *policy,
-                              const struct sl_call_spec *spec, sl_call_valid_cb valid,
-                              sl_call_done_cb done, void *arg);
+                              const struct sl_retry_policy *policy, const struct sl_call_spec *spec,
+                              sl_call_valid_cb valid, sl_call_done_cb done, void *arg);
 /* The attempt in progress (for pause/resume from the data callback), or NULL. */
 struct sl_transfer *sl_call_transfer(struct sl_call *c);
 /* Stop at once: the transfer is aborted, a pending back-off cancelled, no callback.  An

@@ -48,41 +48,41 @@ struct sock_watch {
  * IDLE_TRANSFERS_MAX): the options that never change are set once, when the handle is made. */
 struct sl_transfer {
     struct sl_upstream *u;
-    struct sl_transfer *prev, *next;  /* the active list, or the idle one */
+    struct sl_transfer *prev, *next; /* the active list, or the idle one */
     CURL *easy;
-    bool stream;                      /* which idle list it returns to */
-    bool was_paused;                  /* ever paused: not reused (see release()) */
+    bool stream;     /* which idle list it returns to */
+    bool was_paused; /* ever paused: not reused (see release()) */
     /* The request headers, as a list curl reads but never frees, so that no line is
      * allocated per transfer. */
     struct curl_slist headers[HEADER_LINES];
     char rid_line[SL_REQID_LINE_MAX];
-    char path[64];                    /* the path CURLOPT_URL was set for */
+    char path[64]; /* the path CURLOPT_URL was set for */
     struct sl_buf body;
     struct sl_transfer_result res;
     sl_transfer_done_cb cb;
     void *arg;
     sl_transfer_data_cb on_data;
-    struct event deadline;            /* streams: first byte, then idle */
+    struct event deadline; /* streams: first byte, then idle */
     uint64_t idle_timeout_ms;
     uint64_t stream_deadline_ms;
     uint64_t streamed;
-    size_t header_bytes;              /* of every header block so far */
+    size_t header_bytes; /* of every header block so far */
     bool paused;
-    bool timed_out;                   /* our own deadline fired */
+    bool timed_out; /* our own deadline fired */
     char errbuf[CURL_ERROR_SIZE];
 };
 
 struct sl_upstream {
     struct event_base *base;
     CURLM *multi;
-    CURLSH *share;                    /* TLS sessions, shared by every handle of the worker */
+    CURLSH *share; /* TLS sessions, shared by every handle of the worker */
     struct event *timer;
-    char *base_url;                   /* without a trailing slash */
-    char *auth_header;                /* "Authorization: Bearer ..." or NULL */
+    char *base_url;    /* without a trailing slash */
+    char *auth_header; /* "Authorization: Bearer ..." or NULL */
     size_t max_response_bytes;
     struct sl_transfer *active;
     unsigned nactive;
-    struct sl_transfer *idle[2];      /* [stream]: finished, handle kept */
+    struct sl_transfer *idle[2]; /* [stream]: finished, handle kept */
     unsigned nidle[2];
 };
 
@@ -196,7 +196,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     if (sl_buf_append(&t->body, ptr, n) < 0) {
         t->res.too_large = true;
-        return 0;                     /* aborts the transfer: CURLE_WRITE_ERROR */
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
     return n;
 }
@@ -223,7 +223,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
     t->header_bytes += n;
     if (t->header_bytes > SL_UPSTREAM_HEADERS_MAX) {
         t->res.bad_response = true;
-        return 0;                     /* aborts the transfer: CURLE_WRITE_ERROR */
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
     /* A new status line (after a 100 Continue, say) starts a new header block. */
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
@@ -297,12 +297,9 @@ static bool is_bad_response(CURLcode code, long status)
     switch (code) {
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_BAD_CONTENT_ENCODING:
-        return true;
-    case CURLE_OUT_OF_MEMORY:
-        return status > 0;
-    default:
-        return false;
+    case CURLE_BAD_CONTENT_ENCODING: return true;
+    case CURLE_OUT_OF_MEMORY: return status > 0;
+    default: return false;
     }
 }
 
@@ -323,8 +320,8 @@ static void finish(struct sl_transfer *t, CURLcode code)
     t->res.body = t->body.data ? t->body.data : "";
     t->res.body_len = t->body.len;
     t->res.error = code == CURLE_OK ? NULL
-                   : t->timed_out ? (t->streamed ? "stream idle timeout" : "attempt timeout")
-                   : (t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
+                   : t->timed_out   ? (t->streamed ? "stream idle timeout" : "attempt timeout")
+                                    : (t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
     t->cb(&t->res, t->arg);
     release(t);
 }
@@ -418,7 +415,7 @@ static int set_url(struct sl_transfer *t, const char *path)
     if (curl_easy_setopt(t->easy, CURLOPT_URL, url) != CURLE_OK)
         return -ENOMEM;
     if ((size_t)snprintf(t->path, sizeof(t->path), "%s", path) >= sizeof(t->path))
-        t->path[0] = '\0';           /* too long to remember: set again next time */
+        t->path[0] = '\0'; /* too long to remember: set again next time */
     return 0;
 }
 
@@ -478,8 +475,8 @@ static struct sl_transfer *acquire(struct sl_upstream *u, bool stream)
 }
 
 /* Forget what the previous transfer on this handle left behind. */
-static void begin(struct sl_transfer *t, const struct sl_transfer_spec *s,
-                  sl_transfer_done_cb cb, void *arg)
+static void begin(struct sl_transfer *t, const struct sl_transfer_spec *s, sl_transfer_done_cb cb,
+                  void *arg)
 {
     memset(&t->res, 0, sizeof(t->res));
     t->cb = cb;
@@ -624,7 +621,7 @@ void sl_upstream_free(struct sl_upstream *u)
     if (u->multi)
         curl_multi_cleanup(u->multi);
     if (u->share)
-        curl_share_cleanup(u->share);     /* after every handle that used it */
+        curl_share_cleanup(u->share); /* after every handle that used it */
     if (u->timer)
         event_free(u->timer);
     if (u->auth_header) {

@@ -22,19 +22,19 @@ struct sl_transfer;
 #define SL_UPSTREAM_HEADERS_MAX (64u << 10)
 
 struct sl_transfer_result {
-    int curl_code;                    /* CURLE_OK (0) or the libcurl error */
-    long status;                      /* HTTP status; 0 when no response arrived */
-    bool timed_out;                   /* the attempt timeout fired */
-    bool too_large;                   /* the body passed max_response_bytes: cut */
-    bool bad_response;                /* not HTTP we can use: an impossible status line, a
-                                       * header block over SL_UPSTREAM_HEADERS_MAX, a broken
-                                       * content encoding; an answer, not a network failure */
-    const char *body;                 /* buffered body (NUL-terminated), borrowed */
+    int curl_code;     /* CURLE_OK (0) or the libcurl error */
+    long status;       /* HTTP status; 0 when no response arrived */
+    bool timed_out;    /* the attempt timeout fired */
+    bool too_large;    /* the body passed max_response_bytes: cut */
+    bool bad_response; /* not HTTP we can use: an impossible status line, a
+                        * header block over SL_UPSTREAM_HEADERS_MAX, a broken
+                        * content encoding; an answer, not a network failure */
+    const char *body;  /* buffered body (NUL-terminated), borrowed */
     size_t body_len;
     char retry_after[SL_UPSTREAM_HDR_MAX];
     char retry_after_ms[SL_UPSTREAM_HDR_MAX];
-    char request_id[SL_UPSTREAM_HDR_MAX];   /* the upstream's x-request-id */
-    const char *error;                /* libcurl's message, for logs; never has the key */
+    char request_id[SL_UPSTREAM_HDR_MAX]; /* the upstream's x-request-id */
+    const char *error;                    /* libcurl's message, for logs; never has the key */
 };
 
 /* The result is valid only during the callback. */
@@ -48,15 +48,15 @@ typedef void (*sl_transfer_done_cb)(const struct sl_transfer_result *res, void *
 typedef bool (*sl_transfer_data_cb)(const char *data, size_t len, long status, void *arg);
 
 struct sl_transfer_spec {
-    const char *path;                 /* appended to base_url, e.g. "/chat/completions" */
-    const char *body;                 /* borrowed until done or cancelled */
+    const char *path; /* appended to base_url, e.g. "/chat/completions" */
+    const char *body; /* borrowed until done or cancelled */
     size_t body_len;
-    const char *request_id;           /* sent as X-Client-Request-Id */
-    uint64_t timeout_ms;              /* this attempt; for a stream, until its first byte */
+    const char *request_id; /* sent as X-Client-Request-Id */
+    uint64_t timeout_ms;    /* this attempt; for a stream, until its first byte */
     /* Streaming only: */
-    sl_transfer_data_cb on_data;      /* NULL = buffer the body */
-    uint64_t idle_timeout_ms;         /* once streaming, the longest silence allowed */
-    uint64_t stream_deadline_ms;      /* monotonic: a stream ends here at the latest (0 none) */
+    sl_transfer_data_cb on_data; /* NULL = buffer the body */
+    uint64_t idle_timeout_ms;    /* once streaming, the longest silence allowed */
+    uint64_t stream_deadline_ms; /* monotonic: a stream ends here at the latest (0 none) */
 };
 
 /* api_key is copied; NULL or "" sends no Authorization header (a local fake upstream). */

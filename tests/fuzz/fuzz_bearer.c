@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     key = sl_auth_bearer(header, &len);
     if (key) {
         if (strncasecmp(header, "Bearer ", 7) != 0 || key < header + 7 ||
-            key + len > header + hlen || len == 0 || len > SL_AUTH_KEY_MAX ||
-            key[0] == ' ' || key[len - 1] == ' ')
+            key + len > header + hlen || len == 0 || len > SL_AUTH_KEY_MAX || key[0] == ' ' ||
+            key[len - 1] == ' ')
             abort();
         sl_auth_hash(key, len, sha);
     } else if (strncasecmp(header, "Bearer ", 7) == 0 && hlen - 7 <= SL_AUTH_KEY_MAX &&

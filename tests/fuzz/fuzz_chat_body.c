@@ -28,8 +28,7 @@ static void check_problem(const struct sl_chat_problem *p)
     first = json_array_get(json_object_get(doc, "detail"), 0);
     if (!json_is_string(json_object_get(first, "type")) ||
         !json_is_array(json_object_get(first, "loc")) ||
-        !json_is_string(json_object_get(first, "msg")) ||
-        json_object_get(first, "input"))
+        !json_is_string(json_object_get(first, "msg")) || json_object_get(first, "input"))
         abort();
     json_decref(doc);
     free(text);
@@ -80,8 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* -ENOMEM cannot happen under libFuzzer's allocator, -E2BIG not at 8 MiB */
     if (!req.user_message || req.user_message_len == 0 ||
         strlen(req.user_message) != req.user_message_len ||
-        (req.conversation_id &&
-         strlen(req.conversation_id) > 4 * SL_CHAT_CONVERSATION_ID_MAX))
+        (req.conversation_id && strlen(req.conversation_id) > 4 * SL_CHAT_CONVERSATION_ID_MAX))
         abort();
     check_upstream_body(&req, size & 1);
     sl_chat_request_done(&req);

@@ -60,9 +60,8 @@ static void check_config(const struct sl_config *c)
     size_t i;
     int model_allowed = 0;
 
-    if (c->nlisten == 0 || c->nlisten > SL_MAX_LISTEN || c->workers == 0 ||
-        c->workers > 512 || !c->model || !c->base_url ||
-        c->attempt_timeout_ms > c->request_timeout_ms ||
+    if (c->nlisten == 0 || c->nlisten > SL_MAX_LISTEN || c->workers == 0 || c->workers > 512 ||
+        !c->model || !c->base_url || c->attempt_timeout_ms > c->request_timeout_ms ||
         c->backoff_base_ms > c->backoff_max_ms || c->nallowed_models > SL_MAX_MODELS ||
         c->ntenants > SL_CONFIG_MAX_TENANTS || (c->ntenants > 0 && !c->tenants))
         abort();

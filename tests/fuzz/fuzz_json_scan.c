@@ -86,7 +86,7 @@ static void same_many(struct sl_json_span v, json_t *j)
         for (e = 0; e < i; e++)
             dup = dup || strcmp(names[e], names[i]) == 0;
         if (dup)
-            continue;             /* a repeated name fills only its first slot */
+            continue; /* a repeated name fills only its first slot */
         if (!got[i].p != !jv)
             abort();
         if (jv)
@@ -143,16 +143,24 @@ static void same(struct sl_json_span v, json_t *j)
         if (!json_is_real(j))
             abort();
         break;
-    case SL_JSON_TRUE: if (!json_is_true(j)) abort(); break;
-    case SL_JSON_FALSE: if (!json_is_false(j)) abort(); break;
-    case SL_JSON_NULL: if (!json_is_null(j)) abort(); break;
+    case SL_JSON_TRUE:
+        if (!json_is_true(j))
+            abort();
+        break;
+    case SL_JSON_FALSE:
+        if (!json_is_false(j))
+            abort();
+        break;
+    case SL_JSON_NULL:
+        if (!json_is_null(j))
+            abort();
+        break;
     default: abort();
     }
 }
 
 /* sl_json_scan() captures the root members jansson's json_object_get() finds. */
-static void same_capture(const char *s, size_t size, unsigned flags, enum sl_json_type t,
-                         json_t *j)
+static void same_capture(const char *s, size_t size, unsigned flags, enum sl_json_type t, json_t *j)
 {
     static const char *const names[] = { "a", "b", "model", "usage", "choices", "\xc3\xa9" };
     struct sl_json_span vals[6], root;

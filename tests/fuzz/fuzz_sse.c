@@ -86,8 +86,7 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
     if (sl_openai_chunk_parse(ev->data, ev->data_len, &c) != 0)
         abort();
     if (c.kind == SL_OPENAI_DATA_CHUNK && c.usage.present &&
-        (c.usage.prompt_tokens < 0 || c.usage.completion_tokens < 0 ||
-         c.usage.total_tokens < 0))
+        (c.usage.prompt_tokens < 0 || c.usage.completion_tokens < 0 || c.usage.total_tokens < 0))
         abort();
     if (c.content && c.content[c.content_len] != '\0')
         abort();

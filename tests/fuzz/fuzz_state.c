@@ -114,7 +114,8 @@ static void check_restored(const uint8_t *data, size_t size)
     if (!doc || atomic_load(&table->ntenants) >= table->max_tenants ||
         atomic_load(&table->nlive_keys) >= table->max_keys - 1)
         goto out;
-    json_array_foreach(json_object_get(doc, "tenants"), i, tn) {
+    json_array_foreach(json_object_get(doc, "tenants"), i, tn)
+    {
         const char *name = json_string_value(json_object_get(tn, "name"));
         int idx = sl_tenants_by_name(table, name);
 
@@ -122,10 +123,10 @@ static void check_restored(const uint8_t *data, size_t size)
             abort();
         if (idx < 0)
             continue;
-        json_array_foreach(json_object_get(tn, "keys"), j, k)
-            if (strict_hex(json_string_value(json_object_get(k, "sha256")), sha) &&
-                sl_tenants_by_key(table, sha) < 0)
-                abort();
+        json_array_foreach(
+            json_object_get(tn, "keys"), j,
+            k) if (strict_hex(json_string_value(json_object_get(k, "sha256")), sha) &&
+                   sl_tenants_by_key(table, sha) < 0) abort();
     }
 out:
     json_decref(doc);
@@ -138,8 +139,7 @@ static int admit(int idx)
     int resv = -1;
 
     memset(&res, 0, sizeof(res));
-    if (sl_tenants_admit(table, idx, 1000, 4242, NOW_MS, NOW_WALL_S, &res, &resv) !=
-        SL_QUOTA_OK)
+    if (sl_tenants_admit(table, idx, 1000, 4242, NOW_MS, NOW_WALL_S, &res, &resv) != SL_QUOTA_OK)
         return -1;
     if (resv < 0 || (unsigned)resv >= table->max_resv)
         abort();

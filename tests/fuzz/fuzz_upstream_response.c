@@ -84,7 +84,7 @@ static void same_upstream_body(const uint8_t *data, size_t size)
             abort();
         p.system_prompt = sys;
         if (bits & 2)
-            p.model = sys;      /* any bytes, possibly empty or not UTF-8 */
+            p.model = sys; /* any bytes, possibly empty or not UTF-8 */
     }
     r.user_message = (char *)(nul ? nul + 1 : s);
     r.user_message_len = nul ? size - (size_t)(nul + 1 - s) : size;
@@ -135,8 +135,7 @@ static void check_render(const struct sl_chat_result *res)
     if (!json_is_string(text) || json_string_length(text) != res->text_len ||
         memcmp(json_string_value(text), res->text, res->text_len) != 0 ||
         !json_is_string(json_object_get(doc, "model")) ||
-        strcmp(json_string_value(json_object_get(doc, "finish_reason")),
-               res->finish_reason) != 0 ||
+        strcmp(json_string_value(json_object_get(doc, "finish_reason")), res->finish_reason) != 0 ||
         !json_is_integer(json_object_get(usage, "total_tokens")))
         abort();
     json_decref(doc);
@@ -161,8 +160,7 @@ static int same_result(const uint8_t *data, size_t size, struct sl_chat_result *
     if (res->text_len != tree.text_len || memcmp(res->text, tree.text, res->text_len) != 0 ||
         tree.text[tree.text_len] != '\0' || res->refusal != tree.refusal ||
         !same_str(res->model, tree.model) || !same_str(res->finish_reason, tree.finish_reason) ||
-        !same_str(res->upstream_id, tree.upstream_id) ||
-        res->usage.present != tree.usage.present ||
+        !same_str(res->upstream_id, tree.upstream_id) || res->usage.present != tree.usage.present ||
         res->usage.prompt_tokens != tree.usage.prompt_tokens ||
         res->usage.completion_tokens != tree.usage.completion_tokens ||
         res->usage.total_tokens != tree.usage.total_tokens)

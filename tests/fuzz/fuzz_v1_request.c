@@ -45,8 +45,7 @@ static void setup(void)
 
 static uint64_t integer_or(json_t *v, uint64_t dflt)
 {
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v)
-                                                          : dflt;
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : dflt;
 }
 
 static void check_accepted(const struct sl_v1_request *r, size_t client_len)
@@ -72,8 +71,8 @@ static void check_accepted(const struct sl_v1_request *r, size_t client_len)
         abort();
     if (r->stream != json_is_true(json_object_get(root, "stream")))
         abort();
-    if (r->stream && !json_is_true(json_object_get(json_object_get(root, "stream_options"),
-                                                   "include_usage")))
+    if (r->stream &&
+        !json_is_true(json_object_get(json_object_get(root, "stream_options"), "include_usage")))
         abort();
     if (!r->stream && r->client_asked_usage)
         abort();
@@ -131,14 +130,13 @@ static void check_same_as_tree(const uint8_t *data, size_t size, int r,
     if (r != rt)
         abort();
     if (r == -EINVAL) {
-        if (p->status != tp.status || strcmp(p->message, tp.message) != 0 ||
-            p->param != tp.param || strcmp(p->code, tp.code) != 0)
+        if (p->status != tp.status || strcmp(p->message, tp.message) != 0 || p->param != tp.param ||
+            strcmp(p->code, tp.code) != 0)
             abort();
         return;
     }
     if (strcmp(req->model, tree.model) != 0 || req->stream != tree.stream ||
-        req->client_asked_usage != tree.client_asked_usage ||
-        req->reservation != tree.reservation)
+        req->client_asked_usage != tree.client_asked_usage || req->reservation != tree.reservation)
         abort();
     a = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, NULL);
     b = json_loadb(tree.body, tree.body_len, JSON_REJECT_DUPLICATES, NULL);
@@ -165,8 +163,8 @@ static void include_usage(const char *data, size_t size)
     if (!out)
         return;
     /* A rewritten body asks for usage itself, so a second pass changes nothing. */
-    if (strlen(out) != out_len || sl_v1_include_usage(out, out_len, &again, NULL, &asked2) != 0
-        || again || !asked2)
+    if (strlen(out) != out_len || sl_v1_include_usage(out, out_len, &again, NULL, &asked2) != 0 ||
+        again || !asked2)
         abort();
     free(out);
 }

@@ -78,8 +78,8 @@ void h_redis_start(struct h_redis *r)
         snprintf(log, sizeof(log), "%s/redis.log", r->dir);
         if (chdir(r->dir) != 0)
             _exit(127);
-        const char *argv[20] = { "redis-server", "--port", port, "--bind", "127.0.0.1",
-                                 "--save", "", "--logfile", log };
+        const char *argv[20] = { "redis-server", "--port", port,        "--bind", "127.0.0.1",
+                                 "--save",       "",       "--logfile", log };
         int n = 9;
 
         argv[n++] = "--appendonly";
@@ -101,7 +101,8 @@ void h_redis_start(struct h_redis *r)
         if (answers(r))
             return;
     cr_assert_fail("redis-server did not come up on port %d (installed? apt-get install "
-                   "redis-server)", r->port);
+                   "redis-server)",
+                   r->port);
 }
 
 void h_redis_stop(struct h_redis *r)

@@ -11,8 +11,8 @@ struct h_redis {
     pid_t pid;
     int port;
     char dir[300];
-    char password[64];                /* "" = none */
-    bool persist;                     /* keep the data across a restart (append-only file) */
+    char password[64]; /* "" = none */
+    bool persist;      /* keep the data across a restart (append-only file) */
 };
 
 /* Start redis-server on a free port (or again on r->port, in r->dir, once it has run).

@@ -32,7 +32,9 @@ static int ncleanup;
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st; (void)flag; (void)ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     remove(p);
     return 0;
 }
@@ -148,11 +150,12 @@ void h_daemon_write_conf(struct h_daemon *d, int workers, const char *extra)
     /* No upstream named: a local dead end, so no API key is needed.  No [auth] section: every
      * client is tenant "anonymous" (tests of admission write their own). */
     const char *upstream = extra && strstr(extra, "[upstream]")
-                               ? "" : "[upstream]\nbase_url = http://127.0.0.1:9/v1\n";
+                               ? ""
+                               : "[upstream]\nbase_url = http://127.0.0.1:9/v1\n";
     const char *auth = extra && strstr(extra, "[auth]") ? "" : "[auth]\nmode = none\n";
     /* ... with no limits unless the test sets some. */
-    const char *limits = extra && strstr(extra, "[limits]")
-                             ? "" : "[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n";
+    const char *limits =
+        extra && strstr(extra, "[limits]") ? "" : "[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n";
 
     cr_assert(asprintf(&text,
                        "[server]\nlisten = 127.0.0.1:%d\nworkers = %d\nshutdown_timeout_ms = 5000\n"
@@ -284,7 +287,7 @@ int h_wait_children(pid_t pid, int n, pid_t *out, int timeout_ms)
 
         got = h_children(pid, all, 64);
         if (got == n) {
-            memcpy(out, all, (size_t)n * sizeof(*out));     /* out holds n, not 64 */
+            memcpy(out, all, (size_t)n * sizeof(*out)); /* out holds n, not 64 */
             return got;
         }
         h_sleep_ms(5);
@@ -408,7 +411,8 @@ void h_resp_free(struct h_resp *r)
 
 int h_connect(int port)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                               .sin_port = htons((uint16_t)port) };
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -491,8 +495,7 @@ void h_fake_start(struct h_fake *f)
     pid_t pid;
 
     memset(f, 0, sizeof(*f));
-    snprintf(f->port_file, sizeof(f->port_file), "%s/fake-%ld.port", h_tmpdir(),
-             (long)h_now_ms());
+    snprintf(f->port_file, sizeof(f->port_file), "%s/fake-%ld.port", h_tmpdir(), (long)h_now_ms());
     unlink(f->port_file);
     snprintf(port_arg, sizeof(port_arg), "0");
     pid = fork();
@@ -533,8 +536,8 @@ void h_fake_script(const struct h_fake *f, const char *json_array)
 {
     struct h_resp r;
 
-    cr_assert_eq(h_http(f->port, "POST", "/_fake/script", NULL, json_array, strlen(json_array),
-                        &r), 0);
+    cr_assert_eq(h_http(f->port, "POST", "/_fake/script", NULL, json_array, strlen(json_array), &r),
+                 0);
     cr_assert_eq(r.status, 200, "fake refused the script: %s", r.body);
     h_resp_free(&r);
 }

@@ -22,7 +22,7 @@ struct h_daemon {
 
 struct h_resp {
     long status;
-    char *headers;      /* raw header block, lower-cased names as sent */
+    char *headers; /* raw header block, lower-cased names as sent */
     char *body;
     size_t body_len;
 };

@@ -26,8 +26,10 @@ static void start(int workers, const char *upstream_keys)
 
     h_fake_start(&fake);
     h_daemon_init(&d);
-    snprintf(conf, sizeof(conf), "%s[breaker]\nfailure_threshold = 3\nopen_ms = 1500\n"
-             "half_open_probes = 1\n", h_fake_upstream_conf(&fake, upstream_keys));
+    snprintf(conf, sizeof(conf),
+             "%s[breaker]\nfailure_threshold = 3\nopen_ms = 1500\n"
+             "half_open_probes = 1\n",
+             h_fake_upstream_conf(&fake, upstream_keys));
     h_daemon_write_conf(&d, workers, conf);
     h_daemon_start(&d, NULL);
 }
@@ -181,8 +183,7 @@ Test(admission, v1_refusal_has_openai_shape)
     h_fake_script(&fake, "[{\"status\":500,\"repeat\":3}]");
     for (i = 0; i < 3; i++)
         cr_assert_eq(chat_status(), 502);
-    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
-                 0);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r), 0);
     cr_assert_eq(r.status, 503);
     j = json_loads(r.body, 0, NULL);
     e = json_object_get(j, "error");
@@ -235,7 +236,7 @@ Test(admission, clients_hanging_up_do_not_trip_the_breaker)
         }
         curl_multi_poll(m, NULL, 0, 5, NULL);
     }
-    for (i = 0; i < 64; i++) {           /* drop every connection mid-flight */
+    for (i = 0; i < 64; i++) { /* drop every connection mid-flight */
         curl_multi_remove_handle(m, e[i]);
         curl_easy_cleanup(e[i]);
     }
@@ -362,8 +363,7 @@ Test(admission, v1_reservation_counts_the_larger_completion_limit)
     cr_assert_eq(h_fake_stat(&fake, "requests"), 0);
     /* The same without the larger limit fits. */
     h_fake_script(&fake, "[{\"content\":\"short\"}]");
-    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, small, strlen(small), &r),
-                 0);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, small, strlen(small), &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     h_resp_free(&r);
     stop();

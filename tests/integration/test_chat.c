@@ -85,8 +85,7 @@ Test(chat, upstream_receives_exactly_the_configured_request)
     reply = parse(r.body, r.body_len);
     cr_assert_str_eq(json_string_value(json_object_get(reply, "text")),
                      "Hello! You said: Hello there");
-    cr_assert_str_eq(json_string_value(json_object_get(reply, "model")),
-                     "gpt-4o-mini-2024-07-18");
+    cr_assert_str_eq(json_string_value(json_object_get(reply, "model")), "gpt-4o-mini-2024-07-18");
     cr_assert_str_eq(json_string_value(json_object_get(reply, "finish_reason")), "stop");
     usage = json_object_get(reply, "usage");
     cr_assert(json_integer_value(json_object_get(usage, "prompt_tokens")) > 0);
@@ -103,12 +102,9 @@ Test(chat, upstream_receives_exactly_the_configured_request)
     cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "POST");
     cr_assert_str_eq(json_string_value(json_object_get(req, "path")), "/v1/chat/completions");
     h = json_object_get(req, "headers");
-    cr_assert_str_eq(json_string_value(json_object_get(h, "authorization")),
-                     "Bearer " TEST_KEY);
-    cr_assert_str_eq(json_string_value(json_object_get(h, "x-client-request-id")),
-                     "chat-exact-1");
-    cr_assert_str_eq(json_string_value(json_object_get(h, "content-type")),
-                     "application/json");
+    cr_assert_str_eq(json_string_value(json_object_get(h, "authorization")), "Bearer " TEST_KEY);
+    cr_assert_str_eq(json_string_value(json_object_get(h, "x-client-request-id")), "chat-exact-1");
+    cr_assert_str_eq(json_string_value(json_object_get(h, "content-type")), "application/json");
     body = parse(json_string_value(json_object_get(req, "body")),
                  strlen(json_string_value(json_object_get(req, "body"))));
     cr_assert_str_eq(json_string_value(json_object_get(body, "model")), "gpt-4o-mini");
@@ -117,8 +113,7 @@ Test(chat, upstream_receives_exactly_the_configured_request)
     cr_assert_null(json_object_get(body, "stream"));
     msgs = json_object_get(body, "messages");
     cr_assert_eq(json_array_size(msgs), 2);
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "role")),
-                     "system");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "role")), "system");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 0), "content")),
                      "Be brief.");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "role")), "user");
@@ -126,17 +121,25 @@ Test(chat, upstream_receives_exactly_the_configured_request)
                      "Hello there");
     json_decref(body);
     json_decref(reqs);
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"request\"", "chat-exact-1",
-                                                  "\"status\":200", "\"attempts\":1",
-                                                  "\"total_tokens\":", NULL }, 1, 3000), 1);
+    cr_assert_eq(
+        h_log_wait(&d,
+                   (const char *[]){ "\"event\":\"request\"", "chat-exact-1", "\"status\":200",
+                                     "\"attempts\":1", "\"total_tokens\":", NULL },
+                   1, 3000),
+        1);
     stop();
 }
 
 Test(chat, validation_errors_are_fastapi_422s_and_never_reach_upstream)
 {
     static const char *bodies[] = {
-        "{}", "{\"user_message\":null}", "{\"user_message\":42}", "{\"user_message\":\"   \"}",
-        "not json", "[1,2]", "{\"user_message\":\"ok\",\"conversation_id\":5}",
+        "{}",
+        "{\"user_message\":null}",
+        "{\"user_message\":42}",
+        "{\"user_message\":\"   \"}",
+        "not json",
+        "[1,2]",
+        "{\"user_message\":\"ok\",\"conversation_id\":5}",
     };
     struct h_resp r;
     json_t *j, *det;
@@ -149,8 +152,7 @@ Test(chat, validation_errors_are_fastapi_422s_and_never_reach_upstream)
         det = json_array_get(json_object_get(j, "detail"), 0);
         cr_assert(json_is_string(json_object_get(det, "type")), "%s", r.body);
         cr_assert(json_is_string(json_object_get(det, "msg")), "%s", r.body);
-        cr_assert_str_eq(json_string_value(json_array_get(json_object_get(det, "loc"), 0)),
-                         "body");
+        cr_assert_str_eq(json_string_value(json_array_get(json_object_get(det, "loc"), 0)), "body");
         json_decref(j);
         h_resp_free(&r);
     }
@@ -221,8 +223,11 @@ Test(chat, upstream_401_is_a_502_and_an_error_in_the_log)
     h_fake_script(&fake, "[{\"status\":401,\"repeat\":5}]");
     cr_assert_eq(chat("{\"user_message\":\"key\"}", &r), 502);
     cr_assert_eq(fake_count(), 1);
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"level\":\"error\"", "upstream_attempt",
-                                                  "upstream_auth", NULL }, 1, 3000), 1);
+    cr_assert_eq(h_log_wait(&d,
+                            (const char *[]){ "\"level\":\"error\"", "upstream_attempt",
+                                              "upstream_auth", NULL },
+                            1, 3000),
+                 1);
     h_resp_free(&r);
     stop();
 }
@@ -265,8 +270,11 @@ Test(chat, malformed_upstream_json_is_a_502)
     /* SPEC §5 retries connection errors, timeouts and retry_statuses only: a 200 that came
      * whole but malformed is an answer, and asking again may bill twice. */
     cr_assert_eq(fake_count(), 1, "a malformed 200 must not be retried");
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
-                                                  "\"retry\":false", NULL }, 1, 3000), 1);
+    cr_assert_eq(h_log_wait(&d,
+                            (const char *[]){ "upstream_attempt", "\"bad_response\"",
+                                              "\"retry\":false", NULL },
+                            1, 3000),
+                 1);
     h_resp_free(&r);
     stop();
 }
@@ -283,8 +291,9 @@ Test(chat, a_truncated_upstream_body_is_a_502)
     cr_assert_str_eq(r.body, "{\"detail\":\"Provider unavailable\"}");
     h_resp_free(&r);
     cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", NULL }, 1, 3000), 1);
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":502",
-                                                  NULL }, 1, 3000), 1);
+    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":502", NULL },
+                            1, 3000),
+                 1);
     stop();
 }
 
@@ -298,12 +307,14 @@ Test(chat, connection_refused_is_retried_then_502)
     h_daemon_init(&d);
     snprintf(conf, sizeof(conf),
              "[upstream]\nbase_url = http://127.0.0.1:%d/v1\nmax_attempts = 3\n"
-             "backoff_base_ms = 10\nbackoff_max_ms = 20\n", closed);
+             "backoff_base_ms = 10\nbackoff_max_ms = 20\n",
+             closed);
     h_daemon_write_conf(&d, 1, conf);
     h_daemon_start(&d, env);
     cr_assert_eq(chat("{\"user_message\":\"nobody home\"}", &r), 502);
     h_resp_free(&r);
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }, 3, 3000), 3);
+    cr_assert_eq(
+        h_log_wait(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }, 3, 3000), 3);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
 
@@ -372,8 +383,9 @@ Test(chat, refuses_to_start_without_a_key_for_a_remote_upstream)
     int st;
 
     h_daemon_init(&x);
-    h_daemon_write_conf(&x, 1, "[upstream]\nbase_url = https://api.openai.com/v1\n"
-                               "api_key_env = SLUICE_TEST_NO_SUCH_KEY\n");
+    h_daemon_write_conf(&x, 1,
+                        "[upstream]\nbase_url = https://api.openai.com/v1\n"
+                        "api_key_env = SLUICE_TEST_NO_SUCH_KEY\n");
     h_daemon_spawn(&x, NULL);
     st = h_wait_exit(x.pid, 5000);
     cr_assert_eq(st, 1);
@@ -449,8 +461,8 @@ Test(chat, a_client_that_hangs_up_cancels_the_upstream_call)
     start(1, NULL);
     h_fake_script(&fake, "[{\"delay_ms\":20000}]");
     snprintf(req, sizeof(req),
-             "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s",
-             strlen(body), body);
+             "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s", strlen(body),
+             body);
     fd = h_connect(d.port);
     cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
     for (i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 1; i++)
@@ -469,8 +481,10 @@ Test(chat, a_client_that_hangs_up_cancels_the_upstream_call)
     cr_assert_leq(json_integer_value(json_object_get(json_array_get(reqs, 0), "closed_after_ms")),
                   1500);
     json_decref(reqs);
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"route\":\"/api/chat\"", "\"status\":499",
-                                                  NULL }, 1, 3000), 1);
+    cr_assert_eq(h_log_wait(&d,
+                            (const char *[]){ "\"route\":\"/api/chat\"", "\"status\":499", NULL },
+                            1, 3000),
+                 1);
     stop();
 }
 
@@ -544,11 +558,14 @@ Test(chat, a_drain_waits_until_a_large_reply_is_written_out)
 
     start(1, NULL);
     h_fake_script(&fake, "[{\"bytes\":8000000}]");
-    snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
-             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    snprintf(req, sizeof(req),
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
     fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)d.port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
@@ -579,7 +596,7 @@ Test(chat, a_drain_waits_until_a_large_reply_is_written_out)
 struct raw_upstream {
     pid_t pid;
     int port;
-    int count_fd;                 /* one byte per connection served */
+    int count_fd; /* one byte per connection served */
 };
 
 /* Read one request (headers, then Content-Length bytes), so the answer is not cut by a reset
@@ -646,7 +663,7 @@ static void raw_start(struct raw_upstream *u, const char *answer, size_t len)
                 off += (size_t)w;
             }
             shutdown(c, SHUT_WR);
-            raw_read_request(c);      /* until the client closes */
+            raw_read_request(c); /* until the client closes */
             close(c);
         }
     }
@@ -685,17 +702,21 @@ static void assert_bad_response_not_retried(const char *answer, size_t len)
 
     raw_start(&u, answer, len);
     h_daemon_init(&d);
-    snprintf(conf, sizeof(conf), "[upstream]\nbase_url = http://127.0.0.1:%d/v1\n"
-             "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n", u.port);
+    snprintf(conf, sizeof(conf),
+             "[upstream]\nbase_url = http://127.0.0.1:%d/v1\n"
+             "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\n",
+             u.port);
     h_daemon_write_conf(&d, 1, conf);
     h_daemon_start(&d, (const char *[]){ KEY_ENV, NULL });
     cr_assert_eq(chat("{\"user_message\":\"odd upstream\"}", &r), 502, "%s", r.body);
     h_resp_free(&r);
     cr_assert_eq(raw_connections(&u), 1, "retried %d times", raw_connections(&u) - 1);
     cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", NULL }, 1, 3000), 1);
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "upstream_attempt", "\"bad_response\"",
-                                                  "\"retry\":false", NULL }, 1, 3000), 1,
-                 "not classified bad_response");
+    cr_assert_eq(h_log_wait(&d,
+                            (const char *[]){ "upstream_attempt", "\"bad_response\"",
+                                              "\"retry\":false", NULL },
+                            1, 3000),
+                 1, "not classified bad_response");
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
     raw_stop(&u);
 }
@@ -732,14 +753,16 @@ static char *big_headers(size_t count, size_t each)
         n += (size_t)sprintf(a + n, "\r\n");
     }
     /* A usable completion: only the headers are wrong. */
-    n += (size_t)sprintf(a + n, "Content-Type: application/json\r\n"
-                         "Content-Length: %zu\r\n\r\n%s", strlen(completion), completion);
+    n += (size_t)sprintf(a + n,
+                         "Content-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
+                         strlen(completion), completion);
     return a;
 }
 
 Test(chat, a_header_block_over_the_limit_is_a_bad_response)
 {
-    char *a = big_headers(100, 1000);          /* 100 KB of headers */
+    char *a = big_headers(100, 1000); /* 100 KB of headers */
 
     assert_bad_response_not_retried(a, strlen(a));
     free(a);
@@ -747,7 +770,7 @@ Test(chat, a_header_block_over_the_limit_is_a_bad_response)
 
 Test(chat, one_header_over_libcurls_limit_is_a_bad_response)
 {
-    char *a = big_headers(1, 200000);          /* libcurl itself refuses it */
+    char *a = big_headers(1, 200000); /* libcurl itself refuses it */
 
     assert_bad_response_not_retried(a, strlen(a));
     free(a);
@@ -765,8 +788,8 @@ Test(chat, an_abandoned_attempt_is_logged_and_counted)
     start(1, NULL);
     h_fake_script(&fake, "[{\"delay_ms\":20000}]");
     snprintf(req, sizeof(req),
-             "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s",
-             strlen(body), body);
+             "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n%s", strlen(body),
+             body);
     fd = h_connect(d.port);
     cr_assert(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
     for (i = 0; i < 200 && h_fake_stat(&fake, "inflight") < 1; i++)
@@ -778,14 +801,16 @@ Test(chat, an_abandoned_attempt_is_logged_and_counted)
             break;
         h_sleep_ms(20);
     }
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"upstream_attempt\"",
-                                                  "\"outcome\":\"cancelled\"",
-                                                  "\"attempt\":1", NULL }, 1, 3000), 1,
-                 "the abandoned attempt is not logged");
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"event\":\"request\"", "\"status\":499",
-                                                  "\"model\":\"gpt-4o-mini\"", "\"attempts\":1",
-                                                  NULL }, 1, 3000), 1,
-                 "the request line lacks model and attempts");
+    cr_assert_eq(h_log_wait(&d,
+                            (const char *[]){ "\"event\":\"upstream_attempt\"",
+                                              "\"outcome\":\"cancelled\"", "\"attempt\":1", NULL },
+                            1, 3000),
+                 1, "the abandoned attempt is not logged");
+    cr_assert_eq(h_log_wait(&d,
+                            (const char *[]){ "\"event\":\"request\"", "\"status\":499",
+                                              "\"model\":\"gpt-4o-mini\"", "\"attempts\":1", NULL },
+                            1, 3000),
+                 1, "the request line lacks model and attempts");
     cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &m), 0);
     cr_assert_not_null(strstr(m.body, "sluice_upstream_attempts_total{outcome=\"cancelled\"} 1"),
                        "the abandoned attempt is not counted");

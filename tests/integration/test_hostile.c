@@ -46,7 +46,7 @@ struct smuggle_case {
     char name[48];
     char request[256];
     char want[64];
-    char or_want[64];       /* what a libevent that refuses the case itself says, if any */
+    char or_want[64]; /* what a libevent that refuses the case itself says, if any */
 };
 
 /* The worker serving d (these tests run one). */
@@ -74,11 +74,16 @@ static void stop_same(struct h_daemon *d, pid_t w0)
 Test(hostile, ambiguous_framing_is_refused_and_nothing_behind_it_is_served)
 {
     static const struct smuggle_case cases[] = {
-        { "space before colon", "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\n"
-          "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", "Invalid header name" },
-        { "signed length", "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: +4\r\n\r\n"
-          "{}{}GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", "Invalid Content-Length" },
-        { "odd transfer-encoding", "POST /api/chat HTTP/1.1\r\nHost: t\r\n"
+        { "space before colon",
+          "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length : 5\r\n\r\n"
+          "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+          "Invalid header name" },
+        { "signed length",
+          "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: +4\r\n\r\n"
+          "{}{}GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+          "Invalid Content-Length" },
+        { "odd transfer-encoding",
+          "POST /api/chat HTTP/1.1\r\nHost: t\r\n"
           "Transfer-Encoding: gzip\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
           "Unsupported Transfer-Encoding" },
         { "no host", "GET /healthz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
@@ -87,16 +92,20 @@ Test(hostile, ambiguous_framing_is_refused_and_nothing_behind_it_is_served)
           "Missing or repeated Host header" },
         /* Issue 1: evhttp frames by the first Content-Length, a proxy may take the last;
          * whichever it is, the GET behind must never be served. */
-        { "two different lengths", "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+        { "two different lengths",
+          "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
           "Content-Length: 34\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
           "Repeated Content-Length" },
-        { "two equal lengths", "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+        { "two equal lengths",
+          "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
           "Content-Length: 2\r\n\r\n{}GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
           "Repeated Content-Length" },
-        { "length beside chunked", "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+        { "length beside chunked",
+          "POST /api/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
           "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
           "Content-Length with Transfer-Encoding", "\"detail\":\"Bad Request\"" },
-        { "two codings", "POST /api/chat HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        { "two codings",
+          "POST /api/chat HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
           "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
           "Repeated Transfer-Encoding", "\"detail\":\"Bad Request\"" },
     };
@@ -114,8 +123,8 @@ Test(hostile, ambiguous_framing_is_refused_and_nothing_behind_it_is_served)
         cr_assert_not_null(strstr(got, "HTTP/1.1 400"), "%s: %s", cases[i].name, got);
         /* Debian's libevent (CVE-2026-63382) refuses the last two itself; ours is the
          * check for any other build. */
-        cr_assert(strstr(got, cases[i].want) || (cases[i].or_want[0] &&
-                                                 strstr(got, cases[i].or_want)),
+        cr_assert(strstr(got, cases[i].want) ||
+                      (cases[i].or_want[0] && strstr(got, cases[i].or_want)),
                   "%s: %s", cases[i].name, got);
         cr_assert_not_null(strstr(got, "Connection: close"), "%s: %s", cases[i].name, got);
         cr_assert_eq(count(got, "HTTP/1."), 1, "%s: a smuggled request was served: %s",
@@ -125,8 +134,8 @@ Test(hostile, ambiguous_framing_is_refused_and_nothing_behind_it_is_served)
         free(got);
     }
     /* Nor served without an answer reaching us: no /healthz was ever a 200. */
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"route\":\"/healthz\"", "\"status\":200",
-                                                  NULL }), 0);
+    cr_assert_eq(
+        h_log_count(&d, (const char *[]){ "\"route\":\"/healthz\"", "\"status\":200", NULL }), 0);
     /* HTTP/1.0 needs no Host. */
     char *ok = raw(d.port, "GET /healthz HTTP/1.0\r\n\r\n", 25);
     cr_assert_not_null(strstr(ok, "200 OK"), "%s", ok);
@@ -154,7 +163,8 @@ Test(hostile, oversized_headers_and_garbage_get_json_errors)
     got = raw(d.port, big, strlen(big));
     /* libevent 2.1 calls an over-long header block a bad request (400). */
     cr_assert(strstr(got, "HTTP/1.1 400") || strstr(got, "HTTP/1.1 413") ||
-              strstr(got, "HTTP/1.1 431") || got[0] == '\0', "%.200s", got);
+                  strstr(got, "HTTP/1.1 431") || got[0] == '\0',
+              "%.200s", got);
     if (got[0])
         cr_assert_not_null(strstr(got, "application/json"), "%.300s", got);
     free(got);
@@ -182,7 +192,8 @@ Test(hostile, malformed_framing_variants_never_crash_the_worker)
         /* Repeated Content-Length and Content-Length beside chunked: in the table of
          * ambiguous_framing_is_refused_and_nothing_behind_it_is_served, which insists on one
          * 400 and nothing smuggled behind it. */
-        "POST /api/chat HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n",
+        "POST /api/chat HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+        "chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n",
         "POST /api/chat HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhi\r\n",
         "GET /healthz HTTP/9.9\r\nHost: t\r\n\r\n",
         "GET  /healthz  HTTP/1.1\r\nHost: t\r\n\r\n",
@@ -238,7 +249,7 @@ Test(hostile, slowloris_is_dropped_after_client_timeout)
     fd = h_connect(d.port);
     cr_assert(write(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\nX-a: ", 37) > 0);
     t0 = h_now_ms();
-    got = h_read_all(fd, 5000, NULL);   /* returns at EOF */
+    got = h_read_all(fd, 5000, NULL); /* returns at EOF */
     close(fd);
     cr_assert_lt(h_now_ms() - t0, 3000, "a half-sent request held the connection %lld ms",
                  h_now_ms() - t0);
@@ -426,7 +437,7 @@ Test(hostile, running_out_of_descriptors_pauses_accepting_and_the_worker_lives)
         h_sleep_ms(10);
     }
     cr_assert_lt(i, 300, "no accept_failed in the log");
-    h_sleep_ms(1200);               /* a few rounds of the 500 ms pause */
+    h_sleep_ms(1200); /* a few rounds of the 500 ms pause */
     for (i = 0; i < n; i++)
         close(fds[i]);
     for (i = 0; i < 100; i++) {
@@ -594,8 +605,10 @@ Test(hostile, a_slow_drip_is_bounded_by_the_deadline)
     struct h_daemon d;
     long long ms;
 
-    start_with_fake(&d, "request_timeout_ms = 2000\nattempt_timeout_ms = 2000\nmax_attempts = 1\n"
-                    "stream_timeout_ms = 3000\n", 1);
+    start_with_fake(&d,
+                    "request_timeout_ms = 2000\nattempt_timeout_ms = 2000\nmax_attempts = 1\n"
+                    "stream_timeout_ms = 3000\n",
+                    1);
     /* A stream that drips a chunk a second: each gap is under the 2 s idle bound, so only
      * stream_timeout_ms ends it, with an error event. */
     struct h_resp r;
@@ -643,14 +656,15 @@ Test(hostile, a_tls_failure_is_a_prompt_502)
     h_fake_start(&fake);
     h_daemon_init(&d);
     /* https to a plain-HTTP port: the TLS handshake fails. */
-    snprintf(conf, sizeof(conf), "[upstream]\nbase_url = https://127.0.0.1:%d/v1\n"
-             "max_attempts = 2\nbackoff_base_ms = 10\n", fake.port);
+    snprintf(conf, sizeof(conf),
+             "[upstream]\nbase_url = https://127.0.0.1:%d/v1\n"
+             "max_attempts = 2\nbackoff_base_ms = 10\n",
+             fake.port);
     h_daemon_write_conf(&d, 1, conf);
     h_daemon_start(&d, NULL);
     cr_assert_eq(chat(&d, "/api/chat", "{\"user_message\":\"tls\"}", &ms), 502);
     cr_assert_lt(ms, 3000);
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }),
-                 2);
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "connect_error", NULL }), 2);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
     h_fake_stop(&fake);
 }
@@ -671,8 +685,8 @@ Test(hostile, sighup_every_second_under_load_fails_no_request, .timeout = 90)
     cr_assert(load >= 0);
     if (load == 0) {
         for (round = 0; round < 8; round++) {
-            h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"steady\"}",
-                            50, statuses);
+            h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"steady\"}", 50,
+                            statuses);
             for (i = 0; i < 50; i++) {
                 if (statuses[i] == 200)
                     continue;
@@ -692,8 +706,10 @@ Test(hostile, sighup_every_second_under_load_fails_no_request, .timeout = 90)
     cr_assert(WIFEXITED(st));
     /* At most 1% may lose the race between a connection and its worker's exit, and none may
      * get an HTTP error. */
-    cr_assert_leq(WEXITSTATUS(st), 4, "requests failed across reloads (score %d; >= 100 means "
-                  "an HTTP error)", WEXITSTATUS(st));
+    cr_assert_leq(WEXITSTATUS(st), 4,
+                  "requests failed across reloads (score %d; >= 100 means "
+                  "an HTTP error)",
+                  WEXITSTATUS(st));
     cr_assert_geq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }), 3);
     cr_assert_eq(h_daemon_stop(&d, 15000), 0);
     h_fake_stop(&fake);
@@ -743,8 +759,8 @@ Test(hostile, a_full_disk_keeps_the_last_good_state_file)
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
     before = h_read_file(state, NULL);
     cr_assert_not_null(before, "no state file after the first run");
-    used_first = strstr(before, "\"used\":") ? strtoll(strstr(before, "\"used\":") + 7, NULL, 10)
-                                             : -1;
+    used_first =
+        strstr(before, "\"used\":") ? strtoll(strstr(before, "\"used\":") + 7, NULL, 10) : -1;
     cr_assert_gt(used_first, 0, "%s", before);
     /* Fill the disk to the last byte. */
     f = fopen(filler, "w");

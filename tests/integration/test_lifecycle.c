@@ -191,9 +191,9 @@ Test(lifecycle, errors_are_json_never_html)
     /* A body over max_body_bytes is refused by evhttp itself; still JSON, still 413. */
     big = malloc(4096);
     memset(big, 'x', 4096);
-    cr_assert_eq(h_http(d.port, "POST", "/api/chat", (const char *[]){ "X-Request-ID: big-1",
-                                                                       NULL },
-                        big, 4096, &r), 0);
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat",
+                        (const char *[]){ "X-Request-ID: big-1", NULL }, big, 4096, &r),
+                 0);
     assert_detail(&r, 413, "Request body too large");
     cr_assert_str_eq(h_header(&r, "X-Request-ID"), "big-1");
     free(big);
@@ -260,9 +260,9 @@ Test(lifecycle, evhttp_own_answers_are_logged_and_counted)
     h_daemon_start(&d, NULL);
     big = calloc(1, 4096);
     memset(big, 'x', 4096);
-    cr_assert_eq(h_http(d.port, "POST", "/api/chat", (const char *[]){ "X-Request-ID: own-413",
-                                                                       NULL },
-                        big, 4096, &r), 0);
+    cr_assert_eq(h_http(d.port, "POST", "/api/chat",
+                        (const char *[]){ "X-Request-ID: own-413", NULL }, big, 4096, &r),
+                 0);
     cr_assert_eq(r.status, 413);
     h_resp_free(&r);
     free(big);
@@ -326,7 +326,8 @@ Test(lifecycle, killed_worker_is_replaced_within_a_second)
     cr_assert_eq(served, fresh);
     cr_assert(h_daemon_stop(&d, 10000) == 0);
     cr_assert_eq(h_log_count(&d, (const char *[]){ "worker_exited", "SIGKILL", NULL }) +
-                 h_log_count(&d, (const char *[]){ "worker_exited", "Killed", NULL }), 1);
+                     h_log_count(&d, (const char *[]){ "worker_exited", "Killed", NULL }),
+                 1);
 }
 
 Test(lifecycle, sigterm_exits_zero_and_stops_listening)
@@ -376,8 +377,7 @@ Test(lifecycle, sighup_applies_a_changed_config)
     /* The new generation takes over; the old one drains and exits. */
     for (i = 0; i < 300; i++) {
         n = h_children(d.pid, now, 8);
-        if (n == 2 && now[0] != old[0] && now[0] != old[1] && now[1] != old[0] &&
-            now[1] != old[1])
+        if (n == 2 && now[0] != old[0] && now[0] != old[1] && now[1] != old[0] && now[1] != old[1])
             break;
         h_sleep_ms(10);
     }
@@ -408,9 +408,9 @@ Test(lifecycle, sighup_with_a_broken_config_keeps_serving)
             break;
         h_sleep_ms(10);
     }
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"config_error\"",
-                                                  "sluice.conf:3", "workers", NULL }), 1,
-                 "the log names the file, line and key");
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"config_error\"", "sluice.conf:3",
+                                                   "workers", NULL }),
+                 1, "the log names the file, line and key");
     cr_assert_eq(h_http(d.port, "GET", "/healthz", NULL, NULL, 0, &r), 0);
     cr_assert_eq(r.status, 200);
     h_resp_free(&r);
@@ -528,7 +528,7 @@ Test(lifecycle, socket_activation_uses_the_inherited_socket)
     pid_t pid;
 
     h_daemon_init(&d);
-    h_daemon_write_conf(&d, 1, NULL);  /* its listen port must be ignored */
+    h_daemon_write_conf(&d, 1, NULL); /* its listen port must be ignored */
     lfd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
     cr_assert(listen(lfd, 16) == 0);
@@ -743,8 +743,8 @@ Test(lifecycle, the_descriptor_limit_is_raised_to_the_hard_limit)
     cr_assert_eq(soft, (unsigned long long)hard, "the worker's soft limit: %s", line);
     cr_assert_eq(max, (unsigned long long)hard);
     free(limits);
-    cr_assert_geq(h_log_count(&d, (const char *[]){ "\"event\":\"rlimit\"", "RLIMIT_NOFILE",
-                                                   NULL }), 1);
+    cr_assert_geq(
+        h_log_count(&d, (const char *[]){ "\"event\":\"rlimit\"", "RLIMIT_NOFILE", NULL }), 1);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
 
@@ -835,7 +835,8 @@ Test(lifecycle, dash_t_reports_a_base_url_the_daemon_would_refuse)
     h_write_file(d.conf, "[upstream]\nbase_url = http://localhost:1@example.com/v1\n");
     cr_assert_eq(run_check(d.conf, &out), 1, "%s", out);
     cr_assert_not_null(strstr(out, "sluice.conf:2: [upstream] base_url: must not contain "
-                              "user-info"), "%s", out);
+                                   "user-info"),
+                       "%s", out);
     free(out);
 }
 

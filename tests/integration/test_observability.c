@@ -86,13 +86,18 @@ static struct sample *parse_exposition(const char *text, int *n)
     int ntypes = 0;
 
     cr_assert_eq(regcomp(&re_help, "^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+$", REG_EXTENDED), 0);
-    cr_assert_eq(regcomp(&re_type, "^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) "
-                                   "(counter|gauge|histogram|summary|untyped)$", REG_EXTENDED), 0);
-    cr_assert_eq(regcomp(&re_sample, "^([a-zA-Z_:][a-zA-Z0-9_:]*)"
-                                     "(\\{([a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\""
-                                     "(,[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\")*)?\\})?"
-                                     " ([-+]?[0-9.]+([eE][-+]?[0-9]+)?|\\+Inf|NaN)$",
-                         REG_EXTENDED), 0);
+    cr_assert_eq(regcomp(&re_type,
+                         "^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) "
+                         "(counter|gauge|histogram|summary|untyped)$",
+                         REG_EXTENDED),
+                 0);
+    cr_assert_eq(regcomp(&re_sample,
+                         "^([a-zA-Z_:][a-zA-Z0-9_:]*)"
+                         "(\\{([a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\""
+                         "(,[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\")*)?\\})?"
+                         " ([-+]?[0-9.]+([eE][-+]?[0-9]+)?|\\+Inf|NaN)$",
+                         REG_EXTENDED),
+                 0);
     cr_assert(text[strlen(text) - 1] == '\n', "the exposition must end with a newline");
     *n = 0;
     for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -162,8 +167,7 @@ static void check_histograms(const struct sample *s, int n)
         if (strstr(s[i].labels, "le=\"+Inf\"")) {
             char count[140];
 
-            snprintf(count, sizeof(count), "%.*s_count", (int)(strlen(s[i].name) - 7),
-                     s[i].name);
+            snprintf(count, sizeof(count), "%.*s_count", (int)(strlen(s[i].name) - 7), s[i].name);
             cr_assert(i + 2 < n && strcmp(s[i + 2].name, count) == 0, "no _count after +Inf");
             cr_assert_eq(s[i].value, s[i + 2].value, "+Inf bucket != _count for %s", count);
         }
@@ -196,11 +200,12 @@ static void chat_n(int n)
 
     for (i = 0; i < n; i++) {
         cr_assert_eq(h_http(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"count me\"}",
-                            strlen("{\"user_message\":\"count me\"}"), &r), 0);
+                            strlen("{\"user_message\":\"count me\"}"), &r),
+                     0);
         cr_assert_eq(r.status, 200);
         json_t *j = json_loads(r.body, 0, NULL);
-        usage_sum += json_integer_value(json_object_get(json_object_get(j, "usage"),
-                                                        "total_tokens"));
+        usage_sum +=
+            json_integer_value(json_object_get(json_object_get(j, "usage"), "total_tokens"));
         json_decref(j);
         h_resp_free(&r);
     }
@@ -223,8 +228,8 @@ Test(observability, metrics_sum_over_workers_and_match_the_upstream)
                  "tokens counted differ from what the upstream reported");
     cr_assert_eq(h_fake_stat(&fake, "requests"), 20);
     /* Per tenant (here everyone is "anonymous"): the same figures, for token spend by tenant. */
-    cr_assert_eq(sum_of(s, n, "sluice_tenant_requests_total",
-                        "tenant=\"anonymous\",code=\"200\""), 20);
+    cr_assert_eq(sum_of(s, n, "sluice_tenant_requests_total", "tenant=\"anonymous\",code=\"200\""),
+                 20);
     cr_assert_eq((long long)sum_of(s, n, "sluice_tenant_tokens_total", "tenant=\"anonymous\""),
                  usage_sum);
     free(s);

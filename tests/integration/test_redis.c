@@ -147,8 +147,8 @@ REDIS_TEST(every_request_reserves_then_settles_in_redis_with_two_round_trips)
 
         cr_assert_eq(chat(&d, ACME_KEY, &r), 200, "%s", r.body);
         body = json_loads(r.body, 0, NULL);
-        total += json_integer_value(json_object_get(json_object_get(body, "usage"),
-                                                    "total_tokens"));
+        total +=
+            json_integer_value(json_object_get(json_object_get(body, "usage"), "total_tokens"));
         cr_assert_not_null(strstr(r.headers, "x-ratelimit-remaining-requests"));
         json_decref(body);
         h_resp_free(&r);
@@ -211,21 +211,21 @@ REDIS_TEST(two_hosts_never_spend_more_than_one_budget)
         other += (sa[i] != 200 && sa[i] != 429) + (sb[i] != 200 && sb[i] != 429);
     }
     used = tokens_seen(&a) + tokens_seen(&b);
-    fprintf(stderr, "two hosts, budget %d: %d admitted, %d refused, %d other; upstream "
-            "reported %lld, Redis says %lld\n", BUDGET, ok, refused, other, used,
-            redis_used("acme"));
+    fprintf(stderr,
+            "two hosts, budget %d: %d admitted, %d refused, %d other; upstream "
+            "reported %lld, Redis says %lld\n",
+            BUDGET, ok, refused, other, used, redis_used("acme"));
     cr_assert_eq(other, 0);
     cr_assert_gt(ok, 0);
     cr_assert_gt(refused, 0, "the budget should have run out");
     cr_assert_leq(used, BUDGET, "two hosts spent %lld of a %d budget", used, BUDGET);
-    cr_assert_geq(used, BUDGET - 130, "refused while %lld of %d was left", BUDGET - used,
-                  BUDGET);
+    cr_assert_geq(used, BUDGET - 130, "refused while %lld of %d was left", BUDGET - used, BUDGET);
     cr_assert_eq(wait_used(used, 2000), used);
     reqs = h_fake_requests(&f);
     cr_assert_eq(json_array_size(reqs), (size_t)ok, "a refused request reached the upstream");
     json_decref(reqs);
     cr_assert_eq(h_metric(a.port, "sluice_admission_rejections_total{reason=\"budget\"}") +
-                 h_metric(b.port, "sluice_admission_rejections_total{reason=\"budget\"}"),
+                     h_metric(b.port, "sluice_admission_rejections_total{reason=\"budget\"}"),
                  refused, "every refusal is the budget's");
     stop_gw(&a);
     stop_gw(&b);
@@ -304,8 +304,7 @@ REDIS_TEST(redis_down_keeps_serving_locally_and_loses_no_usage)
     h_redis_stop(&rd);
     rd.persist = true;
     h_redis_start(&rd);
-    start_gw(&d, 2, "token_budget = 1000000\n",
-             "fail_mode = local\nlocal_budget_share = 0.5\n");
+    start_gw(&d, 2, "token_budget = 1000000\n", "fail_mode = local\nlocal_budget_share = 0.5\n");
     l.port = d.port;
     pthread_create(&th, NULL, run_load, &l);
     h_sleep_ms(300);
@@ -365,7 +364,8 @@ REDIS_TEST(reloads_under_load_fail_nothing_and_never_fall_back)
     /* The accept race of docs/ARCHITECTURE.md (Draining) may close 1% on their way in. */
     cr_assert_leq(atomic_load(&l.other) * 100, atomic_load(&l.ok), "requests failed");
     cr_assert_geq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }), 3);
-    cr_assert_eq(h_metric(d.port, "sluice_redis_fallbacks_total"), 0, "a new generation "
+    cr_assert_eq(h_metric(d.port, "sluice_redis_fallbacks_total"), 0,
+                 "a new generation "
                  "admitted without Redis");
     cr_assert_eq(h_metric(d.port, "sluice_admission_rejections_total{reason=\"redis\"}"), 0);
     cr_assert_eq(wait_used(tokens_seen(&d), 3000), tokens_seen(&d));
@@ -410,8 +410,7 @@ REDIS_TEST(redis_down_admits_no_more_than_the_local_share)
     struct h_resp r;
 
     /* Each /api/chat request reserves about 100 tokens (its bytes, the overhead, 50). */
-    start_gw(&d, 1, "token_budget = 4000\n",
-             "fail_mode = local\nlocal_budget_share = 0.1\n");
+    start_gw(&d, 1, "token_budget = 4000\n", "fail_mode = local\nlocal_budget_share = 0.1\n");
     h_redis_stop(&rd);
     for (int i = 0; i < 20; i++) {
         long s = chat(&d, ACME_KEY, &r);
@@ -486,8 +485,7 @@ REDIS_TEST(a_blackholed_redis_holds_no_request_past_its_deadline)
         long long t0 = h_now_ms();
 
         cr_assert_eq(chat(&d, ACME_KEY, NULL), 200);
-        cr_assert_lt(h_now_ms() - t0, 200 + 600, "request %d took %lld ms", i,
-                     h_now_ms() - t0);
+        cr_assert_lt(h_now_ms() - t0, 200 + 600, "request %d took %lld ms", i, h_now_ms() - t0);
     }
     cr_assert_gt(h_metric(d.port, "sluice_redis_errors_total"), 0);
     h_redis_resume(&rd);
@@ -509,8 +507,10 @@ static char *sluicectl(const struct h_daemon *d, const char *args)
 
     snprintf(keyfile, sizeof(keyfile), "%s/admin.key", d->dir);
     h_write_file(keyfile, ADMIN_KEY "\n");
-    snprintf(cmd, sizeof(cmd), "%s/tools/sluicectl/sluicectl --url http://127.0.0.1:%d --admin-key-file %s "
-             "%s 2>&1", SL_TEST_BUILDDIR, d->port, keyfile, args);
+    snprintf(cmd, sizeof(cmd),
+             "%s/tools/sluicectl/sluicectl --url http://127.0.0.1:%d --admin-key-file %s "
+             "%s 2>&1",
+             SL_TEST_BUILDDIR, d->port, keyfile, args);
     p = popen(cmd, "r");
     cr_assert_not_null(p);
     n = fread(out, 1, 8191, p);

@@ -35,8 +35,10 @@ static json_t *run_sdk(const char *scenario)
     FILE *p;
     json_t *j;
 
-    snprintf(cmd, sizeof(cmd), "cd %s/tests/sdk && node sdk_check.mjs "
-             "http://127.0.0.1:%d/v1 %s 2>&1", SL_TEST_SRCDIR, d.port, scenario);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s/tests/sdk && node sdk_check.mjs "
+             "http://127.0.0.1:%d/v1 %s 2>&1",
+             SL_TEST_SRCDIR, d.port, scenario);
     p = popen(cmd, "r");
     cr_assert_not_null(p);
     n = fread(out, 1, sizeof(out) - 1, p);
@@ -68,7 +70,7 @@ Test(sdk, streamed_completion_without_the_usage_chunk)
     cr_assert_str_eq(json_string_value(json_object_get(j, "content")),
                      "Hello! You said: hello from the sdk");
     cr_assert_null(json_object_get(j, "usage_chunk"), "the SDK saw a usage chunk it never asked "
-                   "for");
+                                                      "for");
     json_decref(j);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
@@ -108,8 +110,9 @@ Test(sdk, an_upstream_error_event_raises_the_upstreams_error)
     e = json_object_get(j, "error");
     cr_assert_null(json_object_get(j, "completed"), "%s", json_dumps(j, 0));
     cr_assert_not_null(e, "%s", json_dumps(j, 0));
-    cr_assert_not_null(strstr(json_string_value(json_object_get(e, "message")),
-                              "the model fell over"), "%s", json_dumps(j, 0));
+    cr_assert_not_null(
+        strstr(json_string_value(json_object_get(e, "message")), "the model fell over"), "%s",
+        json_dumps(j, 0));
     json_decref(j);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
@@ -141,13 +144,14 @@ Test(sdk, an_independent_eventsource_parser_reads_the_api_stream)
 
     cr_assert(json_is_true(json_object_get(j, "completed")), "%s", json_dumps(j, 0));
     cr_assert_eq(json_integer_value(json_object_get(j, "status")), 200);
-    cr_assert_not_null(strstr(json_string_value(json_object_get(j, "content_type")),
-                              "text/event-stream"));
+    cr_assert_not_null(
+        strstr(json_string_value(json_object_get(j, "content_type")), "text/event-stream"));
     cr_assert_geq(n, 4, "%s", json_dumps(j, 0));
     for (i = 0; i + 2 < n; i++) {
         e = json_array_get(ev, i);
         cr_assert_str_eq(json_string_value(json_object_get(e, "event")), "token");
-        strncat(text, json_string_value(json_object_get(e, "data")), sizeof(text) - strlen(text) - 1);
+        strncat(text, json_string_value(json_object_get(e, "data")),
+                sizeof(text) - strlen(text) - 1);
     }
     cr_assert_str_eq(text, "Hello! You said: line one\nline two");
     e = json_array_get(ev, n - 2);
@@ -183,7 +187,8 @@ Test(sdk, an_exhausted_budget_is_not_retried_by_the_sdk)
     cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "insufficient_quota");
     cr_assert_eq(h_http(d.port, "GET", "/metrics", NULL, NULL, 0, &r), 0);
     cr_assert_not_null(strstr(r.body, "sluice_requests_total{route=\"/v1/chat/completions\","
-                                      "code=\"429\"} 1\n"), "the SDK retried:\n%s", r.body);
+                                      "code=\"429\"} 1\n"),
+                       "the SDK retried:\n%s", r.body);
     h_resp_free(&r);
     cr_assert_eq(h_fake_stat(&fake, "requests"), 0);
     json_decref(j);

@@ -43,7 +43,7 @@ struct fk_tenant {
     char name[64];
     json_int_t rpm, tpm, budget, used;
     char period[8];
-    char keys[MAX_KEYS][24];    /* "" = free or revoked */
+    char keys[MAX_KEYS][24]; /* "" = free or revoked */
 };
 
 static struct {
@@ -53,14 +53,14 @@ static struct {
     pthread_t thread;
     int port;
     char sock[108];
-    bool disabled;              /* answer 403 as without [admin] key_sha256 */
+    bool disabled; /* answer 403 as without [admin] key_sha256 */
     int requests;
     char method[8];
     char path[512];
     char auth[512];
     char ctype[128];
     char body[2048];
-    pid_t watch_pid;            /* sluicectl: look for the key in its /proc cmdline */
+    pid_t watch_pid; /* sluicectl: look for the key in its /proc cmdline */
     bool key_in_cmdline;
     int key_seq;
     struct fk_tenant t[MAX_TENANTS];
@@ -72,16 +72,15 @@ static void send_json(struct evhttp_request *req, int code, json_t *j)
     char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
 
     evbuffer_add(b, s, strlen(s));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evhttp_send_reply(req, code, NULL, b);
     evbuffer_free(b);
     free(s);
     json_decref(j);
 }
 
-__attribute__((format(printf, 3, 4)))
-static void send_detail(struct evhttp_request *req, int code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void send_detail(struct evhttp_request *req, int code,
+                                                              const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -112,8 +111,8 @@ static int nkeys(const struct fk_tenant *t)
 static json_t *tenant_json(const struct fk_tenant *t, bool with_ids)
 {
     json_t *j = json_pack("{s:s, s:b, s:I, s:I, s:I, s:s, s:i}", "name", t->name, "static",
-                          t->is_static, "rpm", t->rpm, "tpm", t->tpm, "token_budget",
-                          t->budget, "budget_period", t->period, "keys", nkeys(t));
+                          t->is_static, "rpm", t->rpm, "tpm", t->tpm, "token_budget", t->budget,
+                          "budget_period", t->period, "keys", nkeys(t));
     json_t *ids = json_array();
 
     for (int i = 0; with_ids && i < MAX_KEYS; i++)
@@ -129,20 +128,21 @@ static json_t *tenant_json(const struct fk_tenant *t, bool with_ids)
 static json_t *usage_json(const struct fk_tenant *t)
 {
     json_int_t rem = t->budget > t->used ? t->budget - t->used : 0;
-    json_t *reset = strcmp(t->period, "none") == 0 ? json_null()
-                                                   : json_string("2026-11-26T00:00:00Z");
+    json_t *reset =
+        strcmp(t->period, "none") == 0 ? json_null() : json_string("2026-11-26T00:00:00Z");
 
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "tenant", t->name, "period",
-                     t->period, "used", t->used, "reserved", (json_int_t)0, "budget",
-                     t->budget, "remaining", rem, "reset_at", reset);
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:o}", "tenant", t->name, "period", t->period,
+                     "used", t->used, "reserved", (json_int_t)0, "budget", t->budget, "remaining",
+                     rem, "reset_at", reset);
 }
 
 static bool name_ok(const char *s)
 {
     size_t n = strlen(s);
 
-    return n >= 1 && n <= 63 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+    return n >= 1 && n <= 63 &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
 /* Apply rpm/tpm/token_budget/budget_period from body; false (and a 422 sent) if invalid. */
@@ -162,8 +162,8 @@ static bool apply_limits(struct evhttp_request *req, struct fk_tenant *t, json_t
         }
         *dst[i] = json_integer_value(v);
     }
-    if (p && (!json_is_string(p) || !strstr(" minute hour day month none ",
-                                            json_string_value(p)))) {
+    if (p &&
+        (!json_is_string(p) || !strstr(" minute hour day month none ", json_string_value(p)))) {
         send_detail(req, 422, "budget_period must be minute, hour, day, month or none");
         return false;
     }
@@ -302,8 +302,10 @@ static void on_tenant(struct evhttp_request *req, enum evhttp_cmd_type m, char *
         return send_json(req, 200, json_pack("{s:s}", "deleted", t->name));
     }
     if (n == 2 && m == EVHTTP_REQ_PATCH && t->is_static)
-        return send_detail(req, 409, "tenant \"%s\" is static: its limits are the config "
-                           "file's", t->name);
+        return send_detail(req, 409,
+                           "tenant \"%s\" is static: its limits are the config "
+                           "file's",
+                           t->name);
     if (n == 2 && m == EVHTTP_REQ_PATCH && apply_limits(req, t, body))
         return send_json(req, 200, tenant_json(t, true));
     if (n == 2 && m == EVHTTP_REQ_PATCH)
@@ -345,8 +347,8 @@ static void record(struct evhttp_request *req, const char *path, const char *bod
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *auth = evhttp_find_header(h, "Authorization");
     const char *ctype = evhttp_find_header(h, "Content-Type");
-    static const char *const names[] = { "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS",
-                                         "TRACE", "CONNECT", "PATCH" };
+    static const char *const names[] = { "GET",     "POST",  "HEAD",    "PUT",  "DELETE",
+                                         "OPTIONS", "TRACE", "CONNECT", "PATCH" };
     unsigned m = (unsigned)evhttp_request_get_command(req);
     int bit = 0;
 
@@ -440,7 +442,7 @@ static void fake_start(void)
     fk.http = evhttp_new(fk.base);
     cr_assert(fk.base && fk.http);
     evhttp_set_allowed_methods(fk.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PATCH |
-                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT);
     evhttp_set_gencb(fk.http, on_request, NULL);
     bs = evhttp_bind_socket_with_handle(fk.http, "127.0.0.1", 0);
     cr_assert_not_null(bs);
@@ -454,7 +456,7 @@ static void fake_start(void)
 /* ------------------------------------------------------------------ running sluicectl */
 
 struct run {
-    int status;                 /* exit status, 128+signal, -1 on a timeout */
+    int status; /* exit status, 128+signal, -1 on a timeout */
     char *out;
     size_t out_len;
     char *err;
@@ -462,8 +464,8 @@ struct run {
 
 static bool pass_through(const char *var)
 {
-    static const char *const keep[] = { "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=",
-                                        "LD_LIBRARY_PATH=", "LD_PRELOAD=", "PATH=" };
+    static const char *const keep[] = { "ASAN_OPTIONS=",    "UBSAN_OPTIONS=", "LSAN_OPTIONS=",
+                                        "LD_LIBRARY_PATH=", "LD_PRELOAD=",    "PATH=" };
 
     for (size_t i = 0; i < COUNT(keep); i++)
         if (strncmp(var, keep[i], strlen(keep[i])) == 0)
@@ -532,11 +534,11 @@ static char *url(void)
 }
 
 /* sluicectl --url FAKE ARGS... with the admin key in the environment. */
-#define CTL(r, ...)                                                            \
-    do {                                                                       \
-        const char *env_[] = { KEY_ENV, NULL };                                \
-        const char *args_[] = { "--url", url(), __VA_ARGS__, NULL };           \
-        run_env((r), env_, args_);                                             \
+#define CTL(r, ...)                                                                                \
+    do {                                                                                           \
+        const char *env_[] = { KEY_ENV, NULL };                                                    \
+        const char *args_[] = { "--url", url(), __VA_ARGS__, NULL };                               \
+        run_env((r), env_, args_);                                                                 \
     } while (0)
 
 static void run_free(struct run *r)
@@ -550,8 +552,7 @@ static json_t *parse(const struct run *r)
     json_error_t e;
     json_t *j = json_loadb(r->out, r->out_len, 0, &e);
 
-    cr_assert_not_null(j, "stdout is not JSON (%s): '%s' (stderr '%s')", e.text, r->out,
-                       r->err);
+    cr_assert_not_null(j, "stdout is not JSON (%s): '%s' (stderr '%s')", e.text, r->out, r->err);
     return j;
 }
 
@@ -610,12 +611,32 @@ TestSuite(sluicectl, .init = fake_start, .timeout = 60);
 Test(sluicectl, help_names_every_command_option_and_section)
 {
     static const char *const needles[] = {
-        "tenant create NAME", "tenant list", "tenant show NAME", "tenant set NAME",
-        "tenant delete NAME", "key create NAME", "key revoke KEYID", "usage NAME",
-        "usage reset NAME", "help [COMMAND]", "--url", "--admin-key-file", "--timeout-ms",
-        "--rpm", "--tpm", "--budget", "--period", "--version", "minute, hour, day, month",
-        "SYNOPSIS", "ENVIRONMENT", "SLUICECTL_URL", "SLUICE_ADMIN_KEY", "EXIT STATUS",
-        "EXAMPLES", "unix:/",
+        "tenant create NAME",
+        "tenant list",
+        "tenant show NAME",
+        "tenant set NAME",
+        "tenant delete NAME",
+        "key create NAME",
+        "key revoke KEYID",
+        "usage NAME",
+        "usage reset NAME",
+        "help [COMMAND]",
+        "--url",
+        "--admin-key-file",
+        "--timeout-ms",
+        "--rpm",
+        "--tpm",
+        "--budget",
+        "--period",
+        "--version",
+        "minute, hour, day, month",
+        "SYNOPSIS",
+        "ENVIRONMENT",
+        "SLUICECTL_URL",
+        "SLUICE_ADMIN_KEY",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "unix:/",
     };
     static const char *const forms[][2] = { { "--help", NULL }, { "-h", NULL }, { "help", NULL } };
     struct run r;
@@ -625,8 +646,7 @@ Test(sluicectl, help_names_every_command_option_and_section)
         cr_assert_eq(r.status, 0, "%s: exit %d", forms[f][0], r.status);
         cr_assert_str_empty(r.err);
         for (size_t i = 0; i < COUNT(needles); i++)
-            cr_assert_not_null(strstr(r.out, needles[i]), "%s lacks '%s'", forms[f][0],
-                               needles[i]);
+            cr_assert_not_null(strstr(r.out, needles[i]), "%s lacks '%s'", forms[f][0], needles[i]);
         run_free(&r);
     }
     cr_assert_eq(requests(), 0);
@@ -801,8 +821,9 @@ Test(sluicectl, tenant_set_on_a_static_tenant_is_refused)
     struct run r;
 
     CTL(&r, "tenant", "set", "static-one", "--rpm", "1");
-    fails(&r, 1, "sluicectl: tenant \"static-one\" is static: its limits are the config "
-                 "file's (409)\n");
+    fails(&r, 1,
+          "sluicectl: tenant \"static-one\" is static: its limits are the config "
+          "file's (409)\n");
     run_free(&r);
 }
 
@@ -895,8 +916,8 @@ Test(sluicectl, key_revoke)
 
 Test(sluicectl, usage_and_usage_reset)
 {
-    static const char *const fields[] = { "tenant", "period", "used", "reserved", "budget",
-                                          "remaining", "reset_at" };
+    static const char *const fields[] = { "tenant", "period",    "used",    "reserved",
+                                          "budget", "remaining", "reset_at" };
     struct run r;
     json_t *j;
 
@@ -1102,10 +1123,14 @@ Test(sluicectl, a_reply_echoing_the_admin_key_is_not_printed)
 Test(sluicectl, the_admin_key_never_shows_in_any_command)
 {
     static const char *const cmds[][6] = {
-        { "tenant", "create", "acme", "--rpm", "7", NULL }, { "tenant", "list", NULL },
-        { "tenant", "show", "acme", NULL }, { "tenant", "set", "acme", "--tpm", "9", NULL },
-        { "key", "create", "acme", NULL }, { "usage", "acme", NULL },
-        { "usage", "reset", "acme", NULL }, { "tenant", "show", "nobody", NULL },
+        { "tenant", "create", "acme", "--rpm", "7", NULL },
+        { "tenant", "list", NULL },
+        { "tenant", "show", "acme", NULL },
+        { "tenant", "set", "acme", "--tpm", "9", NULL },
+        { "key", "create", "acme", NULL },
+        { "usage", "acme", NULL },
+        { "usage", "reset", "acme", NULL },
+        { "tenant", "show", "nobody", NULL },
         { "tenant", "delete", "acme", NULL },
     };
     const char *env[] = { KEY_ENV, NULL };
@@ -1135,7 +1160,7 @@ Test(sluicectl, the_admin_key_never_shows_in_any_command)
 struct usage_case {
     char args[8][72];
     bool with_key;
-    char needle[48];            /* in the one stderr line */
+    char needle[48]; /* in the one stderr line */
 };
 
 ParameterizedTestParameters(sluicectl, usage_errors_send_nothing)
@@ -1150,7 +1175,9 @@ ParameterizedTestParameters(sluicectl, usage_errors_send_nothing)
         { { "tenant", "list", "extra" }, true, "takes no arguments" },
         { { "tenant", "create", "a b" }, true, "NAME 'a b'" },
         { { "tenant", "create",
-            "x234567890123456789012345678901234567890123456789012345678901234" }, true, "1-63" },
+            "x234567890123456789012345678901234567890123456789012345678901234" },
+          true,
+          "1-63" },
         { { "tenant", "create", "café" }, true, "NAME" },
         { { "tenant", "show", ".." }, true, "NAME '..'" },
         { { "key", "revoke", "key_1/../x" }, true, "KEYID" },

@@ -43,7 +43,7 @@ struct capture {
     char *p;
     size_t n;
     long long first_ms, start_ms;
-    size_t abort_after;            /* abort the transfer once this many bytes arrived */
+    size_t abort_after; /* abort the transfer once this many bytes arrived */
 };
 
 static size_t on_bytes(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -195,8 +195,8 @@ Test(stream, a_silent_upstream_gets_the_client_ping_comments)
         last = strstr(c.p, i == 0 ? "event: token" : "data: {");
         if (i == 1 && last)
             last = strstr(last + 1, "data: {");
-        cr_assert(last && last < ping, "%s: a ping before the upstream fell silent:\n%s",
-                  paths[i], c.p);
+        cr_assert(last && last < ping, "%s: a ping before the upstream fell silent:\n%s", paths[i],
+                  c.p);
         end = strstr(c.p, i == 0 ? "event: done" : "data: [DONE]");
         cr_assert(end && end > ping, "%s: the stream did not go on:\n%s", paths[i], c.p);
         free(c.p);
@@ -228,8 +228,8 @@ Test(stream, client_abort_closes_the_upstream_within_a_second)
     cr_assert_leq(json_integer_value(json_object_get(last, "closed_after_ms")), 1500);
     json_decref(reqs);
     free(c.p);
-    cr_assert_eq(h_log_wait(&d, (const char *[]){ "\"route\":\"/api/chat/stream\"", NULL }, 1,
-                            3000), 1);
+    cr_assert_eq(
+        h_log_wait(&d, (const char *[]){ "\"route\":\"/api/chat/stream\"", NULL }, 1, 3000), 1);
     stop();
 }
 
@@ -240,7 +240,8 @@ Test(stream, client_gone_before_the_first_byte_cancels_the_upstream)
     int fd = -1, i;
     json_t *reqs = NULL, *last;
 
-    snprintf(req, sizeof(req), "POST /api/chat/stream HTTP/1.1\r\nHost: t\r\n"
+    snprintf(req, sizeof(req),
+             "POST /api/chat/stream HTTP/1.1\r\nHost: t\r\n"
              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
              strlen(body), body);
 
@@ -356,7 +357,8 @@ Test(stream, a_slow_reader_does_not_make_the_worker_buffer_the_stream)
     before = worker_rss_kb(d.pid);
     fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d.port),
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)d.port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     cr_assert(write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1));
@@ -371,10 +373,12 @@ Test(stream, a_slow_reader_does_not_make_the_worker_buffer_the_stream)
     after = worker_rss_kb(d.pid);
     close(fd);
     cr_assert_gt(got, 1000, "the stream did not start");
-    cr_assert_lt(after - before, 40 * 1024, "worker RSS grew by %ld kB (from %ld kB) while the "
-                 "client had read %zu bytes", after - before, before, got);
-    fprintf(stderr, "slow reader: worker RSS %ld kB -> %ld kB after reading %zu bytes\n",
-            before, after, got);
+    cr_assert_lt(after - before, 40 * 1024,
+                 "worker RSS grew by %ld kB (from %ld kB) while the "
+                 "client had read %zu bytes",
+                 after - before, before, got);
+    fprintf(stderr, "slow reader: worker RSS %ld kB -> %ld kB after reading %zu bytes\n", before,
+            after, got);
     stop();
 }
 
@@ -423,7 +427,9 @@ Test(stream, v1_buffered_body_is_what_the_upstream_sent)
     start(1, NULL);
     cr_assert_eq(post("/v1/chat/completions",
                       "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
-                      "\"content\":\"compare me\"}]}", &c, &status), 0);
+                      "\"content\":\"compare me\"}]}",
+                      &c, &status),
+                 0);
     cr_assert_eq(status, 200);
     direct = fake_answer_to_last_request();
     a = normalise(c.p);
@@ -473,7 +479,9 @@ Test(stream, v1_stream_is_relayed_and_the_usage_chunk_stripped_unless_asked)
     cr_assert_eq(post("/v1/chat/completions",
                       "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":"
                       "{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
-                      "\"content\":\"with usage\"}]}", &c2, &status), 0);
+                      "\"content\":\"with usage\"}]}",
+                      &c2, &status),
+                 0);
     cr_assert_not_null(strstr(c2.p, "\"choices\":[],\"usage\":{"), "%s", c2.p);
     free(c2.p);
     stop();
@@ -490,7 +498,9 @@ Test(stream, v1_mid_stream_failure_has_an_error_event_and_no_done)
     h_fake_script(&fake, "[{\"fail_after_chunks\":3,\"fail_mode\":\"reset\"}]");
     cr_assert_eq(post("/v1/chat/completions",
                       "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
-                      "\"content\":\"a b c d e f\"}]}", &c, &status), CURLE_PARTIAL_FILE);
+                      "\"content\":\"a b c d e f\"}]}",
+                      &c, &status),
+                 CURLE_PARTIAL_FILE);
     cr_assert_null(strstr(c.p, "[DONE]"), "%s", c.p);
     last = strstr(c.p, "data: {\"error\":");
     cr_assert_not_null(last, "%s", c.p);
@@ -614,8 +624,8 @@ Test(stream, an_eventsource_parser_reads_the_api_stream)
     size_t i;
 
     start(1, NULL);
-    cr_assert_eq(post("/api/chat/stream", "{\"user_message\":\"line one\\nline two\"}", &c,
-                      &status), 0);
+    cr_assert_eq(
+        post("/api/chat/stream", "{\"user_message\":\"line one\\nline two\"}", &c, &status), 0);
     cr_assert_eq(sl_sse_parser_init(&p, 1 << 20), 0);
     for (i = 0; i < c.n; i += 7)
         cr_assert_eq(sl_sse_feed(&p, c.p + i, c.n - i < 7 ? c.n - i : 7, collect_event, &ev), 0);
@@ -651,8 +661,9 @@ Test(stream, v1_upstream_error_event_is_the_one_error_event)
                          "\"error_message\":\"the model fell over\"}]");
     cr_assert_eq(post("/v1/chat/completions",
                       "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
-                      "\"content\":\"a b c d e f\"}]}", &c, &status), CURLE_PARTIAL_FILE,
-                 "%s", c.p);
+                      "\"content\":\"a b c d e f\"}]}",
+                      &c, &status),
+                 CURLE_PARTIAL_FILE, "%s", c.p);
     cr_assert_eq(status, 200);
     cr_assert_eq(count(c.p, "\"error\""), 1, "%s", c.p);
     cr_assert_eq(count(c.p, "data: {\"error\":"), 1, "%s", c.p);
@@ -683,13 +694,15 @@ Test(stream, v1_client_leaving_mid_stream_is_logged_as_a_cut)
     h_fake_script(&fake, "[{\"pause_after_chunks\":2,\"pause_ms\":20000}]");
     cr_assert_eq(post("/v1/chat/completions",
                       "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
-                      "\"content\":\"a b c d\"}]}", &c, &status), CURLE_WRITE_ERROR);
+                      "\"content\":\"a b c d\"}]}",
+                      &c, &status),
+                 CURLE_WRITE_ERROR);
     free(c.p);
     cr_assert(wait_log((const char *[]){ "\"event\":\"request\"", "\"status\":200",
                                          "\"cut\":\"client\"", "\"attempts\":1", NULL }),
               "no cut in the request line");
-    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "\"cancelled\"", NULL }),
-                 1, "the abandoned attempt is not logged");
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "upstream_attempt", "\"cancelled\"", NULL }), 1,
+                 "the abandoned attempt is not logged");
     stop();
 }
 
@@ -703,8 +716,7 @@ Test(stream, v1_upstream_429_carries_the_waiting_headers)
 
     start(1, "max_attempts = 1\n");
     h_fake_script(&fake, "[{\"status\":429,\"error_code\":\"insufficient_quota\"}]");
-    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
-                 0);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r), 0);
     assert_openai_error(r.body, r.status, 429, "insufficient_quota");
     cr_assert_not_null(h_header(&r, "Retry-After"), "%s", r.headers);
     cr_assert_geq(atoi(h_header(&r, "Retry-After")), 1);
@@ -713,8 +725,7 @@ Test(stream, v1_upstream_429_carries_the_waiting_headers)
     h_resp_free(&r);
 
     h_fake_script(&fake, "[{\"status\":429,\"headers\":{\"retry-after-ms\":\"2500\"}}]");
-    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
-                 0);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r), 0);
     assert_openai_error(r.body, r.status, 429, "rate_limit_exceeded");
     cr_assert_str_eq(h_header(&r, "Retry-After"), "3", "%s", r.headers);
     cr_assert_str_eq(h_header(&r, "retry-after-ms"), "2500");
@@ -740,19 +751,16 @@ Test(stream, v1_upstream_4xx_bodies_reach_the_client_as_openai_errors)
                          "{\"status\":404,\"body\":{\"error\":\"plain string\"}},"
                          "{\"status\":400,\"body\":{\"error\":{\"message\":\"half\","
                          "\"type\":\"invalid_request_error\"}}}]");
-    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
-                 0);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r), 0);
     assert_openai_error(r.body, r.status, 400, NULL);
     cr_assert_str_eq(h_header(&r, "Content-Type"), "application/json");
     h_resp_free(&r);
 
-    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
-                 0);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r), 0);
     assert_openai_error(r.body, r.status, 404, NULL);
     h_resp_free(&r);
 
-    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r),
-                 0);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r), 0);
     assert_openai_error(r.body, r.status, 400, NULL);
     j = json_loads(r.body, 0, NULL);
     e = json_object_get(j, "error");

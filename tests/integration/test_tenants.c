@@ -39,7 +39,8 @@ static void start(int workers, const char *acme_limits, const char *upstream_key
     sha_hex("sk-acme-1", hex);
     h_fake_start(&fake);
     h_daemon_init(&d);
-    snprintf(conf, sizeof(conf), "%s[auth]\nmode = keys\n[limits]\nrpm = 0\ntpm = 0\n"
+    snprintf(conf, sizeof(conf),
+             "%s[auth]\nmode = keys\n[limits]\nrpm = 0\ntpm = 0\n"
              "token_budget = 0\n[tenant.acme]\nkey_sha256 = %s\n%s\n",
              h_fake_upstream_conf(&fake, upstream_keys), hex, acme_limits);
     h_daemon_write_conf(&d, workers, conf);
@@ -78,16 +79,17 @@ Test(tenants, unknown_or_missing_keys_are_401_in_both_shapes)
 
     start(1, "", NULL);
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_assert_eq(post("/api/chat", bad[i], "{\"user_message\":\"hi\"}", &r), 401,
-                     "%s", bad[i] ? bad[i] : "(none)");
+        cr_assert_eq(post("/api/chat", bad[i], "{\"user_message\":\"hi\"}", &r), 401, "%s",
+                     bad[i] ? bad[i] : "(none)");
         cr_assert_str_eq(h_header(&r, "WWW-Authenticate"), "Bearer");
         j = json_loads(r.body, 0, NULL);
         cr_assert_str_eq(json_string_value(json_object_get(j, "detail")),
                          "Invalid or missing API key");
         json_decref(j);
         h_resp_free(&r);
-        cr_assert_eq(post("/v1/chat/completions", bad[i],
-                          "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r), 401);
+        cr_assert_eq(
+            post("/v1/chat/completions", bad[i], "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r),
+            401);
         j = json_object_get(json_loads(r.body, 0, NULL), "error");
         cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "authentication_error");
         cr_assert_str_eq(json_string_value(json_object_get(j, "code")), "invalid_api_key");
@@ -125,7 +127,8 @@ Test(tenants, rpm_5_refuses_the_sixth_with_headers)
     cr_assert_str_eq(h_header(&r, "x-ratelimit-remaining-requests"), "0");
     h_resp_free(&r);
     cr_assert_eq(post("/v1/chat/completions", "Bearer sk-acme-1",
-                      "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r), 429);
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r),
+                 429);
     cr_assert_not_null(strstr(r.body, "\"code\":\"rate_limit_exceeded\""), "%s", r.body);
     cr_assert_not_null(strstr(r.body, "\"type\":\"rate_limit_error\""), "%s", r.body);
     h_resp_free(&r);
@@ -238,7 +241,8 @@ Test(tenants, budget_refusal_says_do_not_retry)
     cr_assert_not_null(h_header(&r, "x-ratelimit-reset-tokens"));
     h_resp_free(&r);
     cr_assert_eq(post("/v1/chat/completions", "Bearer sk-acme-1",
-                      "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r), 429);
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r),
+                 429);
     cr_assert_not_null(strstr(r.body, "\"code\":\"insufficient_quota\""), "%s", r.body);
     h_resp_free(&r);
     stop();
@@ -252,15 +256,16 @@ Test(tenants, workers_killed_under_load_leave_no_wedged_lock_or_leaked_reservati
     pid_t w[4], load;
     int round, i, ok = 0;
 
-    start(2, "token_budget = 100000000\n", "request_timeout_ms = 5000\n"
+    start(2, "token_budget = 100000000\n",
+          "request_timeout_ms = 5000\n"
           "attempt_timeout_ms = 5000\n");
     h_fake_script(&fake, "[{\"delay_ms\":100,\"repeat\":100000}]");
     load = fork();
     cr_assert(load >= 0);
     if (load == 0) {
         for (round = 0; round < 8; round++)
-            h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"load\"}",
-                            40, statuses);
+            h_http_parallel(d.port, "POST", "/api/chat", hdrs, "{\"user_message\":\"load\"}", 40,
+                            statuses);
         _exit(0);
     }
     for (round = 0; round < 6; round++) {
@@ -280,7 +285,8 @@ Test(tenants, workers_killed_under_load_leave_no_wedged_lock_or_leaked_reservati
         ok += statuses[i] == 200;
     cr_assert_eq(ok, 20);
     cr_assert_gt(h_log_count(&d, (const char *[]){ "reservations_reaped", NULL }) +
-                 h_log_count(&d, (const char *[]){ "worker_exited", NULL }), 0);
+                     h_log_count(&d, (const char *[]){ "worker_exited", NULL }),
+                 0);
     stop();
 }
 
@@ -301,7 +307,8 @@ static void write_admin_conf(const char *extra)
 
     sha_hex("sk-acme-1", hex);
     sha_hex("sk-admin-secret", ahex);
-    snprintf(conf, sizeof(conf), "%s[auth]\nmode = keys\n[admin]\nkey_sha256 = %s\n"
+    snprintf(conf, sizeof(conf),
+             "%s[auth]\nmode = keys\n[admin]\nkey_sha256 = %s\n"
              "[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n[tenant.acme]\nkey_sha256 = %s\n%s",
              h_fake_upstream_conf(&fake, NULL), ahex, hex, extra ? extra : "");
     h_daemon_write_conf(&d, 2, conf);
@@ -327,18 +334,20 @@ Test(tenants, admin_api_round_trip)
     h_resp_free(&r);
     cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
                        "{\"name\":\"beta\",\"rpm\":100,\"token_budget\":50000,"
-                       "\"budget_period\":\"month\"}", &r), 201, "%s", r.body);
+                       "\"budget_period\":\"month\"}",
+                       &r),
+                 201, "%s", r.body);
     j = json_loads(r.body, 0, NULL);
     cr_assert_str_eq(json_string_value(json_object_get(j, "name")), "beta");
     cr_assert_eq(json_integer_value(json_object_get(j, "rpm")), 100);
     cr_assert_str_eq(json_string_value(json_object_get(j, "budget_period")), "month");
     json_decref(j);
     h_resp_free(&r);
-    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"beta\"}",
-                       &r), 409);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"beta\"}", &r),
+                 409);
     h_resp_free(&r);
-    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"no spaces\"}",
-                       &r), 422);
+    cr_assert_eq(
+        admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"no spaces\"}", &r), 422);
     h_resp_free(&r);
 
     /* A key, shown once, usable at once by every worker. */
@@ -414,11 +423,11 @@ Test(tenants, the_state_table_sizes_bound_tenants_and_keys_and_need_a_restart)
     write_admin_conf("[state]\nmax_tenants = 2\nmax_keys = 2\n");
     h_daemon_start(&d, NULL);
     /* acme and its key take one of each. */
-    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"beta\"}",
-                       &r), 201, "%s", r.body);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"beta\"}", &r),
+                 201, "%s", r.body);
     h_resp_free(&r);
-    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"gamma\"}",
-                       &r), 507);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"gamma\"}", &r),
+                 507);
     cr_assert_not_null(strstr(r.body, "Tenant table full"), "%s", r.body);
     h_resp_free(&r);
     cr_assert_eq(admin("POST", "/admin/v1/tenants/beta/keys", "sk-admin-secret", "", &r), 201);
@@ -433,13 +442,15 @@ Test(tenants, the_state_table_sizes_bound_tenants_and_keys_and_need_a_restart)
     write_admin_conf("[state]\nmax_tenants = 3\nmax_keys = 2\n");
     kill(d.pid, SIGHUP);
     for (i = 0; i < 300 && h_log_count(&d, (const char *[]){ "\"event\":\"reload_failed\"",
-                                                            "max_tenants", NULL }) == 0; i++)
+                                                             "max_tenants", NULL }) == 0;
+         i++)
         h_sleep_ms(10);
     cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_failed\"",
-                                                  "restart sluiced to apply", NULL }), 1);
+                                                   "restart sluiced to apply", NULL }),
+                 1);
     cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"reload_done\"", NULL }), 0);
-    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"gamma\"}",
-                       &r), 507, "the old sizes still hold");
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"gamma\"}", &r),
+                 507, "the old sizes still hold");
     h_resp_free(&r);
     cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", "{\"user_message\":\"still here\"}", &r),
                  200);
@@ -487,7 +498,8 @@ Test(tenants, usage_tenants_and_keys_survive_a_restart)
     write_admin_conf(extra);
     h_daemon_start(&d, NULL);
     cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
-                       "{\"name\":\"beta\",\"token_budget\":100000}", &r), 201);
+                       "{\"name\":\"beta\",\"token_budget\":100000}", &r),
+                 201);
     h_resp_free(&r);
     cr_assert_eq(admin("POST", "/admin/v1/tenants/beta/keys", "sk-admin-secret", "", &r), 201);
     j = json_loads(r.body, 0, NULL);
@@ -545,8 +557,10 @@ static int ctl(char *out, size_t out_sz, const char *args)
     size_t n;
     int st;
 
-    snprintf(cmd, sizeof(cmd), "SLUICE_ADMIN_KEY=sk-admin-secret %s/tools/sluicectl/sluicectl --url "
-             "http://127.0.0.1:%d %s 2>&1", SL_TEST_BUILDDIR, d.port, args);
+    snprintf(cmd, sizeof(cmd),
+             "SLUICE_ADMIN_KEY=sk-admin-secret %s/tools/sluicectl/sluicectl --url "
+             "http://127.0.0.1:%d %s 2>&1",
+             SL_TEST_BUILDDIR, d.port, args);
     p = popen(cmd, "r");
     cr_assert_not_null(p);
     n = fread(out, 1, out_sz - 1, p);

@@ -33,8 +33,10 @@ Test(units, systemd_analyze_verify_is_clean, .timeout = 60)
     int st;
 
     snprintf(etc, sizeof(etc), "%s/etc/sluice", dir);
-    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/etc/sluice.conf %s/ && echo sk-unit > "
-             "%s/openai_api_key", etc, SL_TEST_SRCDIR, etc, etc);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %s && cp %s/etc/sluice.conf %s/ && echo sk-unit > "
+             "%s/openai_api_key",
+             etc, SL_TEST_SRCDIR, etc, etc);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof(cmd),
              "sed -e 's|@bindir@|%s/src|g' -e 's|@sysconfdir@|%s/etc|g' "
@@ -44,8 +46,10 @@ Test(units, systemd_analyze_verify_is_clean, .timeout = 60)
     cr_assert_eq(system(cmd), 0);
     cr_assert_eq(system("command -v systemd-analyze >/dev/null"), 0,
                  "systemd-analyze is missing: apt-get install systemd");
-    snprintf(cmd, sizeof(cmd), "systemd-analyze verify --man=no %s/sluice.service "
-             "%s/sluice.socket 2>&1", dir, dir);
+    snprintf(cmd, sizeof(cmd),
+             "systemd-analyze verify --man=no %s/sluice.service "
+             "%s/sluice.socket 2>&1",
+             dir, dir);
     out = run(cmd, &st);
     cr_assert_eq(WEXITSTATUS(st), 0, "%s", out);
     cr_assert_str_eq(out, "", "systemd-analyze complained:\n%s", out);
@@ -71,8 +75,7 @@ Test(units, the_generated_unit_names_installed_paths)
     cr_assert_null(strstr(unit, "bindir@"), "@bindir@ survived in the generated unit:\n%s", unit);
     cr_assert_null(strstr(unit, "sysconfdir@"), "@sysconfdir@ survived:\n%s", unit);
     cr_assert_null(strstr(unit, "docdir@"), "@docdir@ survived:\n%s", unit);
-    cr_assert_not_null(strstr(unit, "ExecStart=/"), "ExecStart is not an absolute path:\n%s",
-                       unit);
+    cr_assert_not_null(strstr(unit, "ExecStart=/"), "ExecStart is not an absolute path:\n%s", unit);
     cr_assert_not_null(strstr(unit, "/bin/sluiced -c /"), "ExecStart does not run sluiced:\n%s",
                        unit);
     free(unit);
@@ -86,9 +89,17 @@ Test(units, service_has_the_hardening_the_operator_expects)
     snprintf(path, sizeof(path), "%s/systemd/sluice.service.in", SL_TEST_SRCDIR);
     unit = h_read_file(path, NULL);
     static const char *want[] = {
-        "Type=notify", "NotifyAccess=main", "ExecReload=/bin/kill -HUP $MAINPID",
-        "WatchdogSec=", "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict",
-        "ProtectHome=yes", "PrivateTmp=yes", "DynamicUser=yes", "LoadCredential=openai_api_key",
+        "Type=notify",
+        "NotifyAccess=main",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "DynamicUser=yes",
+        "LoadCredential=openai_api_key",
         "KillMode=mixed",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

@@ -18,21 +18,39 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#define MAX_CHOICES      128
-#define ECHO_MAX_BYTES   200            /* of the last user message, in the default answer */
-#define BYTES_DELTA      1024           /* answer bytes per stream delta in "bytes" mode */
-#define BYTES_WORD       8              /* "bytes" mode words are 8 bytes, one token each */
-#define BYTES_MAX        (1LL << 30)
-#define DELAY_MAX_MS     (24LL * 3600 * 1000)
+#define MAX_CHOICES 128
+#define ECHO_MAX_BYTES 200 /* of the last user message, in the default answer */
+#define BYTES_DELTA 1024   /* answer bytes per stream delta in "bytes" mode */
+#define BYTES_WORD 8       /* "bytes" mode words are 8 bytes, one token each */
+#define BYTES_MAX (1LL << 30)
+#define DELAY_MAX_MS (24LL * 3600 * 1000)
 #define HEADER_VALUE_MAX 8192
-#define MODEL_SUFFIX     "-2024-07-18"
-#define DEFAULT_MODEL    "gpt-4o-mini"
+#define MODEL_SUFFIX "-2024-07-18"
+#define DEFAULT_MODEL "gpt-4o-mini"
 
 static const char *const known_keys[] = {
-    "repeat", "status", "body", "body_raw", "headers", "delay_ms", "action", "content",
-    "finish_reason", "usage", "model", "chunk_delay_ms", "pause_after_chunks", "pause_ms",
-    "fail_after_chunks", "fail_mode", "bytes", "error_code", "error_type", "error_message",
-    "note", NULL,
+    "repeat",
+    "status",
+    "body",
+    "body_raw",
+    "headers",
+    "delay_ms",
+    "action",
+    "content",
+    "finish_reason",
+    "usage",
+    "model",
+    "chunk_delay_ms",
+    "pause_after_chunks",
+    "pause_ms",
+    "fail_after_chunks",
+    "fail_mode",
+    "bytes",
+    "error_code",
+    "error_type",
+    "error_message",
+    "note",
+    NULL,
 };
 
 uint64_t sl_fake_now_ms(void)
@@ -45,16 +63,16 @@ uint64_t sl_fake_now_ms(void)
 
 /* ---- behaviour objects ---- */
 
-static int get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *out,
-                   char *err, size_t err_len)
+static int get_int(json_t *o, const char *key, int64_t lo, int64_t hi, int64_t *out, char *err,
+                   size_t err_len)
 {
     json_t *v = json_object_get(o, key);
 
     if (v == NULL)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-        snprintf(err, err_len, "%s: expected an integer in [%" PRId64 ", %" PRId64 "]",
-                 key, lo, hi);
+        snprintf(err, err_len, "%s: expected an integer in [%" PRId64 ", %" PRId64 "]", key, lo,
+                 hi);
         return -EINVAL;
     }
     *out = json_integer_value(v);
@@ -82,8 +100,8 @@ static int get_str(json_t *o, const char *key, bool nullable, const char **out, 
     return 0;
 }
 
-static int pick(const char *key, const char *val, const char *const *names, int *out,
-                char *err, size_t err_len)
+static int pick(const char *key, const char *val, const char *const *names, int *out, char *err,
+                size_t err_len)
 {
     int i;
 
@@ -98,8 +116,8 @@ static int pick(const char *key, const char *val, const char *const *names, int 
 
 static bool is_token_char(unsigned char ch)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-           || strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
 /* evhttp would refuse (or, unpatched, fold) names and values that could split a header. */
@@ -112,7 +130,8 @@ static int check_headers(json_t *h, char *err, size_t err_len)
         snprintf(err, err_len, "headers: expected an object");
         return -EINVAL;
     }
-    json_object_foreach(h, name, v) {
+    json_object_foreach(h, name, v)
+    {
         bool ok = name[0] != '\0';
 
         for (p = name; *p != '\0'; p++)
@@ -136,7 +155,8 @@ static int check_keys(json_t *obj, char *err, size_t err_len)
     json_t *v;
     int i;
 
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         for (i = 0; known_keys[i] != NULL && strcmp(known_keys[i], key) != 0; i++)
             ;
         if (known_keys[i] == NULL) {
@@ -177,15 +197,14 @@ static int parse_ints(json_t *obj, struct sl_fake_beh *b, char *err, size_t err_
 {
     int64_t status = 0;
 
-    if (get_int(obj, "repeat", 1, 1000000000, &b->repeat, err, err_len) != 0
-        || get_int(obj, "status", 200, 599, &status, err, err_len) != 0
-        || get_int(obj, "delay_ms", 0, DELAY_MAX_MS, &b->delay_ms, err, err_len) != 0
-        || get_int(obj, "chunk_delay_ms", 0, DELAY_MAX_MS, &b->chunk_delay_ms, err,
-                   err_len) != 0
-        || get_int(obj, "pause_after_chunks", 0, INT64_MAX, &b->pause_after, err, err_len) != 0
-        || get_int(obj, "pause_ms", 0, DELAY_MAX_MS, &b->pause_ms, err, err_len) != 0
-        || get_int(obj, "fail_after_chunks", 0, INT64_MAX, &b->fail_after, err, err_len) != 0
-        || get_int(obj, "bytes", 0, BYTES_MAX, &b->bytes, err, err_len) != 0)
+    if (get_int(obj, "repeat", 1, 1000000000, &b->repeat, err, err_len) != 0 ||
+        get_int(obj, "status", 200, 599, &status, err, err_len) != 0 ||
+        get_int(obj, "delay_ms", 0, DELAY_MAX_MS, &b->delay_ms, err, err_len) != 0 ||
+        get_int(obj, "chunk_delay_ms", 0, DELAY_MAX_MS, &b->chunk_delay_ms, err, err_len) != 0 ||
+        get_int(obj, "pause_after_chunks", 0, INT64_MAX, &b->pause_after, err, err_len) != 0 ||
+        get_int(obj, "pause_ms", 0, DELAY_MAX_MS, &b->pause_ms, err, err_len) != 0 ||
+        get_int(obj, "fail_after_chunks", 0, INT64_MAX, &b->fail_after, err, err_len) != 0 ||
+        get_int(obj, "bytes", 0, BYTES_MAX, &b->bytes, err, err_len) != 0)
         return -EINVAL;
     b->status = (int)status;
     return 0;
@@ -212,13 +231,12 @@ static int parse_values(json_t *obj, struct sl_fake_beh *b, char *err, size_t er
         snprintf(err, err_len, "usage: expected an object");
         return -EINVAL;
     }
-    if (get_str(obj, "content", false, &b->content, NULL, err, err_len) != 0
-        || get_str(obj, "finish_reason", true, &b->finish, &b->has_finish, err, err_len) != 0
-        || get_str(obj, "model", false, &b->model, NULL, err, err_len) != 0
-        || get_str(obj, "error_code", true, &b->error_code, &b->has_error_code, err,
-                   err_len) != 0
-        || get_str(obj, "error_type", false, &b->error_type, NULL, err, err_len) != 0
-        || get_str(obj, "error_message", false, &b->error_message, NULL, err, err_len) != 0)
+    if (get_str(obj, "content", false, &b->content, NULL, err, err_len) != 0 ||
+        get_str(obj, "finish_reason", true, &b->finish, &b->has_finish, err, err_len) != 0 ||
+        get_str(obj, "model", false, &b->model, NULL, err, err_len) != 0 ||
+        get_str(obj, "error_code", true, &b->error_code, &b->has_error_code, err, err_len) != 0 ||
+        get_str(obj, "error_type", false, &b->error_type, NULL, err, err_len) != 0 ||
+        get_str(obj, "error_message", false, &b->error_message, NULL, err, err_len) != 0)
         return -EINVAL;
     v = json_object_get(obj, "content");
     if (v != NULL)
@@ -240,8 +258,8 @@ int sl_fake_beh_parse(json_t *obj, struct sl_fake_beh *b, char *err, size_t err_
         snprintf(err, err_len, "a behaviour must be a JSON object");
         return -EINVAL;
     }
-    if (check_keys(obj, err, err_len) != 0 || parse_ints(obj, b, err, err_len) != 0
-        || parse_enums(obj, b, err, err_len) != 0 || parse_values(obj, b, err, err_len) != 0)
+    if (check_keys(obj, err, err_len) != 0 || parse_ints(obj, b, err, err_len) != 0 ||
+        parse_enums(obj, b, err, err_len) != 0 || parse_values(obj, b, err, err_len) != 0)
         return -EINVAL;
     return 0;
 }
@@ -355,9 +373,10 @@ static void put_usage(struct sl_fake_req *c, struct evbuffer *out)
         sl_fake_put_json(out, c->beh.usage);
         return;
     }
-    evbuffer_add_printf(out, "{\"prompt_tokens\":%" PRIu64 ",\"completion_tokens\":%" PRIu64
-                        ",\"total_tokens\":%" PRIu64 "}", c->prompt_tokens, done,
-                        c->prompt_tokens + done);
+    evbuffer_add_printf(out,
+                        "{\"prompt_tokens\":%" PRIu64 ",\"completion_tokens\":%" PRIu64
+                        ",\"total_tokens\":%" PRIu64 "}",
+                        c->prompt_tokens, done, c->prompt_tokens + done);
 }
 
 static void put_content(struct sl_fake_req *c, struct evbuffer *out)
@@ -374,8 +393,10 @@ void sl_fake_put_completion(struct sl_fake_req *c, struct evbuffer *out)
 {
     int i;
 
-    evbuffer_add_printf(out, "{\"id\":\"chatcmpl-fake-%" PRIu64 "\",\"object\":\"chat.completion\""
-                        ",\"created\":%" PRId64 ",\"model\":", c->seq, c->created);
+    evbuffer_add_printf(out,
+                        "{\"id\":\"chatcmpl-fake-%" PRIu64 "\",\"object\":\"chat.completion\""
+                        ",\"created\":%" PRId64 ",\"model\":",
+                        c->seq, c->created);
     sl_fake_put_str(out, c->model, strlen(c->model));
     evbuffer_add_printf(out, ",\"system_fingerprint\":\"fp_fake\",\"choices\":[");
     for (i = 0; i < c->n; i++) {
@@ -416,15 +437,13 @@ void sl_fake_put_status_error(struct sl_fake_req *c, int status, struct evbuffer
         msg = "Rate limit reached for requests.";
         type = "rate_limit_error";
         code = "rate_limit_exceeded";
-        if (c->beh.has_error_code && c->beh.error_code != NULL
-            && strcmp(c->beh.error_code, "insufficient_quota") == 0) {
+        if (c->beh.has_error_code && c->beh.error_code != NULL &&
+            strcmp(c->beh.error_code, "insufficient_quota") == 0) {
             msg = "You exceeded your current quota, please check your plan and billing details.";
             type = "insufficient_quota";
         }
         break;
-    case 503:
-        msg = "The server is overloaded or not ready yet.";
-        break;
+    case 503: msg = "The server is overloaded or not ready yet."; break;
     default:
         if (status >= 500)
             msg = "The server had an error while processing your request.";
@@ -480,7 +499,8 @@ static size_t content_text(json_t *content, const char **first, size_t *first_le
         *first_len = json_string_length(content);
         return *first_len;
     }
-    json_array_foreach(content, i, part) {
+    json_array_foreach(content, i, part)
+    {
         t = json_object_get(part, "text");
         if (!json_is_string(t))
             continue;
@@ -513,7 +533,8 @@ static int read_messages(struct sl_fake_req *c, json_t *msgs, const char **echo,
         c->bad_param = "messages";
         return 0;
     }
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         const char *first = NULL;
         size_t first_len = 0;
         size_t bytes = content_text(json_object_get(m, "content"), &first, &first_len);
@@ -533,8 +554,8 @@ static int read_limits(struct sl_fake_req *c, json_t *body, int64_t *max_tokens)
     json_t *v = json_object_get(body, "n");
 
     if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1
-            || json_integer_value(v) > MAX_CHOICES) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > MAX_CHOICES) {
             c->bad_msg = "Invalid 'n': expected an integer between 1 and 128.";
             c->bad_param = "n";
             return 0;
@@ -555,8 +576,7 @@ static int read_limits(struct sl_fake_req *c, json_t *body, int64_t *max_tokens)
     return 0;
 }
 
-static int make_answer(struct sl_fake_req *c, const char *echo, size_t echo_len,
-                       int64_t max_tokens)
+static int make_answer(struct sl_fake_req *c, const char *echo, size_t echo_len, int64_t max_tokens)
 {
     static const char hello[] = "Hello! You said: ";
     size_t keep_end;
@@ -703,7 +723,8 @@ bool sl_fake_sse_next(struct sl_fake_req *c, struct evbuffer *out)
         case SL_FAKE_PH_ROLE:
             if (c->choice < c->n) {
                 evbuffer_add(out, c->prefix, c->prefix_len);
-                evbuffer_add_printf(out, "{\"index\":%d,\"delta\":{\"role\":\"assistant\","
+                evbuffer_add_printf(out,
+                                    "{\"index\":%d,\"delta\":{\"role\":\"assistant\","
                                     "\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}",
                                     c->choice++);
                 put_chunk_tail(c, out);
@@ -722,8 +743,10 @@ bool sl_fake_sse_next(struct sl_fake_req *c, struct evbuffer *out)
         case SL_FAKE_PH_FINISH:
             if (c->choice < c->n) {
                 evbuffer_add(out, c->prefix, c->prefix_len);
-                evbuffer_add_printf(out, "{\"index\":%d,\"delta\":{},\"logprobs\":null,"
-                                    "\"finish_reason\":", c->choice++);
+                evbuffer_add_printf(out,
+                                    "{\"index\":%d,\"delta\":{},\"logprobs\":null,"
+                                    "\"finish_reason\":",
+                                    c->choice++);
                 put_finish(c, out);
                 evbuffer_add(out, "}", 1);
                 put_chunk_tail(c, out);
@@ -742,8 +765,7 @@ bool sl_fake_sse_next(struct sl_fake_req *c, struct evbuffer *out)
             evbuffer_add(out, "data: [DONE]\n\n", 14);
             c->phase = SL_FAKE_PH_END;
             return true;
-        default:
-            return false;
+        default: return false;
         }
     }
 }
@@ -754,7 +776,8 @@ int sl_fake_sse_prefix(struct sl_fake_req *c)
 
     if (b == NULL)
         return -ENOMEM;
-    evbuffer_add_printf(b, "data: {\"id\":\"chatcmpl-fake-%" PRIu64 "\",\"object\":"
+    evbuffer_add_printf(b,
+                        "data: {\"id\":\"chatcmpl-fake-%" PRIu64 "\",\"object\":"
                         "\"chat.completion.chunk\",\"created\":%" PRId64 ",\"model\":",
                         c->seq, c->created);
     sl_fake_put_str(b, c->model, strlen(c->model));

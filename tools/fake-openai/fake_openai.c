@@ -28,24 +28,24 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
-#define LOG_MAX          1000               /* requests kept in the log */
-#define LOG_BODY_MAX     (1024 * 1024)      /* bytes of one body kept in the log */
-#define LOG_BYTES_MAX    (64 * 1024 * 1024) /* bytes of all logged bodies together */
-#define BODY_MAX         (64 * 1024 * 1024)
-#define HEADERS_MAX      (64 * 1024)
-#define IO_TIMEOUT_S     3600               /* tests script hangs; evhttp must not cut them */
-#define QUEUE_MAX        100000             /* script entries waiting */
-#define BACKLOG          4096
-#define MARKS_MAX        (1u << 20)
+#define LOG_MAX 1000                     /* requests kept in the log */
+#define LOG_BODY_MAX (1024 * 1024)       /* bytes of one body kept in the log */
+#define LOG_BYTES_MAX (64 * 1024 * 1024) /* bytes of all logged bodies together */
+#define BODY_MAX (64 * 1024 * 1024)
+#define HEADERS_MAX (64 * 1024)
+#define IO_TIMEOUT_S 3600 /* tests script hangs; evhttp must not cut them */
+#define QUEUE_MAX 100000  /* script entries waiting */
+#define BACKLOG 4096
+#define MARKS_MAX (1u << 20)
 
 struct log_ent {
-    uint64_t seq;                           /* 0: empty slot */
+    uint64_t seq; /* 0: empty slot */
     uint64_t arrived_ms, closed_after_ms;
     char method[8];
     char *path;
-    char *hdrs;                             /* "name\0value\0" pairs, names lower-cased */
+    char *hdrs; /* "name\0value\0" pairs, names lower-cased */
     size_t hdrs_len;
-    char *body;                             /* NULL once dropped for LOG_BYTES_MAX */
+    char *body; /* NULL once dropped for LOG_BYTES_MAX */
     size_t body_len, body_total;
     bool client_closed, done;
 };
@@ -142,17 +142,17 @@ static void log_headers(struct log_ent *e, struct evkeyvalq *h)
     char *p;
 
     TAILQ_FOREACH(kv, h, next)
-        len += strlen(kv->key) + strlen(kv->value) + 2;
+    len += strlen(kv->key) + strlen(kv->value) + 2;
     e->hdrs = malloc(len > 0 ? len : 1);
     if (e->hdrs == NULL)
         return;
     p = e->hdrs;
-    TAILQ_FOREACH(kv, h, next) {
+    TAILQ_FOREACH(kv, h, next)
+    {
         nlen = strlen(kv->key) + 1;
         vlen = strlen(kv->value) + 1;
         for (i = 0; i < nlen; i++)
-            p[i] = (char)((kv->key[i] >= 'A' && kv->key[i] <= 'Z') ? kv->key[i] + 32
-                                                                     : kv->key[i]);
+            p[i] = (char)((kv->key[i] >= 'A' && kv->key[i] <= 'Z') ? kv->key[i] + 32 : kv->key[i]);
         memcpy(p + nlen, kv->value, vlen);
         p += nlen + vlen;
     }
@@ -232,8 +232,8 @@ static size_t utf8_len(const unsigned char *s, size_t n)
             return 0;
         cp = (cp << 6) | (s[i] & 0x3Fu);
     }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-        || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
         return 0;
     return len;
 }
@@ -296,8 +296,8 @@ static json_t *log_ent_json(const struct log_ent *e)
     json_object_set_new(o, "method", json_string(e->method));
     json_object_set_new(o, "path", jstr_lossy(e->path, e->path ? strlen(e->path) : 0));
     json_object_set_new(o, "headers", h);
-    json_object_set_new(o, "body", e->body != NULL ? jstr_lossy(e->body, e->body_len)
-                                                   : json_null());
+    json_object_set_new(o, "body",
+                        e->body != NULL ? jstr_lossy(e->body, e->body_len) : json_null());
     json_object_set_new(o, "body_bytes", json_integer((json_int_t)e->body_total));
     json_object_set_new(o, "body_truncated", json_boolean(e->body_len < e->body_total));
     json_object_set_new(o, "done", json_boolean(e->done));
@@ -318,8 +318,7 @@ static void reply_json(struct evhttp_request *req, int status, json_t *v)
 {
     struct evbuffer *b = evbuffer_new();
 
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     if (b != NULL && v != NULL)
         (void)json_dump_callback(v, dump_to_evbuffer, b, JSON_COMPACT);
     if (b != NULL)
@@ -330,13 +329,12 @@ static void reply_json(struct evhttp_request *req, int status, json_t *v)
     json_decref(v);
 }
 
-static void reply_error(struct evhttp_request *req, int status, const char *msg,
-                        const char *type, const char *code)
+static void reply_error(struct evhttp_request *req, int status, const char *msg, const char *type,
+                        const char *code)
 {
     struct evbuffer *b = evbuffer_new();
 
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     if (b != NULL)
         sl_fake_put_error(b, msg, type, NULL, code);
     evhttp_send_reply(req, status, NULL, b);
@@ -410,8 +408,7 @@ static void ctl_script(struct evhttp_request *req)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in), i;
-    json_t *doc = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len, 0,
-                             NULL);
+    json_t *doc = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, NULL);
     struct sl_fake_beh b;
     char err[160], msg[200];
     json_t *v;
@@ -433,7 +430,8 @@ static void ctl_script(struct evhttp_request *req)
         reply_error(req, 400, "script: queue full", "invalid_request_error", NULL);
         return;
     }
-    json_array_foreach(doc, i, v) {
+    json_array_foreach(doc, i, v)
+    {
         if (sl_fake_beh_parse(v, &b, err, sizeof(err)) != 0) {
             snprintf(msg, sizeof(msg), "script[%zu]: %s", i, err);
             json_decref(doc);
@@ -441,7 +439,8 @@ static void ctl_script(struct evhttp_request *req)
             return;
         }
     }
-    json_array_foreach(doc, i, v) {
+    json_array_foreach(doc, i, v)
+    {
         (void)sl_fake_beh_parse(v, &b, err, sizeof(err));
         if (q_push(v, b.repeat) != 0)
             break;
@@ -484,13 +483,12 @@ static void ctl_requests(struct evhttp_request *req)
 
 static void ctl_stats(struct evhttp_request *req)
 {
-    reply_json(req, 200, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}",
-                                   "requests", (json_int_t)g.requests,
-                                   "inflight", (json_int_t)g.inflight,
-                                   "peak_inflight", (json_int_t)g.peak_inflight,
-                                   "client_closed", (json_int_t)g.client_closed,
-                                   "connections_accepted", (json_int_t)g.conns,
-                                   "queued", (json_int_t)g.q_pending));
+    reply_json(req, 200,
+               json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)g.requests,
+                         "inflight", (json_int_t)g.inflight, "peak_inflight",
+                         (json_int_t)g.peak_inflight, "client_closed", (json_int_t)g.client_closed,
+                         "connections_accepted", (json_int_t)g.conns, "queued",
+                         (json_int_t)g.q_pending));
 }
 
 static void on_control(struct evhttp_request *req, const char *what)
@@ -546,8 +544,7 @@ static void count_connection(struct evhttp_request *req)
 
 static void on_upstream(struct evhttp_request *req, const char *path)
 {
-    bool chat = strcmp(path, "/v1/chat/completions") == 0
-                || strcmp(path, "/chat/completions") == 0;
+    bool chat = strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0;
     uint64_t seq;
     char msg[256];
 
@@ -610,8 +607,7 @@ static void raise_nofile(void)
  * -1 with a message on stderr. */
 static int listen_on(const char *host, int port, int *bound)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
     struct addrinfo *res = NULL;
     struct sockaddr_storage ss;
     socklen_t sslen = sizeof(ss);
@@ -625,11 +621,10 @@ static int listen_on(const char *host, int port, int *bound)
         return -1;
     }
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1
-        || bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, BACKLOG) == -1
-        || getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
-        fprintf(stderr, "fake-openai: cannot listen on %s:%d: %s\n", host, port,
-                strerror(errno));
+    if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) == -1 || listen(fd, BACKLOG) == -1 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+        fprintf(stderr, "fake-openai: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
         if (fd != -1)
             close(fd);
         freeaddrinfo(res);
@@ -677,9 +672,9 @@ static struct evhttp *make_http(struct event_base *base)
 
     if (http == NULL)
         return NULL;
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD
-                               | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS
-                               | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_max_body_size(http, BODY_MAX);
     evhttp_set_max_headers_size(http, HEADERS_MAX);
     evhttp_set_timeout_tv(http, &tv);
@@ -698,8 +693,7 @@ static void usage(FILE *out)
                  "/_fake/ (script, reset, requests, stats): see README.md.\n");
 }
 
-static int parse_args(int argc, char **argv, const char **host, int *port,
-                      const char **port_file)
+static int parse_args(int argc, char **argv, const char **host, int *port, const char **port_file)
 {
     static const struct option opts[] = {
         { "host", required_argument, NULL, 'h' },
@@ -714,9 +708,7 @@ static int parse_args(int argc, char **argv, const char **host, int *port,
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            *host = optarg;
-            break;
+        case 'h': *host = optarg; break;
         case 'p':
             errno = 0;
             v = strtol(optarg, &end, 10);
@@ -724,11 +716,8 @@ static int parse_args(int argc, char **argv, const char **host, int *port,
                 return -EINVAL;
             *port = (int)v;
             break;
-        case 'f':
-            *port_file = optarg;
-            break;
-        default:
-            return -EINVAL;
+        case 'f': *port_file = optarg; break;
+        default: return -EINVAL;
         }
     }
     return optind == argc ? 0 : -EINVAL;
@@ -782,8 +771,8 @@ int main(int argc, char **argv)
     }
     sigs[0] = evsignal_new(g.base, SIGTERM, on_signal, g.base);
     sigs[1] = evsignal_new(g.base, SIGINT, on_signal, g.base);
-    if (sigs[0] == NULL || sigs[1] == NULL || event_add(sigs[0], NULL) == -1
-        || event_add(sigs[1], NULL) == -1) {
+    if (sigs[0] == NULL || sigs[1] == NULL || event_add(sigs[0], NULL) == -1 ||
+        event_add(sigs[1], NULL) == -1) {
         fprintf(stderr, "fake-openai: cannot install signal handlers\n");
         goto out;
     }

@@ -49,27 +49,27 @@ enum sl_fake_phase {
  * given". */
 struct sl_fake_beh {
     int64_t repeat;
-    int status;                 /* 0: not given */
+    int status; /* 0: not given */
     json_t *body;
     const char *body_raw;
     size_t body_raw_len;
     json_t *headers;
     int64_t delay_ms;
     enum sl_fake_action action;
-    const char *content;        /* NULL: not given */
+    const char *content; /* NULL: not given */
     size_t content_len;
     bool has_finish;
-    const char *finish;         /* NULL with has_finish: JSON null */
+    const char *finish; /* NULL with has_finish: JSON null */
     json_t *usage;
     const char *model;
     int64_t chunk_delay_ms;
     int64_t pause_after;
-    int64_t pause_ms;           /* -1 with pause_after given: hold forever */
+    int64_t pause_ms; /* -1 with pause_after given: hold forever */
     int64_t fail_after;
     enum sl_fake_fail fail_mode;
     int64_t bytes;
     bool has_error_code;
-    const char *error_code;     /* NULL with has_error_code: JSON null */
+    const char *error_code; /* NULL with has_error_code: JSON null */
     const char *error_type;
     const char *error_message;
 };
@@ -78,17 +78,17 @@ struct sl_fake_beh {
  * it, and it lives until the response has ended or the connection is gone); fake_answer.c
  * fills the "asked" and "answer" parts and walks the stream part. */
 struct sl_fake_req {
-    struct sl_fake_req *prev, *next;    /* requests in progress */
+    struct sl_fake_req *prev, *next; /* requests in progress */
     struct event_base *base;
-    struct evhttp_request *req;         /* NULL once evhttp took it back */
-    struct evhttp_connection *evcon;    /* valid while this struct lives */
+    struct evhttp_request *req;      /* NULL once evhttp took it back */
+    struct evhttp_connection *evcon; /* valid while this struct lives */
     int fd;
     uint64_t seq, epoch, arrived_ms;
     int64_t created;
     json_t *script;
     struct sl_fake_beh beh;
     /* what was asked */
-    const char *bad_msg, *bad_param;    /* set: answer 400 unless scripted otherwise */
+    const char *bad_msg, *bad_param; /* set: answer 400 unless scripted otherwise */
     char *model;
     int n;
     bool stream, include_usage;
@@ -97,7 +97,7 @@ struct sl_fake_req {
     char *text;
     size_t text_len;
     bool bytes_mode;
-    uint64_t bytes, tokens, units;      /* tokens and stream deltas per choice */
+    uint64_t bytes, tokens, units; /* tokens and stream deltas per choice */
     bool cut;
     /* stream progress */
     enum sl_fake_phase phase;

@@ -29,10 +29,10 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
-#define STREAM_HIGH_WM   (256 * 1024)   /* stop producing events while this much is unsent */
-#define STREAM_BATCH     (64 * 1024)    /* events per HTTP chunk when no pacing is scripted */
-#define POLL_MS          50             /* peer-state poll once readiness says nothing */
-#define DRAIN_POLL_MS    5
+#define STREAM_HIGH_WM (256 * 1024) /* stop producing events while this much is unsent */
+#define STREAM_BATCH (64 * 1024)    /* events per HTTP chunk when no pacing is scripted */
+#define POLL_MS 50                  /* peer-state poll once readiness says nothing */
+#define DRAIN_POLL_MS 5
 
 enum timer_mode { TM_DELAY, TM_NEXT, TM_DRAIN };
 
@@ -250,15 +250,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     switch ((enum timer_mode)c->timer_mode) {
-    case TM_DELAY:
-        respond(c);
-        break;
-    case TM_NEXT:
-        pump(c);
-        break;
-    case TM_DRAIN:
-        drain_then_fail(c);
-        break;
+    case TM_DELAY: respond(c); break;
+    case TM_NEXT: pump(c); break;
+    case TM_DRAIN: drain_then_fail(c); break;
     }
 }
 
@@ -279,7 +273,8 @@ static void add_headers(struct sl_fake_req *c, const char *ctype)
     evhttp_add_header(h, "openai-version", "2020-10-01");
     if (strcmp(ctype, "text/event-stream") == 0)
         evhttp_add_header(h, "Cache-Control", "no-cache");
-    json_object_foreach(c->beh.headers, name, v) {
+    json_object_foreach(c->beh.headers, name, v)
+    {
         evhttp_remove_header(h, name);
         evhttp_add_header(h, name, json_string_value(v));
     }
@@ -340,8 +335,8 @@ static void stream_fail(struct sl_fake_req *c)
 /* Would the stream stop for a scripted pause or fault after the events sent so far? */
 static bool at_boundary(struct sl_fake_req *c)
 {
-    return c->sent_events == c->beh.fail_after
-           || (!c->paused && c->sent_events == c->beh.pause_after);
+    return c->sent_events == c->beh.fail_after ||
+           (!c->paused && c->sent_events == c->beh.pause_after);
 }
 
 /* Produce events until the stream ends, a pause or fault is due, pacing asks for a timer,
@@ -374,8 +369,8 @@ static void pump(struct sl_fake_req *c)
         do {
             more = sl_fake_sse_next(c, b);
             c->sent_events += more;
-        } while (more && c->beh.chunk_delay_ms == 0 && evbuffer_get_length(b) < STREAM_BATCH
-                 && !at_boundary(c));
+        } while (more && c->beh.chunk_delay_ms == 0 && evbuffer_get_length(b) < STREAM_BATCH &&
+                 !at_boundary(c));
         if (evbuffer_get_length(b) > 0)
             evhttp_send_reply_chunk_with_cb(c->req, b, on_drained, c);
         evbuffer_free(b);

@@ -17,8 +17,8 @@
 #include "ctl.h"
 #include "http.h"
 
-#define LIMIT_MAX 1000000000000000LL    /* SPEC §7: limits range 0..10^15 */
-#define NAME_MAX_LEN 63                 /* SPEC §7: tenant names are 1-63 of [A-Za-z0-9_.-] */
+#define LIMIT_MAX 1000000000000000LL /* SPEC §7: limits range 0..10^15 */
+#define NAME_MAX_LEN 63              /* SPEC §7: tenant names are 1-63 of [A-Za-z0-9_.-] */
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 /* The JSON field each limit option sets, indexed from LIMIT_FIRST. */
@@ -111,8 +111,8 @@ static int add_limits(const struct args *a, const struct cmd *cmd, json_t *body)
             return fail(EXIT_USAGE, "--period: '%s' is not minute, hour, day, month or none",
                         shown(v));
         if (o != O_PERIOD && !parse_uint(v, LIMIT_MAX, &n))
-            return fail(EXIT_USAGE, "%s: '%s' is not an integer from 0 to %lld",
-                        opt_names[o], shown(v), LIMIT_MAX);
+            return fail(EXIT_USAGE, "%s: '%s' is not an integer from 0 to %lld", opt_names[o],
+                        shown(v), LIMIT_MAX);
         if (json_object_set_new(body, limit_fields[o - LIMIT_FIRST],
                                 o == O_PERIOD ? json_string(v) : json_integer(n)) != 0)
             return fail(EXIT_API, "out of memory");
@@ -193,8 +193,8 @@ int check_arg(const struct args *a, const struct cmd *cmd, int used, const char 
                     want ? "one" : "no", want ? "" : "s", shown(a->pos[used + want]));
     *ret = want ? a->pos[used] : NULL;
     if (*ret && !valid_name(*ret))
-        return fail(EXIT_USAGE, "%s '%s' is not 1-63 characters of A-Z a-z 0-9 _ . -",
-                    cmd->arg, shown(*ret));
+        return fail(EXIT_USAGE, "%s '%s' is not 1-63 characters of A-Z a-z 0-9 _ . -", cmd->arg,
+                    shown(*ret));
     return 0;
 }
 
@@ -202,14 +202,28 @@ int check_arg(const struct args *a, const struct cmd *cmd, int used, const char 
 
 static const char *status_text(long status)
 {
-    static const struct { long code; const char *text; } texts[] = {
-        { 301, "Moved Permanently" }, { 302, "Found" }, { 307, "Temporary Redirect" },
-        { 308, "Permanent Redirect" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
-        { 403, "Forbidden" }, { 404, "Not Found" }, { 405, "Method Not Allowed" },
-        { 409, "Conflict" }, { 413, "Payload Too Large" }, { 415, "Unsupported Media Type" },
-        { 422, "Unprocessable Entity" }, { 429, "Too Many Requests" },
-        { 500, "Internal Server Error" }, { 502, "Bad Gateway" },
-        { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
+    static const struct {
+        long code;
+        const char *text;
+    } texts[] = {
+        { 301, "Moved Permanently" },
+        { 302, "Found" },
+        { 307, "Temporary Redirect" },
+        { 308, "Permanent Redirect" },
+        { 400, "Bad Request" },
+        { 401, "Unauthorized" },
+        { 403, "Forbidden" },
+        { 404, "Not Found" },
+        { 405, "Method Not Allowed" },
+        { 409, "Conflict" },
+        { 413, "Payload Too Large" },
+        { 415, "Unsupported Media Type" },
+        { 422, "Unprocessable Entity" },
+        { 429, "Too Many Requests" },
+        { 500, "Internal Server Error" },
+        { 502, "Bad Gateway" },
+        { 503, "Service Unavailable" },
+        { 504, "Gateway Timeout" },
     };
     size_t i;
 
@@ -298,8 +312,10 @@ static int print_key(const struct ctl *c, json_t *j, long status)
     if (!printable_token(id))
         id = NULL;
     if (fputs(key, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF)
-        return fail(EXIT_API, "the key was created but could not be written (%s); revoke it: "
-                    "sluicectl key revoke %s", strerror(errno), id ? shown(id) : "KEYID");
+        return fail(EXIT_API,
+                    "the key was created but could not be written (%s); revoke it: "
+                    "sluicectl key revoke %s",
+                    strerror(errno), id ? shown(id) : "KEYID");
     if (id)
         fprintf(stderr, "key id: %s\n", shown(id));
     return 0;
@@ -324,8 +340,7 @@ static int handle_reply(const struct ctl *c, const struct cmd *cmd, const struct
 
 /* ------------------------------------------------------------------ the request */
 
-int make_body(const struct args *a, const struct cmd *cmd, const char *name,
-              char **ret_payload)
+int make_body(const struct args *a, const struct cmd *cmd, const char *name, char **ret_payload)
 {
     json_t *body = json_object();
     int r;
@@ -360,4 +375,3 @@ int run(struct ctl *c, const struct cmd *cmd, const char *arg, const char *paylo
     free(rep.body);
     return r;
 }
-

@@ -11,13 +11,13 @@ enum out_kind { OUT_JSON, OUT_KEY };
 
 struct cmd {
     const char *group;
-    const char *verb;           /* NULL: the bare form, "usage NAME" */
-    const char *arg;            /* "NAME", "KEYID" or NULL for no argument */
+    const char *verb; /* NULL: the bare form, "usage NAME" */
+    const char *arg;  /* "NAME", "KEYID" or NULL for no argument */
     const char *method;
-    const char *path;           /* under API_PREFIX; %s is the escaped argument */
+    const char *path; /* under API_PREFIX; %s is the escaped argument */
     enum body_kind body;
     enum out_kind out;
-    const char *help;           /* lines indented by 6 spaces, each ending in \n */
+    const char *help; /* lines indented by 6 spaces, each ending in \n */
 };
 
 struct args;
@@ -32,8 +32,7 @@ int resolve(const struct args *a, const struct cmd **ret_cmd, int *ret_used);
 /* The command's one argument (NAME or KEYID), checked; NULL when it takes none. */
 int check_arg(const struct args *a, const struct cmd *cmd, int used, const char **ret);
 /* The JSON body of the request from the limit options, checked; NULL when it has none. */
-int make_body(const struct args *a, const struct cmd *cmd, const char *name,
-              char **ret_payload);
+int make_body(const struct args *a, const struct cmd *cmd, const char *name, char **ret_payload);
 /* Send the request and print the result; 0 or an exit code (already reported). */
 int run(struct ctl *c, const struct cmd *cmd, const char *arg, const char *payload);
 #endif /* SL_CTL_COMMANDS_H */

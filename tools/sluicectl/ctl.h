@@ -21,7 +21,7 @@ enum opt_id { O_URL, O_KEYFILE, O_TIMEOUT, O_RPM, O_TPM, O_BUDGET, O_PERIOD, O_C
 struct args {
     char *pos[POS_MAX];
     int npos;
-    const char *val[O_COUNT];   /* value options as given, NULL when absent */
+    const char *val[O_COUNT]; /* value options as given, NULL when absent */
     bool help;
     bool version;
 };

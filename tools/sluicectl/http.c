@@ -22,7 +22,7 @@
 #define DEFAULT_TIMEOUT_MS 10000LL
 #define TIMEOUT_MAX_MS 3600000LL
 #define URL_MAX 2048
-#define SUN_PATH_MAX 107                /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
+#define SUN_PATH_MAX 107 /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
 #define KEY_FILE_MAX 4096
 #define REPLY_MAX (8u << 20)
 
@@ -82,8 +82,10 @@ static int accept_key(struct ctl *c, const char *s, size_t n, const char *from)
         return fail(EXIT_USAGE, "%s: the admin key is longer than %d bytes", from, KEY_MAX);
     for (i = 0; i < n; i++)
         if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return fail(EXIT_USAGE, "%s: the admin key has a character that is not "
-                        "printable ASCII", from);
+            return fail(EXIT_USAGE,
+                        "%s: the admin key has a character that is not "
+                        "printable ASCII",
+                        from);
     memcpy(c->key, s, n);
     c->key[n] = '\0';
     return 0;
@@ -129,7 +131,7 @@ int load_key(struct ctl *c, const char *file)
         return key_from_file(c, file);
     if (!env || !*env)
         return fail(EXIT_USAGE, "no admin key: use --admin-key-file FILE or set "
-                    "SLUICE_ADMIN_KEY");
+                                "SLUICE_ADMIN_KEY");
     return accept_key(c, env, strlen(env), "SLUICE_ADMIN_KEY");
 }
 
@@ -161,8 +163,10 @@ static struct curl_slist *make_headers(const struct ctl *c, bool has_body)
 {
     /* An empty "Content-Type:" stops libcurl labelling an empty POST as a form. */
     const char *const extra[] = {
-        "Accept: application/json", "Expect:",
-        has_body ? "Content-Type: application/json" : "Content-Type:", NULL,
+        "Accept: application/json",
+        "Expect:",
+        has_body ? "Content-Type: application/json" : "Content-Type:",
+        NULL,
     };
     char auth[KEY_MAX + 32];
     struct curl_slist *list, *next;

@@ -195,7 +195,8 @@ static void help_all(FILE *out)
         help_cmd_line(out, &cmds[i]);
     fputs("    help [COMMAND]\n"
           "      Print the help of one command (e.g. 'help tenant create', 'help key') and\n"
-          "      exit.\n\n", out);
+          "      exit.\n\n",
+          out);
     fputs(help_opts, out);
     fputs(help_limits, out);
     fputs(help_tail, out);
@@ -206,8 +207,8 @@ static bool is_topic(const char *group, const char *verb)
     size_t i;
 
     for (i = 0; i < ncmds; i++)
-        if (strcmp(cmds[i].group, group) == 0 && (!verb || (cmds[i].verb &&
-                                                            strcmp(cmds[i].verb, verb) == 0)))
+        if (strcmp(cmds[i].group, group) == 0 &&
+            (!verb || (cmds[i].verb && strcmp(cmds[i].verb, verb) == 0)))
             return true;
     return false;
 }
@@ -232,8 +233,8 @@ static int help_topic(char **words, int n, bool loose)
         return 0;
     }
     if (n > 2 || !is_topic(words[0], n == 2 ? words[1] : NULL))
-        return fail(EXIT_USAGE, "no help for '%s%s%s' (try 'sluicectl --help')",
-                    shown(words[0]), n > 1 ? " " : "", n > 1 ? "..." : "");
+        return fail(EXIT_USAGE, "no help for '%s%s%s' (try 'sluicectl --help')", shown(words[0]),
+                    n > 1 ? " " : "", n > 1 ? "..." : "");
     printf("Usage: sluicectl [--url URL] [--admin-key-file FILE] [--timeout-ms N] COMMAND\n\n");
     for (i = 0; i < ncmds; i++) {
         if (strcmp(cmds[i].group, words[0]) != 0)
