@@ -43,11 +43,6 @@ static const char *const redis_op_names[SL_REDIS_OP_COUNT] = {
     "reserve", "settle", "replay", "sync", "admin",
 };
 
-const char *sl_metrics_route_name(enum sl_route_id route)
-{
-    return route < SL_ROUTE_COUNT ? route_names[route] : "other";
-}
-
 /* Single writer: a relaxed load and store, no locked instruction on the hot path. */
 static inline void bump(_Atomic uint64_t *c, uint64_t v)
 {

@@ -116,5 +116,4 @@ int sl_metrics_write_header(struct sl_buf *b, const char *name, const char *type
 /* One series per status code seen: name{label="value",code="..."} count. */
 void sl_metrics_write_by_code(struct sl_buf *b, const char *name, const char *label,
                               const char *value, _Atomic uint64_t *counts);
-const char *sl_metrics_route_name(enum sl_route_id route);
 #endif /* SL_METRICS_H */
