@@ -25,6 +25,9 @@ enum sl_log_level { SL_LOG_ERR, SL_LOG_WARN, SL_LOG_NOTICE, SL_LOG_INFO, SL_LOG_
 #define SL_MAX_TENANT_KEYS 16
 #define SL_MAX_MODELS 32
 #define SL_CONFIG_MAX_TENANTS 1024 /* [tenant.NAME] sections in one file */
+#define SL_MODEL_NAME_MAX 128      /* a model's name: 1-127 printable ASCII bytes, no ',' */
+#define SL_CONFIG_MAX_MODELS 256   /* [model.NAME] sections, allowed_models and model */
+#define SL_MODEL_LIST_MAX 1024     /* a tenant's models list, canonical "a,b" with its NUL */
 
 /* rpm, tpm and token_budget are 0..10^15; 0 means unlimited (no limit, no budget). */
 struct sl_limits {
@@ -36,6 +39,16 @@ struct sl_tenant_conf {
     unsigned char key_sha256[SL_MAX_TENANT_KEYS][32]; /* decoded from 64 hex chars */
     size_t nkeys;            /* 0 is allowed: keys may come from the admin API */
     struct sl_limits limits; /* unset fields inherit [limits] after loading */
+    char models[SL_MODEL_LIST_MAX]; /* models = a, b: canonical "a,b" (model_list.h); "" =
+                                     * every configured model */
+};
+
+/* A model clients may name (SPEC §11): a [model.NAME] section, or a name of allowed_models
+ * (and model) without one, which takes [upstream] max_tokens as its cap. */
+struct sl_model_conf {
+    char name[SL_MODEL_NAME_MAX];
+    unsigned max_output_tokens; /* the cap filled in / enforced on every /v1 route */
+    bool from_section;          /* a [model.NAME] section, not only allowed_models */
 };
 /* Optional strings are NULL when empty or unset.  Lists and counts are already validated:
  * no duplicates, no empty items, every key_sha256 unique across tenants and the admin key. */
@@ -61,10 +74,17 @@ struct sl_config {
     size_t nallowed_models;                          /* comma-separated list */
     uint64_t request_timeout_ms, attempt_timeout_ms; /* attempt <= request */
     uint64_t stream_timeout_ms; /* a stream's whole life once it began (extra key) */
+    uint64_t stream_idle_ms;    /* a stream's longest silence after its first byte (§15) */
     unsigned max_attempts;
     uint64_t backoff_base_ms, backoff_max_ms; /* base <= max */
     bool retry_status[600];                   /* retry_statuses: comma-separated 100..599 */
     size_t max_response_bytes;                /* extra key, default 10485760 */
+    /* [model.NAME] sections first (file order), then allowed_models and model without one */
+    struct sl_model_conf *models;
+    size_t nmodels;
+    /* [v1] */ bool allow_background; /* background: true accepted (charged in full) */
+    uint64_t response_ttl_s;           /* how long a response's owner is remembered */
+    unsigned max_responses;            /* owners kept in shared memory (extra key) */
     /* [auth] */ enum sl_auth_mode auth_mode;
     /* [limits] */ struct sl_limits limits;
     unsigned message_overhead_tokens; /* reserved per chat message (SPEC §4), default 4 */
@@ -107,6 +127,8 @@ struct sl_config *sl_config_new(void);
 int sl_config_load(const char *path, char *const envp[], struct sl_config **ret, char **errs);
 /* NULL-safe. */
 void sl_config_free(struct sl_config *c);
+/* The model clients call name, or NULL when it is not configured. */
+const struct sl_model_conf *sl_config_model(const struct sl_config *c, const char *name);
 /* Parse one listen value; exported for reuse and tests. 0 or -EINVAL. */
 int sl_config_parse_listen(const char *s, struct sl_listen_spec *out);
 /* "minute", "hour", "day", "month", "none"; "unknown" for anything else. */
