@@ -821,6 +821,17 @@ void sl_config_free(struct sl_config *c)
     for (i = 0; i < c->nallowed_models; i++)
         free(c->allowed_models[i]);
     free(c->tenants);
+    free(c->models);
     free(c->path);
     free(c);
+}
+
+const struct sl_model_conf *sl_config_model(const struct sl_config *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->nmodels; i++)
+        if (strcmp(c->models[i].name, name) == 0)
+            return &c->models[i];
+    return NULL;
 }
