@@ -29,7 +29,7 @@ static void refuse(struct sl_req *r, bool openai, int status, const char *detail
         sl_req_reply_detail(r, status, detail);
 }
 
-static bool authenticate(struct sl_req *r, bool openai)
+bool sl_admit_identify(struct sl_req *r, bool openai)
 {
     struct sl_tenants *t = r->serve->tenants;
     int idx = sl_auth_tenant(t, r->serve->cfg, sl_req_header(r, "Authorization"));
@@ -39,6 +39,7 @@ static bool authenticate(struct sl_req *r, bool openai)
         sl_req_add_header(r, "WWW-Authenticate", "Bearer");
         refuse(r, openai, 401, "Invalid or missing API key", "authentication_error",
                "invalid_api_key");
+        sl_req_free(r);
         return false;
     }
     r->tenant_idx = idx;
@@ -118,6 +119,10 @@ static void on_reserved(void *arg, int v, int resv, const struct sl_quota_result
     a->op = NULL;
     if (!verdict_ok(a, v, resv, res))
         goto refused;
+    if (a->no_upstream) {
+        a->admitted(a->arg);
+        return;
+    }
     if (!sl_breaker_allow(r->serve->breaker, sl_clock_mono_ms(), &retry_ms)) {
         give_back(a);
         sl_metrics_reject(r->serve->metrics, SL_REJECT_BREAKER);
@@ -144,10 +149,6 @@ void sl_admit(struct sl_admission *a)
     struct sl_req *r = a->r;
     struct sl_budget_op *op;
 
-    if (!authenticate(r, a->openai)) {
-        sl_req_free(r);
-        return;
-    }
     /* With shared memory only, on_reserved has run (and r may be gone) when this returns
      * NULL; with Redis it runs later and r is still ours. */
     op = sl_budget_reserve(r->serve->budget, r->tenant_idx, a->tokens, on_reserved, a);

@@ -22,9 +22,16 @@ struct sl_admission {
     void *arg;
     struct sl_budget_op *op; /* the budget store's answer is awaited */
     int resv;                /* the reservation slot, -1 while none is held */
+    bool no_upstream;        /* answered by the gateway itself: no breaker, no in-flight cap */
 };
 
-/* Fill a (r, openai, tokens, admitted, arg; resv -1), then call this.  admitted(arg) runs once
+/* SPEC §4's first check, on its own because routes check the tenant's rights (its models, the
+ * responses it owns) between it and the rest: true and r->tenant_idx / r->tenant set; false
+ * when the key is missing or unknown, r answered 401 and freed. */
+bool sl_admit_identify(struct sl_req *r, bool openai);
+
+/* After sl_admit_identify(): fill a (r, openai, tokens, admitted, arg; resv -1), then call
+ * this.  admitted(arg) runs once
  * the request may go upstream: before sl_admit() returns (shared memory) or later from the
  * loop (Redis).  On a refusal the client has been answered and r freed.  Either way the
  * caller must not touch r after calling this. */

@@ -5,6 +5,7 @@
 #endif
 #include "api/relay.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,16 @@
 
 #include "core/config.h"
 #include "admission/budget.h"
+#include "admission/ownership.h"
+#include "admission/tenants.h"
 #include "upstream/call.h"
 #include "http/request.h"
 #include "http/serve.h"
 #include "http/stream.h"
 #include "api/relay_int.h"
 
+/* The one upstream there is until several are configured (SPEC §11). */
+#define SL_RELAY_UPSTREAM "default"
 /* What one feed of a stream may produce for the client at most (events of 16 KiB of
  * upstream bytes, rewritten). */
 #define EVENTS_MAX (4u << 20)
@@ -65,6 +70,8 @@ static void relay_stop(void *p)
     struct sl_call_progress pr;
 
     sl_admit_cancel(&rl->admit);
+    sl_ownership_cancel(rl->owner_op);
+    rl->owner_op = NULL;
     if (rl->call) {
         sl_call_cancel(rl->call, &pr);
         rl->call = NULL;
@@ -85,6 +92,7 @@ static void relay_free(void *p)
     if (rl->route->state_done)
         rl->route->state_done(rl->state);
     free(rl->job.body);
+    free(rl->job.path);
     free(rl);
 }
 
@@ -141,12 +149,23 @@ void sl_relay_reply_failure(struct sl_relay *rl, const struct sl_call_result *re
                               "upstream_unavailable");
 }
 
+void sl_relay_note_created(struct sl_relay *rl)
+{
+    const char *id;
+
+    if (rl->recorded || !rl->route->created_id || !(id = rl->route->created_id(rl->state)))
+        return;
+    rl->recorded = true;
+    sl_ownership_record(rl->r->serve->owners, id, rl->r->tenant, SL_RELAY_UPSTREAM);
+}
+
 void sl_relay_call_spec(struct sl_relay *rl, struct sl_call_spec *spec)
 {
     struct sl_req *r = rl->r;
 
     memset(spec, 0, sizeof(*spec));
-    spec->path = rl->route->upstream_path;
+    spec->path = rl->job.path ? rl->job.path : rl->route->upstream_path;
+    spec->method = rl->job.method;
     spec->body = rl->job.body;
     spec->body_len = rl->job.body_len;
     spec->request_id = r->id;
@@ -173,10 +192,12 @@ static void on_done(const struct sl_call_result *res, void *arg)
 
     rl->call = NULL;
     sl_relay_record(rl, res);
-    if (res->ok)
+    if (res->ok) {
+        sl_relay_note_created(rl);
         rl->route->reply_answer(r, rl->state, res->body, res->body_len);
-    else
+    } else {
         sl_relay_reply_failure(rl, res);
+    }
     sl_req_free(r);
 }
 
@@ -214,6 +235,69 @@ static void on_admitted(void *arg)
         start_buffered(rl);
 }
 
+/* The rest of SPEC §4, once the tenant may make this request at all. */
+static void admit(struct sl_relay *rl)
+{
+    rl->admit.r = rl->r;
+    rl->admit.openai = rl->route->openai_errors;
+    rl->admit.tokens = rl->job.reservation;
+    rl->admit.admitted = on_admitted;
+    rl->admit.arg = rl;
+    sl_admit(&rl->admit);
+}
+
+static void on_owner(int verdict, const struct sl_owner *owner, void *arg)
+{
+    struct sl_relay *rl = arg;
+    struct sl_req *r = rl->r;
+    char msg[160];
+
+    (void)owner;
+    rl->owner_op = NULL;
+    if (verdict == 0) {
+        admit(rl);
+        return;
+    }
+    if (verdict == -EAGAIN) {
+        sl_req_add_retry_headers(r, 1000, true);
+        sl_req_reply_openai_error(r, 503, "Quota store unavailable", "server_error", NULL,
+                                  "store_unavailable");
+    } else {
+        snprintf(msg, sizeof(msg), "No response found with id '%s'.", rl->job.owned_id);
+        sl_req_reply_openai_error(r, 404, msg, "invalid_request_error", rl->job.owned_param,
+                                  "not_found");
+    }
+    sl_req_free(r);
+}
+
+/* The tenant's rights on what the request names: its models, the responses it created. */
+static void check_rights(struct sl_relay *rl)
+{
+    struct sl_req *r = rl->r;
+    char msg[200];
+
+    if (rl->job.model &&
+        !sl_tenants_model_allowed(r->serve->tenants, r->tenant_idx, rl->job.model)) {
+        if (rl->route->openai_errors) {
+            snprintf(msg, sizeof(msg),
+                     "The model `%.120s` does not exist or you do not have access to it.",
+                     rl->job.model);
+            sl_req_reply_openai_error(r, 404, msg, "invalid_request_error", "model",
+                                      "model_not_found");
+        } else {
+            sl_req_reply_detail(r, 404, "Model not found");
+        }
+        sl_req_free(r);
+        return;
+    }
+    if (rl->job.owned_id) {
+        rl->owner_op =
+            sl_ownership_lookup(r->serve->owners, rl->job.owned_id, r->tenant, on_owner, rl);
+        return;
+    }
+    admit(rl);
+}
+
 void sl_relay_handle(struct sl_req *r, const struct sl_relay_route *route)
 {
     struct sl_relay *rl;
@@ -243,10 +327,6 @@ void sl_relay_handle(struct sl_req *r, const struct sl_relay_route *route)
      * which for a stream may be many minutes later. */
     sl_req_body_release(r);
     r->model = rl->job.model;
-    rl->admit.r = r;
-    rl->admit.openai = route->openai_errors;
-    rl->admit.tokens = rl->job.reservation;
-    rl->admit.admitted = on_admitted;
-    rl->admit.arg = rl;
-    sl_admit(&rl->admit);
+    if (sl_admit_identify(r, route->openai_errors))
+        check_rights(rl);
 }

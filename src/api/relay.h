@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "upstream/client.h"
+
 struct sl_buf;
 struct sl_req;
 struct sl_sse_event;
@@ -28,12 +30,19 @@ struct sl_usage;
 
 /* What a route's prepare step decided about one request. */
 struct sl_relay_job {
-    char *body; /* the upstream body, malloc'd (the core frees it) */
+    char *body; /* the upstream body, malloc'd (the core frees it); NULL sends none */
     size_t body_len;
-    const char *model;    /* for the log: static, the configuration's or in the route's
-                           * state */
-    bool stream;          /* relay the answer as SSE */
-    uint64_t reservation; /* SPEC §4 upper bound of the tokens the request can cost */
+    const char *model;              /* the model asked for (checked against the tenant's models) and
+                                     * logged: static, the configuration's or in the route's state;
+                                     * NULL for a route that names none */
+    bool stream;                    /* relay the answer as SSE */
+    uint64_t reservation;           /* SPEC §4 upper bound of the tokens the request can cost */
+    enum sl_upstream_method method; /* POST unless the route says otherwise */
+    char *path;                     /* malloc'd upstream path (query included), in place of
+                                     * the route's; NULL = route->upstream_path */
+    const char *owned_id;           /* a response id the tenant must have created (SPEC §10),
+                                     * in the route's state; NULL = none */
+    const char *owned_param;        /* the body's field that named it, for the 404 (static) */
 };
 
 /* What one upstream event may leave for the core, during a stream. */
@@ -73,9 +82,17 @@ struct sl_relay_route {
     void (*end_stream)(struct sl_req *r, void *state, struct sl_buf *out);
     /* The one event a cut stream ends with. */
     void (*cut_event)(void *state, enum sl_relay_cut why, struct sl_buf *out);
+    /* The response id the answer created, once known (buffered: after read_answer; streamed:
+     * after any event), or NULL.  The core records it as the tenant's (may be NULL). */
+    const char *(*created_id)(void *state);
     /* Release what the state owns (may be NULL). */
     void (*state_done)(void *state);
 };
+
+/* Relay one upstream event to out as it came: its event name (if any), data (several data:
+ * lines when it spans lines), blank line.  0; -EPROTO for a name past 63 bytes; -ENOMEM. */
+int sl_relay_write_event(struct sl_buf *out, const struct sl_sse_event *ev, const char *data,
+                         size_t len);
 
 /* Serve r with route: from here on the core owns r and ends it with sl_req_free(). */
 void sl_relay_handle(struct sl_req *r, const struct sl_relay_route *route);

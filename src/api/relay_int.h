@@ -13,6 +13,7 @@
 #include "api/relay.h"
 
 struct sl_call;
+struct sl_ownership_op;
 struct sl_call_result;
 struct sl_call_spec;
 struct sl_stream;
@@ -22,7 +23,9 @@ struct sl_relay {
     const struct sl_relay_route *route;
     void *state; /* the route's: route->state_size bytes after this */
     struct sl_relay_job job;
-    struct sl_admission admit; /* its resv is settled by relay_stop() */
+    struct sl_admission admit;        /* its resv is settled by relay_stop() */
+    struct sl_ownership_op *owner_op; /* the owner of job.owned_id is being looked up */
+    bool recorded;                    /* the created response's owner is recorded */
     struct sl_call *call;
     struct sl_usage usage; /* what the upstream reported, if it did */
     bool charge_full;      /* it may have billed: settle in full without usage */
@@ -39,6 +42,8 @@ struct sl_relay {
  * settlement; an upstream failure answered before any byte went out. */
 void sl_relay_record(struct sl_relay *rl, const struct sl_call_result *res);
 void sl_relay_reply_failure(struct sl_relay *rl, const struct sl_call_result *res);
+/* The answer may have named the response it created: record it as the tenant's, once. */
+void sl_relay_note_created(struct sl_relay *rl);
 /* The spec of rl's call, buffered; the stream part is relay_stream.c's to add. */
 void sl_relay_call_spec(struct sl_relay *rl, struct sl_call_spec *spec);
 

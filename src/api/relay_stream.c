@@ -13,8 +13,11 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/buf.h"
 #include "core/config.h"
+#include "core/sse.h"
 #include "upstream/call.h"
 #include "http/request.h"
 #include "http/serve.h"
@@ -59,6 +62,7 @@ static int on_event(const struct sl_sse_event *ev, void *arg)
     rc = rl->route->on_event(rl->state, ev, &feed);
     if (feed.complete)
         rl->complete = true;
+    sl_relay_note_created(rl);
     return rc;
 }
 
@@ -155,6 +159,18 @@ static void on_done(const struct sl_call_result *res, void *arg)
     cut(rl, SL_RELAY_CUT_ENDED, "upstream");
 }
 
+int sl_relay_write_event(struct sl_buf *out, const struct sl_sse_event *ev, const char *data,
+                         size_t len)
+{
+    char name[64];
+
+    if (ev->event_len >= sizeof(name))
+        return -EPROTO;
+    memcpy(name, ev->event, ev->event_len);
+    name[ev->event_len] = '\0';
+    return sl_sse_write_event(out, ev->event_len ? name : NULL, data, len);
+}
+
 void sl_relay_start_stream(struct sl_relay *rl)
 {
     struct sl_req *r = rl->r;
@@ -169,7 +185,9 @@ void sl_relay_start_stream(struct sl_relay *rl)
     }
     sl_relay_call_spec(rl, &spec);
     spec.on_data = on_data;
-    spec.idle_timeout_ms = cfg->attempt_timeout_ms;
+    /* Reasoning models think in silence: after the first byte the idle bound is
+     * stream_idle_ms, not the attempt's (SPEC §10). */
+    spec.idle_timeout_ms = cfg->stream_idle_ms;
     spec.stream_timeout_ms = cfg->stream_timeout_ms;
     rl->call = sl_call_start(r->serve->upstream, r->serve->base, r->serve->retry, &spec,
                              on_stream_valid, on_done, rl);

@@ -23,13 +23,18 @@
 #include "http/serve.h"
 #include "api/admin.h"
 #include "api/chat.h"
+#include "api/embeddings.h"
+#include "api/models.h"
 #include "api/relay.h"
+#include "api/response_ops.h"
+#include "api/responses.h"
 #include "api/v1_chat.h"
 
 enum {
     M_GET = EVHTTP_REQ_GET,
     M_HEAD = EVHTTP_REQ_HEAD,
     M_POST = EVHTTP_REQ_POST,
+    M_DELETE = EVHTTP_REQ_DELETE,
 };
 
 struct route {
@@ -41,6 +46,7 @@ struct route {
     void (*handle)(struct sl_req *r);   /* answered by the gateway itself, or */
     const struct sl_relay_route *relay; /* relayed upstream by the relay core */
     bool openai_errors;                 /* errors in OpenAI's shape, not FastAPI's */
+    bool prefix;                        /* path is "path/..." (an id follows), not path */
 };
 
 static void handle_healthz(struct sl_req *r);
@@ -60,6 +66,17 @@ static const struct route routes[] = {
       &sl_route_api_chat_stream, false },
     { "/v1/chat/completions", "/v1/chat/completions", SL_ROUTE_V1_CHAT, M_POST, "POST", NULL,
       &sl_route_v1_chat, true },
+    { "/v1/responses", "/v1/responses", SL_ROUTE_V1_RESPONSES, M_POST, "POST", NULL,
+      &sl_route_v1_responses, true },
+    /* The operation's own method check is response_ops.c's (it depends on the suffix). */
+    { "/v1/responses/", "/v1/responses/{id}", SL_ROUTE_V1_RESPONSE_OPS, M_GET | M_POST | M_DELETE,
+      "GET, POST, DELETE", NULL, &sl_route_v1_response_ops, true, true },
+    { "/v1/embeddings", "/v1/embeddings", SL_ROUTE_V1_EMBEDDINGS, M_POST, "POST", NULL,
+      &sl_route_v1_embeddings, true },
+    { "/v1/models", "/v1/models", SL_ROUTE_V1_MODELS, M_GET, "GET", sl_route_v1_models, NULL,
+      true },
+    { "/v1/models/", "/v1/models", SL_ROUTE_V1_MODELS, M_GET, "GET", sl_route_v1_models, NULL, true,
+      true },
 };
 
 static void handle_healthz(struct sl_req *r)
@@ -121,9 +138,14 @@ static const struct route *find_route(const char *path)
 {
     size_t i;
 
-    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(routes[i].path, path) == 0)
-            return &routes[i];
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *rt = &routes[i];
+        size_t n = strlen(rt->path);
+
+        /* A prefix route needs something after its slash. */
+        if (rt->prefix ? strncmp(rt->path, path, n) == 0 && path[n] : strcmp(rt->path, path) == 0)
+            return rt;
+    }
     return NULL;
 }
 

@@ -102,20 +102,6 @@ static void reply_answer(struct sl_req *r, void *state, const char *body, size_t
 
 /* ---- streamed ---- */
 
-/* Relay one upstream event: its event name (if any), data, blank line.  Data that spans
- * several lines goes back out as several data: lines, never as bare lines. */
-static int relay_event(struct sl_buf *out, const struct sl_sse_event *ev, const char *data,
-                       size_t len)
-{
-    char name[64];
-
-    if (ev->event_len >= sizeof(name))
-        return -EPROTO;
-    memcpy(name, ev->event, ev->event_len);
-    name[ev->event_len] = '\0';
-    return sl_sse_write_event(out, ev->event_len ? name : NULL, data, len);
-}
-
 /* The include_usage we asked for put "usage": null in every chunk; a client that did not
  * ask gets the chunk without it, every other byte as it came. */
 static int relay_without_null_usage(struct v1 *v, struct sl_buf *out, const struct sl_sse_event *ev)
@@ -127,7 +113,7 @@ static int relay_without_null_usage(struct v1 *v, struct sl_buf *out, const stru
         return rc;
     v->scratch.len = sl_openai_strip_null_usage(v->scratch.data, v->scratch.len);
     v->scratch.data[v->scratch.len] = '\0';
-    return relay_event(out, ev, v->scratch.data, v->scratch.len);
+    return sl_relay_write_event(out, ev, v->scratch.data, v->scratch.len);
 }
 
 /* The upstream reported an error mid-stream: keep it, in OpenAI's shape, as the one error
@@ -157,13 +143,13 @@ static int relay_chunk(struct v1 *v, const struct sl_sse_event *ev,
     if (ch->usage.present)
         *feed->usage = ch->usage;
     if (v->client_asked_usage)
-        return relay_event(feed->out, ev, ev->data, ev->data_len);
+        return sl_relay_write_event(feed->out, ev, ev->data, ev->data_len);
     /* The usage chunk exists because we asked for it; the client did not. */
     if (ch->usage_only)
         return 0;
     if (ch->usage_null)
         return relay_without_null_usage(v, feed->out, ev);
-    return relay_event(feed->out, ev, ev->data, ev->data_len);
+    return sl_relay_write_event(feed->out, ev, ev->data, ev->data_len);
 }
 
 static int on_event(void *state, const struct sl_sse_event *ev, struct sl_relay_feed *feed)
@@ -180,7 +166,7 @@ static int on_event(void *state, const struct sl_sse_event *ev, struct sl_relay_
     switch (ch.kind) {
     case SL_OPENAI_DATA_DONE:
         feed->complete = true;
-        rc = relay_event(feed->out, ev, ev->data, ev->data_len);
+        rc = sl_relay_write_event(feed->out, ev, ev->data, ev->data_len);
         break;
     case SL_OPENAI_DATA_ERROR:
         rc = keep_upstream_error(v, ev); /* then cut: no [DONE] follows */

@@ -27,8 +27,12 @@ static const char *const bounds_txt[SL_METRICS_BUCKETS] = {
 };
 
 static const char *const route_names[SL_ROUTE_COUNT] = {
-    "/healthz",  "/readyz", "/metrics", "/api/chat", "/api/chat/stream", "/v1/chat/completions",
-    "/admin/v1", "other",
+    "/healthz",         "/readyz",
+    "/metrics",         "/api/chat",
+    "/api/chat/stream", "/v1/chat/completions",
+    "/v1/responses",    "/v1/responses/{id}",
+    "/v1/embeddings",   "/v1/models",
+    "/admin/v1",        "other",
 };
 static const char *const outcome_names[SL_OUTCOME_COUNT] = {
     "ok",           "timeout",       "connect_error",

@@ -420,17 +420,19 @@ static void log_config_errors(const char *errs)
 
 /* The shared tables were sized at start and every worker holds pointers into them: like
  * nginx with a resized shared zone, a reload that would change their sizes is refused. */
-static bool same_table_sizes(const struct sl_tenants *t, const struct sl_config *cfg)
+static bool same_table_sizes(const struct sl_shm *shm, const struct sl_config *cfg)
 {
+    const struct sl_tenants *t = &shm->tenants;
+
     if (cfg->max_tenants == t->max_tenants && cfg->max_keys == t->max_keys &&
-        cfg->max_reservations == t->max_resv)
+        cfg->max_reservations == t->max_resv && cfg->max_responses == shm->owners.capacity)
         return true;
     sl_log_err("reload_failed",
-               "[state] max_tenants, max_keys, max_reservations changed "
-               "(%u, %u, %u -> %u, %u, %u): the shared tables are sized at start; restart "
-               "sluiced to apply; keeping the running configuration",
-               t->max_tenants, t->max_keys, t->max_resv, cfg->max_tenants, cfg->max_keys,
-               cfg->max_reservations);
+               "[state] max_tenants, max_keys, max_reservations or [v1] max_responses changed "
+               "(%u, %u, %u, %u -> %u, %u, %u, %u): the shared tables are sized at start; "
+               "restart sluiced to apply; keeping the running configuration",
+               t->max_tenants, t->max_keys, t->max_resv, shm->owners.capacity, cfg->max_tenants,
+               cfg->max_keys, cfg->max_reservations, cfg->max_responses);
     return false;
 }
 
@@ -456,7 +458,7 @@ static void begin_reload(struct master *m)
         sl_notify("READY=1\nSTATUS=reload failed: invalid configuration; still serving");
         return;
     }
-    if (!same_table_sizes(&m->shm->tenants, n->cfg)) {
+    if (!same_table_sizes(m->shm, n->cfg)) {
         gen_set_done(n);
         sl_notify("READY=1\nSTATUS=reload failed: [state] table sizes changed; still serving");
         return;
@@ -768,14 +770,17 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     }
     if (open_metrics(&m, cfg, &m.cur) < 0)
         return 1;
-    m.shm = sl_shm_create(cfg->max_tenants, cfg->max_keys, cfg->max_reservations);
+    m.shm =
+        sl_shm_create(cfg->max_tenants, cfg->max_keys, cfg->max_reservations, cfg->max_responses);
     if (!m.shm) {
-        sl_log_err("start_failed",
-                   "the shared region (%zu bytes for [state] max_tenants, "
-                   "max_keys, max_reservations) could not be made: %s",
-                   sizeof(struct sl_shm) + sl_tenants_arrays_size(cfg->max_tenants, cfg->max_keys,
-                                                                  cfg->max_reservations),
-                   strerror(errno));
+        sl_log_err(
+            "start_failed",
+            "the shared region (%zu bytes for [state] max_tenants, max_keys, "
+            "max_reservations and [v1] max_responses) could not be made: %s",
+            sizeof(struct sl_shm) +
+                sl_tenants_arrays_size(cfg->max_tenants, cfg->max_keys, cfg->max_reservations) +
+                sl_ownership_shm_size(cfg->max_responses),
+            strerror(errno));
         return 1;
     }
     atomic_store(&m.shm->generation, m.generation);

@@ -18,9 +18,16 @@ static size_t fixed_size(void)
     return (sizeof(struct sl_shm) + 63) & ~(size_t)63;
 }
 
-struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned max_resv)
+static size_t aligned(size_t n)
 {
-    size_t size = fixed_size() + sl_tenants_arrays_size(max_tenants, max_keys, max_resv);
+    return (n + 63) & ~(size_t)63;
+}
+
+struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned max_resv,
+                             unsigned max_responses)
+{
+    size_t tenants = aligned(sl_tenants_arrays_size(max_tenants, max_keys, max_resv));
+    size_t size = fixed_size() + tenants + sl_ownership_shm_size(max_responses);
     struct sl_shm *shm;
     int r;
 
@@ -32,6 +39,9 @@ struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned m
     shm->size = size;
     shm->started_wall_ms = sl_clock_wall_ms();
     r = sl_tenants_init(&shm->tenants, (char *)shm + fixed_size(), max_tenants, max_keys, max_resv);
+    if (r == 0)
+        r = sl_ownership_shm_init(&shm->owners, (char *)shm + fixed_size() + tenants,
+                                  max_responses);
     if (r < 0) {
         munmap(shm, size);
         errno = -r;

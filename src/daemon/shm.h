@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* shm.h - the shared-memory region the master maps before the first fork and every worker
  * inherits.  Fixed-size records and a layout version in the header; the tenant tables'
- * arrays, sized by [state] max_*, follow the fixed part in the same mapping.  The pointers to
+ * arrays, sized by [state] max_*, and the response owners' table, sized by [v1]
+ * max_responses, follow the fixed part in the same mapping.  The pointers to
  * them hold in every process: the region is mapped once, before the first fork, and never
  * moved or resized (a reload that would change the sizes is refused).
  * Worker slots have a single writer each (the worker, or the master while the slot is free),
@@ -17,10 +18,11 @@
 
 #include "core/breaker.h"
 #include "core/metrics.h"
+#include "admission/ownership.h"
 #include "admission/tenants.h"
 
 #define SL_SHM_MAGIC 0x534c5543u /* "SLUC" */
-#define SL_SHM_LAYOUT 5u
+#define SL_SHM_LAYOUT 6u
 /* Two generations of the largest worker count may be alive during a reload. */
 #define SL_SHM_WORKER_SLOTS 1024u
 
@@ -52,11 +54,13 @@ struct sl_shm {
     struct sl_metrics retired;         /* counters of workers that have exited */
     struct sl_breaker breaker;         /* the upstream's circuit breaker, shared by all */
     struct sl_tenants tenants;         /* tenants, keys, quota records, reservations */
+    struct sl_ownership_shm owners;    /* who created which response ([v1] max_responses) */
     struct sl_worker_slot workers[SL_SHM_WORKER_SLOTS];
 };
 
 /* Map a fresh zeroed region (MAP_SHARED | MAP_ANONYMOUS).  NULL and errno on failure. */
-struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
+struct sl_shm *sl_shm_create(unsigned max_tenants, unsigned max_keys, unsigned max_resv,
+                             unsigned max_responses);
 void sl_shm_destroy(struct sl_shm *shm);
 /* Master only: a free slot for a worker about to be forked, marked STARTING.  -ENOSPC. */
 int sl_shm_slot_claim(struct sl_shm *shm, uint32_t generation);

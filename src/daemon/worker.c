@@ -21,6 +21,7 @@
 #include "core/retry.h"
 #include "core/rng.h"
 #include "admission/budget.h"
+#include "admission/ownership.h"
 #include "admission/redis.h"
 #include "admission/tenant_sync.h"
 #include "upstream/client.h"
@@ -178,6 +179,10 @@ static int setup_serve(struct sl_worker *w, const struct sl_worker_params *p)
         if (!s->tenant_sync)
             return -ENOMEM;
     }
+    s->owners = sl_ownership_new(&w->shm->owners, sl_budget_redis(s->budget), w->cfg->redis_prefix,
+                                 w->cfg->response_ttl_s);
+    if (!s->owners)
+        return -ENOMEM;
     return 0;
 }
 
@@ -222,6 +227,7 @@ static void teardown(struct sl_worker *w)
      * sync they belong to still exists.  Settlements Redis has not taken stay journalled. */
     sl_budget_free(w->serve.budget);
     sl_tenant_sync_free(w->serve.tenant_sync);
+    sl_ownership_free(w->serve.owners);
     if (w->ready_grace)
         event_free(w->ready_grace);
     if (w->heartbeat)

@@ -378,3 +378,18 @@ const char *sl_req_header(struct sl_req *r, const char *name)
         return NULL;
     return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
 }
+
+const char *sl_req_path(struct sl_req *r)
+{
+    const struct evhttp_uri *u = r->ev ? evhttp_request_get_evhttp_uri(r->ev) : NULL;
+    const char *p = u ? evhttp_uri_get_path(u) : NULL;
+
+    return p ? p : "";
+}
+
+const char *sl_req_query(struct sl_req *r)
+{
+    const struct evhttp_uri *u = r->ev ? evhttp_request_get_evhttp_uri(r->ev) : NULL;
+
+    return u ? evhttp_uri_get_query(u) : NULL;
+}

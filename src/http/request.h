@@ -102,6 +102,10 @@ const char *sl_req_body(struct sl_req *r, size_t *len);
 /* The route has copied what it needs of the body: free evhttp's copy now rather than with
  * the request, which for a stream may be many minutes later (1 KiB per open stream). */
 void sl_req_body_release(struct sl_req *r);
+/* The request's path (decoded by nothing, as the client sent it) and its query string (without
+ * the '?'; NULL when there is none).  Valid while the request is. */
+const char *sl_req_path(struct sl_req *r);
+const char *sl_req_query(struct sl_req *r);
 /* An input header or NULL. */
 const char *sl_req_header(struct sl_req *r, const char *name);
 #endif /* SL_REQUEST_H */

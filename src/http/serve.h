@@ -19,6 +19,7 @@ struct sl_budget;
 struct sl_buf;
 struct sl_config;
 struct sl_metrics;
+struct sl_ownership;
 struct sl_retry_policy;
 struct sl_tenant_sync;
 struct sl_tenants;
@@ -33,6 +34,7 @@ struct sl_serve {
     struct sl_budget *budget;           /* reserve and settle: shared memory or Redis */
     struct sl_tenant_sync *tenant_sync; /* the tenant table's copy from Redis; NULL
                                          * without [redis] url */
+    struct sl_ownership *owners;        /* who created which response (SPEC §10) */
     struct sl_upstream *upstream;       /* libcurl multi on this loop */
     const struct sl_retry_policy *retry;
     int pid; /* cached: no getpid() per request */

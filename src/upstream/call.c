@@ -292,6 +292,7 @@ static void attempt(struct sl_call *c)
     uint64_t budget = sl_retry_attempt_budget_ms(c->policy, now - c->spec.start_ms);
     struct sl_transfer_spec ts = {
         .path = c->spec.path,
+        .method = c->spec.method,
         .body = c->spec.body,
         .body_len = c->spec.body_len,
         .request_id = c->spec.request_id,

@@ -58,7 +58,8 @@ enum sl_call_data {
 typedef enum sl_call_data (*sl_call_data_cb)(const char *data, size_t len, long status, void *arg);
 
 struct sl_call_spec {
-    const char *path;
+    const char *path; /* query included */
+    enum sl_upstream_method method;
     const char *body; /* borrowed until the callback or cancel */
     size_t body_len;
     const char *request_id; /* sent upstream as X-Client-Request-Id, and logged */

@@ -352,7 +352,8 @@ static void set_headers(struct sl_transfer *t, const struct sl_transfer_spec *s)
     const char *lines[HEADER_LINES];
     size_t n = 0, i;
 
-    lines[n++] = "Content-Type: application/json";
+    if (s->method == SL_UPSTREAM_POST)
+        lines[n++] = "Content-Type: application/json";
     lines[n++] = s->on_data ? "Accept: text/event-stream" : "Accept: application/json";
     lines[n++] = "Expect:";
     if (s->request_id) {
@@ -419,6 +420,20 @@ static int set_url(struct sl_transfer *t, const char *path)
     return 0;
 }
 
+/* A kept handle remembers the last method: every transfer sets its own. */
+static void set_method(CURL *e, const struct sl_transfer_spec *s)
+{
+    if (s->method == SL_UPSTREAM_POST) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+        /* Never NULL: that would make libcurl read the body from a callback (stdin). */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body ? s->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
+        return;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->method == SL_UPSTREAM_DELETE ? "DELETE" : NULL);
+}
+
 /* What changes from one transfer to the next. */
 static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
 {
@@ -429,8 +444,7 @@ static int setup_easy(struct sl_transfer *t, const struct sl_transfer_spec *s)
     if ((r = set_url(t, s->path)) < 0)
         return r;
     set_headers(t, s);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, s->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
+    set_method(e, s);
     /* A stream may run long: our own first-byte and idle timers bound it. */
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->on_data ? 0L : tmo);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,

@@ -47,8 +47,12 @@ typedef void (*sl_transfer_done_cb)(const struct sl_transfer_result *res, void *
  * sl_upstream_resume() later from the loop. */
 typedef bool (*sl_transfer_data_cb)(const char *data, size_t len, long status, void *arg);
 
+/* The request's method; a GET or DELETE sends no body. */
+enum sl_upstream_method { SL_UPSTREAM_POST = 0, SL_UPSTREAM_GET, SL_UPSTREAM_DELETE };
+
 struct sl_transfer_spec {
-    const char *path; /* appended to base_url, e.g. "/chat/completions" */
+    const char *path; /* appended to base_url, e.g. "/chat/completions" (query included) */
+    enum sl_upstream_method method;
     const char *body; /* borrowed until done or cancelled */
     size_t body_len;
     const char *request_id; /* sent as X-Client-Request-Id */
