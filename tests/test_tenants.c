@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_tenants.c - the shared tenant table on its own: keys by hash, bearer parsing,
  * reservations settled once, a dead worker's reservations reaped, a lock held by a process
- * that died. */
+ * that died, and which models each tenant may call. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -331,4 +331,152 @@ Test(tenants, the_configured_table_sizes_are_the_limits)
     sl_tenants_settle(s, resv[0], 1, NOW_MS, WALL);
     cr_assert_eq(sl_tenants_admit(s, idx[1], 1, 4242, NOW_MS, WALL, &res, &extra), SL_QUOTA_OK);
     sl_tenants_unmap(s);
+}
+
+/* ---- model lists (SPEC §10) ---- */
+
+struct models_case {
+    char list[64]; /* given to sl_tenants_set_models() */
+    char model[32];
+    bool want;
+};
+
+ParameterizedTestParameters(tenants, model_allowed)
+{
+    static struct models_case cases[] = {
+        { "", "gpt-4o", true }, /* empty: every model */
+        { "gpt-4o", "gpt-4o", true },
+        { "gpt-4o", "gpt-4o-mini", false },
+        { "gpt-4o-mini, gpt-4o", "gpt-4o", true },
+        { "gpt-4o-mini, gpt-4o", "gpt-4o-mini", true },
+        { "gpt-4o-mini, gpt-4o", "gpt-4", false },      /* a prefix is not a name */
+        { "gpt-4o-mini", "gpt-4o-mini,gpt-4o", false }, /* nor a whole list */
+        { "gpt-4o", "", false },
+    };
+    return cr_make_param_array(struct models_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct models_case *c, tenants, model_allowed)
+{
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL);
+
+    cr_assert_eq(sl_tenants_set_models(t, acme, c->list), 0);
+    cr_assert_eq(sl_tenants_model_allowed(t, acme, c->model), c->want, "'%s' in '%s'", c->model,
+                 c->list);
+}
+
+Test(tenants, set_models_stores_the_canonical_list_and_clears)
+{
+    char out[SL_MODEL_LIST_MAX];
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL);
+
+    cr_assert_eq(sl_tenants_models(t, acme, out), 0);
+    cr_assert_str_empty(out, "a new tenant may use every model");
+    cr_assert_eq(sl_tenants_set_models(t, acme, " b , a,b "), 0);
+    cr_assert_eq(sl_tenants_models(t, acme, out), 0);
+    cr_assert_str_eq(out, "b,a");
+    cr_assert_not(sl_tenants_model_allowed(t, acme, "c"));
+    cr_assert_eq(sl_tenants_set_models(t, acme, ""), 0);
+    cr_assert(sl_tenants_model_allowed(t, acme, "c"), "cleared: every model again");
+}
+
+Test(tenants, set_models_refuses_what_is_not_a_list_and_keeps_the_old_one)
+{
+    char big[SL_MODEL_LIST_MAX + 64], out[SL_MODEL_LIST_MAX];
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL);
+
+    cr_assert_eq(sl_tenants_set_models(t, acme, "a"), 0);
+    cr_assert_eq(sl_tenants_set_models(t, acme, "a,,b"), -EINVAL);
+    cr_assert_eq(sl_tenants_set_models(t, acme, "a b"), -EINVAL);
+    for (size_t i = 0; i + 1 < sizeof(big); i += 2)
+        memcpy(big + i, i % 4 ? "y," : "x,", 2); /* names "x" and "y" repeated: dedups fine */
+    big[sizeof(big) - 2] = 'z';
+    big[sizeof(big) - 1] = '\0';
+    cr_assert_eq(sl_tenants_set_models(t, acme, big), 0, "duplicates say nothing new");
+    memset(big, 'm', sizeof(big) - 1); /* one name far too long */
+    cr_assert_eq(sl_tenants_set_models(t, acme, big), -EINVAL);
+    cr_assert_eq(sl_tenants_models(t, acme, out), 0);
+    cr_assert_str_eq(out, "x,y,z");
+}
+
+Test(tenants, set_models_on_a_static_or_missing_tenant)
+{
+    struct sl_config *cfg = sl_config_new();
+    char err[128];
+    int acme, gone;
+
+    cfg->tenants = calloc(1, sizeof(*cfg->tenants));
+    cfg->ntenants = 1;
+    snprintf(cfg->tenants[0].name, sizeof(cfg->tenants[0].name), "acme");
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    acme = sl_tenants_by_name(t, "acme");
+    cr_assert_eq(sl_tenants_set_models(t, acme, "a"), -EPERM, "the file owns them");
+    gone = sl_tenants_create(t, "gone", &budget_1000, WALL);
+    cr_assert_eq(sl_tenants_delete(t, gone, WALL), 0);
+    cr_assert_eq(sl_tenants_set_models(t, gone, "a"), -ENOENT);
+    cr_assert_not(sl_tenants_model_allowed(t, gone, "a"), "a deleted tenant may call nothing");
+    cr_assert_not(sl_tenants_model_allowed(t, -1, "a"));
+    sl_config_free(cfg);
+}
+
+Test(tenants, static_tenants_take_their_models_from_the_file_on_start_and_reload)
+{
+    struct sl_config *cfg = sl_config_new();
+    char err[128];
+    int acme;
+
+    cfg->tenants = calloc(1, sizeof(*cfg->tenants));
+    cfg->ntenants = 1;
+    snprintf(cfg->tenants[0].name, sizeof(cfg->tenants[0].name), "acme");
+    snprintf(cfg->tenants[0].models, sizeof(cfg->tenants[0].models), "gpt-4o");
+    cfg->auth_mode = SL_AUTH_NONE;
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    acme = sl_tenants_by_name(t, "acme");
+    cr_assert(sl_tenants_model_allowed(t, acme, "gpt-4o"));
+    cr_assert_not(sl_tenants_model_allowed(t, acme, "gpt-4o-mini"));
+    cr_assert(sl_tenants_model_allowed(t, sl_tenants_by_name(t, SL_TENANT_ANONYMOUS), "x"),
+              "the anonymous tenant may use every model");
+    snprintf(cfg->tenants[0].models, sizeof(cfg->tenants[0].models), "gpt-4o-mini");
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_tenants_by_name(t, "acme"), acme);
+    cr_assert_not(sl_tenants_model_allowed(t, acme, "gpt-4o"), "the reload's list holds");
+    cr_assert(sl_tenants_model_allowed(t, acme, "gpt-4o-mini"));
+    cfg->tenants[0].models[0] = '\0';
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert(sl_tenants_model_allowed(t, acme, "gpt-4o"), "an emptied list allows every model");
+    sl_config_free(cfg);
+}
+
+Test(tenants, a_reused_slot_does_not_inherit_the_old_tenants_models)
+{
+    int a = sl_tenants_create(t, "a", &budget_1000, WALL), b;
+
+    cr_assert_eq(sl_tenants_set_models(t, a, "gpt-4o"), 0);
+    cr_assert_eq(sl_tenants_delete(t, a, WALL), 0);
+    b = sl_tenants_create(t, "b", &budget_1000, WALL + SL_TENANT_REUSE_S + 1);
+    cr_assert_eq(b, a);
+    cr_assert(sl_tenants_model_allowed(t, b, "gpt-4o-mini"));
+}
+
+Test(tenants, the_redis_table_brings_models_for_new_and_changed_tenants)
+{
+    static struct sl_tenant_entry tv[2];
+    char out[SL_MODEL_LIST_MAX];
+    int beta;
+
+    snprintf(tv[0].name, sizeof(tv[0].name), "beta");
+    snprintf(tv[0].models, sizeof(tv[0].models), "gpt-4o");
+    snprintf(tv[1].name, sizeof(tv[1].name), "gamma");
+    cr_assert_eq(sl_tenants_sync(t, tv, 2, NULL, 0, 1, WALL), 0);
+    beta = sl_tenants_by_name(t, "beta");
+    cr_assert_not(sl_tenants_model_allowed(t, beta, "gpt-4o-mini"));
+    cr_assert(sl_tenants_model_allowed(t, sl_tenants_by_name(t, "gamma"), "gpt-4o-mini"));
+    snprintf(tv[0].name, sizeof(tv[0].name), "beta"); /* the sync sorted tv */
+    snprintf(tv[0].models, sizeof(tv[0].models), "gpt-4o,gpt-4o-mini");
+    snprintf(tv[1].name, sizeof(tv[1].name), "gamma");
+    tv[1].models[0] = '\0';
+    cr_assert_eq(sl_tenants_sync(t, tv, 2, NULL, 0, 2, WALL), 0);
+    cr_assert_eq(sl_tenants_by_name(t, "beta"), beta);
+    cr_assert_eq(sl_tenants_models(t, beta, out), 0);
+    cr_assert_str_eq(out, "gpt-4o,gpt-4o-mini");
 }

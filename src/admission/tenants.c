@@ -14,6 +14,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/model_list.h"
 #include "admission/reservations.h"
 #include "admission/tenants_int.h"
 
@@ -178,8 +179,9 @@ static int reusable_locked(struct sl_tenants *t, int64_t now_wall_s)
     return -ENOENT;
 }
 
+/* models: canonical, "" = every model. */
 static int create_locked(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
-                         bool is_static, int64_t now_wall_s)
+                         const char *models, bool is_static, int64_t now_wall_s)
 {
     uint32_t n = atomic_load(&t->ntenants);
     struct sl_tenant_rec *rec;
@@ -201,6 +203,7 @@ static int create_locked(struct sl_tenants *t, const char *name, const struct sl
     atomic_store(&rec->redis_remaining, -1);
     memset(&rec->counters, 0, sizeof(rec->counters));
     rec->limits = *lim;
+    snprintf(rec->models, sizeof(rec->models), "%s", models);
     sl_quota_init(&rec->quota, lim->budget_period, now_wall_s);
     unlock(&rec->lock);
     atomic_store_explicit(&rec->state, SL_SLOT_LIVE, memory_order_release);
@@ -223,7 +226,7 @@ int sl_tenants_create(struct sl_tenants *t, const char *name, const struct sl_li
     int r;
 
     lock(&t->admin_lock);
-    r = create_locked(t, name, lim, false, now_wall_s);
+    r = create_locked(t, name, lim, "", false, now_wall_s);
     unlock(&t->admin_lock);
     return r;
 }
@@ -242,6 +245,52 @@ int sl_tenants_set_limits(struct sl_tenants *t, int idx, const struct sl_limits 
     rec->limits = *lim;
     unlock(&rec->lock);
     return 0;
+}
+
+int sl_tenants_set_models(struct sl_tenants *t, int idx, const char *models)
+{
+    char canon[SL_MODEL_LIST_MAX], why[160];
+    struct sl_tenant_rec *rec;
+    int r;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    if (rec->is_static)
+        return -EPERM;
+    if ((r = sl_model_list_parse(models, NULL, canon, why, sizeof(why))) < 0)
+        return r;
+    lock_rec(t, rec);
+    memcpy(rec->models, canon, sizeof(canon));
+    unlock(&rec->lock);
+    return 0;
+}
+
+int sl_tenants_models(struct sl_tenants *t, int idx, char *out)
+{
+    struct sl_tenant_rec *rec;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    lock_rec(t, rec);
+    memcpy(out, rec->models, sizeof(rec->models));
+    unlock(&rec->lock);
+    return 0;
+}
+
+bool sl_tenants_model_allowed(struct sl_tenants *t, int idx, const char *model)
+{
+    struct sl_tenant_rec *rec;
+    bool ok;
+
+    if (!idx_ok(t, idx))
+        return false;
+    rec = &t->tenants[idx];
+    lock_rec(t, rec);
+    ok = sl_model_list_allows(rec->models, model);
+    unlock(&rec->lock);
+    return ok;
 }
 
 /* Revoke key slot i.  A revoked slot is a tombstone lookups walk past; one that ends a probe
@@ -399,19 +448,23 @@ static void bury_unlisted_locked(struct sl_tenants *t, const struct sl_config *c
     }
 }
 
-/* A static tenant, created or given the file's limits.  Its index, or -errno and err. */
+/* A static tenant, created or given the file's limits and models.  Its index, or -errno and
+ * err. */
 static int upsert_static_locked(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
-                                int64_t now_wall_s, char *err, size_t err_sz)
+                                const char *models, int64_t now_wall_s, char *err, size_t err_sz)
 {
     int idx = sl_tenants_by_name(t, name);
 
     if (idx < 0) {
-        idx = create_locked(t, name, lim, true, now_wall_s);
+        idx = create_locked(t, name, lim, models, true, now_wall_s);
     } else {
-        lock_rec(t, &t->tenants[idx]);
-        t->tenants[idx].limits = *lim;
-        t->tenants[idx].is_static = true;
-        unlock(&t->tenants[idx].lock);
+        struct sl_tenant_rec *rec = &t->tenants[idx];
+
+        lock_rec(t, rec);
+        rec->limits = *lim;
+        snprintf(rec->models, sizeof(rec->models), "%s", models);
+        rec->is_static = true;
+        unlock(&rec->lock);
     }
     if (idx < 0)
         snprintf(err, err_sz, "tenant %s: %s", name, strerror(-idx));
@@ -458,7 +511,7 @@ static int add_listed_keys_locked(struct sl_tenants *t, int idx, const struct sl
 static int apply_tenant_locked(struct sl_tenants *t, const struct sl_tenant_conf *tc,
                                int64_t now_wall_s, char *err, size_t err_sz)
 {
-    int idx = upsert_static_locked(t, tc->name, &tc->limits, now_wall_s, err, err_sz);
+    int idx = upsert_static_locked(t, tc->name, &tc->limits, tc->models, now_wall_s, err, err_sz);
 
     if (idx < 0)
         return idx;
@@ -466,13 +519,14 @@ static int apply_tenant_locked(struct sl_tenants *t, const struct sl_tenant_conf
     return add_listed_keys_locked(t, idx, tc, now_wall_s, err, err_sz);
 }
 
-/* [auth] mode = none: every request is the anonymous tenant's, with the [limits] defaults. */
+/* [auth] mode = none: every request is the anonymous tenant's, with the [limits] defaults
+ * and every model. */
 static int anonymous_locked(struct sl_tenants *t, const struct sl_config *cfg, int64_t now_wall_s,
                             char *err, size_t err_sz)
 {
     if (cfg->auth_mode != SL_AUTH_NONE)
         return 0;
-    return upsert_static_locked(t, SL_TENANT_ANONYMOUS, &cfg->limits, now_wall_s, err, err_sz);
+    return upsert_static_locked(t, SL_TENANT_ANONYMOUS, &cfg->limits, "", now_wall_s, err, err_sz);
 }
 
 /* The steps stop at the first error: what came before it stays applied. */
@@ -608,12 +662,15 @@ static void sync_tenants_locked(struct sl_tenants *t, struct sl_tenant_entry *tv
         int idx = find_idx(index, ni, tv[i].name);
 
         if (idx < 0) {
-            create_locked(t, tv[i].name, &tv[i].limits, false, now_wall_s);
+            create_locked(t, tv[i].name, &tv[i].limits, tv[i].models, false, now_wall_s);
         } else if (!t->tenants[idx].is_static &&
                    atomic_load(&t->tenants[idx].state) == SL_SLOT_LIVE) {
-            lock_rec(t, &t->tenants[idx]);
-            t->tenants[idx].limits = tv[i].limits;
-            unlock(&t->tenants[idx].lock);
+            struct sl_tenant_rec *rec = &t->tenants[idx];
+
+            lock_rec(t, rec);
+            rec->limits = tv[i].limits;
+            snprintf(rec->models, sizeof(rec->models), "%s", tv[i].models);
+            unlock(&rec->lock);
         }
     }
 }

@@ -38,15 +38,16 @@ enum sl_slot_state {
 };
 
 struct sl_tenant_rec {
-    pthread_mutex_t lock;               /* guards limits and quota */
+    pthread_mutex_t lock;               /* guards limits, models and quota */
     _Atomic uint32_t state;             /* enum sl_slot_state */
-    bool is_static;                     /* from a [tenant.NAME] section: limits from the file */
+    bool is_static;                     /* from a [tenant.NAME]: limits, models from the file */
     _Atomic int64_t redis_remaining;    /* budget left as Redis last said; -1 = not known */
     int64_t dead_at_s;                  /* when it was deleted (state DEAD) */
     struct sl_tenant_counters counters; /* metrics.h */
     char name[64];
     struct sl_limits limits;
     struct sl_quota quota;
+    char models[SL_MODEL_LIST_MAX]; /* canonical "a,b" (model_list.h); "" = every model */
 };
 
 struct sl_key_rec {
@@ -86,9 +87,9 @@ int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants, u
 /* A table of its own in a fresh shared mapping (tests and tools); NULL and errno. */
 struct sl_tenants *sl_tenants_map(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
 void sl_tenants_unmap(struct sl_tenants *t);
-/* Master: create or update the static tenants of cfg (and "anonymous" with the default
- * limits when [auth] mode = none); static tenants no longer in cfg are deleted.  Returns 0,
- * or -ENOSPC/-EEXIST with err filled. */
+/* Master: create or update the static tenants of cfg, with their limits and models (and
+ * "anonymous", with the default limits and every model, when [auth] mode = none); static
+ * tenants no longer in cfg are deleted.  Returns 0, or -ENOSPC/-EEXIST with err filled. */
 int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg, int64_t now_wall_s,
                             char *err, size_t err_sz);
 
@@ -97,12 +98,24 @@ int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32]);
 int sl_tenants_by_name(struct sl_tenants *t, const char *name);
 
 /* Admin operations (any process).  Indices or 0 on success; -EEXIST, -ENOENT, -ENOSPC,
- * -EPERM (a static tenant's limits belong to the file). */
+ * -EPERM (a static tenant's limits and models belong to the file).  A tenant created here may
+ * use every model until sl_tenants_set_models() says otherwise. */
 int sl_tenants_create(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
                       int64_t now_wall_s);
 int sl_tenants_set_limits(struct sl_tenants *t, int idx, const struct sl_limits *lim,
                           int64_t now_wall_s);
 int sl_tenants_delete(struct sl_tenants *t, int idx, int64_t now_wall_s);
+/* A dynamic tenant's models (SPEC §10): a list as sl_model_list_parse() reads it, stored in its
+ * canonical form; "" = every configured model.  Whether the names are configured is the
+ * caller's question (the admin API asks; a stored list is kept as it is).  0, -ENOENT,
+ * -EPERM (static), or -EINVAL / -E2BIG for a text that is not a list or does not fit. */
+int sl_tenants_set_models(struct sl_tenants *t, int idx, const char *models);
+/* A copy of tenant idx's canonical list in out[SL_MODEL_LIST_MAX] (under its lock).  0 or
+ * -ENOENT. */
+int sl_tenants_models(struct sl_tenants *t, int idx, char *out);
+/* May tenant idx (as authentication found it) call model?  True when its list is empty (also
+ * the anonymous tenant's, always) or names model; false for an index that is not live. */
+bool sl_tenants_model_allowed(struct sl_tenants *t, int idx, const char *model);
 /* Store a key's hash for tenant idx; its public id goes to id_out (SL_KEY_ID_LEN + 1). */
 int sl_tenants_add_key(struct sl_tenants *t, int idx, const unsigned char sha256[32],
                        int64_t now_wall_s, char *id_out);
@@ -117,12 +130,13 @@ int sl_tenants_reset_usage(struct sl_tenants *t, int idx, int64_t now_wall_s);
 int sl_tenants_restore_usage(struct sl_tenants *t, int idx, uint64_t used, enum sl_period period,
                              int64_t period_start_s, int64_t now_wall_s);
 /* The tenant table as Redis holds it (tenant_sync.c), copied in under the admin lock: new
- * tenants created, dynamic ones updated or deleted, API keys added (with their ids) or
- * revoked; static tenants and key_sha256 keys stay as the file says.  Skipped when version
- * is the one copied last.  0 applied, 1 skipped, -ENOMEM.  Sorts tv and kv. */
+ * tenants created, dynamic ones updated (limits and models) or deleted, API keys added (with
+ * their ids) or revoked; static tenants and key_sha256 keys stay as the file says.  Skipped
+ * when version is the one copied last.  0 applied, 1 skipped, -ENOMEM.  Sorts tv and kv. */
 struct sl_tenant_entry {
     char name[64];
     struct sl_limits limits;
+    char models[SL_MODEL_LIST_MAX]; /* canonical; "" = every model */
 };
 struct sl_key_entry {
     unsigned char sha256[32];
