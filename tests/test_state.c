@@ -91,6 +91,42 @@ Test(state, tenants_keys_and_usage_survive_a_round_trip)
     cr_assert_eq(lim.budget_period, SL_PERIOD_DAY);
 }
 
+Test(state, a_tenants_models_survive_a_round_trip)
+{
+    char err[256] = "", out[SL_MODEL_LIST_MAX];
+    int acme = sl_tenants_create(a, "acme", &daily, WALL), idx;
+
+    sl_tenants_create(a, "open", &daily, WALL);
+    cr_assert_eq(sl_tenants_set_models(a, acme, "gpt-4o-mini,retired-model"), 0);
+    cr_assert_eq(sl_state_save(a, path, NOW_MS, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_state_load(b, path, WALL, err, sizeof(err)), 0, "%s", err);
+    idx = sl_tenants_by_name(b, "acme");
+    cr_assert_eq(sl_tenants_models(b, idx, out), 0);
+    cr_assert_str_eq(out, "gpt-4o-mini,retired-model", "a name no longer served is kept");
+    cr_assert_not(sl_tenants_model_allowed(b, idx, "gpt-4o"));
+    cr_assert_eq(sl_tenants_models(b, sl_tenants_by_name(b, "open"), out), 0);
+    cr_assert_str_empty(out);
+}
+
+/* A file written before tenants had model lists: its tenants may use every model. */
+Test(state, a_file_without_models_restores_tenants_with_every_model)
+{
+    char err[256] = "";
+    int idx;
+
+    write_text("{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, "
+               "\"period\": \"day\", \"period_start\": 0, \"keys\": [], \"limits\": "
+               "{\"rpm\": 1, \"tpm\": 0, \"token_budget\": 0, \"budget_period\": \"day\"}}, "
+               "{\"name\": \"beta\", \"used\": 0, \"period\": \"day\", \"period_start\": 0, "
+               "\"limits\": {\"rpm\": 1, \"tpm\": 0, \"token_budget\": 0, "
+               "\"budget_period\": \"day\"}, \"models\": null}]}");
+    cr_assert_eq(sl_state_load(b, path, WALL, err, sizeof(err)), 0, "%s", err);
+    idx = sl_tenants_by_name(b, "acme");
+    cr_assert_geq(idx, 0);
+    cr_assert(sl_tenants_model_allowed(b, idx, "gpt-4o"));
+    cr_assert(sl_tenants_model_allowed(b, sl_tenants_by_name(b, "beta"), "gpt-4o"));
+}
+
 Test(state, usage_of_a_period_that_has_ended_is_not_restored)
 {
     struct sl_quota_result res;
@@ -154,6 +190,12 @@ static const char *const bad_files[] = {
     "{\"version\": 1, \"tenants\": [], \"journal\": [{\"tenant\": \"acme\", \"id\": \"x\", "
     "\"tokens\": -1, \"actual\": 0}]}",
     "{\"version\": 1, \"version\": 1, \"tenants\": []}",
+    "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
+    "\"period_start\": 0, \"models\": [\"gpt-4o\"]}]}",
+    "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
+    "\"period_start\": 0, \"models\": \"a,,b\"}]}",
+    "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
+    "\"period_start\": 0, \"models\": \"a b\"}]}",
 };
 
 Test(state, a_corrupt_file_restores_nothing_and_says_why)

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "core/model_list.h"
 #include "admission/reservations.h"
 #include "admission/tenants.h"
 
@@ -53,10 +54,11 @@ static json_t *tenant_doc(struct sl_tenants *t, uint32_t idx, uint64_t now_ms, i
     struct sl_quota_info info;
     struct sl_limits lim;
     json_t *o, *keys = json_array();
-    char sha[65];
+    char sha[65], models[SL_MODEL_LIST_MAX] = "";
     uint32_t i;
 
     sl_tenants_usage(t, (int)idx, now_ms, now_wall_s, &lim, &info);
+    sl_tenants_models(t, (int)idx, models);
     for (i = 0; i < t->key_slots; i++) {
         struct sl_key_rec *k = &t->keys[i];
 
@@ -70,12 +72,14 @@ static json_t *tenant_doc(struct sl_tenants *t, uint32_t idx, uint64_t now_ms, i
                   "used", (json_int_t)info.budget.used, "period",
                   sl_period_name(info.budget.period), "period_start",
                   (json_int_t)info.budget.period_start_s, "keys", keys);
-    if (o && !rec->is_static)
+    if (o && !rec->is_static) {
         json_object_set_new(o, "limits",
                             json_pack("{s:I, s:I, s:I, s:s}", "rpm", (json_int_t)lim.rpm, "tpm",
                                       (json_int_t)lim.tpm, "token_budget",
                                       (json_int_t)lim.token_budget, "budget_period",
                                       sl_period_name(lim.budget_period)));
+        json_object_set_new(o, "models", json_string(models));
+    }
     return o;
 }
 
@@ -176,6 +180,17 @@ static bool period_of(const char *s, enum sl_period *p)
     return false;
 }
 
+/* A tenant's "models": absent or null (a file from before model lists) is every model; else a
+ * list in its canonical form or not, whose names need not be configured any more. */
+static bool models_ok(json_t *v)
+{
+    char out[SL_MODEL_LIST_MAX], why[160];
+
+    return !v || json_is_null(v) ||
+           (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+            sl_model_list_parse(json_string_value(v), NULL, out, why, sizeof(why)) == 0);
+}
+
 /* Check the whole document before changing anything, so a bad file restores nothing. */
 static const char *validate(json_t *doc)
 {
@@ -208,6 +223,8 @@ static const char *validate(json_t *doc)
                     json_integer_value(json_object_get(lim, "token_budget")) < 0 ||
                     !period_of(json_string_value(json_object_get(lim, "budget_period")), &p)))
             return "a tenant with bad limits";
+        if (!models_ok(json_object_get(tn, "models")))
+            return "a tenant with a bad models list";
         json_array_foreach(json_object_get(tn, "keys"), j,
                            k) if (!unhex(json_string_value(json_object_get(k, "sha256")), sha,
                                          32)) return "a key with a bad sha256";
@@ -267,6 +284,9 @@ static void restore(struct sl_tenants *t, json_t *doc, int64_t now_wall_s)
             period_of(json_string_value(json_object_get(lim_j, "budget_period")),
                       &lim.budget_period);
             idx = sl_tenants_create(t, name, &lim, now_wall_s);
+            if (idx >= 0 && json_is_string(json_object_get(tn, "models")))
+                (void)sl_tenants_set_models(t, idx,
+                                            json_string_value(json_object_get(tn, "models")));
         }
         if (idx < 0)
             continue;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* state.h - the state file ([state] file): tenants created through the admin API, their keys
+/* state.h - the state file ([state] file): tenants created through the admin API (their
+ * limits and models), their keys
  * (hashes only), and every tenant's budget usage in the current period, so a restart neither
  * forgets tenants nor hands out a fresh budget.  Written atomically (temporary file, fsync,
  * rename, fsync of the directory) by the master every few seconds and at shutdown; read once
