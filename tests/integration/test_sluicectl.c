@@ -43,6 +43,7 @@ struct fk_tenant {
     char name[64];
     json_int_t rpm, tpm, budget, used;
     char period[8];
+    char models[256];        /* the "models" array as JSON text, "[]" = every model */
     char keys[MAX_KEYS][24]; /* "" = free or revoked */
 };
 
@@ -115,6 +116,7 @@ static json_t *tenant_json(const struct fk_tenant *t, bool with_ids)
                           "budget_period", t->period, "keys", nkeys(t));
     json_t *ids = json_array();
 
+    json_object_set_new(j, "models", json_loads(t->models, 0, NULL));
     for (int i = 0; with_ids && i < MAX_KEYS; i++)
         if (t->keys[i][0])
             json_array_append_new(ids, json_string(t->keys[i]));
@@ -145,7 +147,39 @@ static bool name_ok(const char *s)
                      "abcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
-/* Apply rpm/tpm/token_budget/budget_period from body; false (and a 422 sent) if invalid. */
+/* "models" from body, as the gateway checks it: only gpt-4o-mini and gpt-4o are served. */
+static bool apply_models(struct evhttp_request *req, struct fk_tenant *t, json_t *body)
+{
+    json_t *m = json_object_get(body, "models"), *v;
+    char *text;
+    size_t i;
+
+    if (!m)
+        return true;
+    if (!json_is_array(m)) {
+        send_detail(req, 422, "models must be an array of model names");
+        return false;
+    }
+    json_array_foreach(m, i, v)
+    {
+        if (!json_is_string(v)) {
+            send_detail(req, 422, "models must be an array of model names");
+            return false;
+        }
+        if (strcmp(json_string_value(v), "gpt-4o-mini") != 0 &&
+            strcmp(json_string_value(v), "gpt-4o") != 0) {
+            send_detail(req, 400, "models: model '%s' is not configured", json_string_value(v));
+            return false;
+        }
+    }
+    text = json_dumps(m, JSON_COMPACT);
+    snprintf(t->models, sizeof(t->models), "%s", text);
+    free(text);
+    return true;
+}
+
+/* Apply rpm/tpm/token_budget/budget_period/models from body; false (and a 4xx sent) if
+ * invalid. */
 static bool apply_limits(struct evhttp_request *req, struct fk_tenant *t, json_t *body)
 {
     static const char *const names[] = { "rpm", "tpm", "token_budget" };
@@ -169,7 +203,7 @@ static bool apply_limits(struct evhttp_request *req, struct fk_tenant *t, json_t
     }
     if (p)
         snprintf(t->period, sizeof(t->period), "%s", json_string_value(p));
-    return true;
+    return apply_models(req, t, body);
 }
 
 static struct fk_tenant *new_tenant(const char *name, bool is_static)
@@ -185,6 +219,7 @@ static struct fk_tenant *new_tenant(const char *name, bool is_static)
         fk.t[i].tpm = 40000;
         fk.t[i].budget = 200000;
         snprintf(fk.t[i].period, sizeof(fk.t[i].period), "day");
+        snprintf(fk.t[i].models, sizeof(fk.t[i].models), "[]");
         return &fk.t[i];
     }
     return NULL;
@@ -214,10 +249,12 @@ static void on_create(struct evhttp_request *req, json_t *body)
     tmp.tpm = 40000;
     tmp.budget = 200000;
     snprintf(tmp.period, sizeof(tmp.period), "day");
+    snprintf(tmp.models, sizeof(tmp.models), "[]");
     if (!apply_limits(req, &tmp, body))
         return;
     t = new_tenant(name, false);
     memcpy(t->period, tmp.period, sizeof(t->period));
+    memcpy(t->models, tmp.models, sizeof(t->models));
     t->rpm = tmp.rpm;
     t->tpm = tmp.tpm;
     t->budget = tmp.budget;
@@ -628,6 +665,7 @@ Test(sluicectl, help_names_every_command_option_and_section)
         "--tpm",
         "--budget",
         "--period",
+        "--models LIST",
         "--version",
         "minute, hour, day, month",
         "SYNOPSIS",
@@ -813,6 +851,57 @@ Test(sluicectl, tenant_set_patches_only_what_is_given)
     cr_assert_eq(json_integer_value(json_object_get(j, "rpm")), 60);
     cr_assert_str_eq(json_string_value(json_object_get(j, "budget_period")), "none");
     json_decref(j);
+    run_free(&r);
+}
+
+Test(sluicectl, tenant_create_and_set_send_models_as_an_array)
+{
+    struct run r;
+    json_t *j;
+
+    CTL(&r, "tenant", "create", "acme", "--models", " gpt-4o-mini , gpt-4o");
+    j = ok_json(&r);
+    cr_assert_str_eq(fk.body, "{\"name\":\"acme\",\"models\":[\"gpt-4o-mini\",\"gpt-4o\"]}");
+    cr_assert_eq(json_array_size(json_object_get(j, "models")), 2, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    /* --models alone is a change worth sending. */
+    CTL(&r, "tenant", "set", "acme", "--models", "gpt-4o");
+    j = ok_json(&r);
+    cr_assert_str_eq(fk.method, "PATCH");
+    cr_assert_str_eq(fk.body, "{\"models\":[\"gpt-4o\"]}");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "models"), 0)), "gpt-4o");
+    json_decref(j);
+    run_free(&r);
+    CTL(&r, "tenant", "show", "acme");
+    j = ok_json(&r);
+    cr_assert_eq(json_array_size(json_object_get(j, "models")), 1, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
+Test(sluicectl, tenant_set_models_empty_lifts_the_restriction)
+{
+    struct run r;
+    json_t *j;
+
+    CTL(&r, "tenant", "create", "acme", "--models=gpt-4o");
+    run_free(&r);
+    CTL(&r, "tenant", "set", "acme", "--models", "");
+    j = ok_json(&r);
+    cr_assert_str_eq(fk.body, "{\"models\":[]}");
+    cr_assert(json_is_array(json_object_get(j, "models")));
+    cr_assert_eq(json_array_size(json_object_get(j, "models")), 0, "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
+Test(sluicectl, a_model_the_gateway_does_not_serve_is_its_400)
+{
+    struct run r;
+
+    CTL(&r, "tenant", "create", "acme", "--models", "gpt-4o,gpt-5");
+    fails(&r, 1, "sluicectl: models: model 'gpt-5' is not configured (400)\n");
     run_free(&r);
 }
 
@@ -1194,6 +1283,12 @@ ParameterizedTestParameters(sluicectl, usage_errors_send_nothing)
         { { "tenant", "create", "a", "--rpm", "1", "--rpm", "2" }, true, "given twice" },
         { { "tenant", "set", "a" }, true, "at least one" },
         { { "tenant", "show", "a", "--rpm", "5" }, true, "takes no --rpm" },
+        { { "tenant", "create", "a", "--models", "gpt-4o,,gpt-4o-mini" },
+          true,
+          "--models: 'gpt-4o,,gpt-4o-mini' has an empty" },
+        { { "tenant", "set", "a", "--models=gpt-4o," }, true, "empty model name" },
+        { { "tenant", "set", "a", "--models=,gpt-4o" }, true, "empty model name" },
+        { { "key", "create", "a", "--models", "gpt-4o" }, true, "takes no --models" },
         { { "tenant", "list", "--frob" }, true, "unknown option '--frob'" },
         { { "tenant", "list" }, false, "no admin key" },
         { { "tenant", "list", "--timeout-ms", "0" }, true, "--timeout-ms" },

@@ -21,26 +21,33 @@
 #define NAME_MAX_LEN 63              /* SPEC §7: tenant names are 1-63 of [A-Za-z0-9_.-] */
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
+#define MODELS_MAX_LEN 8192 /* the gateway keeps at most 1023 bytes of list */
+
 /* The JSON field each limit option sets, indexed from LIMIT_FIRST. */
-static const char *const limit_fields[] = { "rpm", "tpm", "token_budget", "budget_period" };
+static const char *const limit_fields[] = { "rpm", "tpm", "token_budget", "budget_period",
+                                            "models" };
 
 static const char *const periods[] = { "minute", "hour", "day", "month", "none" };
 
 const struct cmd cmds[] = {
     { "tenant", "create", "NAME", "POST", "/tenants", BODY_CREATE, OUT_JSON,
       "      Create a dynamic tenant.  Limits left out take the gateway's [limits]\n"
-      "      defaults.  Prints the new tenant (with \"key_ids\": []) as JSON.  Create a\n"
-      "      key with 'key create' before the tenant can make requests.\n" },
+      "      defaults; without --models it may call every configured model.  Prints\n"
+      "      the new tenant (with \"key_ids\": []) as JSON.  Create a key with\n"
+      "      'key create' before the tenant can make requests.\n" },
     { "tenant", "list", NULL, "GET", "/tenants", BODY_NONE, OUT_JSON,
       "      Print every tenant, static ([tenant.NAME] sections of the configuration)\n"
       "      and dynamic, as {\"tenants\": [...]}: name, static, rpm, tpm, token_budget,\n"
-      "      budget_period and the number of live keys.\n" },
+      "      budget_period, the number of live keys, and \"models\" (the models it may\n"
+      "      call; [] means every configured model).\n" },
     { "tenant", "show", "NAME", "GET", "/tenants/%s", BODY_NONE, OUT_JSON,
-      "      Print one tenant as JSON, with the ids of its live keys in \"key_ids\".\n" },
+      "      Print one tenant as JSON, with its \"models\" ([] = every model) and the\n"
+      "      ids of its live keys in \"key_ids\".\n" },
     { "tenant", "set", "NAME", "PATCH", "/tenants/%s", BODY_LIMITS, OUT_JSON,
-      "      Change a dynamic tenant's limits; give at least one option.  Options left\n"
-      "      out keep their value.  Prints the tenant as JSON.  A static tenant's limits\n"
-      "      belong to the configuration file and are refused here (409).\n" },
+      "      Change a dynamic tenant's limits or models; give at least one option.\n"
+      "      Options left out keep their value; --models replaces the whole list.\n"
+      "      Prints the tenant as JSON.  A static tenant's limits and models belong\n"
+      "      to the configuration file and are refused here (409).\n" },
     { "tenant", "delete", "NAME", "DELETE", "/tenants/%s", BODY_NONE, OUT_JSON,
       "      Delete a dynamic tenant; its keys stop working.  Prints {\"deleted\": NAME}.\n" },
     { "key", "create", "NAME", "POST", "/tenants/%s/keys", BODY_NONE, OUT_KEY,
@@ -95,26 +102,73 @@ static bool valid_period(const char *s)
     return false;
 }
 
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* --models a,b as ["a","b"] (blanks around names dropped), '' as [] (every model).  Whether
+ * each is a model the gateway serves is the gateway's to say. */
+static int models_value(const char *v, json_t **ret)
+{
+    json_t *list = json_array();
+    const char *p = v;
+
+    if (!list)
+        return fail(EXIT_API, "out of memory");
+    if (strlen(v) > MODELS_MAX_LEN) {
+        json_decref(list);
+        return fail(EXIT_USAGE, "--models: longer than %d characters", MODELS_MAX_LEN);
+    }
+    while (v[strspn(v, " \t")] != '\0') {
+        size_t len = strcspn(p, ","), skip = strspn(p, " \t"), n = len;
+
+        while (n > skip && blank(p[n - 1]))
+            n--;
+        if (n == skip) {
+            json_decref(list);
+            return fail(EXIT_USAGE, "--models: '%s' has an empty model name", shown(v));
+        }
+        json_array_append_new(list, json_stringn(p + skip, n - skip));
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *ret = list;
+    return 0;
+}
+
+/* One limit option's value as JSON, checked. */
+static int limit_value(int o, const char *v, json_t **ret)
+{
+    long long n = 0;
+
+    if (o == O_MODELS)
+        return models_value(v, ret);
+    if (o == O_PERIOD && !valid_period(v))
+        return fail(EXIT_USAGE, "--period: '%s' is not minute, hour, day, month or none", shown(v));
+    if (o != O_PERIOD && !parse_uint(v, LIMIT_MAX, &n))
+        return fail(EXIT_USAGE, "%s: '%s' is not an integer from 0 to %lld", opt_names[o], shown(v),
+                    LIMIT_MAX);
+    *ret = o == O_PERIOD ? json_string(v) : json_integer(n);
+    return 0;
+}
+
 /* Check the limit options and, when the command takes them, add them to body. */
 static int add_limits(const struct args *a, const struct cmd *cmd, json_t *body)
 {
-    long long n = 0;
+    json_t *value = NULL;
     const char *v;
-    int o, given = 0;
+    int o, r, given = 0;
 
     for (o = LIMIT_FIRST; o < O_COUNT; o++) {
         if (!(v = a->val[o]))
             continue;
         if (cmd->body == BODY_NONE)
             return fail(EXIT_USAGE, "'%s' takes no %s", cmd_name(cmd), opt_names[o]);
-        if (o == O_PERIOD && !valid_period(v))
-            return fail(EXIT_USAGE, "--period: '%s' is not minute, hour, day, month or none",
-                        shown(v));
-        if (o != O_PERIOD && !parse_uint(v, LIMIT_MAX, &n))
-            return fail(EXIT_USAGE, "%s: '%s' is not an integer from 0 to %lld", opt_names[o],
-                        shown(v), LIMIT_MAX);
-        if (json_object_set_new(body, limit_fields[o - LIMIT_FIRST],
-                                o == O_PERIOD ? json_string(v) : json_integer(n)) != 0)
+        if ((r = limit_value(o, v, &value)) != 0)
+            return r;
+        if (json_object_set_new(body, limit_fields[o - LIMIT_FIRST], value) != 0)
             return fail(EXIT_API, "out of memory");
         given++;
     }

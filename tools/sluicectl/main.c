@@ -21,7 +21,8 @@
 #define REDACTED "[redacted]"
 
 const char *const opt_names[O_COUNT] = {
-    "--url", "--admin-key-file", "--timeout-ms", "--rpm", "--tpm", "--budget", "--period",
+    "--url", "--admin-key-file", "--timeout-ms", "--rpm",
+    "--tpm", "--budget",         "--period",     "--models",
 };
 
 static const char help_head[] =
@@ -65,13 +66,18 @@ static const char help_opts[] =
     "\n";
 
 static const char help_limits[] =
-    "LIMIT OPTIONS (tenant create, tenant set)\n"
+    "LIMIT AND MODEL OPTIONS (tenant create, tenant set)\n"
     "    --rpm N      requests per minute\n"
     "    --tpm N      tokens per minute\n"
     "    --budget N   tokens per budget period (token_budget)\n"
     "    --period P   the budget period: minute, hour, day, month, or none (a\n"
     "                 lifetime budget)\n"
     "    N is an integer from 0 to 1000000000000000; 0 means unlimited.\n"
+    "    --models LIST\n"
+    "                 the models the tenant may call, comma-separated\n"
+    "                 (gpt-4o-mini,gpt-4o); each must be a model the gateway\n"
+    "                 serves.  --models '' lifts the restriction: every\n"
+    "                 configured model.  Other models are 404 model_not_found.\n"
     "\n"
     "    NAME is a tenant name, 1 to 63 characters of A-Z a-z 0-9 _ . - (not \".\"\n"
     "    or \"..\"); KEYID is a key id as printed by 'key create' or 'tenant show'.\n"
@@ -105,6 +111,7 @@ static const char help_tail[] =
     "    export SLUICE_ADMIN_KEY=\"$(cat ~/.sluice-admin-key)\"\n"
     "    KEY=$(sluicectl key create acme)     # the key id goes to stderr\n"
     "    sluicectl tenant set acme --tpm 0     # no tokens-per-minute limit\n"
+    "    sluicectl tenant set acme --models gpt-4o-mini   # only this model\n"
     "    sluicectl usage acme\n"
     "    sluicectl --url unix:/run/sluice/sluice.sock tenant list\n"
     "    sluicectl key revoke key_0123456789abcdef\n"
@@ -176,13 +183,16 @@ int fail(int code, const char *fmt, ...)
 
 static void help_cmd_line(FILE *out, const struct cmd *c)
 {
-    fprintf(out, "    %s", c->group);
+    int n = fprintf(out, "    %s", c->group);
+
     if (c->verb)
-        fprintf(out, " %s", c->verb);
+        n += fprintf(out, " %s", c->verb);
     if (c->arg)
-        fprintf(out, " %s", c->arg);
+        n += fprintf(out, " %s", c->arg);
+    /* The options go on a line of their own when they would not fit in 80 columns. */
     if (c->body != BODY_NONE)
-        fprintf(out, " " LIMIT_SYNOPSIS);
+        fputs(n + sizeof(LIMIT_SYNOPSIS) > 80 ? "\n        " LIMIT_SYNOPSIS : " " LIMIT_SYNOPSIS,
+              out);
     fprintf(out, "\n%s", c->help);
 }
 
