@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/model_list.h"
 #include "core/quota.h"
 #include "admission/redis.h"
 #include "admission/redis_scripts.h"
@@ -78,6 +79,20 @@ static bool period_of(const char *s, enum sl_period *out)
     return false;
 }
 
+/* "models": absent or null is every model; a string must be a list (its names need not be
+ * configured here: such a name matches nothing this host serves). */
+static bool models_of(json_t *o, char *out)
+{
+    json_t *v = json_object_get(o, "models");
+    char why[160];
+
+    out[0] = '\0';
+    if (!v || json_is_null(v))
+        return true;
+    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+           sl_model_list_parse(json_string_value(v), NULL, out, why, sizeof(why)) == 0;
+}
+
 /* A tenant as Redis holds it: untrusted, every field checked. */
 static bool read_tenant(const redisReply *name, const redisReply *json,
                         const struct sl_limits *dflt, struct sl_tenant_entry *out)
@@ -96,7 +111,8 @@ static bool read_tenant(const redisReply *name, const redisReply *json,
     ok = json_is_object(o) && limit_of(o, "rpm", &out->limits.rpm) &&
          limit_of(o, "tpm", &out->limits.tpm) &&
          limit_of(o, "token_budget", &out->limits.token_budget) &&
-         (!p || period_of(json_string_value(p), &out->limits.budget_period));
+         (!p || period_of(json_string_value(p), &out->limits.budget_period)) &&
+         models_of(o, out->models);
     json_decref(o);
     return ok;
 }
@@ -301,11 +317,11 @@ static int admin_call(struct sl_tenant_sync *s, struct sl_redis_script *script, 
 }
 
 int sl_tenant_sync_put(struct sl_tenant_sync *s, const char *name, const struct sl_limits *lim,
-                       bool create, sl_tenant_sync_cb cb, void *arg)
+                       const char *models, bool create, sl_tenant_sync_cb cb, void *arg)
 {
-    json_t *o = json_pack("{s:I, s:I, s:I, s:s}", "rpm", (json_int_t)lim->rpm, "tpm",
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s}", "rpm", (json_int_t)lim->rpm, "tpm",
                           (json_int_t)lim->tpm, "token_budget", (json_int_t)lim->token_budget,
-                          "budget_period", sl_period_name(lim->budget_period));
+                          "budget_period", sl_period_name(lim->budget_period), "models", models);
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     const char *args[3] = { name, json, create ? "1" : "0" };
     int rc = json ? admin_call(s, &sl_script_tenant_put, 3, args, cb, arg) : -ENOMEM;

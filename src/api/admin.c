@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/model_list.h"
 #include "admission/auth.h"
 #include "admission/tenant_sync.h"
 #include "admission/tenants.h"
@@ -76,13 +77,31 @@ static bool period_parse(const char *s, enum sl_period *out)
     return false;
 }
 
+/* A canonical list "a,b" as ["a","b"]; "" (every model) as []. */
+static json_t *models_json(const char *list)
+{
+    json_t *a = json_array();
+    const char *p = list;
+
+    while (a && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+
+        json_array_append_new(a, json_stringn(p, len));
+        p += len + (end != NULL);
+    }
+    return a;
+}
+
 static json_t *tenant_json(struct sl_tenants *t, int idx)
 {
+    char models[SL_MODEL_LIST_MAX] = "";
     struct sl_limits lim;
     json_t *ids = json_array(), *o;
     uint32_t i;
 
     sl_tenants_usage(t, idx, sl_clock_mono_ms(), wall_s(), &lim, NULL);
+    sl_tenants_models(t, idx, models);
     for (i = 0; i < t->key_slots; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].tenant == (uint32_t)idx)
             json_array_append_new(ids, json_string(t->keys[i].id));
@@ -90,6 +109,7 @@ static json_t *tenant_json(struct sl_tenants *t, int idx)
                   t->tenants[idx].is_static, "rpm", (json_int_t)lim.rpm, "tpm", (json_int_t)lim.tpm,
                   "token_budget", (json_int_t)lim.token_budget, "budget_period",
                   period_name(lim.budget_period), "keys", (json_int_t)json_array_size(ids));
+    json_object_set_new(o, "models", models_json(models));
     json_object_set_new(o, "key_ids", ids);
     return o;
 }
@@ -160,6 +180,7 @@ struct admin_call {
     char key[11 + 48 + 1]; /* a new key: in the answer once, then wiped */
     unsigned char sha[32];
     struct sl_limits lim;
+    char models[SL_MODEL_LIST_MAX]; /* canonical; "" = every model */
 };
 
 static void call_end(struct admin_call *c)
@@ -260,8 +281,16 @@ static void apply_local(struct admin_call *c)
     switch (c->op) {
     case OP_LIST:
     case OP_SHOW: break;
-    case OP_CREATE: rc = sl_tenants_create(t, c->name, &c->lim, wall_s()); break;
-    case OP_SET: rc = sl_tenants_set_limits(t, c->idx, &c->lim, wall_s()); break;
+    case OP_CREATE:
+        rc = sl_tenants_create(t, c->name, &c->lim, wall_s());
+        if (rc >= 0)
+            rc = sl_tenants_set_models(t, rc, c->models);
+        break;
+    case OP_SET:
+        rc = sl_tenants_set_limits(t, c->idx, &c->lim, wall_s());
+        if (rc >= 0)
+            rc = sl_tenants_set_models(t, c->idx, c->models);
+        break;
     case OP_DELETE: rc = sl_tenants_delete(t, c->idx, wall_s()); break;
     case OP_KEY: rc = sl_tenants_add_key(t, c->idx, c->sha, wall_s(), c->id); break;
     case OP_REVOKE: rc = sl_tenants_revoke_key(t, c->id); break;
@@ -338,7 +367,8 @@ static int apply_redis(struct admin_call *c, struct sl_tenant_sync *s)
     case OP_SHOW: return sl_tenant_sync_refresh(s, on_redis_done, c);
     case OP_CREATE:
     case OP_SET:
-        return sl_tenant_sync_put(s, c->name, &c->lim, c->op == OP_CREATE, on_redis_done, c);
+        return sl_tenant_sync_put(s, c->name, &c->lim, c->models, c->op == OP_CREATE, on_redis_done,
+                                  c);
     case OP_DELETE: return sl_tenant_sync_delete(s, c->name, on_redis_done, c);
     case OP_KEY:
         return sl_tenant_sync_add_key(s, c->sha, c->name, c->id, rec && !rec->is_static,
@@ -361,7 +391,60 @@ static bool key_from_config(struct sl_tenants *t, const char *id)
     return false;
 }
 
-/* Create or change a tenant: its body's limits over base. */
+/* The names of a JSON array joined with ',' into out; NULL, or why not (and the status). */
+static const char *join_names(json_t *names, char *out, size_t out_sz, int *status)
+{
+    size_t i, used = 0;
+    json_t *m;
+
+    out[0] = '\0';
+    json_array_foreach(names, i, m)
+    {
+        const char *name = json_string_value(m);
+        size_t len = name ? strlen(name) : 0;
+
+        *status = name ? 400 : 422;
+        if (!name)
+            return "models must be an array of model names";
+        /* A blank or a comma would change what the list says once joined. */
+        if (strspn(name, " \t") == len || strchr(name, ','))
+            return "models: a model name is empty or has a ','";
+        if (used + len + 2 > out_sz)
+            return "models: the list is too long";
+        used += (size_t)snprintf(out + used, out_sz - used, "%s%s", used ? "," : "", name);
+    }
+    return NULL;
+}
+
+/* "models": ["a", "b"] into c->models; absent keeps it, null or [] means every model.  Each
+ * name must be a configured model.  false (and the client answered) when it is not a list of
+ * them. */
+static bool read_models(struct admin_call *c, json_t *body)
+{
+    json_t *v = json_object_get(body, "models");
+    char joined[4 * SL_MODEL_LIST_MAX], why[200], msg[224];
+    const char *bad;
+    int status = 422;
+
+    if (!v)
+        return true;
+    if (!json_is_null(v) && !json_is_array(v)) {
+        sl_req_reply_detail(c->r, 422, "models must be an array of model names");
+        return false;
+    }
+    if ((bad = join_names(v, joined, sizeof(joined), &status))) {
+        sl_req_reply_detail(c->r, status, bad);
+        return false;
+    }
+    if (sl_model_list_parse(joined, c->r->serve->cfg, c->models, why, sizeof(why)) < 0) {
+        snprintf(msg, sizeof(msg), "models: %s", why);
+        sl_req_reply_detail(c->r, 400, msg);
+        return false;
+    }
+    return true;
+}
+
+/* Create or change a tenant: its body's limits and models over base. */
 static bool read_change(struct admin_call *c, bool create)
 {
     json_t *body = read_body(c->r);
@@ -387,8 +470,9 @@ static bool read_change(struct admin_call *c, bool create)
         c->lim = c->r->serve->cfg->limits;
     } else {
         sl_tenants_usage(c->t, c->idx, sl_clock_mono_ms(), wall_s(), &c->lim, NULL);
+        sl_tenants_models(c->t, c->idx, c->models);
     }
-    ok = read_limits(c->r, body, &c->lim);
+    ok = read_limits(c->r, body, &c->lim) && read_models(c, body);
 out:
     json_decref(body);
     return ok;
@@ -418,7 +502,8 @@ static bool tenant_route(struct admin_call *c, const char *rest, enum evhttp_cmd
     } else if (!sub && m == EVHTTP_REQ_PATCH) {
         c->op = OP_SET;
         if (is_static) {
-            sl_req_reply_detail(c->r, 409, "This tenant's limits come from the configuration file");
+            sl_req_reply_detail(c->r, 409,
+                                "This tenant's limits and models come from the configuration file");
             return false;
         }
         return read_change(c, false);

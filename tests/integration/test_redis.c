@@ -52,24 +52,31 @@ static void sha_hex(const char *key, char out[65])
         sprintf(out + 2 * i, "%02x", h[i]);
 }
 
-/* A gateway on `workers` workers with tenant acme (ACME_KEY, acme_limits), an admin key, and
- * [redis] pointing at rd plus redis_extra keys. */
-static void start_gw(struct h_daemon *d, int workers, const char *acme_limits,
-                     const char *redis_extra)
+/* A gateway on `workers` workers with tenant acme (ACME_KEY, acme_limits), an admin key,
+ * [redis] pointing at rd plus redis_extra keys, and [upstream] plus upstream_extra keys. */
+static void start_gw_with(struct h_daemon *d, int workers, const char *acme_limits,
+                          const char *redis_extra, const char *upstream_extra)
 {
-    char conf[4096], key[65], admin[65];
+    char conf[4096], key[65], admin[65], up[512];
 
     sha_hex(ACME_KEY, key);
     sha_hex(ADMIN_KEY, admin);
+    snprintf(up, sizeof(up), "max_tokens = 50\n%s", upstream_extra ? upstream_extra : "");
     h_daemon_init(d);
     snprintf(conf, sizeof(conf),
              "%s[auth]\nmode = keys\n[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n"
              "[redis]\nurl = %s\ntimeout_ms = 200\n%s\n[admin]\nkey_sha256 = %s\n"
              "[tenant.acme]\nkey_sha256 = %s\n%s\n",
-             h_fake_upstream_conf(&f, "max_tokens = 50\n"), h_redis_url(&rd),
-             redis_extra ? redis_extra : "", admin, key, acme_limits ? acme_limits : "");
+             h_fake_upstream_conf(&f, up), h_redis_url(&rd), redis_extra ? redis_extra : "", admin,
+             key, acme_limits ? acme_limits : "");
     h_daemon_write_conf(d, workers, conf);
     h_daemon_start(d, NULL);
+}
+
+static void start_gw(struct h_daemon *d, int workers, const char *acme_limits,
+                     const char *redis_extra)
+{
+    start_gw_with(d, workers, acme_limits, redis_extra, NULL);
 }
 
 static void stop_gw(struct h_daemon *d)
@@ -565,6 +572,92 @@ REDIS_TEST(a_tenant_made_on_one_host_serves_on_the_other_within_a_second)
     cr_assert_eq(s, 401);
     cr_assert_lt(h_now_ms() - t0, 1000);
     cr_assert_str_eq(h_redis_str(&rd, "HGET sluice:{@admin}:tenants beta"), "");
+    stop_gw(&a);
+    stop_gw(&b);
+}
+
+/* GET /admin/v1/tenants/NAME on d: the status, and its "models" joined with ','. */
+static long tenant_models(const struct h_daemon *d, const char *name, char *out, size_t out_sz)
+{
+    char path[128], auth[128];
+    const char *hdrs[] = { auth, NULL };
+    struct h_resp r;
+    json_t *j, *v;
+    long status;
+    size_t i;
+
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s", name);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ADMIN_KEY);
+    cr_assert_eq(h_http(d->port, "GET", path, hdrs, NULL, 0, &r), 0);
+    status = r.status;
+    out[0] = '\0';
+    j = json_loads(r.body, 0, NULL);
+    json_array_foreach(json_object_get(j, "models"), i, v)
+    {
+        strncat(out, i ? "," : "", out_sz - strlen(out) - 1);
+        strncat(out, json_string_value(v), out_sz - strlen(out) - 1);
+    }
+    json_decref(j);
+    h_resp_free(&r);
+    return status;
+}
+
+/* Polls d until tenant name shows models `want` (a second is the promise); asserts it does. */
+static void wait_models(const struct h_daemon *d, const char *name, const char *want)
+{
+    char got[256] = "";
+    long long t0 = h_now_ms();
+    long status = 0;
+
+    while (h_now_ms() - t0 < 3000) {
+        status = tenant_models(d, name, got, sizeof(got));
+        if (status == 200 && strcmp(got, want) == 0)
+            break;
+        h_sleep_ms(20);
+    }
+    cr_assert_eq(status, 200, "%s: HTTP %ld", name, status);
+    cr_assert_str_eq(got, want, "%s", name);
+    cr_assert_lt(h_now_ms() - t0, 1500, "%s took %lld ms", name, h_now_ms() - t0);
+}
+
+static void hand_write(const char *name, const char *json)
+{
+    h_redis_int(&rd, "HSET sluice:{@admin}:tenants %s %s", name, json);
+    h_redis_int(&rd, "INCR sluice:{@admin}:version");
+}
+
+REDIS_TEST(a_tenants_models_reach_every_host)
+{
+    static const char *models = "allowed_models = gpt-4o-mini, gpt-4o\n";
+    struct h_daemon a, b;
+    char got[256];
+
+    start_gw_with(&a, 2, NULL, NULL, models);
+    start_gw_with(&b, 1, NULL, NULL, models);
+    free(sluicectl(&a, "tenant create beta --models gpt-4o"));
+    cr_assert_not_null(
+        strstr(h_redis_str(&rd, "HGET sluice:{@admin}:tenants beta"), "\"models\":\"gpt-4o\""));
+    wait_models(&b, "beta", "gpt-4o");
+    free(sluicectl(&b, "tenant set beta --models gpt-4o-mini,gpt-4o"));
+    wait_models(&a, "beta", "gpt-4o-mini,gpt-4o");
+    free(sluicectl(&b, "tenant set beta --rpm 9"));
+    wait_models(&a, "beta", "gpt-4o-mini,gpt-4o");
+    free(sluicectl(&a, "tenant set beta --models ''"));
+    wait_models(&b, "beta", "");
+
+    /* By hand: no "models" is every model, a name no longer served is kept, and a value that
+     * is not a list is not a tenant. */
+    hand_write("old", "{\"rpm\":5}");
+    wait_models(&a, "old", "");
+    hand_write("retired", "{\"models\":\"gpt-3.5-turbo\"}");
+    wait_models(&a, "retired", "gpt-3.5-turbo");
+    hand_write("broken", "{\"models\":\"gpt-4o,,gpt-4o-mini\"}");
+    hand_write("typed", "{\"models\":[\"gpt-4o\"]}");
+    h_sleep_ms(1000);
+    cr_assert_eq(tenant_models(&a, "broken", got, sizeof(got)), 404);
+    cr_assert_eq(tenant_models(&a, "typed", got, sizeof(got)), 404);
+    cr_assert_eq(tenant_models(&a, "old", got, sizeof(got)), 200, "good entries stay");
+    cr_assert_gt(h_log_count(&a, (const char *const[]){ "redis_tenants_invalid", NULL }), 0);
     stop_gw(&a);
     stop_gw(&b);
 }

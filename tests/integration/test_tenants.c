@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* test_tenants.c - tenants, keys, rate limits and token budgets on one host, through the real
  * sluiced (2 workers) and the fake upstream: 401s, RPM, the budget under concurrency (the
- * guarantee: a tenant's used tokens never exceed its budget), and workers killed under load. */
+ * guarantee: a tenant's used tokens never exceed its budget), workers killed under load, and
+ * the admin API and sluicectl (tenants' model lists included). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -301,7 +302,8 @@ static long admin(const char *method, const char *path, const char *key, const c
     return r->status;
 }
 
-static void write_admin_conf(const char *extra)
+/* The admin key, acme, [upstream] with upstream_keys, and extra sections. */
+static void write_admin_conf_with(const char *upstream_keys, const char *extra)
 {
     char conf[4096], hex[65], ahex[65];
 
@@ -310,8 +312,13 @@ static void write_admin_conf(const char *extra)
     snprintf(conf, sizeof(conf),
              "%s[auth]\nmode = keys\n[admin]\nkey_sha256 = %s\n"
              "[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n[tenant.acme]\nkey_sha256 = %s\n%s",
-             h_fake_upstream_conf(&fake, NULL), ahex, hex, extra ? extra : "");
+             h_fake_upstream_conf(&fake, upstream_keys), ahex, hex, extra ? extra : "");
     h_daemon_write_conf(&d, 2, conf);
+}
+
+static void write_admin_conf(const char *extra)
+{
+    write_admin_conf_with(NULL, extra);
 }
 
 static void start_with_admin(void)
@@ -601,5 +608,156 @@ Test(tenants, sluicectl_round_trip)
     cr_assert_eq(ctl(out, sizeof(out), "tenant delete gamma"), 0, "%s", out);
     cr_assert_eq(post("/api/chat", auth, "{\"user_message\":\"gone\"}", &r), 401);
     h_resp_free(&r);
+    stop();
+}
+
+/* ---- model lists (SPEC §10) ---- */
+
+#define TWO_MODELS "allowed_models = gpt-4o-mini, gpt-4o\n"
+
+/* The "models" of a tenant's JSON joined with ',' ("" for []); asserts it is an array. */
+static const char *models_of(const char *body)
+{
+    static char out[256];
+    json_t *j = json_loads(body, 0, NULL), *m = json_object_get(j, "models"), *v;
+    size_t i;
+
+    cr_assert(json_is_array(m), "no models array in %s", body);
+    out[0] = '\0';
+    json_array_foreach(m, i, v)
+    {
+        strncat(out, i ? "," : "", sizeof(out) - strlen(out) - 1);
+        strncat(out, json_string_value(v), sizeof(out) - strlen(out) - 1);
+    }
+    json_decref(j);
+    return out;
+}
+
+static const char *show_models(const char *tenant)
+{
+    char path[128];
+    static char out[256];
+    struct h_resp r;
+
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s", tenant);
+    cr_assert_eq(admin("GET", path, "sk-admin-secret", NULL, &r), 200, "%s", r.body);
+    snprintf(out, sizeof(out), "%s", models_of(r.body));
+    h_resp_free(&r);
+    return out;
+}
+
+static long patch_beta(const char *body, struct h_resp *r)
+{
+    return admin("PATCH", "/admin/v1/tenants/beta", "sk-admin-secret", body, r);
+}
+
+/* The refusals of a models field, each answered with the reason and changing nothing. */
+static void bad_models_are_refused(void)
+{
+    static const struct {
+        const char *body;
+        long status;
+        const char *detail;
+    } bad[] = {
+        { "{\"models\":[\"gpt-5\"]}", 400, "model 'gpt-5' is not configured" },
+        { "{\"models\":[\"gpt-4o\",\"o1\"]}", 400, "model 'o1' is not configured" },
+        { "{\"models\":[\"\"]}", 400, "empty" },
+        { "{\"models\":[\" \"]}", 400, "empty" },
+        { "{\"models\":[\"gpt-4o,gpt-4o-mini\"]}", 400, "','" },
+        { "{\"models\":\"gpt-4o\"}", 422, "array" },
+        { "{\"models\":[7]}", 422, "array" },
+        { "{\"models\":{}}", 422, "array" },
+    };
+    struct h_resp r;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(patch_beta(bad[i].body, &r), bad[i].status, "%s: %s", bad[i].body, r.body);
+        cr_assert_not_null(strstr(r.body, bad[i].detail), "%s: %s", bad[i].body, r.body);
+        h_resp_free(&r);
+    }
+    cr_assert_str_eq(show_models("beta"), "gpt-4o");
+}
+
+Test(tenants, admin_api_model_lists_survive_a_restart)
+{
+    char state[400], extra[512];
+    struct h_resp r;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(state, sizeof(state), "%s/state.json", d.dir);
+    snprintf(extra, sizeof(extra), "[state]\nfile = %s\n", state);
+    write_admin_conf_with(TWO_MODELS, extra);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
+                       "{\"name\":\"beta\",\"models\":[\"gpt-4o\"]}", &r),
+                 201, "%s", r.body);
+    cr_assert_str_eq(models_of(r.body), "gpt-4o");
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
+                       "{\"name\":\"gamma\",\"models\":[\"gpt-4o\",\"gpt-5\"]}", &r),
+                 400, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "gpt-5"), "the error must name the model: %s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(admin("GET", "/admin/v1/tenants/gamma", "sk-admin-secret", NULL, &r), 404,
+                 "a refused create left a tenant behind");
+    h_resp_free(&r);
+    bad_models_are_refused();
+
+    /* A change of limits keeps the list; a list is canonical; [] and null lift it. */
+    cr_assert_eq(patch_beta("{\"rpm\":7}", &r), 200, "%s", r.body);
+    cr_assert_str_eq(models_of(r.body), "gpt-4o");
+    h_resp_free(&r);
+    cr_assert_eq(patch_beta("{\"models\":[\"gpt-4o-mini\",\"gpt-4o\",\"gpt-4o-mini\"]}", &r), 200);
+    cr_assert_str_eq(models_of(r.body), "gpt-4o-mini,gpt-4o");
+    h_resp_free(&r);
+    cr_assert_eq(patch_beta("{\"models\":null}", &r), 200, "%s", r.body);
+    cr_assert_str_eq(models_of(r.body), "");
+    h_resp_free(&r);
+    cr_assert_eq(patch_beta("{\"models\":[\"gpt-4o-mini\"]}", &r), 200, "%s", r.body);
+    h_resp_free(&r);
+
+    /* A static tenant's models are the file's; its list shows as []: every model. */
+    cr_assert_eq(admin("PATCH", "/admin/v1/tenants/acme", "sk-admin-secret",
+                       "{\"models\":[\"gpt-4o\"]}", &r),
+                 409);
+    cr_assert_not_null(strstr(r.body, "configuration file"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_str_eq(show_models("acme"), "");
+    cr_assert_eq(admin("GET", "/admin/v1/tenants", "sk-admin-secret", NULL, &r), 200);
+    cr_assert_not_null(strstr(r.body, "\"models\":[\"gpt-4o-mini\"]"), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"models\":[]"), "%s", r.body);
+    h_resp_free(&r);
+
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    h_daemon_start(&d, NULL);
+    cr_assert_str_eq(show_models("beta"), "gpt-4o-mini", "the list did not survive a restart");
+    cr_assert_eq(patch_beta("{\"models\":[]}", &r), 200, "%s", r.body);
+    cr_assert_str_eq(models_of(r.body), "");
+    h_resp_free(&r);
+    stop();
+}
+
+Test(tenants, sluicectl_models)
+{
+    char out[8192];
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    write_admin_conf_with(TWO_MODELS, NULL);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant create delta --models gpt-4o,gpt-4o-mini"), 0, "%s",
+                 out);
+    cr_assert_str_eq(models_of(out), "gpt-4o,gpt-4o-mini");
+    cr_assert_eq(ctl(out, sizeof(out), "tenant set delta --models gpt-4o-mini"), 0, "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant show delta"), 0, "%s", out);
+    cr_assert_str_eq(models_of(out), "gpt-4o-mini");
+    cr_assert_eq(ctl(out, sizeof(out), "tenant set delta --models gpt-4"), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sluicectl: models: model 'gpt-4' is not configured (400)"),
+                       "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant set delta --models ''"), 0, "%s", out);
+    cr_assert_str_eq(models_of(out), "");
+    cr_assert_eq(ctl(out, sizeof(out), "tenant list"), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "\"models\": []"), "%s", out);
     stop();
 }
