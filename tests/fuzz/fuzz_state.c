@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "core/model_list.h"
 #include "core/quota.h"
 #include "admission/reservations.h"
 #include "daemon/state.h"
@@ -76,8 +77,13 @@ static void check_usage(int idx)
 {
     struct sl_limits lim;
     struct sl_quota_info info;
+    char models[SL_MODEL_LIST_MAX];
 
     if (sl_tenants_usage(table, idx, NOW_MS, NOW_WALL_S, &lim, &info) != 0)
+        abort();
+    /* A restored list is bounded and means what it says to the request path's check. */
+    if (sl_tenants_models(table, idx, models) != 0 || !memchr(models, '\0', sizeof(models)) ||
+        sl_tenants_model_allowed(table, idx, "gpt-4o") != sl_model_list_allows(models, "gpt-4o"))
         abort();
     if (info.budget.budget > 0 && info.budget.remaining > info.budget.budget)
         abort();
