@@ -146,6 +146,4 @@ struct sl_key_entry {
 };
 int sl_tenants_sync(struct sl_tenants *t, struct sl_tenant_entry *tv, size_t nt,
                     struct sl_key_entry *kv, size_t nk, int64_t version, int64_t now_wall_s);
-/* May tenant idx use model (its models list, SPEC §10)?  Every model when the list is empty. */
-bool sl_tenants_model_allowed(struct sl_tenants *t, int idx, const char *model);
 #endif /* SL_TENANTS_H */
