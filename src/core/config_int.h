@@ -10,6 +10,7 @@
 
 #define F_OPTIONAL 1u /* an empty value is allowed and means "unset" */
 #define F_SECRET 2u   /* never quote the value in an error: it may hold a password */
+#define F_INHERIT 4u  /* [tenant.*]: left out or empty takes the [limits] value */
 
 struct key_def;
 /* Parse v and store it in the field at base + d->off, only on success.  On -EINVAL, why
@@ -28,7 +29,7 @@ struct key_def {
     const char *section;
     const char *key;
     set_cb set;
-    size_t off;       /* into struct sl_config or struct sl_tenant_conf */
+    size_t off;       /* into struct sl_config, sl_tenant_conf or sl_model_conf */
     size_t size;      /* sizeof that field */
     size_t off2;      /* companion count or has_* flag, where one exists */
     int64_t min, max; /* number bounds, string length or list length */
@@ -39,13 +40,16 @@ struct key_def {
 };
 
 /* The tables, in config_keys.c; it does not compile unless these counts are its row counts. */
-#define NSECTIONS 10
-#define NKEYS 47
-#define NTKEYS 5
-#define TK_KEYS 0 /* the key_sha256 row of tenant_keys[] */
+#define NSECTIONS 11
+#define NKEYS 51
+#define NTKEYS 6
+#define NMKEYS 1
+#define TK_KEYS 0   /* the key_sha256 row of tenant_keys[] */
+#define TK_MODELS 5 /* the models row of tenant_keys[] */
 extern const char *const sections[];
 extern const struct key_def keys[];
 extern const struct key_def tenant_keys[];
+extern const struct key_def model_keys[]; /* [model.NAME] */
 
 /* The setters and string checks the table names, in config_set.c. */
 int set_int(const struct key_def *d, void *base, const char *v, char *why);
@@ -60,6 +64,7 @@ int set_models(const struct key_def *d, void *base, const char *v, char *why);
 int set_statuses(const struct key_def *d, void *base, const char *v, char *why);
 int set_hex32(const struct key_def *d, void *base, const char *v, char *why);
 int set_tenant_key(const struct key_def *d, void *base, const char *v, char *why);
+int set_model_list(const struct key_def *d, void *base, const char *v, char *why);
 int check_url(const char *v, size_t *n, char *why);
 int check_env_name(const char *v, size_t *n, char *why);
 int check_model(const char *v, size_t *n, char *why);

@@ -12,12 +12,18 @@
 #define MAX_PATH_LEN 4095
 #define MAX_HOURS_MS 3600000LL
 #define MAX_QUANTITY 1000000000000000LL
+#define MAX_TTL_S 315360000LL /* ten years */
 
 #define FSZ(type, f) sizeof(((type *)0)->f)
 #define ROW(sec_, key_, set_, f_, lo_, hi_, def_, ...)                                             \
     {                                                                                              \
         .section = sec_, .key = key_, .set = set_, .off = offsetof(struct sl_config, f_),          \
         .size = FSZ(struct sl_config, f_), .min = lo_, .max = hi_, .def = def_, __VA_ARGS__        \
+    }
+#define MROW(key_, set_, f_, lo_, hi_, flags_)                                                     \
+    {                                                                                              \
+        .section = "model", .key = key_, .set = set_, .off = offsetof(struct sl_model_conf, f_),   \
+        .size = FSZ(struct sl_model_conf, f_), .min = lo_, .max = hi_, .flags = flags_             \
     }
 #define OFF2(f_) .off2 = offsetof(struct sl_config, f_)
 #define TROW(key_, set_, f_, lo_, hi_, flags_, ...)                                                \
@@ -45,7 +51,8 @@ static const struct enum_name level_names[] = {
 };
 
 const char *const sections[] = {
-    "server", "upstream", "auth", "limits", "breaker", "redis", "admin", "log", "metrics", "state",
+    "server", "upstream", "v1",  "auth",    "limits", "breaker",
+    "redis",  "admin",    "log", "metrics", "state",
 };
 
 /* SPEC §7 order; etc/sluice.conf follows this table line for line. */
@@ -65,7 +72,8 @@ const struct key_def keys[] = {
         .flags = F_OPTIONAL, .check = check_env_name),
     ROW("upstream", "api_key_file", set_str, api_key_file, 1, MAX_PATH_LEN, "",
         .flags = F_OPTIONAL),
-    ROW("upstream", "model", set_str, model, 1, 128, "gpt-4o-mini", .check = check_model),
+    ROW("upstream", "model", set_str, model, 1, SL_MODEL_NAME_MAX - 1, "gpt-4o-mini",
+        .check = check_model),
     ROW("upstream", "system_prompt", set_str, system_prompt, 1, 16384,
         "You are a concise and friendly assistant.", .flags = F_OPTIONAL, .check = check_text),
     ROW("upstream", "max_tokens", set_int, max_tokens, 1, 1000000, "400"),
@@ -76,12 +84,17 @@ const struct key_def keys[] = {
     ROW("upstream", "attempt_timeout_ms", set_int, attempt_timeout_ms, 1, MAX_HOURS_MS, "18000"),
     ROW("upstream", "stream_timeout_ms", set_int, stream_timeout_ms, 1, 24 * MAX_HOURS_MS,
         "600000"),
+    ROW("upstream", "stream_idle_ms", set_int, stream_idle_ms, 1, MAX_HOURS_MS, "120000"),
     ROW("upstream", "max_attempts", set_int, max_attempts, 1, 10, "3"),
     ROW("upstream", "backoff_base_ms", set_int, backoff_base_ms, 1, MAX_HOURS_MS, "300"),
     ROW("upstream", "backoff_max_ms", set_int, backoff_max_ms, 1, MAX_HOURS_MS, "8000"),
     ROW("upstream", "retry_statuses", set_statuses, retry_status, 100, 599,
         "408,409,429,500,502,503,504", .flags = F_OPTIONAL),
     ROW("upstream", "max_response_bytes", set_int, max_response_bytes, KIB, 1024 * MIB, "10485760"),
+
+    ROW("v1", "allow_background", set_bool, allow_background, 0, 0, "false"),
+    ROW("v1", "response_ttl_s", set_int, response_ttl_s, 60, MAX_TTL_S, "2592000"),
+    ROW("v1", "max_responses", set_int, max_responses, KIB, 16 * MIB, "65536"),
 
     ROW("auth", "mode", set_enum, auth_mode, 0, 0, "keys", .names = auth_names),
 
@@ -119,19 +132,28 @@ const struct key_def keys[] = {
     ROW("state", "max_reservations", set_int, max_reservations, 64, 4000000, "65536"),
 };
 
-/* [tenant.NAME]: key_sha256 repeats; an empty limit inherits [limits]. */
+/* [tenant.NAME]: key_sha256 repeats; an empty limit inherits [limits]; an empty models list
+ * allows every model. */
 const struct key_def tenant_keys[] = {
     TROW("key_sha256", set_tenant_key, key_sha256, 0, SL_MAX_TENANT_KEYS, 0,
          .off2 = offsetof(struct sl_tenant_conf, nkeys)),
-    TROW("rpm", set_int, limits.rpm, 0, MAX_QUANTITY, F_OPTIONAL),
-    TROW("tpm", set_int, limits.tpm, 0, MAX_QUANTITY, F_OPTIONAL),
-    TROW("token_budget", set_int, limits.token_budget, 0, MAX_QUANTITY, F_OPTIONAL),
-    TROW("budget_period", set_enum, limits.budget_period, 0, 0, F_OPTIONAL, .names = period_names),
+    TROW("rpm", set_int, limits.rpm, 0, MAX_QUANTITY, F_OPTIONAL | F_INHERIT),
+    TROW("tpm", set_int, limits.tpm, 0, MAX_QUANTITY, F_OPTIONAL | F_INHERIT),
+    TROW("token_budget", set_int, limits.token_budget, 0, MAX_QUANTITY, F_OPTIONAL | F_INHERIT),
+    TROW("budget_period", set_enum, limits.budget_period, 0, 0, F_OPTIONAL | F_INHERIT,
+         .names = period_names),
+    TROW("models", set_model_list, models, 0, SL_MODEL_LIST_MAX - 1, F_OPTIONAL),
+};
+
+/* [model.NAME]: an empty or missing max_output_tokens takes [upstream] max_tokens. */
+const struct key_def model_keys[] = {
+    MROW("max_output_tokens", set_int, max_output_tokens, 1, 1000000, F_OPTIONAL),
 };
 
 _Static_assert(sizeof(sections) / sizeof(sections[0]) == NSECTIONS, "NSECTIONS in config_int.h");
 _Static_assert(sizeof(keys) / sizeof(keys[0]) == NKEYS, "NKEYS in config_int.h");
 _Static_assert(sizeof(tenant_keys) / sizeof(tenant_keys[0]) == NTKEYS, "NTKEYS in config_int.h");
+_Static_assert(sizeof(model_keys) / sizeof(model_keys[0]) == NMKEYS, "NMKEYS in config_int.h");
 _Static_assert(sizeof(enum sl_period) == sizeof(int), "enums are stored as int");
 
 const char *sl_period_name(enum sl_period p)

@@ -15,6 +15,8 @@
 
 #include <ini.h>
 
+#include "core/model_list.h"
+
 #define MAX_FILE_BYTES (1024 * 1024)
 #define MAX_ERRORS 100
 #define MAX_ERR_LINE 512
@@ -26,13 +28,18 @@
  * control character, so the marker cannot be forged. */
 #define LONG_MARK "\x01"
 
-enum { SEC_NONE = -1, SEC_SKIP = -2, SEC_TENANT = -3 };
+enum { SEC_NONE = -1, SEC_SKIP = -2, SEC_TENANT = -3, SEC_MODEL = -4 };
 
 struct tenant_track {
     int header_line;
     int seen[MAX_TKEYS]; /* line of each tenant key, indexed like tenant_keys[] */
     bool set[MAX_TKEYS]; /* given a non-empty value */
     int key_line[SL_MAX_TENANT_KEYS];
+};
+
+struct model_track {
+    int header_line;
+    int seen[NMKEYS]; /* line of each model key, indexed like model_keys[] */
 };
 
 struct errbuf {
@@ -50,6 +57,8 @@ struct ctx {
     int sec;                    /* index into sections[], or SEC_* */
     size_t tenant;              /* current tenant when sec == SEC_TENANT */
     struct tenant_track *track; /* parallel to c->tenants */
+    size_t model;               /* current model when sec == SEC_MODEL */
+    struct model_track *mtrack; /* parallel to c->models while the file is read */
     char *long_value;           /* real value behind LONG_MARK on line long_line */
     int long_line;
     int row_line[NKEYS]; /* where each key was set in the file, 0 = not */
@@ -115,13 +124,15 @@ static void __attribute__((format(printf, 2, 3))) file_err(struct ctx *x, const 
     va_end(ap);
 }
 
-/* The section label of the current line: "[server] ", "[tenant.a] " or "". */
+/* The section label of the current line: "[server] ", "[tenant.a] ", "[model.m] " or "". */
 static void section_label(const struct ctx *x, char *out, size_t n)
 {
     if (x->sec >= 0)
         snprintf(out, n, "[%s] ", sections[x->sec]);
     else if (x->sec == SEC_TENANT)
         snprintf(out, n, "[tenant.%s] ", x->c->tenants[x->tenant].name);
+    else if (x->sec == SEC_MODEL)
+        snprintf(out, n, "[model.%s] ", x->c->models[x->model].name);
     else
         out[0] = '\0';
 }
@@ -140,7 +151,7 @@ static void vat(struct ctx *x, int line, const char *label, const char *key, con
 static void __attribute__((format(printf, 3, 4)))
 line_err(struct ctx *x, const char *key, const char *fmt, ...)
 {
-    char label[128];
+    char label[16 + SL_MODEL_NAME_MAX];
     va_list ap;
 
     section_label(x, label, sizeof(label));
@@ -149,15 +160,15 @@ line_err(struct ctx *x, const char *key, const char *fmt, ...)
     va_end(ap);
 }
 
-static void __attribute__((format(printf, 4, 5)))
-tenant_err(struct ctx *x, size_t t, int line, const char *fmt, ...)
+static void __attribute__((format(printf, 5, 6)))
+tenant_err(struct ctx *x, size_t t, int line, const char *key, const char *fmt, ...)
 {
     char label[128];
     va_list ap;
 
     snprintf(label, sizeof(label), "[tenant.%s] ", x->c->tenants[t].name);
     va_start(ap, fmt);
-    vat(x, line, label, "key_sha256", fmt, ap);
+    vat(x, line, label, key, fmt, ap);
     va_end(ap);
 }
 
@@ -271,7 +282,7 @@ static void tenant_key(struct ctx *x, const char *name, const char *v)
     if (!d) {
         line_err(x, name,
                  "unknown key (a tenant takes key_sha256, rpm, tpm, token_budget, "
-                 "budget_period)");
+                 "budget_period, models)");
         return;
     }
     if (i != TK_KEYS && tr->seen[i]) {
@@ -340,6 +351,95 @@ static void open_tenant(struct ctx *x, const char *name)
         x->oom = true;
 }
 
+static void model_key(struct ctx *x, const char *name, const char *v)
+{
+    struct model_track *tr = &x->mtrack[x->model];
+    const struct key_def *d;
+    size_t i;
+
+    d = find_key(model_keys, NMKEYS, NULL, name, &i);
+    if (!d) {
+        line_err(x, name, "unknown key (a model takes max_output_tokens)");
+        return;
+    }
+    if (tr->seen[i]) {
+        line_err(x, name, "duplicate key (first set at line %d)", tr->seen[i]);
+        return;
+    }
+    tr->seen[i] = x->lineno;
+    if ((d->flags & F_OPTIONAL) && *v == '\0')
+        return; /* left unset: takes [upstream] max_tokens */
+    apply(x, d, &x->c->models[x->model], v, NULL);
+}
+
+static int add_model(struct ctx *x, const char *name)
+{
+    struct sl_config *c = x->c;
+    struct sl_model_conf *m;
+    struct model_track *tr;
+
+    m = realloc(c->models, (c->nmodels + 1) * sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    c->models = m;
+    tr = realloc(x->mtrack, (c->nmodels + 1) * sizeof(*tr));
+    if (!tr)
+        return -ENOMEM;
+    x->mtrack = tr;
+    m += c->nmodels;
+    tr += c->nmodels;
+    memset(m, 0, sizeof(*m));
+    memset(tr, 0, sizeof(*tr));
+    strcpy(m->name, name);
+    m->from_section = true;
+    tr->header_line = x->lineno;
+    x->model = c->nmodels++;
+    x->sec = SEC_MODEL;
+    return 0;
+}
+
+/* Clients send the name as it is written here, and tenants list it comma-separated. */
+static bool model_name_ok(const char *name)
+{
+    size_t i, n = strlen(name);
+
+    if (n == 0 || n >= SL_MODEL_NAME_MAX)
+        return false;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)name[i] <= ' ' || (unsigned char)name[i] >= 0x7f || name[i] == ',' ||
+            name[i] == ']')
+            return false;
+    return true;
+}
+
+static void open_model(struct ctx *x, const char *name)
+{
+    struct sl_config *c = x->c;
+    size_t i;
+    char q[64];
+
+    if (!model_name_ok(name)) {
+        line_err(x, NULL,
+                 "[model.%s]: a model name is 1-%d printable ASCII characters without blanks, "
+                 "',' or ']'",
+                 printable(name, q), SL_MODEL_NAME_MAX - 1);
+        return;
+    }
+    for (i = 0; i < c->nmodels; i++) {
+        if (strcmp(c->models[i].name, name) == 0) {
+            line_err(x, NULL, "[model.%s]: duplicate model (first at line %d)", name,
+                     x->mtrack[i].header_line);
+            return;
+        }
+    }
+    if (c->nmodels == SL_CONFIG_MAX_MODELS) {
+        line_err(x, NULL, "[model.%s]: too many models (max %d)", name, SL_CONFIG_MAX_MODELS);
+        return;
+    }
+    if (add_model(x, name) < 0)
+        x->oom = true;
+}
+
 /* ---- lexing: our reader hands inih one line at a time ---- */
 
 static char *trim(char *s)
@@ -388,6 +488,10 @@ static void lex_section(struct ctx *x, char *s)
         open_tenant(x, name + 7);
         return;
     }
+    if (strncmp(name, "model.", 6) == 0) {
+        open_model(x, name + 6);
+        return;
+    }
     for (i = 0; i < NSECTIONS; i++) {
         if (strcmp(name, sections[i]) == 0) {
             x->sec = (int)i;
@@ -395,7 +499,9 @@ static void lex_section(struct ctx *x, char *s)
         }
     }
     line_err(x, NULL, "[%s]: unknown section%s", printable(name, q),
-             strcmp(name, "tenant") == 0 ? " (tenants are [tenant.NAME])" : "");
+             strcmp(name, "tenant") == 0  ? " (tenants are [tenant.NAME])"
+             : strcmp(name, "model") == 0 ? " (models are [model.NAME])"
+                                          : "");
 }
 
 static void lex_key(struct ctx *x, char *s, char *out, size_t cap)
@@ -481,6 +587,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
         line_err(x, name, "key outside of any [section]");
     else if (x->sec == SEC_TENANT)
         tenant_key(x, name, value);
+    else if (x->sec == SEC_MODEL)
+        model_key(x, name, value);
     else if (x->sec >= 0)
         main_key(x, name, value);
     return 1;
@@ -557,6 +665,10 @@ static void env_one(struct ctx *x, const char *var)
     word = name + strlen("SLUICE_");
     if (strncasecmp(word, "TENANT_", 7) == 0) {
         env_err(x, name, "tenant sections have no environment override");
+        return;
+    }
+    if (strncasecmp(word, "MODEL_", 6) == 0) {
+        env_err(x, name, "model sections have no environment override");
         return;
     }
     for (i = 0; i < NSECTIONS; i++) {
@@ -695,10 +807,11 @@ static void check_keys_unique(struct ctx *x)
             continue;
         t = refs[k].owner - 1;
         if (refs[k - 1].owner == 0)
-            tenant_err(x, t, x->track[t].key_line[refs[k].k], "same key as [admin] key_sha256");
+            tenant_err(x, t, x->track[t].key_line[refs[k].k], "key_sha256",
+                       "same key as [admin] key_sha256");
         else
-            tenant_err(x, t, x->track[t].key_line[refs[k].k], "same key as [tenant.%s]",
-                       c->tenants[refs[k - 1].owner - 1].name);
+            tenant_err(x, t, x->track[t].key_line[refs[k].k], "key_sha256",
+                       "same key as [tenant.%s]", c->tenants[refs[k - 1].owner - 1].name);
     }
     free(refs);
 }
@@ -711,12 +824,72 @@ static void inherit_limits(struct ctx *x)
 
     for (t = 0; t < c->ntenants; t++) {
         for (i = 0; i < NTKEYS; i++) {
-            if (i == TK_KEYS || x->track[t].set[i])
+            if (!(tenant_keys[i].flags & F_INHERIT) || x->track[t].set[i])
                 continue;
             rel = tenant_keys[i].off - offsetof(struct sl_tenant_conf, limits);
             memcpy((char *)&c->tenants[t] + tenant_keys[i].off, (char *)&c->limits + rel,
                    tenant_keys[i].size);
         }
+    }
+}
+
+/* A name of allowed_models (or model) without a [model.NAME] section: [upstream] serves it,
+ * capped by [upstream] max_tokens.  c->models has room. */
+static void add_plain_model(struct sl_config *c, const char *name)
+{
+    struct sl_model_conf *m = &c->models[c->nmodels];
+
+    if (sl_config_model(c, name))
+        return;
+    memset(m, 0, sizeof(*m));
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    m->max_output_tokens = c->max_tokens;
+    c->nmodels++;
+}
+
+/* The table sl_config_model() searches: the [model.NAME] sections already in c->models, then
+ * allowed_models and model.  -E2BIG when they are more than SL_CONFIG_MAX_MODELS. */
+static int build_models(struct sl_config *c)
+{
+    size_t i, cap = c->nmodels + c->nallowed_models + 1;
+    struct sl_model_conf *m = realloc(c->models, cap * sizeof(*m));
+
+    if (!m)
+        return -ENOMEM;
+    c->models = m;
+    for (i = 0; i < c->nmodels; i++)
+        if (m[i].max_output_tokens == 0) /* unset: 0 is below the key's bounds */
+            m[i].max_output_tokens = c->max_tokens;
+    for (i = 0; i < c->nallowed_models; i++)
+        add_plain_model(c, c->allowed_models[i]);
+    if (c->model)
+        add_plain_model(c, c->model);
+    return c->nmodels > SL_CONFIG_MAX_MODELS ? -E2BIG : 0;
+}
+
+static void check_model_table(struct ctx *x)
+{
+    int r = build_models(x->c);
+
+    if (r == -ENOMEM)
+        x->oom = true;
+    else if (r < 0)
+        blame(x, row_of("upstream", "allowed_models"),
+              "with the [model.NAME] sections that makes %zu models (max %d)", x->c->nmodels,
+              SL_CONFIG_MAX_MODELS);
+}
+
+/* Every model a tenant lists must be one the table has. */
+static void check_tenant_models(struct ctx *x)
+{
+    struct sl_config *c = x->c;
+    char list[SL_MODEL_LIST_MAX], why[WHY_MAX];
+    size_t t;
+
+    for (t = 0; t < c->ntenants; t++) {
+        if (c->tenants[t].models[0] &&
+            sl_model_list_parse(c->tenants[t].models, c, list, why, sizeof(why)) < 0)
+            tenant_err(x, t, x->track[t].seen[TK_MODELS], "models", "%s", why);
     }
 }
 
@@ -727,6 +900,8 @@ static void cross_check(struct ctx *x)
     if (resolve_models(x->c) < 0)
         x->oom = true;
     check_models(x);
+    check_model_table(x);
+    check_tenant_models(x);
     check_metrics_listen(x);
     check_keys_unique(x);
     inherit_limits(x);
@@ -755,7 +930,7 @@ struct sl_config *sl_config_new(void)
 {
     struct sl_config *c = config_defaults();
 
-    if (c && resolve_models(c) < 0) {
+    if (c && (resolve_models(c) < 0 || build_models(c) < 0)) {
         sl_config_free(c);
         return NULL;
     }
@@ -804,6 +979,7 @@ int sl_config_load(const char *path, char *const envp[], struct sl_config **ret,
     free(x.e.s);
     free(x.buf);
     free(x.track);
+    free(x.mtrack);
     free(x.long_value);
     sl_config_free(x.c);
     return r;

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/model_list.h"
 #include "core/redis_url.h"
 #include "core/secret.h"
 
@@ -339,8 +340,9 @@ int set_models(const struct key_def *d, void *base, const char *v, char *why)
         char one[256];
         len = items[k].n;
         snprintf(one, sizeof(one), "%.*s", (int)len, items[k].s);
-        if (len > 128 || check_model(one, &len, reason) < 0) {
-            snprintf(why, WHY_MAX, "model %zu: %.150s", k + 1, len > 128 ? "too long" : reason);
+        if (len >= SL_MODEL_NAME_MAX || check_model(one, &len, reason) < 0) {
+            snprintf(why, WHY_MAX, "model %zu: %.150s", k + 1,
+                     len >= SL_MODEL_NAME_MAX ? "too long" : reason);
             return -EINVAL;
         }
         if (items_dup(items, k)) {
@@ -450,6 +452,18 @@ int set_tenant_key(const struct key_def *d, void *base, const char *v, char *why
         return -EINVAL;
     }
     memcpy(t->key_sha256[t->nkeys++], h, sizeof(h));
+    return 0;
+}
+
+/* A tenant's models, canonical "a,b".  Whether each is configured is known only once every
+ * [model.NAME] section is read: the reader checks that afterwards. */
+int set_model_list(const struct key_def *d, void *base, const char *v, char *why)
+{
+    char list[SL_MODEL_LIST_MAX];
+
+    if (sl_model_list_parse(v, NULL, list, why, WHY_MAX) < 0)
+        return -EINVAL;
+    memcpy((char *)base + d->off, list, sizeof(list));
     return 0;
 }
 
