@@ -38,18 +38,8 @@ static int refuse(struct sl_v1_problem *p, int status, const char *param, const 
     return -EINVAL;
 }
 
-static bool is_allowed(const struct sl_config *cfg, const char *model)
-{
-    size_t i;
-
-    for (i = 0; i < cfg->nallowed_models; i++)
-        if (strcmp(cfg->allowed_models[i], model) == 0)
-            return true;
-    return cfg->nallowed_models == 0 && strcmp(cfg->model, model) == 0;
-}
-
-/* max_tokens / max_completion_tokens: absent gets the cap, larger is refused. */
-static int apply_token_cap(json_t *root, const struct sl_config *cfg, struct sl_v1_problem *p)
+/* max_tokens / max_completion_tokens: absent gets the model's cap, larger is refused. */
+static int apply_token_cap(json_t *root, unsigned cap, struct sl_v1_problem *p)
 {
     static const char *const names[] = { "max_tokens", "max_completion_tokens" };
     bool seen = false;
@@ -64,12 +54,12 @@ static int apply_token_cap(json_t *root, const struct sl_config *cfg, struct sl_
         if (!json_is_integer(t) || json_integer_value(t) < 1)
             return refuse(p, 400, names[i], "invalid_value",
                           "Invalid '%s': expected a positive integer.", names[i]);
-        if (json_integer_value(t) > (json_int_t)cfg->max_tokens)
+        if (json_integer_value(t) > (json_int_t)cap)
             return refuse(p, 400, names[i], "max_tokens_too_large",
                           "'%s' is %lld; this gateway allows at most %u.", names[i],
-                          (long long)json_integer_value(t), cfg->max_tokens);
+                          (long long)json_integer_value(t), cap);
     }
-    if (!seen && json_object_set_new(root, "max_tokens", json_integer(cfg->max_tokens)) < 0)
+    if (!seen && json_object_set_new(root, "max_tokens", json_integer(cap)) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -78,7 +68,7 @@ static int apply_token_cap(json_t *root, const struct sl_config *cfg, struct sl_
  * max_completion_tokens (OpenAI reads the latter when both are sent; the larger bounds
  * either reading).  apply_token_cap() has checked both against the cap and injected the cap
  * when neither was sent. */
-static uint64_t completion_limit(json_t *root, const struct sl_config *cfg)
+static uint64_t completion_limit(json_t *root, unsigned cap)
 {
     static const char *const names[] = { "max_tokens", "max_completion_tokens" };
     uint64_t limit = 0;
@@ -91,13 +81,13 @@ static uint64_t completion_limit(json_t *root, const struct sl_config *cfg)
             (uint64_t)json_integer_value(t) > limit)
             limit = (uint64_t)json_integer_value(t);
     }
-    return limit ? limit : cfg->max_tokens;
+    return limit ? limit : cap;
 }
 
 /* SPEC §4's upper bound: every byte of the client's body counts as a prompt token (more than
  * the messages' text, never less), plus a fixed overhead per message and per image part,
  * plus n times the (capped) completion limit. */
-static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *cfg)
+static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *cfg, unsigned cap)
 {
     json_t *msgs = json_object_get(root, "messages"), *m, *part, *n;
     struct sl_quota_estimate e = {
@@ -105,7 +95,7 @@ static uint64_t estimate(json_t *root, size_t body_len, const struct sl_config *
         .per_message_tokens = cfg->message_overhead_tokens,
         .image_tokens = cfg->image_tokens,
         .n = 1,
-        .max_tokens = completion_limit(root, cfg),
+        .max_tokens = completion_limit(root, cap),
     };
     size_t i, j;
 
@@ -132,6 +122,7 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg, struct s
                  struct sl_v1_problem *p)
 {
     json_t *model = json_object_get(root, "model"), *n = json_object_get(root, "n");
+    const struct sl_model_conf *conf;
     bool changed = false;
     int r;
 
@@ -139,7 +130,7 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg, struct s
         memchr(json_string_value(model), '\0', json_string_length(model)))
         return refuse(p, 400, "model", "missing_model", "You must provide a model parameter.");
     snprintf(out->model, sizeof(out->model), "%s", json_string_value(model));
-    if (!is_allowed(cfg, out->model))
+    if (!(conf = sl_config_model(cfg, out->model)))
         return refuse(p, 404, "model", "model_not_found",
                       "The model `%.120s` does not exist or you do not have access to it.",
                       out->model);
@@ -147,9 +138,9 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg, struct s
         (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > SL_V1_N_MAX))
         return refuse(p, 400, "n", "invalid_value",
                       "Invalid 'n': expected an integer from 1 to %d.", SL_V1_N_MAX);
-    if ((r = apply_token_cap(root, cfg, p)) < 0)
+    if ((r = apply_token_cap(root, conf->max_output_tokens, p)) < 0)
         return r;
-    out->reservation = estimate(root, len, cfg);
+    out->reservation = estimate(root, len, cfg, conf->max_output_tokens);
     out->stream = json_is_true(json_object_get(root, "stream"));
     r = sl_v1_include_usage_json(root, &changed, &out->client_asked_usage);
     if (r == -ENOMEM)
@@ -382,24 +373,25 @@ static void top_level_edits(struct edits *ed, const char *raw, struct sl_json_sp
         add_member(ed, raw, root, tail);
 }
 
-/* model, n and the two limits as check() and apply_token_cap() accept them; false for
- * anything they refuse. */
-static bool fast_checks(const struct fields *f, const struct sl_config *cfg,
-                        struct sl_v1_request *out, int64_t *n, int64_t *mt, int64_t *mct)
+/* model, n and the two limits as check() and apply_token_cap() accept them; the model's cap,
+ * or 0 for anything they refuse. */
+static unsigned fast_checks(const struct fields *f, const struct sl_config *cfg,
+                            struct sl_v1_request *out, int64_t *n, int64_t *mt, int64_t *mct)
 {
     struct sl_json_span model = f->v[F_MODEL];
+    const struct sl_model_conf *conf;
     size_t model_len;
 
     if (sl_json_type_of(model) != SL_JSON_STRING || model.len > sizeof(out->model) ||
         !sl_json_str_decode(model, out->model, sizeof(out->model), &model_len) ||
-        !is_allowed(cfg, out->model))
-        return false;
+        !(conf = sl_config_model(cfg, out->model)))
+        return 0;
     *n = 1;
     if (!is_unset(f->v[F_N]) && (!sl_json_int(f->v[F_N], n) || *n < 1 || *n > SL_V1_N_MAX))
-        return false;
-    *mt = fast_limit(f->v[F_MAX_TOKENS], cfg->max_tokens);
-    *mct = fast_limit(f->v[F_MAX_COMPLETION_TOKENS], cfg->max_tokens);
-    return *mt >= 0 && *mct >= 0;
+        return 0;
+    *mt = fast_limit(f->v[F_MAX_TOKENS], conf->max_output_tokens);
+    *mct = fast_limit(f->v[F_MAX_COMPLETION_TOKENS], conf->max_output_tokens);
+    return *mt >= 0 && *mct >= 0 ? conf->max_output_tokens : 0;
 }
 
 /* check() without a tree, for the bodies it accepts: the client's bytes go upstream as they
@@ -417,21 +409,21 @@ static int fast_parse(const char *raw, size_t len, const struct sl_config *cfg,
         .image_tokens = cfg->image_tokens,
     };
     int64_t n, mt, mct;
+    unsigned cap;
 
     if (sl_json_scan(raw, len, SL_JSON_REJECT_DUPLICATES, &root, field_names, f.v, F_COUNT) !=
         SL_JSON_OBJECT)
         return 1;
-    if (!fast_checks(&f, cfg, out, &n, &mt, &mct))
+    if (!(cap = fast_checks(&f, cfg, out, &n, &mt, &mct)))
         return 1;
     opts = f.v[F_STREAM_OPTIONS];
     out->stream = sl_json_type_of(f.v[F_STREAM]) == SL_JSON_TRUE;
     if (out->stream && !fast_include_usage(&ed, raw, opts, &out->client_asked_usage))
         return 1;
-    top_level_edits(&ed, raw, root, &f, mt == 0 && mct == 0, out->stream && !opts.p,
-                    cfg->max_tokens);
+    top_level_edits(&ed, raw, root, &f, mt == 0 && mct == 0, out->stream && !opts.p, cap);
     sort_edits(&ed);
     e.n = (uint64_t)n;
-    e.max_tokens = mt > mct ? (uint64_t)mt : mct > 0 ? (uint64_t)mct : cfg->max_tokens;
+    e.max_tokens = mt > mct ? (uint64_t)mt : mct > 0 ? (uint64_t)mct : cap;
     count_messages(f.v[F_MESSAGES], &e);
     out->reservation = sl_quota_estimate_tokens(&e);
     return apply_edits(raw, len, &ed, out);

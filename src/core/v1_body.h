@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* v1_body.h - the pure part of POST /v1/chat/completions (SPEC §3.3): check the client's body
- * (model allow-list, n, the max_tokens cap), build what goes upstream (the cap injected when
- * absent, stream_options.include_usage on streams) and estimate the reservation (SPEC §4).
+/* v1_body.h - the pure part of POST /v1/chat/completions (SPEC §3.3, §10): check the client's
+ * body (a configured model, sl_config_model(); n; the model's max_output_tokens cap), build
+ * what goes upstream (the cap injected when absent, stream_options.include_usage on streams)
+ * and estimate the reservation (SPEC §4).  A tenant's own model list is the route's check.
  * jansson and the one-pass scanner; no I/O, no logging.  The route (v1_chat.c) and the
  * fuzzer call it. */
 #ifndef SL_V1_BODY_H
