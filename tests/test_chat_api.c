@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -1745,6 +1746,87 @@ Test(v1_body, either_limit_over_the_cap_is_refused)
     for (size_t i = 0; i < NCASES(bodies); i++) {
         cr_assert_eq(sl_v1_parse(bodies[i], strlen(bodies[i]), cfg, &req, &p), -EINVAL);
         cr_assert_str_eq(p.code, "max_tokens_too_large");
+    }
+    sl_config_free(cfg);
+}
+
+/* A configuration whose models have caps of their own (SPEC §10): big above [upstream]
+ * max_tokens (400), small below it; gpt-4o-mini has no section and keeps 400. */
+static struct sl_config *v1_config_with_models(void)
+{
+    char path[] = "/tmp/sl_test_v1_body_XXXXXX";
+    static const char text[] = "[model.big]\nmax_output_tokens = 2000\n"
+                               "[model.small]\nmax_output_tokens = 50\n";
+    char *envp[] = { NULL }, *errs = NULL;
+    struct sl_config *cfg = NULL;
+    int fd = mkstemp(path);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+    close(fd);
+    cr_assert_eq(sl_config_load(path, envp, &cfg, &errs), 0, "%s", errs ? errs : "");
+    unlink(path);
+    return cfg;
+}
+
+struct v1_cap_case {
+    char body[160];
+    int status;     /* 0 accepted, else the refusal's status */
+    char code[32];  /* of the refusal */
+    uint64_t limit; /* accepted: the completion limit reserved */
+    char sent[32];  /* accepted: in the upstream body */
+};
+
+ParameterizedTestParameters(v1_body, the_cap_is_the_models)
+{
+    static struct v1_cap_case cases[] = {
+        { "{\"model\":\"big\",\"messages\":[]}", 0, "", 2000, "\"max_tokens\":2000" },
+        { "{\"model\":\"big\",\"max_tokens\":null,\"messages\":[]}", 0, "", 2000,
+          "\"max_tokens\":2000" },
+        { "{\"model\":\"big\",\"max_tokens\":1500,\"messages\":[]}", 0, "", 1500,
+          "\"max_tokens\":1500" },
+        { "{\"model\":\"big\",\"max_completion_tokens\":2000,\"messages\":[]}", 0, "", 2000,
+          "\"max_completion_tokens\":2000" },
+        { "{\"model\":\"big\",\"max_completion_tokens\":2001,\"messages\":[]}", 400,
+          "max_tokens_too_large", 0, "" },
+        { "{\"model\":\"small\",\"messages\":[]}", 0, "", 50, "\"max_tokens\":50" },
+        { "{\"model\":\"small\",\"max_tokens\":51,\"messages\":[]}", 400, "max_tokens_too_large", 0,
+          "" },
+        { "{\"model\":\"small\",\"max_tokens\":10,\"max_completion_tokens\":51,\"messages\":[]}",
+          400, "max_tokens_too_large", 0, "" },
+        { "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", 0, "", 400, "\"max_tokens\":400" },
+        { "{\"model\":\"gpt-4o-mini\",\"max_tokens\":401,\"messages\":[]}", 400,
+          "max_tokens_too_large", 0, "" },
+        { "{\"model\":\"gpt-4o\",\"messages\":[]}", 404, "model_not_found", 0, "" },
+        { "{\"model\":\"bi\",\"messages\":[]}", 404, "model_not_found", 0, "" },
+    };
+    return cr_make_param_array(struct v1_cap_case, cases, NCASES(cases));
+}
+
+/* Both parse paths: the one-pass splice and the jansson tree it falls back on. */
+ParameterizedTest(struct v1_cap_case *c, v1_body, the_cap_is_the_models)
+{
+    int (*const parse[])(const char *, size_t, const struct sl_config *, struct sl_v1_request *,
+                         struct sl_v1_problem *) = { sl_v1_parse, sl_v1_parse_tree };
+    struct sl_config *cfg = v1_config_with_models();
+    struct sl_v1_request req;
+    struct sl_v1_problem p;
+    size_t len = strlen(c->body), i;
+
+    for (i = 0; i < NCASES(parse); i++) {
+        int r = parse[i](c->body, len, cfg, &req, &p);
+
+        if (c->status) {
+            cr_assert_eq(r, -EINVAL, "%s (path %zu)", c->body, i);
+            cr_assert_eq(p.status, c->status, "%s (path %zu)", c->body, i);
+            cr_assert_str_eq(p.code, c->code, "%s (path %zu)", c->body, i);
+            continue;
+        }
+        cr_assert_eq(r, 0, "%s (path %zu): %s", c->body, i, p.message);
+        cr_assert_eq(req.reservation, len + c->limit, "%s (path %zu): %llu", c->body, i,
+                     (unsigned long long)req.reservation);
+        cr_assert_not_null(strstr(req.body, c->sent), "%s (path %zu): %s", c->body, i, req.body);
+        sl_v1_request_done(&req);
     }
     sl_config_free(cfg);
 }

@@ -20,6 +20,9 @@
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define HEX_C "0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789ABCDEF"
+#define NAME32 "abcdefghijklmnopqrstuvwxyz-._:/@"
+#define NAME127 NAME32 NAME32 NAME32 "abcdefghijklmnopqrstuvwxyz-._:/"
+#define NAME128 NAME32 NAME32 NAME32 NAME32
 
 static char dir[64];
 static char conf_path[128];
@@ -193,6 +196,14 @@ static void assert_spec_defaults(const struct sl_config *c)
     for (st = 0; st < 7; st++)
         cr_assert(c->retry_status[retry[st]], "%d", retry[st]);
     cr_assert_eq(c->max_response_bytes, 10485760);
+    cr_assert_eq(c->stream_idle_ms, 120000);
+    cr_assert_eq(c->nmodels, 1);
+    cr_assert_str_eq(c->models[0].name, "gpt-4o-mini");
+    cr_assert_eq(c->models[0].max_output_tokens, 400);
+    cr_assert_not(c->models[0].from_section);
+    cr_assert_not(c->allow_background);
+    cr_assert_eq(c->response_ttl_s, 2592000);
+    cr_assert_eq(c->max_responses, 65536);
     cr_assert_eq(c->auth_mode, SL_AUTH_KEYS);
     cr_assert_eq(c->limits.rpm, 60);
     cr_assert_eq(c->limits.tpm, 40000);
@@ -273,11 +284,15 @@ static const struct kv all_keys[] = {
     { "upstream", "allowed_models", "gpt-4o, gpt-4o-mini,o3-mini" },
     { "upstream", "request_timeout_ms", "60000" },
     { "upstream", "attempt_timeout_ms", "25000" },
+    { "upstream", "stream_idle_ms", "90000" },
     { "upstream", "max_attempts", "5" },
     { "upstream", "backoff_base_ms", "100" },
     { "upstream", "backoff_max_ms", "2000" },
     { "upstream", "retry_statuses", "429, 503" },
     { "upstream", "max_response_bytes", "2048" },
+    { "v1", "allow_background", "true" },
+    { "v1", "response_ttl_s", "86400" },
+    { "v1", "max_responses", "2048" },
     { "auth", "mode", "none" },
     { "limits", "rpm", "0" },
     { "limits", "tpm", "123456789012" },
@@ -373,6 +388,13 @@ static void assert_all_keys(const struct sl_config *c)
     cr_assert_eq(n, 2);
     cr_assert(c->retry_status[429] && c->retry_status[503]);
     cr_assert_eq(c->max_response_bytes, 2048);
+    cr_assert_eq(c->stream_idle_ms, 90000);
+    cr_assert(c->allow_background);
+    cr_assert_eq(c->response_ttl_s, 86400);
+    cr_assert_eq(c->max_responses, 2048);
+    cr_assert_eq(c->nmodels, 3);
+    cr_assert_str_eq(c->models[2].name, "o3-mini");
+    cr_assert_eq(c->models[2].max_output_tokens, 1000);
     cr_assert_eq(c->auth_mode, SL_AUTH_NONE);
     cr_assert_eq(c->limits.rpm, 0);
     cr_assert_eq(c->limits.tpm, 123456789012LL);
@@ -541,6 +563,7 @@ ParameterizedTestParameters(config, bad_value)
         { "upstream", "model", "gpt 4o", "printable ASCII" },
         { "upstream", "model", "\"gpt-4o\"", "quotes are not removed" },
         { "upstream", "model", "", "must not be empty" },
+        { "upstream", "model", NAME128, "too long: 128 bytes (max 127)" },
         { "upstream", "system_prompt", "caf\xe9", "not valid UTF-8 (at byte 4)" },
         { "upstream", "system_prompt", "\xed\xa0\x80", "not valid UTF-8" },
         { "upstream", "system_prompt", "a\tb", "control characters" },
@@ -560,12 +583,22 @@ ParameterizedTestParameters(config, bad_value)
         { "upstream", "allowed_models", "gpt-4o-mini,,x", "empty item 2" },
         { "upstream", "allowed_models", "gpt-4o-mini,gpt-4o-mini", "listed twice" },
         { "upstream", "allowed_models", "gpt-4o-mini,a b", "model 2: a model name" },
+        { "upstream", "allowed_models", "gpt-4o-mini," NAME128, "model 2: too long" },
+        { "upstream", "stream_idle_ms", "0", "0 is out of range 1..3600000" },
+        { "upstream", "stream_idle_ms", "3600001", "out of range 1..3600000" },
         { "upstream", "max_attempts", "11", "out of range 1..10" },
         { "upstream", "retry_statuses", "99", "'99' is not a status 100..599" },
         { "upstream", "retry_statuses", "600", "is not a status" },
         { "upstream", "retry_statuses", "429,429", "429 is listed twice" },
         { "upstream", "retry_statuses", "429;503", "is not a status" },
         { "upstream", "max_response_bytes", "100", "out of range" },
+        { "v1", "allow_background", "sometimes", "expected true/false" },
+        { "v1", "allow_background", "", "expected true/false" },
+        { "v1", "response_ttl_s", "59", "59 is out of range 60..315360000" },
+        { "v1", "response_ttl_s", "315360001", "out of range 60..315360000" },
+        { "v1", "response_ttl_s", "30d", "not a decimal integer" },
+        { "v1", "max_responses", "1023", "1023 is out of range 1024..16777216" },
+        { "v1", "max_responses", "16777217", "out of range 1024..16777216" },
         { "auth", "mode", "maybe", "expected one of keys, none: 'maybe'" },
         { "limits", "rpm", "", "missing value" },
         { "limits", "tpm", "1000000000000001", "out of range 0..1000000000000000" },
@@ -616,6 +649,9 @@ ParameterizedTestParameters(config, bad_value_env)
         { "upstream", "model", "", "must not be empty" },
         { "upstream", "system_prompt", "line1\nline2", "control characters" },
         { "limits", "budget_period", "week", "expected one of" },
+        { "v1", "allow_background", "maybe", "expected true/false" },
+        { "v1", "response_ttl_s", "59", "out of range 60..315360000" },
+        { "v1", "max_responses", "0", "out of range 1024..16777216" },
         { "admin", "key_sha256", "xyz", "expected 64 hex digits" },
         { "redis", "url", "redis://:hunter2@", "has no host name" },
     };
@@ -944,18 +980,31 @@ Test(config, env_first_entry_wins_like_getenv)
 
 Test(config, env_unknown_names)
 {
-    char *envp[] = { "SLUICE_SERVER_WORKRES=4", "SLUICE_CONFIG=/etc/x.conf", "SLUICE_FOO=1",
-                     "SLUICE_TENANT_A_RPM=5",   "SLUICE_upstream_model=x",   "SLUICE_LOG_=1",
-                     "SLUICE_NOEQUALS",         "XSLUICE_SERVER_WORKERS=0",  NULL };
+    char *envp[] = { "SLUICE_SERVER_WORKRES=4",
+                     "SLUICE_CONFIG=/etc/x.conf",
+                     "SLUICE_FOO=1",
+                     "SLUICE_TENANT_A_RPM=5",
+                     "SLUICE_MODEL_X_MAX_OUTPUT_TOKENS=5",
+                     "SLUICE_V1_TTL=5",
+                     "SLUICE_upstream_model=x",
+                     "SLUICE_LOG_=1",
+                     "SLUICE_NOEQUALS",
+                     "XSLUICE_SERVER_WORKERS=0",
+                     NULL };
     char *errs = load_bad("", envp);
 
     cr_assert(has_line_prefix(errs, "env SLUICE_SERVER_WORKRES: unknown setting"), "%s", errs);
     cr_assert(has_line_prefix(errs, "env SLUICE_TENANT_A_RPM: tenant sections have no "
                                     "environment override"),
               "%s", errs);
+    cr_assert(has_line_prefix(errs, "env SLUICE_MODEL_X_MAX_OUTPUT_TOKENS: model sections have "
+                                    "no environment override"),
+              "%s", errs);
+    cr_assert(has_line_prefix(errs, "env SLUICE_V1_TTL: unknown setting: [v1] has no such key"),
+              "%s", errs);
     cr_assert(has_line_prefix(errs, "env SLUICE_upstream_model: unknown setting"), "%s", errs);
     cr_assert(has_line_prefix(errs, "env SLUICE_LOG_: unknown setting"), "%s", errs);
-    cr_assert_eq(count_lines(errs), 4, "%s", errs);
+    cr_assert_eq(count_lines(errs), 6, "%s", errs);
     free(errs);
 }
 
@@ -1125,6 +1174,202 @@ Test(config, auth_keys_with_no_tenants_is_fine)
     cr_assert_eq(c->ntenants, 0);
     cr_assert_not(c->has_admin_key);
     sl_config_free(c);
+}
+
+/* ---- models ---- */
+
+/* Sections first in file order, then allowed_models and model without one; an unset cap is
+ * [upstream] max_tokens as the environment leaves it. */
+Test(config, model_table_from_sections_and_allowed_models)
+{
+    const char *text = "[model.big]\nmax_output_tokens = 9000\n"
+                       "[upstream]\nallowed_models = o3, gpt-4o-mini, big\nmax_tokens = 500\n"
+                       "[model.plain]\n"
+                       "[model." NAME127 "]\nmax_output_tokens =\n";
+    char *envp[] = { "SLUICE_UPSTREAM_MAX_TOKENS=700", NULL };
+    static const struct {
+        const char *name;
+        unsigned cap;
+        bool from_section;
+    } want[] = {
+        { "big", 9000, true }, { "plain", 700, true },        { NAME127, 700, true },
+        { "o3", 700, false },  { "gpt-4o-mini", 700, false },
+    };
+    struct sl_config *c = load_ok(text, envp);
+    size_t i;
+
+    cr_assert_eq(c->nmodels, sizeof(want) / sizeof(want[0]));
+    for (i = 0; i < c->nmodels; i++) {
+        cr_assert_str_eq(c->models[i].name, want[i].name);
+        cr_assert_eq(c->models[i].max_output_tokens, want[i].cap, "%s", want[i].name);
+        cr_assert_eq(c->models[i].from_section, want[i].from_section, "%s", want[i].name);
+        cr_assert_eq(sl_config_model(c, want[i].name), &c->models[i]);
+    }
+    cr_assert_null(sl_config_model(c, "gpt-4o"));
+    cr_assert_null(sl_config_model(c, "bi"));
+    cr_assert_null(sl_config_model(c, ""));
+    sl_config_free(c);
+}
+
+Test(config, model_named_by_model_only)
+{
+    struct sl_config *c = load_ok("[upstream]\nmodel = o3-mini\nmax_tokens = 12\n"
+                                  "[model.gpt-4o-mini]\nmax_output_tokens = 1000000\n",
+                                  no_env);
+
+    cr_assert_eq(c->nmodels, 2);
+    cr_assert_eq(sl_config_model(c, "gpt-4o-mini")->max_output_tokens, 1000000);
+    cr_assert(sl_config_model(c, "gpt-4o-mini")->from_section);
+    cr_assert_eq(sl_config_model(c, "o3-mini")->max_output_tokens, 12);
+    cr_assert_not(sl_config_model(c, "o3-mini")->from_section);
+    sl_config_free(c);
+}
+
+Test(config, model_problems)
+{
+    const char *text = "[model.a]\n"                   /* 1 */
+                       "max_output_tokens = 0\n"       /* 2 */
+                       "max_output_tokens = 5\n"       /* 3 */
+                       "upstreams = x:1\n"             /* 4: not yet */
+                       "deployment.x = y\n"            /* 5: not yet */
+                       "price_input = 0.15\n"          /* 6: not yet */
+                       "[model.a]\n"                   /* 7 */
+                       "max_output_tokens = 5\n"       /* 8: skipped with its section */
+                       "[model.]\n"                    /* 9 */
+                       "[model.a b]\n"                 /* 10 */
+                       "[model.a,b]\n"                 /* 11 */
+                       "[model." NAME128 "]\n"         /* 12 */
+                       "[model.caf\xc3\xa9]\n"         /* 13 */
+                       "[model]\n"                     /* 14 */
+                       "[model.b]\n"                   /* 15 */
+                       "max_output_tokens = 1000001\n" /* 16 */
+                       "[model.c]\n"                   /* 17 */
+                       "max_output_tokens = lots\n";   /* 18 */
+    char *errs = load_bad(text, no_env);
+
+    assert_err_at(errs, 2, "[model.a] max_output_tokens: ", "0 is out of range 1..1000000");
+    assert_err_at(errs, 3, "[model.a] max_output_tokens: ", "duplicate key (first set at line 2)");
+    assert_err_at(errs, 4, "[model.a] upstreams: ", "unknown key");
+    assert_err_at(errs, 5, "[model.a] deployment.x: ", "unknown key");
+    assert_err_at(errs, 6, "[model.a] price_input: ", "unknown key");
+    assert_err_at(errs, 7, "[model.a]: ", "duplicate model (first at line 1)");
+    assert_err_at(errs, 9, "[model.]: ", "a model name is 1-127 printable ASCII characters");
+    assert_err_at(errs, 10, "[model.a b]: ", "a model name is 1-127");
+    assert_err_at(errs, 11, "[model.a,b]: ", "a model name is 1-127");
+    assert_err_at(errs, 12, "[model.abcdefghij", "a model name is 1-127");
+    assert_err_at(errs, 13, "[model.caf??]: ", "a model name is 1-127");
+    assert_err_at(errs, 14, "[model]: ", "unknown section (models are [model.NAME])");
+    assert_err_at(errs, 16, "[model.b] max_output_tokens: ", "out of range 1..1000000");
+    assert_err_at(errs, 18, "[model.c] max_output_tokens: ", "not a decimal integer: 'lots'");
+    cr_assert_eq(count_lines(errs), 14, "%s", errs);
+    free(errs);
+}
+
+/* n [model.mN] sections, then text. */
+static char *model_sections(size_t n, const char *text)
+{
+    size_t cap = n * 32 + strlen(text) + 1, used = 0, i;
+    char *s = malloc(cap);
+
+    cr_assert_not_null(s);
+    for (i = 0; i < n; i++)
+        used += (size_t)snprintf(s + used, cap - used, "[model.m%zu]\n", i);
+    snprintf(s + used, cap - used, "%s", text);
+    return s;
+}
+
+Test(config, model_count_limit)
+{
+    char *text = model_sections(SL_CONFIG_MAX_MODELS - 1, "[model.gpt-4o-mini]\n"), *errs;
+    struct sl_config *c = load_ok(text, no_env);
+
+    cr_assert_eq(c->nmodels, SL_CONFIG_MAX_MODELS);
+    sl_config_free(c);
+    free(text);
+    text = model_sections(SL_CONFIG_MAX_MODELS - 1, "[model.gpt-4o-mini]\n[model.one-more]\n");
+    errs = load_bad(text, no_env);
+    assert_err_at(errs, SL_CONFIG_MAX_MODELS + 1,
+                  "[model.one-more]: ", "too many models (max 256)");
+    cr_assert_eq(count_lines(errs), 1, "%s", errs);
+    free(errs);
+    free(text);
+    /* allowed_models count too: gpt-4o-mini would be the 257th */
+    text = model_sections(SL_CONFIG_MAX_MODELS, "");
+    errs = load_bad(text, no_env);
+    cr_assert(strstr(errs, ": [upstream] allowed_models: with the [model.NAME] sections that makes "
+                           "257 models (max 256)"),
+              "%s", errs);
+    cr_assert_eq(count_lines(errs), 1, "%s", errs);
+    free(errs);
+    free(text);
+}
+
+Test(config, tenant_models)
+{
+    const char *text = "[limits]\nrpm = 7\n"
+                       "[upstream]\nallowed_models = gpt-4o-mini, o3\n"
+                       "[tenant.a]\nmodels =  late ,gpt-4o-mini,   late\n"
+                       "[tenant.b]\nmodels =\n"
+                       "[tenant.c]\n"
+                       "[model.late]\n";
+    struct sl_config *c = load_ok(text, no_env);
+
+    cr_assert_eq(c->ntenants, 3);
+    cr_assert_str_eq(c->tenants[0].models, "late,gpt-4o-mini");
+    cr_assert_str_eq(c->tenants[1].models, "");
+    cr_assert_str_eq(c->tenants[2].models, "");
+    cr_assert_eq(c->tenants[0].limits.rpm, 7); /* a models list does not stop inheriting */
+    sl_config_free(c);
+}
+
+Test(config, tenant_model_problems)
+{
+    const char *text = "[tenant.a]\n"                 /* 1 */
+                       "models = gpt-4o-mini, nope\n" /* 2 */
+                       "[tenant.b]\n"                 /* 3 */
+                       "models = gpt-4o-mini,,o3\n"   /* 4 */
+                       "[tenant.c]\n"                 /* 5 */
+                       "models = gpt-4o-mini\n"       /* 6 */
+                       "models = gpt-4o-mini\n"       /* 7 */
+                       "[tenant.d]\n"                 /* 8 */
+                       "models = a b\n"               /* 9 */
+                       "[tenant.e]\n"                 /* 10 */
+                       "models = " NAME128 "\n";      /* 11 */
+    char *errs = load_bad(text, no_env);
+
+    assert_err_at(errs, 2, "[tenant.a] models: ", "model 'nope' is not configured");
+    assert_err_at(errs, 4, "[tenant.b] models: ", "empty model name");
+    assert_err_at(errs, 7, "[tenant.c] models: ", "duplicate key (first set at line 6)");
+    assert_err_at(errs, 9, "[tenant.d] models: ", "not printable ASCII");
+    assert_err_at(errs, 11, "[tenant.e] models: ", "longer than 127 bytes");
+    cr_assert_eq(count_lines(errs), 5, "%s", errs);
+    free(errs);
+}
+
+/* The canonical list must fit the tenant record: 8 names of 127 bytes do, 9 do not. */
+Test(config, tenant_models_length)
+{
+    char names[9][SL_MODEL_NAME_MAX], *list, *text, *errs;
+    struct sl_config *c;
+    size_t i;
+
+    for (i = 0; i < 9; i++)
+        snprintf(names[i], sizeof(names[i]), "%zu%.126s", i, NAME127);
+    list = xprintf("%s, %s, %s, %s, %s, %s, %s, %s", names[0], names[1], names[2], names[3],
+                   names[4], names[5], names[6], names[7]);
+    text = xprintf("[upstream]\nallowed_models = gpt-4o-mini, %s\n[tenant.t]\nmodels = %s\n", list,
+                   list);
+    c = load_ok(text, no_env);
+    cr_assert_eq(strlen(c->tenants[0].models), SL_MODEL_LIST_MAX - 1);
+    sl_config_free(c);
+    free(text);
+    text = xprintf("[tenant.t]\nmodels = %s, %s\n", list, names[8]);
+    errs = load_bad(text, no_env);
+    assert_err_at(errs, 2, "[tenant.t] models: ", "longer than 1023 bytes");
+    cr_assert_eq(count_lines(errs), 1, "%s", errs);
+    free(errs);
+    free(text);
+    free(list);
 }
 
 /* ---- listen addresses ---- */
