@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_config.c - libFuzzer target: the input as a whole sluice.conf (through a temporary
  * file, as the master reads it), again with its SLUICE_* lines as the environment, and as one
- * listen value, checking what a loaded configuration promises and that every reported problem
- * names where it is. */
+ * listen value, checking what a loaded configuration promises (the model table and tenants'
+ * model lists included) and that every reported problem names where it is. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/model_list.h"
 
 /* Environment entries taken from the input, at most. */
 #define ENV_MAX 16
@@ -55,6 +56,30 @@ static void check_listen(const struct sl_listen_spec *l)
     }
 }
 
+/* Every model a client may name is in the table with a cap in bounds; every tenant's list is
+ * canonical already and names only those. */
+static void check_models(const struct sl_config *c)
+{
+    char list[SL_MODEL_LIST_MAX], why[256];
+    size_t i;
+
+    if (c->nmodels == 0 || c->nmodels > SL_CONFIG_MAX_MODELS || !sl_config_model(c, c->model))
+        abort();
+    for (i = 0; i < c->nmodels; i++)
+        if (c->models[i].name[0] == '\0' ||
+            !memchr(c->models[i].name, '\0', sizeof(c->models[i].name)) ||
+            c->models[i].max_output_tokens < 1 || c->models[i].max_output_tokens > 1000000 ||
+            sl_config_model(c, c->models[i].name) != &c->models[i])
+            abort();
+    for (i = 0; i < c->nallowed_models; i++)
+        if (!sl_config_model(c, c->allowed_models[i]))
+            abort();
+    for (i = 0; i < c->ntenants; i++)
+        if (sl_model_list_parse(c->tenants[i].models, c, list, why, sizeof(why)) != 0 ||
+            strcmp(list, c->tenants[i].models) != 0)
+            abort();
+}
+
 static void check_config(const struct sl_config *c)
 {
     size_t i;
@@ -73,6 +98,7 @@ static void check_config(const struct sl_config *c)
         model_allowed |= strcmp(c->allowed_models[i], c->model) == 0;
     if (!model_allowed)
         abort();
+    check_models(c);
     for (i = 0; i < c->ntenants; i++)
         if (c->tenants[i].name[0] == '\0' ||
             !memchr(c->tenants[i].name, '\0', sizeof(c->tenants[i].name)) ||

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_v1_request.c - libFuzzer target: a /v1/chat/completions body through sl_v1_parse()
  * (src/v1_body.c), the checks the route makes before going upstream.  An accepted body must
- * come out as one JSON object without duplicates, with the cap applied, include_usage settled
- * (a second rewrite changes nothing), and a reservation that covers every byte of the body
- * plus n times the completion limit.  A refused one must carry an OpenAI-shaped reason.  The
+ * come out as one JSON object without duplicates, with its model's cap applied, include_usage
+ * settled (a second rewrite changes nothing), and a reservation that covers every byte of the
+ * body plus n times the completion limit.  A refused one must carry an OpenAI-shaped reason.  The
  * raw-bytes sl_v1_include_usage() must agree with the parsed rewrite, and the one-pass path
  * with the jansson tree path it falls back on. */
 #ifdef HAVE_CONFIG_H
@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -24,23 +25,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct sl_config *cfg;
 
-/* The defaults of SPEC §7, with a second allowed model and a larger cap, so that both the
- * allow-list and the cap are reachable from short inputs. */
+/* The defaults of SPEC §7, with a second allowed model, a larger [upstream] cap and two
+ * [model.NAME] sections with caps of their own, below and above it, so that the model table
+ * and every cap are reachable from short inputs. */
 static void setup(void)
 {
-    size_t i;
+    static const char text[] = "[upstream]\nallowed_models = gpt-4o-mini, gpt-4o\n"
+                               "max_tokens = 1024\n"
+                               "[model.o3]\nmax_output_tokens = 64\n"
+                               "[model.gpt-4.1]\nmax_output_tokens = 4096\n";
+    char path[] = "/tmp/sl-fuzz-v1-XXXXXX", *errs = NULL;
+    int fd = mkstemp(path);
 
-    cfg = sl_config_new();
-    if (!cfg)
+    if (fd == -1 || write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1))
         abort();
-    for (i = 0; i < cfg->nallowed_models; i++)
-        free(cfg->allowed_models[i]);
-    cfg->allowed_models[0] = strdup("gpt-4o-mini");
-    cfg->allowed_models[1] = strdup("gpt-4o");
-    cfg->nallowed_models = 2;
-    if (!cfg->allowed_models[0] || !cfg->allowed_models[1])
+    close(fd);
+    if (sl_config_load(path, NULL, &cfg, &errs) != 0)
         abort();
-    cfg->max_tokens = 1024;
+    unlink(path);
 }
 
 static uint64_t integer_or(json_t *v, uint64_t dflt)
@@ -51,17 +53,18 @@ static uint64_t integer_or(json_t *v, uint64_t dflt)
 static void check_accepted(const struct sl_v1_request *r, size_t client_len)
 {
     json_t *root = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL), *mt;
+    const struct sl_model_conf *model = sl_config_model(cfg, r->model);
     bool changed = true, asked = false;
     uint64_t n, max_tokens;
 
-    if (strlen(r->body) != r->body_len || !json_is_object(root) ||
+    if (strlen(r->body) != r->body_len || !json_is_object(root) || !model ||
         strcmp(json_string_value(json_object_get(root, "model")), r->model) != 0)
         abort();
     mt = json_object_get(root, "max_tokens");
     if (json_is_null(mt) || !mt)
         mt = json_object_get(root, "max_completion_tokens");
     if (!json_is_integer(mt) || json_integer_value(mt) < 1 ||
-        json_integer_value(mt) > (json_int_t)cfg->max_tokens)
+        json_integer_value(mt) > (json_int_t)model->max_output_tokens)
         abort();
     max_tokens = (uint64_t)json_integer_value(mt);
     n = integer_or(json_object_get(root, "n"), 1);
