@@ -110,7 +110,9 @@ struct sl_config {
     unsigned max_tenants, max_keys, max_reservations;
 };
 
-/* Defaults of SPEC §7 (listen 127.0.0.1:8080, workers auto, ...). NULL on OOM. */
+/* Defaults of SPEC §7 (listen 127.0.0.1:8080, workers auto, ...), the model table included
+ * (gpt-4o-mini capped at 400).  NULL on OOM.  Changing allowed_models, model or max_tokens
+ * afterwards does not change the table: load a file or an environment instead. */
 struct sl_config *sl_config_new(void);
 /* Parse the INI file at path over the defaults, then apply SLUICE_<SECTION>_<KEY> overrides
  * found in envp (NULL-terminated "NAME=value" strings, e.g. environ), then cross-check.
@@ -121,9 +123,11 @@ struct sl_config *sl_config_new(void);
  * ones. Report ALL problems found, not just the first. Caller frees *errs.
  * Details: *errs is NULL on success, and may be NULL after -ENOMEM.  path may be NULL
  * (defaults plus environment).
- * envp may be NULL.  Tenant sections have no environment override.  A SLUICE_ name whose next
- * word is a known section (SLUICE_SERVER_WORKRES) is an error; others (SLUICE_CONFIG) are
- * ignored.  Values of secret keys (redis url) never appear in *errs. */
+ * envp may be NULL.  Tenant and model sections have no environment override (SLUICE_TENANT_*
+ * and SLUICE_MODEL_* are errors).  A SLUICE_ name whose next word is a known section
+ * (SLUICE_SERVER_WORKRES) is an error; others (SLUICE_CONFIG) are ignored.  Values of secret
+ * keys (redis url) never appear in *errs.  On success c->models is built (see struct
+ * sl_config) and every tenant's models names only models of it. */
 int sl_config_load(const char *path, char *const envp[], struct sl_config **ret, char **errs);
 /* NULL-safe. */
 void sl_config_free(struct sl_config *c);
