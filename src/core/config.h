@@ -37,8 +37,8 @@ struct sl_limits {
 struct sl_tenant_conf {
     char name[64]; /* [tenant.NAME]: 1-63 chars of [A-Za-z0-9_.-] */
     unsigned char key_sha256[SL_MAX_TENANT_KEYS][32]; /* decoded from 64 hex chars */
-    size_t nkeys;            /* 0 is allowed: keys may come from the admin API */
-    struct sl_limits limits; /* unset fields inherit [limits] after loading */
+    size_t nkeys;                   /* 0 is allowed: keys may come from the admin API */
+    struct sl_limits limits;        /* unset fields inherit [limits] after loading */
     char models[SL_MODEL_LIST_MAX]; /* models = a, b: canonical "a,b" (model_list.h); "" =
                                      * every configured model */
 };
@@ -83,8 +83,8 @@ struct sl_config {
     struct sl_model_conf *models;
     size_t nmodels;
     /* [v1] */ bool allow_background; /* background: true accepted (charged in full) */
-    uint64_t response_ttl_s;           /* how long a response's owner is remembered */
-    unsigned max_responses;            /* owners kept in shared memory (extra key) */
+    uint64_t response_ttl_s;          /* how long a response's owner is remembered */
+    unsigned max_responses;           /* owners kept in shared memory (extra key) */
     /* [auth] */ enum sl_auth_mode auth_mode;
     /* [limits] */ struct sl_limits limits;
     unsigned message_overhead_tokens; /* reserved per chat message (SPEC §4), default 4 */
