@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: MIT */
+/* test_surface.c - the OpenAI surface behind one admission (SPEC §10), through the real
+ * sluiced and the fake upstream: /v1/responses buffered and streamed, the operations on a
+ * response only for the tenant that created it, /v1/embeddings, /v1/models, per-tenant
+ * models, and budgets that hold on every route at once. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "harness.h"
+
+TestSuite(surface, .timeout = 90);
+
+static struct h_fake fake;
+static struct h_daemon d;
+
+#define ACME "Bearer sk-acme-1"
+#define BETA "Bearer sk-beta-1"
+
+static void sha_hex(const char *key, char out[65])
+{
+    unsigned char h[32];
+
+    SHA256((const unsigned char *)key, strlen(key), h);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+/* Two tenants: acme (every model, `acme` limits) and beta (gpt-4o-mini only). */
+static void start(int workers, const char *acme, const char *extra)
+{
+    char conf[4096], a[65], b[65];
+
+    sha_hex("sk-acme-1", a);
+    sha_hex("sk-beta-1", b);
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(conf, sizeof(conf),
+             "%s[auth]\nmode = keys\n[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n"
+             "[model.gpt-4o]\nmax_output_tokens = 300\n"
+             "[tenant.acme]\nkey_sha256 = %s\n%s\n"
+             "[tenant.beta]\nkey_sha256 = %s\nmodels = gpt-4o-mini\n%s",
+             h_fake_upstream_conf(&fake, "max_tokens = 200\n"), a, acme ? acme : "", b,
+             extra ? extra : "");
+    h_daemon_write_conf(&d, workers, conf);
+    h_daemon_start(&d, NULL);
+}
+
+static void stop(void)
+{
+    cr_assert_eq(h_daemon_stop(&d, 15000), 0);
+    cr_assert_not(h_file_contains(d.log, "sk-acme-1"), "a tenant key reached the log");
+    h_fake_stop(&fake);
+}
+
+static long call(const char *method, const char *path, const char *auth, const char *body,
+                 struct h_resp *r)
+{
+    char hdr[256];
+    const char *hdrs[] = { hdr, "Content-Type: application/json", NULL };
+
+    snprintf(hdr, sizeof(hdr), "Authorization: %s", auth ? auth : "");
+    cr_assert_eq(
+        h_http(d.port, method, path, auth ? hdrs : hdrs + 1, body, body ? strlen(body) : 0, r), 0);
+    return r->status;
+}
+
+static json_t *body_json(const struct h_resp *r)
+{
+    json_t *j = json_loads(r->body, 0, NULL);
+
+    cr_assert_not_null(j, "not JSON: %s", r->body);
+    return j;
+}
+
+static const char *error_code(json_t *j)
+{
+    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+}
+
+static size_t upstream_calls(void)
+{
+    json_t *reqs = h_fake_requests(&fake);
+    size_t n = json_array_size(reqs);
+
+    json_decref(reqs);
+    return n;
+}
+
+/* The last request the fake received, parsed body and all (caller decref's). */
+static json_t *last_upstream(void)
+{
+    json_t *reqs = h_fake_requests(&fake), *last;
+
+    cr_assert_gt(json_array_size(reqs), 0);
+    last = json_incref(json_array_get(reqs, json_array_size(reqs) - 1));
+    json_decref(reqs);
+    return last;
+}
+
+static long long usage_used(const char *tenant)
+{
+    char path[128], hdr[] = "Authorization: Bearer sk-admin-secret";
+    const char *hdrs[] = { hdr, NULL };
+    struct h_resp r;
+    long long used;
+    json_t *j;
+
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s/usage", tenant);
+    cr_assert_eq(h_http(d.port, "GET", path, hdrs, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = body_json(&r);
+    used = json_integer_value(json_object_get(j, "used"));
+    cr_assert_eq(json_integer_value(json_object_get(j, "reserved")), 0, "a reservation is held");
+    json_decref(j);
+    h_resp_free(&r);
+    return used;
+}
+
+/* The admin API reads usage; its key's hash goes in the file. */
+static char admin_conf[256];
+
+static const char *with_admin(void)
+{
+    char hex[65];
+
+    sha_hex("sk-admin-secret", hex);
+    snprintf(admin_conf, sizeof(admin_conf), "[admin]\nkey_sha256 = %s\n", hex);
+    return admin_conf;
+}
+
+/* ---- /v1/responses ---- */
+
+Test(surface, responses_buffered_fills_the_cap_and_settles_the_usage)
+{
+    static const char body[] =
+        "{\"model\":\"gpt-4o\",\"input\":\"hello responses\",\"x_unknown\":{\"keep\":[1,2.50]}}";
+    struct h_resp r;
+    json_t *j, *up, *sent;
+    long long reported;
+
+    start(1, "token_budget = 100000\n", with_admin());
+    cr_assert_eq(call("POST", "/v1/responses", ACME, body, &r), 200, "%s", r.body);
+    j = body_json(&r);
+    cr_assert_eq(strncmp(json_string_value(json_object_get(j, "id")), "resp_", 5), 0);
+    reported = json_integer_value(json_object_get(json_object_get(j, "usage"), "total_tokens"));
+    cr_assert_gt(reported, 0);
+    json_decref(j);
+    h_resp_free(&r);
+    up = last_upstream();
+    cr_assert_str_eq(json_string_value(json_object_get(up, "path")), "/v1/responses");
+    /* The client's bytes, with the model's cap as the last member. */
+    cr_assert_str_eq(json_string_value(json_object_get(up, "body")),
+                     "{\"model\":\"gpt-4o\",\"input\":\"hello responses\",\"x_unknown\":{\"keep\":"
+                     "[1,2.50]},\"max_output_tokens\":300}");
+    sent = json_loads(json_string_value(json_object_get(up, "body")), 0, NULL);
+    cr_assert_not_null(sent);
+    json_decref(sent);
+    json_decref(up);
+    cr_assert_eq(usage_used("acme"), reported, "settled to what the upstream reported");
+    stop();
+}
+
+Test(surface, responses_refusals_reserve_nothing_and_send_nothing)
+{
+    static const struct {
+        const char *body;
+        long status;
+        const char *code;
+    } cases[] = {
+        { "not json", 400, NULL },
+        { "[1,2]", 400, NULL },
+        { "{\"model\":7,\"input\":\"x\"}", 400, NULL },
+        { "{\"model\":\"gpt-4o\",\"input\":5}", 400, NULL },
+        { "{\"model\":\"gpt-4o\",\"input\":\"x\",\"max_output_tokens\":301}", 400,
+          "max_output_tokens_too_large" },
+        { "{\"model\":\"gpt-4o\",\"input\":\"x\",\"background\":true}", 400,
+          "unsupported_parameter" },
+        { "{\"model\":\"gpt-nope\",\"input\":\"x\"}", 404, "model_not_found" },
+        { "{\"model\":\"gpt-4o\",\"input\":\"x\",\"previous_response_id\":\"nope\"}", 400, NULL },
+        { "{\"model\":\"gpt-4o\",\"input\":\"x\",\"previous_response_id\":\"resp_unknown1\"}", 404,
+          "not_found" },
+    };
+    struct h_resp r;
+    json_t *j;
+
+    start(1, "token_budget = 100000\n", with_admin());
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(call("POST", "/v1/responses", ACME, cases[i].body, &r), cases[i].status,
+                     "%s -> %ld %s", cases[i].body, r.status, r.body);
+        j = body_json(&r);
+        cr_assert(json_is_string(json_object_get(json_object_get(j, "error"), "message")));
+        cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                         "invalid_request_error");
+        if (cases[i].code)
+            cr_assert_str_eq(error_code(j), cases[i].code, "%s", r.body);
+        json_decref(j);
+        h_resp_free(&r);
+    }
+    /* Without a key: 401 before anything else is looked at. */
+    cr_assert_eq(call("POST", "/v1/responses", NULL, "{\"model\":\"gpt-4o\",\"input\":\"x\"}", &r),
+                 401);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), 0, "a refused request reached the upstream");
+    cr_assert_eq(usage_used("acme"), 0);
+    stop();
+}
+
+Test(surface, responses_stream_relays_every_event_and_settles_from_completed)
+{
+    static const char body[] =
+        "{\"model\":\"gpt-4o-mini\",\"input\":\"stream me\",\"stream\":true}";
+    struct h_resp r;
+    const char *done;
+    long long reported;
+
+    start(1, "token_budget = 100000\n", with_admin());
+    cr_assert_eq(call("POST", "/v1/responses", ACME, body, &r), 200, "%s", r.body);
+    cr_assert_str_eq(h_header(&r, "Content-Type"), "text/event-stream");
+    cr_assert_not_null(strstr(r.body, "event: response.created\n"), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "event: response.output_text.delta\n"), "%s", r.body);
+    done = strstr(r.body, "event: response.completed\n");
+    cr_assert_not_null(done, "%s", r.body);
+    cr_assert_null(strstr(r.body, "[DONE]"), "the Responses API sends no [DONE]");
+    cr_assert_null(strstr(r.body, "event: error"), "%s", r.body);
+    reported = atoll(strstr(done, "\"total_tokens\":") + strlen("\"total_tokens\":"));
+    cr_assert_gt(reported, 0);
+    h_resp_free(&r);
+    cr_assert_eq(usage_used("acme"), reported);
+    stop();
+}
+
+/* ---- the operations on a response ---- */
+
+static void create_response(const char *auth, char id[128])
+{
+    struct h_resp r;
+    json_t *j;
+
+    cr_assert_eq(
+        call("POST", "/v1/responses", auth, "{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}", &r),
+        200, "%s", r.body);
+    j = body_json(&r);
+    snprintf(id, 128, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+}
+
+Test(surface, only_the_creator_reaches_its_response)
+{
+    char id[128], path[256], body[300];
+    struct h_resp r;
+    json_t *j, *up;
+    size_t before;
+
+    start(2, NULL, with_admin());
+    create_response(ACME, id);
+    before = upstream_calls();
+    /* Another tenant: 404 not_found on every operation, and nothing upstream. */
+    snprintf(path, sizeof(path), "/v1/responses/%s", id);
+    cr_assert_eq(call("GET", path, BETA, NULL, &r), 404, "%s", r.body);
+    j = body_json(&r);
+    cr_assert_str_eq(error_code(j), "not_found");
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(call("DELETE", path, BETA, NULL, &r), 404);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/responses/%s/input_items", id);
+    cr_assert_eq(call("GET", path, BETA, NULL, &r), 404);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/responses/%s/cancel", id);
+    cr_assert_eq(call("POST", path, BETA, "", &r), 404);
+    h_resp_free(&r);
+    snprintf(body, sizeof(body),
+             "{\"model\":\"gpt-4o-mini\",\"input\":\"more\",\"previous_response_id\":\"%s\"}", id);
+    cr_assert_eq(call("POST", "/v1/responses", BETA, body, &r), 404, "%s", r.body);
+    j = body_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "param")),
+                     "previous_response_id");
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), before, "another tenant's request reached the upstream");
+
+    /* The creator, on either worker. */
+    snprintf(path, sizeof(path), "/v1/responses/%s", id);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(call("GET", path, ACME, NULL, &r), 200, "%s", r.body);
+        cr_assert_not_null(strstr(r.body, id));
+        h_resp_free(&r);
+    }
+    snprintf(path, sizeof(path), "/v1/responses/%s/input_items?limit=5&order=asc", id);
+    cr_assert_eq(call("GET", path, ACME, NULL, &r), 200, "%s", r.body);
+    h_resp_free(&r);
+    up = last_upstream();
+    cr_assert_str_eq(json_string_value(json_object_get(up, "method")), "GET");
+    cr_assert_not_null(strstr(json_string_value(json_object_get(up, "path")), "/input_items"));
+    json_decref(up);
+    cr_assert_eq(call("POST", "/v1/responses", ACME, body, &r), 200, "%s", r.body);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/responses/%s", id);
+    cr_assert_eq(call("DELETE", path, ACME, NULL, &r), 200, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"deleted\":true"), "%s", r.body);
+    h_resp_free(&r);
+    up = last_upstream();
+    cr_assert_str_eq(json_string_value(json_object_get(up, "method")), "DELETE");
+    json_decref(up);
+    stop();
+}
+
+Test(surface, response_operations_refuse_what_they_cannot_relay)
+{
+    char id[128], path[300];
+    struct h_resp r;
+    size_t before;
+
+    start(1, NULL, NULL);
+    create_response(ACME, id);
+    before = upstream_calls();
+    cr_assert_eq(call("GET", "/v1/responses/not-an-id", ACME, NULL, &r), 400);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/responses/%s?stream=true", id);
+    cr_assert_eq(call("GET", path, ACME, NULL, &r), 400, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "unsupported_parameter"), "%s", r.body);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/responses/%s/nope", id);
+    cr_assert_eq(call("GET", path, ACME, NULL, &r), 404);
+    cr_assert_not_null(strstr(r.body, "unknown_url"), "%s", r.body);
+    h_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/responses/%s/cancel", id);
+    cr_assert_eq(call("GET", path, ACME, NULL, &r), 405);
+    cr_assert_str_eq(h_header(&r, "Allow"), "POST");
+    h_resp_free(&r);
+    cr_assert_eq(call("GET", "/v1/responses/resp_abc", NULL, NULL, &r), 401);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), before);
+    stop();
+}
+
+/* ---- embeddings, models, other paths ---- */
+
+Test(surface, embeddings_settle_to_prompt_tokens)
+{
+    struct h_resp r;
+    json_t *j;
+    long long reported;
+
+    start(1, "token_budget = 100000\n", with_admin());
+    cr_assert_eq(call("POST", "/v1/embeddings", ACME,
+                      "{\"model\":\"gpt-4o-mini\",\"input\":[\"one\",\"two\"]}", &r),
+                 200, "%s", r.body);
+    j = body_json(&r);
+    reported = json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens"));
+    cr_assert_gt(reported, 0);
+    cr_assert_eq(json_array_size(json_object_get(j, "data")), 2);
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(usage_used("acme"), reported);
+    cr_assert_eq(
+        call("POST", "/v1/embeddings", ACME, "{\"model\":\"gpt-4o-mini\",\"input\":{}}", &r), 400);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), 1);
+    stop();
+}
+
+Test(surface, models_are_the_tenants_own_and_cost_no_upstream_call)
+{
+    struct h_resp r;
+    json_t *j, *data;
+
+    start(1, NULL, NULL);
+    cr_assert_eq(call("GET", "/v1/models", ACME, NULL, &r), 200, "%s", r.body);
+    j = body_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "object")), "list");
+    data = json_object_get(j, "data");
+    cr_assert_eq(json_array_size(data), 2, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 0), "object")),
+                     "model");
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(call("GET", "/v1/models", BETA, NULL, &r), 200);
+    j = body_json(&r);
+    data = json_object_get(j, "data");
+    cr_assert_eq(json_array_size(data), 1, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 0), "id")),
+                     "gpt-4o-mini");
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(call("GET", "/v1/models/gpt-4o", ACME, NULL, &r), 200, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"id\":\"gpt-4o\""));
+    h_resp_free(&r);
+    cr_assert_eq(call("GET", "/v1/models/gpt-4o", BETA, NULL, &r), 404);
+    cr_assert_not_null(strstr(r.body, "model_not_found"));
+    h_resp_free(&r);
+    cr_assert_eq(call("GET", "/v1/models", NULL, NULL, &r), 401);
+    h_resp_free(&r);
+    /* beta may not use gpt-4o on any route either. */
+    cr_assert_eq(call("POST", "/v1/responses", BETA, "{\"model\":\"gpt-4o\",\"input\":\"x\"}", &r),
+                 404);
+    h_resp_free(&r);
+    cr_assert_eq(call("POST", "/v1/embeddings", BETA, "{\"model\":\"gpt-4o\",\"input\":\"x\"}", &r),
+                 404);
+    h_resp_free(&r);
+    cr_assert_eq(call("POST", "/v1/chat/completions", BETA,
+                      "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                      &r),
+                 404);
+    cr_assert_not_null(strstr(r.body, "model_not_found"));
+    h_resp_free(&r);
+    cr_assert_eq(call("POST", "/v1/completions", ACME, "{}", &r), 404);
+    cr_assert_not_null(strstr(r.body, "unknown_url"));
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), 0);
+    stop();
+}
+
+Test(surface, rpm_applies_to_routes_that_cost_no_tokens)
+{
+    struct h_resp r;
+
+    start(1, "rpm = 2\n", NULL);
+    cr_assert_eq(call("GET", "/v1/models", ACME, NULL, &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(call("GET", "/v1/models", ACME, NULL, &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(call("GET", "/v1/models", ACME, NULL, &r), 429);
+    cr_assert_not_null(strstr(r.body, "rate_limit_exceeded"), "%s", r.body);
+    cr_assert_not_null(h_header(&r, "Retry-After"));
+    h_resp_free(&r);
+    stop();
+}
+
+/* ---- budgets on every route ---- */
+
+struct wave {
+    const char *path, *body;
+    int n;
+    long statuses[100];
+};
+
+static void *fire(void *arg)
+{
+    struct wave *w = arg;
+    const char *hdrs[] = { "Authorization: " ACME, "Content-Type: application/json", NULL };
+
+    h_http_parallel(d.port, "POST", w->path, hdrs, w->body, w->n, w->statuses);
+    return NULL;
+}
+
+Test(surface, budget_holds_across_mixed_routes_under_concurrency)
+{
+    enum { BUDGET = 20000 };
+    struct wave waves[3] = {
+        { "/v1/responses",
+          "{\"model\":\"gpt-4o-mini\",\"input\":\"budget\",\"max_output_tokens\":100}",
+          100,
+          { 0 } },
+        { "/v1/embeddings", "{\"model\":\"gpt-4o-mini\",\"input\":\"budget\"}", 100, { 0 } },
+        { "/v1/chat/completions",
+          "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\","
+          "\"content\":\"budget\"}]}",
+          100,
+          { 0 } },
+    };
+    pthread_t th[3];
+    int ok = 0, refused = 0, other = 0;
+    long long used, upstream_reported = 0;
+    json_t *reqs;
+
+    start(2, "token_budget = 20000\nbudget_period = day\n", with_admin());
+    h_fake_script(&fake, "[{\"delay_ms\":100,\"repeat\":300}]");
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, fire, &waves[i]);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < waves[i].n; k++) {
+            long s = waves[i].statuses[k];
+            ok += s == 200;
+            refused += s == 429;
+            other += s != 200 && s != 429;
+        }
+    reqs = h_fake_requests(&fake);
+    cr_assert_eq(json_array_size(reqs), (size_t)ok, "refused requests reached the upstream");
+    json_decref(reqs);
+    used = usage_used("acme");
+    upstream_reported = (long long)h_metric(d.port, "sluice_tokens_total{kind=\"prompt\"}") +
+                        (long long)h_metric(d.port, "sluice_tokens_total{kind=\"completion\"}");
+    fprintf(stderr,
+            "mixed routes, budget %d: %d admitted, %d refused, %d other; settled %lld, "
+            "reported by the upstream %lld\n",
+            BUDGET, ok, refused, other, used, upstream_reported);
+    cr_assert_eq(other, 0);
+    cr_assert_gt(refused, 0, "the budget should have run out");
+    cr_assert_leq(used, BUDGET);
+    cr_assert_eq(used, upstream_reported, "settled exactly what the upstream reported");
+    cr_assert_eq(h_metric(d.port, "sluice_reservations_held"), 0, "a reservation leaked");
+    stop();
+}
