@@ -16,16 +16,22 @@
 
 struct sl_embeddings_request {
     char model[SL_MODEL_NAME_MAX];
-    uint64_t reservation; /* body bytes + overhead per input item */
+    uint64_t reservation; /* SPEC §4's bound: body bytes + message_overhead_tokens per input
+                           * (a string, or an array of tokens: one each) */
 };
 
-/* 0; -EINVAL with *problem (bytes that are not one JSON object, model missing / not a string
- * / not configured (404 model_not_found), input missing, empty, or not a string, an array of
- * strings, an array of integer tokens or an array of such arrays, more than
- * SL_EMBEDDINGS_INPUTS_MAX items); -ENOMEM. */
+/* 0 and *out filled (on success only); -EINVAL with *problem (OpenAI's words, as v1_body.c's
+ * for the same problems): bytes that are not one JSON object (duplicate keys included:
+ * invalid_json), model missing / not a string (missing_model) / not configured (404
+ * model_not_found), input absent or null (missing_required_parameter), neither a string nor
+ * an array (invalid_type), an empty string, an empty array, or an array that is not all
+ * non-empty strings, all integer tokens (>= 0) or all non-empty arrays of such tokens
+ * (invalid_value), an array of more than SL_EMBEDDINGS_INPUTS_MAX items
+ * (array_above_max_length); -ENOMEM.  Every other member is the upstream's to check. */
 int sl_embeddings_parse(const char *raw, size_t len, const struct sl_config *cfg,
                         struct sl_embeddings_request *out, struct sl_v1_problem *problem);
-/* 0 when body is a JSON object (usage.prompt_tokens -> prompt, total_tokens -> total); -EINVAL
- * when it is not; -ENOMEM. */
+/* 0 when body is a JSON object (duplicate keys refused); -EINVAL when it is not; -ENOMEM.
+ * usage->present when usage.prompt_tokens is a non-negative integer: prompt = it,
+ * completion = 0, total = max(usage.total_tokens, prompt). */
 int sl_embeddings_answer_read(const char *body, size_t len, struct sl_usage *usage);
 #endif /* SL_EMBEDDINGS_H */

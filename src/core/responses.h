@@ -29,22 +29,30 @@ struct sl_responses_request {
     bool background; /* "background": true (only when cfg->allow_background) */
     bool no_store;   /* "store": false */
     char previous_response_id[SL_RESPONSE_ID_MAX + 1]; /* "" when absent or null */
-    uint64_t reservation; /* body bytes + overhead per input item + image parts +
-                           * max_output_tokens (SPEC §4, §10) */
+    uint64_t reservation; /* SPEC §4's bound: body bytes + overhead per input item (and for
+                           * non-empty instructions) + image_tokens per image part
+                           * (input_image or input_file, as an item or in an item's content
+                           * or output) + max_output_tokens, the cap when it was absent */
     char *body;           /* owned, NUL-terminated: the upstream body */
     size_t body_len;
 };
 
 /* 0 and *out filled; -EINVAL and *problem filled (OpenAI's words: 400 invalid_request_error
- * with param and code, 404 model_not_found for a model cfg does not have); -ENOMEM.
- * Refused: bytes that are not one JSON object (duplicate keys included), model missing or not
- * a string, stream/background/store neither absent, null nor boolean, input missing or neither
- * a string nor an array (of at most SL_RESPONSES_INPUT_ITEMS_MAX items), instructions neither
- * absent, null nor a string, max_output_tokens not a positive integer or above the model's cap
- * (max_output_tokens_too_large), background true without cfg->allow_background (400
- * unsupported_parameter), previous_response_id neither absent, null nor a well-formed id.
- * The upstream body is the client's bytes as they came, with "max_output_tokens" set to the
- * model's cap when it was absent (in place of a null, else as the root's last member). */
+ * with param and code, 404 model_not_found for a model cfg does not have); -ENOMEM.  *out is
+ * written on success only.  Refused, in this order: bytes that are not one JSON object
+ * (duplicate keys included: invalid_json), model missing or not a string (missing_model, as
+ * v1_body.c words it) or not configured (sl_config_model()), stream/background/store neither
+ * absent, null nor boolean (invalid_type), background true without cfg->allow_background
+ * (unsupported_parameter), input absent or null (missing_required_parameter), neither a string
+ * nor an array (invalid_type) or an array of more than SL_RESPONSES_INPUT_ITEMS_MAX items
+ * (array_above_max_length), instructions neither absent, null nor a string (invalid_type),
+ * max_output_tokens not a positive integer (invalid_value) or above the model's cap
+ * (max_output_tokens_too_large), previous_response_id neither absent, null nor a well-formed
+ * id (invalid_value).  Input items are otherwise opaque.
+ * The upstream body is the client's bytes as they came (never re-serialized: unknown
+ * fields, number formats, key order and whitespace stay), with "max_output_tokens" set to the
+ * model's cap when it was absent or null: in place of the null, else as the root's last
+ * member. */
 int sl_responses_parse(const char *raw, size_t len, const struct sl_config *cfg,
                        struct sl_responses_request *out, struct sl_v1_problem *problem);
 void sl_responses_request_done(struct sl_responses_request *r);
@@ -56,7 +64,9 @@ struct sl_responses_answer {
 };
 
 /* 0 when body is a JSON object (id and usage read as far as they are there); -EINVAL when it
- * is not; -ENOMEM. */
+ * is not (duplicate keys included); -ENOMEM.  *out is zeroed first.  The usage is present
+ * only when usage.input_tokens and usage.output_tokens are non-negative integers; its total
+ * is max(total_tokens, their sum), as sl_openai_usage_parse() reads one. */
 int sl_responses_answer_read(const char *body, size_t len, struct sl_responses_answer *out);
 
 enum sl_responses_event_kind {
@@ -73,8 +83,18 @@ struct sl_responses_event {
     int64_t sequence_number;             /* -1 when absent */
 };
 
-/* Read one SSE event: its name (event:, may be empty) and its data.  The kind follows the
- * data's "type" (the name when the data has none).  0 (kind INVALID for garbage); -ENOMEM. */
+/* Read one SSE event: its name (event:, may be empty; name may be NULL when name_len is 0)
+ * and its data.  The kind follows the data's "type" when it is a string, whatever the name
+ * says (clients' SDKs dispatch on the type too); a "type" of any other JSON type is INVALID.
+ * Data without a "type" takes its kind from the name; without a name either, an object with
+ * an "error" member neither null nor false is ERROR, anything else INVALID.  Data that is
+ * not one JSON object (duplicate keys included) is INVALID.  0 (kind INVALID for garbage);
+ * -ENOMEM (kind INVALID).  Work and memory are linear in len: the deltas, most of a stream,
+ * are read in one pass without a tree (json_scan.h), the rest with jansson. */
 int sl_responses_event_read(const char *name, size_t name_len, const char *data, size_t len,
                             struct sl_responses_event *out);
+/* The same, the jansson reading alone; the fuzz target responses_event holds the two to the
+ * same result. */
+int sl_responses_event_read_tree(const char *name, size_t name_len, const char *data, size_t len,
+                                 struct sl_responses_event *out);
 #endif /* SL_RESPONSES_H */
