@@ -240,3 +240,21 @@ ParameterizedTest(struct answer_case *c, embeddings_answer, read)
     cr_assert_eq(u.completion_tokens, 0, "%s", c->body);
     cr_assert_eq(u.total_tokens, c->total, "%s", c->body);
 }
+
+/* jansson 2.14 accepts a raw NUL byte right after a number; the body goes upstream as it
+ * came, so it must not. */
+Test(embeddings_parse, raw_nul_after_a_number)
+{
+    static const char body[] = "{" MODEL ",\"input\":[1,2\0]}";
+    static const char answer[] = "{\"usage\":{\"prompt_tokens\":5\0}}";
+    struct sl_config *cfg = test_config();
+    struct sl_embeddings_request r;
+    struct sl_v1_problem p = { 0 };
+    struct sl_usage u;
+
+    cr_assert_eq(sl_embeddings_parse(body, sizeof(body) - 1, cfg, &r, &p), -EINVAL);
+    cr_assert_str_eq(p.code, "invalid_json");
+    cr_assert_eq(sl_embeddings_answer_read(answer, sizeof(answer) - 1, &u), -EINVAL);
+    cr_assert_not(u.present);
+    sl_config_free(cfg);
+}

@@ -703,3 +703,24 @@ Test(responses_event, large_events)
     cr_assert_eq(ev.response.usage.total_tokens, 250009);
     free(s);
 }
+
+/* Found by fuzzing: jansson 2.14 accepts a raw NUL byte right after a number, and the body
+ * would have gone upstream with it. */
+Test(responses_parse, raw_nul_after_a_number)
+{
+    static const char body[] = "{\"model\":\"gpt-4.1\",\"input\":\"x\",\"top_p\":0.5\0 }";
+    static const char answer[] = "{\"id\":\"resp_1\",\"n\":1\0}";
+    static const char event[] = "{\"type\":\"a\",\"sequence_number\":1\0}";
+    struct sl_config *cfg = test_config(false);
+    struct sl_responses_request r;
+    struct sl_responses_answer a;
+    struct sl_responses_event ev;
+    struct sl_v1_problem p = { 0 };
+
+    cr_assert_eq(sl_responses_parse(body, sizeof(body) - 1, cfg, &r, &p), -EINVAL);
+    cr_assert_str_eq(p.code, "invalid_json");
+    cr_assert_eq(sl_responses_answer_read(answer, sizeof(answer) - 1, &a), -EINVAL);
+    cr_assert_eq(sl_responses_event_read("", 0, event, sizeof(event) - 1, &ev), 0);
+    cr_assert_eq(ev.kind, SL_RESPONSES_EVENT_INVALID);
+    sl_config_free(cfg);
+}

@@ -37,6 +37,30 @@ static int refuse(struct sl_v1_problem *p, int status, const char *param, const 
     return -EINVAL;
 }
 
+/* NULL with *r set: -ENOMEM, or -EINVAL for anything but one JSON object.  jansson 2.14
+ * accepts a raw NUL byte right after a number (it reads NUL as the end of its buffer), and
+ * the body goes upstream as it came: NULs are refused here. */
+static json_t *load_object(const char *s, size_t len, int *r)
+{
+    json_error_t err;
+    json_t *root;
+
+    *r = -EINVAL;
+    if (len > 0 && memchr(s, '\0', len))
+        return NULL;
+    root = json_loadb(s ? s : "", len, EMB_JSON_FLAGS, &err);
+    *r = 0;
+    if (!root && json_error_code(&err) == json_error_out_of_memory)
+        *r = -ENOMEM;
+    else if (!json_is_object(root))
+        *r = -EINVAL;
+    if (*r < 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
 /* The same checks and words as v1_body.c's. */
 static int check_model(json_t *root, const struct sl_config *cfg, char *model,
                        struct sl_v1_problem *p)
@@ -142,14 +166,13 @@ int sl_embeddings_parse(const char *raw, size_t len, const struct sl_config *cfg
         .per_message_tokens = cfg->message_overhead_tokens,
         .n = 1,
     };
-    json_error_t err;
     json_t *root;
     int r;
 
-    root = json_loadb(raw ? raw : "", len, EMB_JSON_FLAGS, &err);
-    if (!root && json_error_code(&err) == json_error_out_of_memory)
-        return -ENOMEM;
-    if (!json_is_object(root))
+    root = load_object(raw, len, &r);
+    if (r == -ENOMEM)
+        return r;
+    if (!root)
         r = refuse(problem, 400, NULL, "invalid_json",
                    "We could not parse the JSON body of your request.");
     else if ((r = check_model(root, cfg, v.model, problem)) == 0)
@@ -181,17 +204,13 @@ static void usage_read(json_t *u, struct sl_usage *out)
 
 int sl_embeddings_answer_read(const char *body, size_t len, struct sl_usage *usage)
 {
-    json_error_t err;
     json_t *root;
+    int r;
 
     memset(usage, 0, sizeof(*usage));
-    root = json_loadb(body ? body : "", len, EMB_JSON_FLAGS, &err);
-    if (!root && json_error_code(&err) == json_error_out_of_memory)
-        return -ENOMEM;
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return -EINVAL;
-    }
+    root = load_object(body, len, &r);
+    if (!root)
+        return r;
     usage_read(json_object_get(root, "usage"), usage);
     json_decref(root);
     return 0;

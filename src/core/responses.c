@@ -55,6 +55,30 @@ static int refuse(struct sl_v1_problem *p, int status, const char *param, const 
     return -EINVAL;
 }
 
+/* NULL with *r set: -ENOMEM, or -EINVAL for anything but one JSON object.  jansson 2.14
+ * takes a raw NUL byte right after a number for the end of its buffer and accepts the text,
+ * so NULs are refused here: the bytes relayed must be the text jansson validated. */
+static json_t *load_object(const char *s, size_t len, int *r)
+{
+    json_error_t err;
+    json_t *root;
+
+    *r = -EINVAL;
+    if (len > 0 && memchr(s, '\0', len))
+        return NULL;
+    root = json_loadb(s ? s : "", len, RESP_JSON_FLAGS, &err);
+    *r = 0;
+    if (!root && json_error_code(&err) == json_error_out_of_memory)
+        *r = -ENOMEM;
+    else if (!json_is_object(root))
+        *r = -EINVAL;
+    if (*r < 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
 bool sl_response_id_valid(const char *id, size_t len)
 {
     size_t i;
@@ -336,18 +360,15 @@ int sl_responses_parse(const char *raw, size_t len, const struct sl_config *cfg,
                        struct sl_responses_request *out, struct sl_v1_problem *problem)
 {
     struct sl_responses_request v;
-    json_error_t err;
     json_t *root;
     int r;
 
-    root = json_loadb(raw ? raw : "", len, RESP_JSON_FLAGS, &err);
-    if (!root && json_error_code(&err) == json_error_out_of_memory)
-        return -ENOMEM;
-    if (!json_is_object(root)) {
-        json_decref(root);
+    root = load_object(raw, len, &r);
+    if (r == -ENOMEM)
+        return r;
+    if (!root)
         return refuse(problem, 400, NULL, "invalid_json",
                       "We could not parse the JSON body of your request.");
-    }
     memset(&v, 0, sizeof(v));
     r = check(root, raw, len, cfg, &v, problem);
     json_decref(root);
@@ -398,24 +419,6 @@ static void answer_read(json_t *resp, struct sl_responses_answer *out)
     if (json_is_string(id) && sl_response_id_valid(json_string_value(id), json_string_length(id)))
         memcpy(out->id, json_string_value(id), json_string_length(id) + 1);
     usage_read(json_object_get(resp, "usage"), &out->usage);
-}
-
-/* NULL with *r set: -ENOMEM, or -EINVAL for anything but one JSON object. */
-static json_t *load_object(const char *s, size_t len, int *r)
-{
-    json_error_t err;
-    json_t *root = json_loadb(s ? s : "", len, RESP_JSON_FLAGS, &err);
-
-    *r = 0;
-    if (!root && json_error_code(&err) == json_error_out_of_memory)
-        *r = -ENOMEM;
-    else if (!json_is_object(root))
-        *r = -EINVAL;
-    if (*r < 0) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
 }
 
 int sl_responses_answer_read(const char *body, size_t len, struct sl_responses_answer *out)
