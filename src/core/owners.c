@@ -15,8 +15,6 @@
 
 #define CAPACITY_MAX (UINT32_C(1) << 24)
 #define NONE UINT32_MAX /* no entry: the end of a list */
-#define ID_PREFIX "resp_"
-#define ID_PREFIX_LEN (sizeof(ID_PREFIX) - 1)
 
 /* One recorded response: the caller's record and its neighbours in insertion order (prev is
  * older, next newer; next also links the free list). */
@@ -100,23 +98,6 @@ struct sl_owner_table *sl_owner_table_init(void *mem, uint32_t capacity)
     return t;
 }
 
-/* Mirrors sl_response_id_valid() (core/responses.h), which is not linked here yet. */
-static bool id_well_formed(const char *id, size_t len)
-{
-    size_t i;
-
-    if (len <= ID_PREFIX_LEN || len > SL_RESPONSE_ID_MAX ||
-        memcmp(id, ID_PREFIX, ID_PREFIX_LEN) != 0)
-        return false;
-    for (i = ID_PREFIX_LEN; i < len; i++) {
-        char c = id[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* The id's length when it is well-formed, else 0.  Reads at most SL_RESPONSE_ID_MAX + 1
  * bytes, so an unterminated or overlong string is refused without running past its array. */
 static size_t id_length(const char *id)
@@ -126,7 +107,7 @@ static size_t id_length(const char *id)
     if (!id)
         return 0;
     len = strnlen(id, SL_RESPONSE_ID_MAX + 1);
-    return id_well_formed(id, len) ? len : 0;
+    return sl_response_id_valid(id, len) ? len : 0;
 }
 
 static bool name_valid(const char *name)
