@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fake_answer.c - what the fake OpenAI upstream answers: scripted behaviour objects, the
- * parsed chat completion request, and the JSON and SSE text of the response. */
+ * parsed chat completion request, the JSON and SSE text of the response, and the dispatch
+ * to the other endpoints' modules. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -9,10 +10,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -20,7 +24,6 @@
 
 #define MAX_CHOICES 128
 #define ECHO_MAX_BYTES 200 /* of the last user message, in the default answer */
-#define BYTES_DELTA 1024   /* answer bytes per stream delta in "bytes" mode */
 #define BYTES_WORD 8       /* "bytes" mode words are 8 bytes, one token each */
 #define BYTES_MAX (1LL << 30)
 #define DELAY_MAX_MS (24LL * 3600 * 1000)
@@ -49,6 +52,11 @@ static const char *const known_keys[] = {
     "error_code",
     "error_type",
     "error_message",
+    "response_status",
+    "incomplete_reason",
+    "background_ms",
+    "terminal_delay_ms",
+    "malformed_after_chunks",
     "note",
     NULL,
 };
@@ -171,6 +179,7 @@ static int parse_enums(json_t *obj, struct sl_fake_beh *b, char *err, size_t err
 {
     static const char *const actions[] = { "", "reset", "hang", "close", "truncate", NULL };
     static const char *const modes[] = { "", "reset", "close", "error_event", NULL };
+    static const char *const rstatus[] = { "", "completed", "incomplete", "failed", NULL };
     const char *s = NULL;
     int v;
 
@@ -190,6 +199,14 @@ static int parse_enums(json_t *obj, struct sl_fake_beh *b, char *err, size_t err
         b->fail_mode = (enum sl_fake_fail)v;
     } else if (b->fail_after >= 0)
         b->fail_mode = SL_FAKE_FAIL_CLOSE;
+    s = NULL;
+    if (get_str(obj, "response_status", false, &s, NULL, err, err_len) != 0)
+        return -EINVAL;
+    if (s != NULL) {
+        if (pick("response_status", s, rstatus, &v, err, err_len) != 0 || v == 0)
+            return -EINVAL;
+        b->response_status = (enum sl_fake_rstatus)v;
+    }
     return 0;
 }
 
@@ -204,7 +221,12 @@ static int parse_ints(json_t *obj, struct sl_fake_beh *b, char *err, size_t err_
         get_int(obj, "pause_after_chunks", 0, INT64_MAX, &b->pause_after, err, err_len) != 0 ||
         get_int(obj, "pause_ms", 0, DELAY_MAX_MS, &b->pause_ms, err, err_len) != 0 ||
         get_int(obj, "fail_after_chunks", 0, INT64_MAX, &b->fail_after, err, err_len) != 0 ||
-        get_int(obj, "bytes", 0, BYTES_MAX, &b->bytes, err, err_len) != 0)
+        get_int(obj, "bytes", 0, BYTES_MAX, &b->bytes, err, err_len) != 0 ||
+        get_int(obj, "background_ms", 0, DELAY_MAX_MS, &b->background_ms, err, err_len) != 0 ||
+        get_int(obj, "terminal_delay_ms", 0, DELAY_MAX_MS, &b->terminal_delay_ms, err, err_len) !=
+            0 ||
+        get_int(obj, "malformed_after_chunks", 0, INT64_MAX, &b->malformed_after, err, err_len) !=
+            0)
         return -EINVAL;
     b->status = (int)status;
     return 0;
@@ -227,8 +249,8 @@ static int parse_values(json_t *obj, struct sl_fake_beh *b, char *err, size_t er
     if (b->headers != NULL && check_headers(b->headers, err, err_len) != 0)
         return -EINVAL;
     b->usage = json_object_get(obj, "usage");
-    if (b->usage != NULL && !json_is_object(b->usage)) {
-        snprintf(err, err_len, "usage: expected an object");
+    if (b->usage != NULL && !json_is_object(b->usage) && !json_is_null(b->usage)) {
+        snprintf(err, err_len, "usage: expected an object or null");
         return -EINVAL;
     }
     if (get_str(obj, "content", false, &b->content, NULL, err, err_len) != 0 ||
@@ -236,7 +258,8 @@ static int parse_values(json_t *obj, struct sl_fake_beh *b, char *err, size_t er
         get_str(obj, "model", false, &b->model, NULL, err, err_len) != 0 ||
         get_str(obj, "error_code", true, &b->error_code, &b->has_error_code, err, err_len) != 0 ||
         get_str(obj, "error_type", false, &b->error_type, NULL, err, err_len) != 0 ||
-        get_str(obj, "error_message", false, &b->error_message, NULL, err, err_len) != 0)
+        get_str(obj, "error_message", false, &b->error_message, NULL, err, err_len) != 0 ||
+        get_str(obj, "incomplete_reason", false, &b->incomplete_reason, NULL, err, err_len) != 0)
         return -EINVAL;
     v = json_object_get(obj, "content");
     if (v != NULL)
@@ -252,6 +275,8 @@ int sl_fake_beh_parse(json_t *obj, struct sl_fake_beh *b, char *err, size_t err_
     b->pause_ms = -1;
     b->fail_after = -1;
     b->bytes = -1;
+    b->terminal_delay_ms = -1;
+    b->malformed_after = -1;
     if (obj == NULL)
         return 0;
     if (!json_is_object(obj)) {
@@ -330,7 +355,7 @@ void sl_fake_put_error(struct evbuffer *out, const char *message, const char *ty
 
 /* "bytes" mode text: a fixed cycle of eight 8-byte words, addressable at any offset so a
  * multi-megabyte answer is produced piece by piece and never held whole. */
-static void put_pattern(struct evbuffer *out, uint64_t off, uint64_t len)
+void sl_fake_put_pattern(struct evbuffer *out, uint64_t off, uint64_t len)
 {
     static const char *const words[8] = {
         "quantum ", "plastic ", "thunder ", "journey ",
@@ -383,7 +408,7 @@ static void put_content(struct sl_fake_req *c, struct evbuffer *out)
 {
     if (c->bytes_mode) {
         evbuffer_add(out, "\"", 1);
-        put_pattern(out, 0, c->bytes);
+        sl_fake_put_pattern(out, 0, c->bytes);
         evbuffer_add(out, "\"", 1);
     } else
         sl_fake_put_str(out, c->text, c->text_len);
@@ -489,7 +514,7 @@ static uint64_t count_words(const char *s, size_t len, uint64_t keep, size_t *ke
 
 /* Bytes of text in a message content: a string, or the text parts of an array; *first is
  * the string or the first text part (what the default answer echoes). */
-static size_t content_text(json_t *content, const char **first, size_t *first_len)
+size_t sl_fake_content_text(json_t *content, const char **first, size_t *first_len)
 {
     size_t i, total = 0;
     json_t *part, *t;
@@ -537,7 +562,7 @@ static int read_messages(struct sl_fake_req *c, json_t *msgs, const char **echo,
     {
         const char *first = NULL;
         size_t first_len = 0;
-        size_t bytes = content_text(json_object_get(m, "content"), &first, &first_len);
+        size_t bytes = sl_fake_content_text(json_object_get(m, "content"), &first, &first_len);
         json_t *role = json_object_get(m, "role");
 
         c->prompt_tokens += (bytes + 3) / 4 + 4;
@@ -576,7 +601,7 @@ static int read_limits(struct sl_fake_req *c, json_t *body, int64_t *max_tokens)
     return 0;
 }
 
-static int make_answer(struct sl_fake_req *c, const char *echo, size_t echo_len, int64_t max_tokens)
+int sl_fake_make_text(struct sl_fake_req *c, const char *echo, size_t echo_len, int64_t max_tokens)
 {
     static const char hello[] = "Hello! You said: ";
     size_t keep_end;
@@ -586,7 +611,7 @@ static int make_answer(struct sl_fake_req *c, const char *echo, size_t echo_len,
         c->bytes_mode = true;
         c->bytes = (uint64_t)c->beh.bytes;
         c->tokens = (c->bytes + BYTES_WORD - 1) / BYTES_WORD;
-        c->units = (c->bytes + BYTES_DELTA - 1) / BYTES_DELTA;
+        c->units = (c->bytes + SL_FAKE_BYTES_DELTA - 1) / SL_FAKE_BYTES_DELTA;
         return 0;
     }
     if (c->beh.content != NULL) {
@@ -620,12 +645,12 @@ static int make_answer(struct sl_fake_req *c, const char *echo, size_t echo_len,
     return 0;
 }
 
-static int set_model(struct sl_fake_req *c, const char *asked)
+int sl_fake_set_model(struct sl_fake_req *c, const char *asked, bool suffix)
 {
     size_t len;
 
-    if (c->beh.model != NULL) {
-        c->model = strdup(c->beh.model);
+    if (c->beh.model != NULL || (!suffix && asked != NULL)) {
+        c->model = strdup(c->beh.model != NULL ? c->beh.model : asked);
         return c->model != NULL ? 0 : -ENOMEM;
     }
     if (asked == NULL)
@@ -638,22 +663,15 @@ static int set_model(struct sl_fake_req *c, const char *asked)
     return 0;
 }
 
-int sl_fake_req_prepare(struct sl_fake_req *c)
+static int chat_prepare(struct sl_fake_req *c, json_t *body)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
-    size_t len = evbuffer_get_length(in);
-    const char *raw = len > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
     const char *echo = "", *asked = NULL;
     size_t echo_len = 0;
     int64_t max_tokens = -1;
-    json_t *body = json_loadb(raw, len, 0, NULL);
     json_t *v, *opts;
     int rc;
 
-    c->n = 1;
-    if (!json_is_object(body)) {
-        c->bad_msg = "We could not parse the JSON body of your request.";
-    } else {
+    if (json_is_object(body)) {
         v = json_object_get(body, "model");
         if (json_is_string(v))
             asked = json_string_value(v);
@@ -665,10 +683,9 @@ int sl_fake_req_prepare(struct sl_fake_req *c)
         read_messages(c, json_object_get(body, "messages"), &echo, &echo_len);
         read_limits(c, body, &max_tokens);
     }
-    rc = set_model(c, asked);
+    rc = sl_fake_set_model(c, asked, true);
     if (rc == 0)
-        rc = make_answer(c, echo, echo_len, max_tokens);
-    json_decref(body);
+        rc = sl_fake_make_text(c, echo, echo_len, max_tokens);
     return rc;
 }
 
@@ -698,11 +715,11 @@ static void put_delta(struct sl_fake_req *c, struct evbuffer *out)
     evbuffer_add(out, c->prefix, c->prefix_len);
     evbuffer_add_printf(out, "{\"index\":%d,\"delta\":{\"content\":", c->choice);
     if (c->bytes_mode) {
-        uint64_t off = c->unit * BYTES_DELTA;
-        uint64_t len = c->bytes - off < BYTES_DELTA ? c->bytes - off : BYTES_DELTA;
+        uint64_t off = c->unit * SL_FAKE_BYTES_DELTA;
+        uint64_t len = c->bytes - off < SL_FAKE_BYTES_DELTA ? c->bytes - off : SL_FAKE_BYTES_DELTA;
 
         evbuffer_add(out, "\"", 1);
-        put_pattern(out, off, len);
+        sl_fake_put_pattern(out, off, len);
         evbuffer_add(out, "\"", 1);
     } else
         sl_fake_put_str(out, c->text + c->cursor, c->delta_end - c->cursor);
@@ -715,8 +732,7 @@ static void put_delta(struct sl_fake_req *c, struct evbuffer *out)
     }
 }
 
-/* Append the next SSE event of the stream to out; false once the stream is complete. */
-bool sl_fake_sse_next(struct sl_fake_req *c, struct evbuffer *out)
+static bool chat_sse_next(struct sl_fake_req *c, struct evbuffer *out)
 {
     for (;;) {
         switch (c->phase) {
@@ -770,7 +786,7 @@ bool sl_fake_sse_next(struct sl_fake_req *c, struct evbuffer *out)
     }
 }
 
-int sl_fake_sse_prefix(struct sl_fake_req *c)
+static int chat_sse_prefix(struct sl_fake_req *c)
 {
     struct evbuffer *b = evbuffer_new();
 
@@ -788,4 +804,130 @@ int sl_fake_sse_prefix(struct sl_fake_req *c)
         evbuffer_remove(b, c->prefix, c->prefix_len);
     evbuffer_free(b);
     return c->prefix != NULL ? 0 : -ENOMEM;
+}
+
+/* ---- every endpoint: shared helpers and the dispatch ---- */
+
+void sl_fake_bad(struct sl_fake_req *c, int status, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->bad_text, sizeof(c->bad_text), fmt, ap);
+    va_end(ap);
+    c->bad_msg = c->bad_text;
+    c->bad_param = param;
+    c->bad_status = status;
+}
+
+/* Ids must differ between fake instances (a gateway test may run several upstreams), so the
+ * generator is seeded from the kernel once; quality beyond that does not matter. */
+void sl_fake_hex_id(char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    static uint64_t state;
+    size_t i;
+
+    if (state == 0 && getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state))
+        state = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ sl_fake_now_ms();
+    for (i = 0; i < n; i++) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out[2 * i] = hex[(state >> 8) & 15];
+        out[2 * i + 1] = hex[(state >> 20) & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static bool has_body(enum sl_fake_kind kind)
+{
+    return kind == SL_FAKE_CHAT || kind == SL_FAKE_RESPONSES || kind == SL_FAKE_EMBEDDINGS;
+}
+
+int sl_fake_req_prepare(struct sl_fake_req *c)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    size_t len = evbuffer_get_length(in);
+    json_t *body;
+    int rc = 0;
+
+    c->n = 1;
+    c->max_output_tokens = -1;
+    if (!has_body(c->kind))
+        return 0;
+    body = json_loadb(len > 0 ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, NULL);
+    if (!json_is_object(body))
+        c->bad_msg = "We could not parse the JSON body of your request.";
+    switch (c->kind) {
+    case SL_FAKE_CHAT: rc = chat_prepare(c, body); break;
+    case SL_FAKE_RESPONSES: rc = sl_fake_responses_prepare(c, body); break;
+    case SL_FAKE_EMBEDDINGS: rc = sl_fake_embeddings_prepare(c, body); break;
+    default: break;
+    }
+    json_decref(body);
+    return rc;
+}
+
+void sl_fake_req_commit(struct sl_fake_req *c)
+{
+    if (c->kind == SL_FAKE_RESPONSES)
+        sl_fake_responses_commit(c);
+    else if (!has_body(c->kind))
+        sl_fake_store_answer(c);
+}
+
+void sl_fake_put_answer(struct sl_fake_req *c, struct evbuffer *out)
+{
+    switch (c->kind) {
+    case SL_FAKE_CHAT: sl_fake_put_completion(c, out); break;
+    case SL_FAKE_RESPONSES: sl_fake_responses_put(c, out); break;
+    case SL_FAKE_EMBEDDINGS: sl_fake_embeddings_put(c, out); break;
+    default: sl_fake_put_json(out, c->answer); break;
+    }
+}
+
+int sl_fake_sse_prefix(struct sl_fake_req *c)
+{
+    return c->kind == SL_FAKE_CHAT ? chat_sse_prefix(c) : 0;
+}
+
+bool sl_fake_sse_next(struct sl_fake_req *c, struct evbuffer *out)
+{
+    return c->kind == SL_FAKE_CHAT ? chat_sse_next(c, out) : sl_fake_responses_sse_next(c, out);
+}
+
+bool sl_fake_sse_finished(const struct sl_fake_req *c)
+{
+    return c->kind == SL_FAKE_CHAT ? c->phase == SL_FAKE_PH_END : sl_fake_responses_sse_finished(c);
+}
+
+bool sl_fake_sse_next_is_last(const struct sl_fake_req *c)
+{
+    if (c->kind != SL_FAKE_CHAT)
+        return sl_fake_responses_sse_next_is_last(c);
+    /* Phases advance lazily, so a finished earlier phase may still be the current one. */
+    return c->phase == SL_FAKE_PH_DONE ||
+           (c->phase == SL_FAKE_PH_FINISH && c->choice >= c->n && !c->include_usage);
+}
+
+void sl_fake_sse_error(struct sl_fake_req *c, struct evbuffer *out)
+{
+    if (c->kind != SL_FAKE_CHAT) {
+        sl_fake_responses_sse_error(c, out);
+        return;
+    }
+    evbuffer_add(out, "data: ", 6);
+    sl_fake_put_status_error(c, 500, out);
+    evbuffer_add(out, "\n\n", 2);
+}
+
+void sl_fake_sse_malformed(struct sl_fake_req *c, struct evbuffer *out)
+{
+    if (c->kind == SL_FAKE_CHAT)
+        evbuffer_add_printf(out, "data: {\"id\":\"chatcmpl-fake-%" PRIu64 "\",\"choices\":[\n\n",
+                            c->seq);
+    else
+        evbuffer_add_printf(out, "event: response.output_text.delta\n"
+                                 "data: {\"type\":\"response.output_text.delta\",\"delta\":\n\n");
 }

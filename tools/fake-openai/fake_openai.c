@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* fake_openai.c - a scriptable fake OpenAI upstream for sluice's tests and benchmarks: the
- * listener, the /_fake/ control API, the request log and the counters. */
+ * listener, the routes, the /_fake/ control API, the request log and the counters. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -78,6 +78,24 @@ struct fake_state {
 };
 
 static struct fake_state g = { .epoch = 1 };
+
+/* The endpoints, matched in order on the path without its /v1 prefix; "*" stands for one
+ * path segment of 1..SL_FAKE_ID_MAX bytes (a response id).  A path that matches a shape but
+ * not its method gets 405 with the shape's Allow. */
+static const struct endpoint {
+    const char *shape;
+    enum evhttp_cmd_type method;
+    enum sl_fake_kind kind;
+    const char *allow;
+} endpoints[] = {
+    { "/chat/completions", EVHTTP_REQ_POST, SL_FAKE_CHAT, "POST" },
+    { "/responses", EVHTTP_REQ_POST, SL_FAKE_RESPONSES, "POST" },
+    { "/responses/*", EVHTTP_REQ_GET, SL_FAKE_RESPONSE_GET, "GET, DELETE" },
+    { "/responses/*", EVHTTP_REQ_DELETE, SL_FAKE_RESPONSE_DELETE, "GET, DELETE" },
+    { "/responses/*/input_items", EVHTTP_REQ_GET, SL_FAKE_RESPONSE_INPUT_ITEMS, "GET" },
+    { "/responses/*/cancel", EVHTTP_REQ_POST, SL_FAKE_RESPONSE_CANCEL, "POST" },
+    { "/embeddings", EVHTTP_REQ_POST, SL_FAKE_EMBEDDINGS, "POST" },
+};
 
 /* ---- request log ---- */
 
@@ -464,6 +482,7 @@ static void ctl_reset(struct evhttp_request *req)
     g.client_closed = 0;
     g.conns = 0;
     g.peak_inflight = g.inflight;
+    sl_fake_store_clear();
     reply_json(req, 200, json_pack("{s:b}", "ok", 1));
 }
 
@@ -542,32 +561,76 @@ static void count_connection(struct evhttp_request *req)
     g.conns++;
 }
 
+/* Does path have this shape?  id gets the segment "*" stood for. */
+static bool shape_matches(const char *shape, const char *path, char *id)
+{
+    size_t n;
+
+    while (*shape != '\0') {
+        if (*shape != '*') {
+            if (*shape++ != *path++)
+                return false;
+            continue;
+        }
+        n = strcspn(path, "/");
+        if (n == 0 || n > SL_FAKE_ID_MAX)
+            return false;
+        memcpy(id, path, n);
+        id[n] = '\0';
+        path += n;
+        shape++;
+    }
+    return *path == '\0';
+}
+
+/* The endpoint for path and method, or NULL.  *allow is set when the path matched a shape at
+ * all (a NULL is then a 405). */
+static const struct endpoint *route(const char *path, enum evhttp_cmd_type method, char *id,
+                                    const char **allow)
+{
+    size_t i;
+
+    if (strncmp(path, "/v1/", 4) == 0)
+        path += 3;
+    *allow = NULL;
+    for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+        if (!shape_matches(endpoints[i].shape, path, id))
+            continue;
+        *allow = endpoints[i].allow;
+        if (endpoints[i].method == method)
+            return &endpoints[i];
+    }
+    return NULL;
+}
+
 static void on_upstream(struct evhttp_request *req, const char *path)
 {
-    bool chat = strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/chat/completions") == 0;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    char msg[256], id[SL_FAKE_ID_MAX + 1] = "";
+    const struct endpoint *ep;
+    const char *allow;
     uint64_t seq;
-    char msg[256];
 
     count_connection(req);
     seq = log_add(req);
     g.requests++;
-    if (!chat || evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    ep = route(path, method, id, &allow);
+    if (ep == NULL) {
         struct log_ent *e = log_find(seq);
 
         if (e != NULL)
             e->done = true;
-        if (chat) {
-            reply_405(req, "POST");
+        if (allow != NULL) {
+            reply_405(req, allow);
             return;
         }
-        snprintf(msg, sizeof(msg), "Invalid URL (%s %.200s)",
-                 method_name(evhttp_request_get_command(req)), path);
+        snprintf(msg, sizeof(msg), "Invalid URL (%s %.200s)", method_name(method), path);
         reply_error(req, 404, msg, "invalid_request_error", NULL);
         return;
     }
     if (++g.inflight > g.peak_inflight)
         g.peak_inflight = g.inflight;
-    if (sl_fake_reply_take(g.base, req, seq, g.epoch, q_pop()) != 0) {
+    if (sl_fake_reply_take(g.base, req, seq, g.epoch, q_pop(), ep->kind, id) != 0) {
         sl_fake_note_done(seq, g.epoch, false);
         reply_error(req, 503, "The fake upstream is out of memory.", "server_error", NULL);
     }
@@ -734,6 +797,7 @@ static void cleanup(struct event **sigs, size_t nsigs)
         if (sigs[i] != NULL)
             event_free(sigs[i]);
     q_clear();
+    sl_fake_store_clear();
     for (i = 0; i < LOG_MAX; i++)
         log_clear_ent(&g.ring[i]);
     free(g.marks);

@@ -59,6 +59,9 @@ static void req_free(struct sl_fake_req *c)
     if (c->poll != NULL)
         event_free(c->poll);
     json_decref(c->script);
+    json_decref(c->answer);
+    json_decref(c->items);
+    free(c->emb_hashes);
     free(c->model);
     free(c->text);
     free(c->prefix);
@@ -313,30 +316,53 @@ static void on_drained(struct evhttp_connection *evcon, void *arg)
     }
 }
 
+/* Send one extra event (not counted) as its own HTTP chunk. */
+static void send_extra(struct sl_fake_req *c, void (*put)(struct sl_fake_req *, struct evbuffer *))
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL)
+        return;
+    put(c, b);
+    evhttp_send_reply_chunk(c->req, b);
+    evbuffer_free(b);
+}
+
 static void stream_fail(struct sl_fake_req *c)
 {
-    struct evbuffer *b;
-
     c->fail_pending = c->beh.fail_mode;
     if (c->fail_pending == SL_FAKE_FAIL_ERROR_EVENT) {
-        b = evbuffer_new();
-        if (b != NULL) {
-            evbuffer_add(b, "data: ", 6);
-            sl_fake_put_status_error(c, 500, b);
-            evbuffer_add(b, "\n\n", 2);
-            evhttp_send_reply_chunk(c->req, b);
-            evbuffer_free(b);
-        }
+        send_extra(c, sl_fake_sse_error);
         c->fail_pending = SL_FAKE_FAIL_CLOSE;
     }
     drain_then_fail(c);
 }
 
-/* Would the stream stop for a scripted pause or fault after the events sent so far? */
+static bool malformed_due(const struct sl_fake_req *c)
+{
+    return c->beh.malformed_after >= 0 && !c->malformed_sent &&
+           c->sent_events >= c->beh.malformed_after;
+}
+
+static void send_malformed(struct sl_fake_req *c)
+{
+    send_extra(c, sl_fake_sse_malformed);
+    c->malformed_sent = true;
+}
+
+/* Is the silence before the last event due now? */
+static bool terminal_wait_due(const struct sl_fake_req *c)
+{
+    return c->beh.terminal_delay_ms >= 0 && !c->terminal_waited && sl_fake_sse_next_is_last(c);
+}
+
+/* Would the stream stop for a scripted pause, fault or extra event after the events sent so
+ * far? */
 static bool at_boundary(struct sl_fake_req *c)
 {
     return c->sent_events == c->beh.fail_after ||
-           (!c->paused && c->sent_events == c->beh.pause_after);
+           (!c->paused && c->sent_events == c->beh.pause_after) || malformed_due(c) ||
+           terminal_wait_due(c);
 }
 
 /* Produce events until the stream ends, a pause or fault is due, pacing asks for a timer,
@@ -347,6 +373,8 @@ static void pump(struct sl_fake_req *c)
     bool more = true;
 
     while (more) {
+        if (malformed_due(c))
+            send_malformed(c);
         if (c->beh.fail_after >= 0 && c->sent_events >= c->beh.fail_after) {
             stream_fail(c);
             return;
@@ -355,6 +383,11 @@ static void pump(struct sl_fake_req *c)
             c->paused = true;
             if (c->beh.pause_ms >= 0)
                 arm(c, TM_NEXT, c->beh.pause_ms);
+            return;
+        }
+        if (terminal_wait_due(c)) {
+            c->terminal_waited = true;
+            arm(c, TM_NEXT, c->beh.terminal_delay_ms);
             return;
         }
         if (evbuffer_get_length(out) > STREAM_HIGH_WM) {
@@ -374,13 +407,15 @@ static void pump(struct sl_fake_req *c)
         if (evbuffer_get_length(b) > 0)
             evhttp_send_reply_chunk_with_cb(c->req, b, on_drained, c);
         evbuffer_free(b);
-        /* [DONE] and the terminating chunk leave together, as from a real upstream. */
-        more = more && c->phase != SL_FAKE_PH_END;
+        /* The last event and the terminating chunk leave together, as from a real upstream. */
+        more = more && !sl_fake_sse_finished(c);
         if (more && c->beh.chunk_delay_ms > 0) {
             arm(c, TM_NEXT, c->beh.chunk_delay_ms);
             return;
         }
     }
+    if (malformed_due(c))
+        send_malformed(c);
     if (c->beh.fail_after >= 0 && c->sent_events >= c->beh.fail_after) {
         stream_fail(c);
         return;
@@ -398,6 +433,28 @@ static void stream_start(struct sl_fake_req *c, int status)
     add_headers(c, "text/event-stream");
     evhttp_send_reply_start(c->req, status, NULL);
     pump(c);
+}
+
+/* The answer the script leaves to the endpoint: an invalid request's error, the stream (true:
+ * start it), or the JSON answer. */
+static bool put_endpoint_answer(struct sl_fake_req *c, struct evbuffer *body, int *status,
+                                const char **ctype)
+{
+    if (c->bad_msg == NULL)
+        sl_fake_req_commit(c);
+    if (c->bad_msg != NULL) {
+        *status = c->bad_status > 0 ? c->bad_status : 400;
+        sl_fake_put_error(body, c->bad_msg, "invalid_request_error", c->bad_param, NULL);
+    } else if (c->stream && c->beh.action != SL_FAKE_ACT_TRUNCATE)
+        return true;
+    else if (c->stream) {
+        *ctype = "text/event-stream";
+        if (sl_fake_sse_prefix(c) == 0)
+            while (sl_fake_sse_next(c, body))
+                ;
+    } else
+        sl_fake_put_answer(c, body);
+    return false;
 }
 
 static void respond(struct sl_fake_req *c)
@@ -422,20 +479,11 @@ static void respond(struct sl_fake_req *c)
         evbuffer_add(body, c->beh.body_raw, c->beh.body_raw_len);
     else if (status >= 400)
         sl_fake_put_status_error(c, status, body);
-    else if (c->bad_msg != NULL) {
-        status = 400;
-        sl_fake_put_error(body, c->bad_msg, "invalid_request_error", c->bad_param, NULL);
-    } else if (c->stream && c->beh.action != SL_FAKE_ACT_TRUNCATE) {
+    else if (put_endpoint_answer(c, body, &status, &ctype)) {
         evbuffer_free(body);
         stream_start(c, status);
         return;
-    } else if (c->stream) {
-        ctype = "text/event-stream";
-        if (sl_fake_sse_prefix(c) == 0)
-            while (sl_fake_sse_next(c, body))
-                ;
-    } else
-        sl_fake_put_completion(c, body);
+    }
     if (c->beh.action == SL_FAKE_ACT_TRUNCATE)
         send_truncated(c, status, ctype, body);
     else {
@@ -446,7 +494,7 @@ static void respond(struct sl_fake_req *c)
 }
 
 int sl_fake_reply_take(struct event_base *base, struct evhttp_request *req, uint64_t seq,
-                       uint64_t epoch, json_t *script)
+                       uint64_t epoch, json_t *script, enum sl_fake_kind kind, const char *id)
 {
     struct sl_fake_req *c = calloc(1, sizeof(*c));
     char err[128];
@@ -458,6 +506,8 @@ int sl_fake_reply_take(struct event_base *base, struct evhttp_request *req, uint
     }
     c->script = script;
     (void)sl_fake_beh_parse(script, &c->beh, err, sizeof(err));
+    c->kind = kind;
+    snprintf(c->id, sizeof(c->id), "%s", id);
     c->base = base;
     c->req = req;
     c->seq = seq;
