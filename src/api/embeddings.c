@@ -61,6 +61,7 @@ static void reply_answer(struct sl_req *r, void *state, const char *body, size_t
 
 const struct sl_relay_route sl_route_v1_embeddings = {
     .upstream_path = "/embeddings",
+    .prompt_field = "input",
     .openai_errors = true,
     .state_size = sizeof(struct emb),
     .prepare = prepare,

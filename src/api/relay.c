@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/config.h"
 #include "admission/budget.h"
 #include "admission/ownership.h"
@@ -21,6 +23,8 @@
 #include "http/stream.h"
 #include "api/relay_int.h"
 
+/* A logged prompt is whole or absent: past this it is left out. */
+#define PROMPT_LOG_MAX (64u << 10)
 /* The one upstream there is until several are configured (SPEC §11). */
 #define SL_RELAY_UPSTREAM "default"
 /* What one feed of a stream may produce for the client at most (events of 16 KiB of
@@ -93,6 +97,7 @@ static void relay_free(void *p)
         rl->route->state_done(rl->state);
     free(rl->job.body);
     free(rl->job.path);
+    free(rl->prompt);
     free(rl);
 }
 
@@ -225,10 +230,37 @@ static void start_buffered(struct sl_relay *rl)
     }
 }
 
+/* [log] log_prompts: the route's prompt field as the client sent it (JSON, compact), whole or
+ * not at all.  Only when logging is on and the client did not ask for no storage, so the
+ * common path never parses the body for it. */
+static void keep_prompt(struct sl_relay *rl, const char *body, size_t len)
+{
+    struct sl_req *r = rl->r;
+    json_t *root, *field;
+
+    if (!rl->route->prompt_field || !r->serve->cfg->log_prompts || r->no_store)
+        return;
+    root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    field = json_object_get(root, rl->route->prompt_field);
+    if (json_is_false(json_object_get(root, "store"))) /* SPEC §6, on every /v1 route */
+        field = NULL;
+    if (field)
+        rl->prompt = json_dumps(field, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    rl->prompt_len = rl->prompt ? strlen(rl->prompt) : 0;
+    if (rl->prompt_len > PROMPT_LOG_MAX) {
+        free(rl->prompt);
+        rl->prompt = NULL;
+        rl->prompt_len = 0;
+    }
+}
+
 static void on_admitted(void *arg)
 {
     struct sl_relay *rl = arg;
 
+    if (rl->prompt)
+        sl_req_log_prompt(rl->r, rl->prompt, rl->prompt_len, NULL, 0);
     if (rl->job.stream)
         sl_relay_start_stream(rl);
     else
@@ -323,6 +355,7 @@ void sl_relay_handle(struct sl_req *r, const struct sl_relay_route *route)
         sl_req_free(r);
         return;
     }
+    keep_prompt(rl, body, len);
     /* Everything needed is copied: evhttp's copy goes now rather than with the request,
      * which for a stream may be many minutes later. */
     sl_req_body_release(r);

@@ -64,6 +64,8 @@ enum sl_relay_cut {
 
 struct sl_relay_route {
     const char *upstream_path; /* appended to base_url, e.g. "/chat/completions" */
+    const char *prompt_field;  /* the body's member that [log] log_prompts logs, or NULL (the
+                                * route logs its prompts itself, or has none) */
     bool openai_errors;        /* OpenAI's error shape; FastAPI's otherwise */
     size_t state_size;         /* the route's own state, zeroed, freed with the request */
     /* Check the client's body and fill *job.  A refusal is answered here, in the route's

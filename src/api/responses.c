@@ -161,6 +161,7 @@ static const char *created_id(void *state)
 
 const struct sl_relay_route sl_route_v1_responses = {
     .upstream_path = "/responses",
+    .prompt_field = "input",
     .openai_errors = true,
     .state_size = sizeof(struct resp),
     .prepare = prepare,

@@ -197,6 +197,7 @@ static void cut_event(void *state, enum sl_relay_cut why, struct sl_buf *out)
 
 const struct sl_relay_route sl_route_v1_chat = {
     .upstream_path = "/chat/completions",
+    .prompt_field = "messages",
     .openai_errors = true,
     .state_size = sizeof(struct v1),
     .prepare = prepare,

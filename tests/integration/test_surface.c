@@ -520,3 +520,58 @@ Test(surface, budget_holds_across_mixed_routes_under_concurrency)
     cr_assert_eq(h_metric(d.port, "sluice_reservations_held"), 0, "a reservation leaked");
     stop();
 }
+
+/* ---- log_prompts on the /v1 routes ---- */
+
+Test(surface, prompts_of_every_v1_route_are_logged_only_when_asked_and_allowed)
+{
+    struct h_resp r;
+    const char *nostore[] = { "Authorization: " ACME, "X-Sluice-No-Store: 1", NULL };
+    static const char hidden6[] = "{\"model\":\"gpt-4o-mini\",\"input\":\"HIDDEN-6\"}";
+
+    start(1, NULL, "[log]\nlog_prompts = true\n");
+    cr_assert_eq(call("POST", "/v1/responses", ACME,
+                      "{\"model\":\"gpt-4o-mini\",\"input\":\"LOGGED-RESP-1\"}", &r),
+                 200);
+    h_resp_free(&r);
+    cr_assert_eq(call("POST", "/v1/embeddings", ACME,
+                      "{\"model\":\"gpt-4o-mini\",\"input\":\"LOGGED-EMB-2\"}", &r),
+                 200);
+    h_resp_free(&r);
+    cr_assert_eq(call("POST", "/v1/chat/completions", ACME,
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"LOGGED-CHAT-3\"}]}",
+                      &r),
+                 200);
+    h_resp_free(&r);
+    cr_assert_eq(call("POST", "/v1/responses", ACME,
+                      "{\"model\":\"gpt-4o-mini\",\"input\":\"HIDDEN-4\",\"store\":false}", &r),
+                 200);
+    h_resp_free(&r);
+    cr_assert_eq(call("POST", "/v1/chat/completions", ACME,
+                      "{\"model\":\"gpt-4o-mini\",\"store\":false,\"messages\":[{\"role\":"
+                      "\"user\",\"content\":\"HIDDEN-5\"}]}",
+                      &r),
+                 200);
+    h_resp_free(&r);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/embeddings", nostore, hidden6, strlen(hidden6), &r),
+                 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    h_resp_free(&r);
+    stop();
+    cr_assert(h_file_contains(d.log, "LOGGED-RESP-1"));
+    cr_assert(h_file_contains(d.log, "LOGGED-EMB-2"));
+    cr_assert(h_file_contains(d.log, "LOGGED-CHAT-3"));
+    cr_assert_not(h_file_contains(d.log, "HIDDEN-4"));
+    cr_assert_not(h_file_contains(d.log, "HIDDEN-5"));
+    cr_assert_not(h_file_contains(d.log, "HIDDEN-6"));
+
+    /* Off by default. */
+    start(1, NULL, NULL);
+    cr_assert_eq(call("POST", "/v1/responses", ACME,
+                      "{\"model\":\"gpt-4o-mini\",\"input\":\"NOT-LOGGED-7\"}", &r),
+                 200);
+    h_resp_free(&r);
+    stop();
+    cr_assert_not(h_file_contains(d.log, "NOT-LOGGED-7"));
+}
