@@ -255,16 +255,54 @@ static void keep_prompt(struct sl_relay *rl, const char *body, size_t len)
     }
 }
 
-static void on_admitted(void *arg)
+/* Admitted, and the tenant owns what it names: call the upstream. */
+static void start(struct sl_relay *rl)
 {
-    struct sl_relay *rl = arg;
-
     if (rl->prompt)
         sl_req_log_prompt(rl->r, rl->prompt, rl->prompt_len, NULL, 0);
     if (rl->job.stream)
         sl_relay_start_stream(rl);
     else
         start_buffered(rl);
+}
+
+static void on_owner(int verdict, const struct sl_owner *owner, void *arg)
+{
+    struct sl_relay *rl = arg;
+    struct sl_req *r = rl->r;
+    char msg[160];
+
+    (void)owner;
+    rl->owner_op = NULL;
+    if (verdict == 0) {
+        start(rl);
+        return;
+    }
+    /* The reservation goes back when the request ends (nothing was called). */
+    if (verdict == -EAGAIN) {
+        sl_req_add_retry_headers(r, 1000, true);
+        sl_req_reply_openai_error(r, 503, "Quota store unavailable", "server_error", NULL,
+                                  "store_unavailable");
+    } else {
+        snprintf(msg, sizeof(msg), "No response found with id '%s'.", rl->job.owned_id);
+        sl_req_reply_openai_error(r, 404, msg, "invalid_request_error", rl->job.owned_param,
+                                  "not_found");
+    }
+    sl_req_free(r);
+}
+
+/* The owner is looked up after admission, so that RPM bounds how often a tenant can make
+ * this host ask Redis about ids. */
+static void on_admitted(void *arg)
+{
+    struct sl_relay *rl = arg;
+    struct sl_req *r = rl->r;
+
+    if (rl->job.owned_id)
+        rl->owner_op =
+            sl_ownership_lookup(r->serve->owners, rl->job.owned_id, r->tenant, on_owner, rl);
+    else
+        start(rl);
 }
 
 /* The rest of SPEC §4, once the tenant may make this request at all. */
@@ -278,31 +316,8 @@ static void admit(struct sl_relay *rl)
     sl_admit(&rl->admit);
 }
 
-static void on_owner(int verdict, const struct sl_owner *owner, void *arg)
-{
-    struct sl_relay *rl = arg;
-    struct sl_req *r = rl->r;
-    char msg[160];
-
-    (void)owner;
-    rl->owner_op = NULL;
-    if (verdict == 0) {
-        admit(rl);
-        return;
-    }
-    if (verdict == -EAGAIN) {
-        sl_req_add_retry_headers(r, 1000, true);
-        sl_req_reply_openai_error(r, 503, "Quota store unavailable", "server_error", NULL,
-                                  "store_unavailable");
-    } else {
-        snprintf(msg, sizeof(msg), "No response found with id '%s'.", rl->job.owned_id);
-        sl_req_reply_openai_error(r, 404, msg, "invalid_request_error", rl->job.owned_param,
-                                  "not_found");
-    }
-    sl_req_free(r);
-}
-
-/* The tenant's rights on what the request names: its models, the responses it created. */
+/* The tenant may use the model it names (its models list); the responses it names are
+ * checked once it is admitted (on_admitted). */
 static void check_rights(struct sl_relay *rl)
 {
     struct sl_req *r = rl->r;
@@ -320,11 +335,6 @@ static void check_rights(struct sl_relay *rl)
             sl_req_reply_detail(r, 404, "Model not found");
         }
         sl_req_free(r);
-        return;
-    }
-    if (rl->job.owned_id) {
-        rl->owner_op =
-            sl_ownership_lookup(r->serve->owners, rl->job.owned_id, r->tenant, on_owner, rl);
         return;
     }
     admit(rl);
