@@ -10,19 +10,41 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "harness.h"
 
 static struct h_fake fake;
 static struct h_daemon d;
 
+static void sha_hex(const char *key, char out[65])
+{
+    unsigned char h[32];
+
+    SHA256((const unsigned char *)key, strlen(key), h);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+/* The keys sdk_check.mjs uses: tenant "sdk" may use every model, "other" gpt-4o-mini only, so
+ * that models, refusals and another tenant's responses can be seen through the SDK. */
 static void setup(void)
 {
+    char conf[4096], sdk_hash[65], other_hash[65];
+
     if (!getenv("SL_SDK_TESTS") || strcmp(getenv("SL_SDK_TESTS"), "1") != 0)
         cr_skip_test("SL_SDK_TESTS is not 1 (scripts/test sets it)");
+    sha_hex("sk-sluice-tenant", sdk_hash);
+    sha_hex("sk-sluice-other", other_hash);
     h_fake_start(&fake);
     h_daemon_init(&d);
-    h_daemon_write_conf(&d, 1, h_fake_upstream_conf(&fake, NULL));
+    snprintf(conf, sizeof(conf),
+             "%s[auth]\nmode = keys\n[tenant.sdk]\nkey_sha256 = %s\n"
+             "[tenant.other]\nkey_sha256 = %s\nmodels = gpt-4o-mini\n",
+             h_fake_upstream_conf(&fake,
+                                  "allowed_models = gpt-4o-mini, gpt-4o, text-embedding-3-small\n"),
+             sdk_hash, other_hash);
+    h_daemon_write_conf(&d, 1, conf);
     h_daemon_start(&d, NULL);
 }
 

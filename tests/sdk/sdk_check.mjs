@@ -6,8 +6,10 @@ import OpenAI from 'openai';
 import { createParser } from 'eventsource-parser';
 
 const [baseURL, scenario] = process.argv.slice(2);
+// The tenant's key, as the C test configures it.
+const TENANT_KEY = 'sk-sluice-tenant';
 // 'budget' keeps the SDK's own retry policy (2 retries): the gateway must tell it not to.
-const client = new OpenAI({ apiKey: 'sk-sluice-tenant', baseURL,
+const client = new OpenAI({ apiKey: TENANT_KEY, baseURL,
                             maxRetries: scenario === 'budget' ? 2 : 0, timeout: 20000 });
 const out = {};
 const messages = [{ role: 'user', content: 'hello from the sdk' }];
@@ -32,7 +34,8 @@ try {
     // /api/chat/stream read the way a browser's EventSource reads it: eventsource-parser is
     // an independent implementation of the WHATWG algorithm, fed whatever pieces arrive.
     const res = await fetch(baseURL.replace(/\/v1$/, '/api/chat/stream'), {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      method: 'POST', headers: { 'Content-Type': 'application/json',
+                                 Authorization: `Bearer ${TENANT_KEY}` },
       body: JSON.stringify({ user_message: 'line one\nline two' }) });
     out.status = res.status;
     out.content_type = res.headers.get('content-type');
