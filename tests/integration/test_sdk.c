@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* test_sdk.c - the official OpenAI Node SDK (tests/sdk, installed by scripts/test) against the
- * real sluiced and the fake upstream: a client written for OpenAI works unchanged, and a cut
- * stream surfaces as an error, never as a complete answer.  Runs when SL_SDK_TESTS=1
- * (scripts/test sets it after installing the SDK); `make distcheck` has no SDK and skips. */
+ * real sluiced and the fake upstream: a client written for OpenAI works unchanged on chat
+ * completions, the Responses API, embeddings and models, another tenant's response is not
+ * found, and a cut stream surfaces as an error, never as a complete answer.  Runs when
+ * SL_SDK_TESTS=1 (scripts/test sets it after installing the SDK); `make distcheck` has no SDK
+ * and skips. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,9 @@
 
 static struct h_fake fake;
 static struct h_daemon d;
+
+/* The fake's answer to sdk_check.mjs's prompt. */
+#define ANSWER "Hello! You said: hello from the sdk"
 
 static void sha_hex(const char *key, char out[65])
 {
@@ -71,13 +76,47 @@ static json_t *run_sdk(const char *scenario)
     return j;
 }
 
+/* A string member, or "(none)": criterion's string asserts must not be given NULL. */
+static const char *str_of(json_t *j, const char *key)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+
+    return s ? s : "(none)";
+}
+
+static long long int_of(json_t *j, const char *key)
+{
+    return json_integer_value(json_object_get(j, key));
+}
+
+/* The position of string s in array a, or -1. */
+static long index_of(json_t *a, const char *s)
+{
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *v = json_string_value(json_array_get(a, i));
+
+        if (v && strcmp(v, s) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* The SDK threw its class cls, for an HTTP status and an OpenAI error code. */
+static void assert_sdk_error(json_t *e, const char *cls, long long status, const char *code)
+{
+    cr_assert_not_null(e, "the SDK did not throw");
+    cr_assert_str_eq(str_of(e, "class"), cls, "%s", json_dumps(e, 0));
+    cr_assert(json_is_true(json_object_get(e, "api_error")), "%s", json_dumps(e, 0));
+    cr_assert_eq(int_of(e, "status"), status, "%s", json_dumps(e, 0));
+    cr_assert_str_eq(str_of(e, "code"), code, "%s", json_dumps(e, 0));
+}
+
 Test(sdk, buffered_completion)
 {
     json_t *j = run_sdk("buffered");
 
     cr_assert_null(json_object_get(j, "error"), "%s", json_dumps(j, 0));
-    cr_assert_str_eq(json_string_value(json_object_get(j, "content")),
-                     "Hello! You said: hello from the sdk");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "content")), ANSWER);
     cr_assert_str_eq(json_string_value(json_object_get(j, "finish_reason")), "stop");
     cr_assert_gt(json_integer_value(json_object_get(j, "total_tokens")), 0);
     json_decref(j);
@@ -89,8 +128,7 @@ Test(sdk, streamed_completion_without_the_usage_chunk)
     json_t *j = run_sdk("stream");
 
     cr_assert(json_is_true(json_object_get(j, "completed")), "%s", json_dumps(j, 0));
-    cr_assert_str_eq(json_string_value(json_object_get(j, "content")),
-                     "Hello! You said: hello from the sdk");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "content")), ANSWER);
     cr_assert_null(json_object_get(j, "usage_chunk"), "the SDK saw a usage chunk it never asked "
                                                       "for");
     json_decref(j);
@@ -212,6 +250,219 @@ Test(sdk, an_exhausted_budget_is_not_retried_by_the_sdk)
                                       "code=\"429\"} 1\n"),
                        "the SDK retried:\n%s", r.body);
     h_resp_free(&r);
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 0);
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* ---- the Responses API, embeddings and models ---- */
+
+/* The upstream requests, as "METHOD path" strings in arrival order (caller decref's). */
+static json_t *upstream_calls(void)
+{
+    json_t *reqs = h_fake_requests(&fake), *calls = json_array(), *q;
+
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        q = json_array_get(reqs, i);
+        json_array_append_new(calls, json_sprintf("%s %s", str_of(q, "method"), str_of(q, "path")));
+    }
+    json_decref(reqs);
+    return calls;
+}
+
+/* What the creating tenant saw: its response, again on retrieve, its input, then gone. */
+static void assert_owner_view(json_t *j, const char *id)
+{
+    json_t *items = json_object_get(j, "input_items");
+
+    cr_assert_eq(strncmp(id, "resp_", 5), 0, "%s", id);
+    cr_assert_str_eq(str_of(j, "text"), ANSWER);
+    cr_assert_str_eq(str_of(j, "status"), "completed");
+    cr_assert_gt(int_of(j, "total_tokens"), 0);
+    cr_assert_str_eq(str_of(json_object_get(j, "retrieved"), "id"), id);
+    cr_assert_str_eq(str_of(json_object_get(j, "retrieved"), "text"), ANSWER);
+    cr_assert_eq(json_array_size(items), 1, "%s", json_dumps(j, 0));
+    cr_assert_str_eq(str_of(json_array_get(items, 0), "role"), "user");
+    cr_assert_str_eq(str_of(json_array_get(items, 0), "text"), "hello from the sdk");
+    cr_assert(json_is_true(json_object_get(j, "deleted")), "%s", json_dumps(j, 0));
+    cr_assert_eq(int_of(json_object_get(j, "retrieve_after_delete"), "status"), 404, "%s",
+                 json_dumps(j, 0));
+}
+
+/* The second tenant could neither retrieve, list nor delete it: its owner still could. */
+static void assert_other_tenant_view(json_t *j)
+{
+    assert_sdk_error(json_object_get(j, "other_retrieve"), "NotFoundError", 404, "not_found");
+    assert_sdk_error(json_object_get(j, "other_input_items"), "NotFoundError", 404, "not_found");
+    assert_sdk_error(json_object_get(j, "other_delete"), "NotFoundError", 404, "not_found");
+    cr_assert_str_eq(str_of(j, "retrieved_after_other"), ANSWER);
+}
+
+/* Only the owner's calls reached the upstream, in order: none of the second tenant's three
+ * attempts, made between the input items and the owner's second retrieve. */
+static void assert_upstream_saw_only_the_owner(const char *id)
+{
+    static const char *const want[] = { "POST /v1/responses", "GET /v1/responses/%s",
+                                        "GET /v1/responses/%s/input_items", "GET /v1/responses/%s",
+                                        "DELETE /v1/responses/%s" };
+    json_t *calls = upstream_calls();
+    char line[256];
+
+    cr_assert_geq(json_array_size(calls), 5, "%s", json_dumps(calls, 0));
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(line, sizeof(line), want[i], id);
+        cr_assert_str_eq(json_string_value(json_array_get(calls, i)), line, "upstream calls: %s",
+                         json_dumps(calls, 0));
+    }
+    json_decref(calls);
+}
+
+Test(sdk, a_response_is_created_retrieved_listed_and_deleted_by_its_tenant_only)
+{
+    json_t *j = run_sdk("responses");
+    const char *id = str_of(j, "id");
+
+    cr_assert_null(json_object_get(j, "error"), "%s", json_dumps(j, 0));
+    assert_owner_view(j, id);
+    assert_other_tenant_view(j);
+    assert_upstream_saw_only_the_owner(id);
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* Every member an integer, each larger than the one before. */
+static void assert_increasing(json_t *a)
+{
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        cr_assert(json_is_integer(json_array_get(a, i)), "%s", json_dumps(a, 0));
+        cr_assert(i == 0 || json_integer_value(json_array_get(a, i)) >
+                                json_integer_value(json_array_get(a, i - 1)),
+                  "%s", json_dumps(a, 0));
+    }
+}
+
+/* The stream's events in order, numbered upwards, and the text the deltas make is what a
+ * retrieve of the streamed response gives. */
+Test(sdk, a_streamed_response_is_relayed_event_by_event)
+{
+    json_t *j = run_sdk("responses_stream"), *types = json_object_get(j, "types");
+    long created = index_of(types, "response.created"),
+         delta = index_of(types, "response.output_text.delta"),
+         completed = index_of(types, "response.completed");
+
+    cr_assert(json_is_true(json_object_get(j, "completed")), "%s", json_dumps(j, 0));
+    cr_assert_eq(created, 0, "%s", json_dumps(types, 0));
+    cr_assert_gt(delta, created, "%s", json_dumps(types, 0));
+    cr_assert_gt(completed, delta, "%s", json_dumps(types, 0));
+    cr_assert_eq(completed, (long)json_array_size(types) - 1, "%s", json_dumps(types, 0));
+    cr_assert_eq(json_array_size(json_object_get(j, "sequence_numbers")), json_array_size(types));
+    assert_increasing(json_object_get(j, "sequence_numbers"));
+    cr_assert_str_eq(str_of(j, "text"), ANSWER);
+    cr_assert_eq(strncmp(str_of(j, "id"), "resp_", 5), 0, "%s", json_dumps(j, 0));
+    cr_assert_str_eq(str_of(j, "completed_id"), str_of(j, "id"));
+    cr_assert_gt(int_of(j, "total_tokens"), 0);
+    cr_assert_str_eq(str_of(json_object_get(j, "retrieved"), "id"), str_of(j, "id"));
+    cr_assert_str_eq(str_of(json_object_get(j, "retrieved"), "text"), ANSWER);
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* A Responses stream of "one two three" (11 events) cut as behaviour says: the SDK's iteration
+ * throws after every delta, and never reaches response.completed. */
+static json_t *cut_response_stream(const char *behaviour)
+{
+    char script[512];
+    json_t *j, *e;
+
+    snprintf(script, sizeof(script), "[{\"content\":\"one two three\",%s}]", behaviour);
+    h_fake_script(&fake, script);
+    j = run_sdk("responses_cut");
+    e = json_object_get(j, "error");
+    cr_assert(json_is_true(json_object_get(j, "stream_opened")), "%s", json_dumps(j, 0));
+    cr_assert_null(json_object_get(j, "completed"), "%s", json_dumps(j, 0));
+    cr_assert_eq(index_of(json_object_get(j, "types"), "response.completed"), -1);
+    cr_assert_str_eq(str_of(j, "text"), "one two three");
+    cr_assert_not_null(e, "%s", json_dumps(j, 0));
+    cr_assert(json_is_true(json_object_get(e, "api_error")), "%s", json_dumps(j, 0));
+    return j;
+}
+
+Test(sdk, a_response_stream_closed_before_its_last_event_raises)
+{
+    json_t *j = cut_response_stream("\"fail_after_chunks\":10");
+
+    cr_assert_str_eq(str_of(json_object_get(j, "error"), "code"), "upstream_stream_cut");
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(sdk, a_response_stream_reset_before_its_last_event_raises)
+{
+    json_t *j = cut_response_stream("\"fail_after_chunks\":10,\"fail_mode\":\"reset\"");
+
+    cr_assert_str_eq(str_of(json_object_get(j, "error"), "code"), "upstream_stream_cut");
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* The upstream's own error event is the one the SDK raises. */
+Test(sdk, a_response_stream_error_event_raises_the_upstreams_error)
+{
+    json_t *j = cut_response_stream("\"fail_after_chunks\":10,\"fail_mode\":\"error_event\","
+                                    "\"error_message\":\"the model fell over\"");
+
+    cr_assert_not_null(
+        strstr(str_of(json_object_get(j, "error"), "message"), "the model fell over"), "%s",
+        json_dumps(j, 0));
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* A model outside the tenant's list is OpenAI's model_not_found, and nothing goes upstream. */
+Test(sdk, a_response_for_a_model_the_tenant_may_not_use_is_not_found)
+{
+    json_t *j = run_sdk("responses_refused");
+
+    cr_assert_null(json_object_get(j, "completed"), "%s", json_dumps(j, 0));
+    assert_sdk_error(json_object_get(j, "error"), "NotFoundError", 404, "model_not_found");
+    cr_assert_eq(h_fake_stat(&fake, "requests"), 0);
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+Test(sdk, embeddings_of_two_strings)
+{
+    json_t *j = run_sdk("embeddings"), *dims;
+
+    cr_assert_null(json_object_get(j, "error"), "%s", json_dumps(j, 0));
+    cr_assert_eq(int_of(j, "count"), 2, "%s", json_dumps(j, 0));
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "indexes"), 0)), 0);
+    cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "indexes"), 1)), 1);
+    /* The SDK asked for base64 and decoded 8 float32 numbers (the fake's default size). */
+    dims = json_object_get(j, "dimensions");
+    cr_assert_eq(json_integer_value(json_array_get(dims, 0)), 8, "%s", json_dumps(j, 0));
+    cr_assert_eq(json_integer_value(json_array_get(dims, 1)), 8, "%s", json_dumps(j, 0));
+    cr_assert_gt(int_of(j, "prompt_tokens"), 0);
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* Each tenant lists the models it may use; the gateway answers without the upstream. */
+Test(sdk, models_are_listed_and_retrieved_per_tenant)
+{
+    json_t *j = run_sdk("models"), *ids = json_object_get(j, "ids"),
+           *other = json_object_get(j, "other_ids");
+
+    cr_assert_null(json_object_get(j, "error"), "%s", json_dumps(j, 0));
+    cr_assert_eq(json_array_size(ids), 3, "%s", json_dumps(j, 0));
+    cr_assert_geq(index_of(ids, "gpt-4o-mini"), 0, "%s", json_dumps(j, 0));
+    cr_assert_geq(index_of(ids, "gpt-4o"), 0, "%s", json_dumps(j, 0));
+    cr_assert_geq(index_of(ids, "text-embedding-3-small"), 0, "%s", json_dumps(j, 0));
+    cr_assert_eq(json_array_size(other), 1, "%s", json_dumps(j, 0));
+    cr_assert_str_eq(json_string_value(json_array_get(other, 0)), "gpt-4o-mini");
+    cr_assert_str_eq(str_of(json_object_get(j, "retrieved"), "id"), "gpt-4o");
+    cr_assert_str_eq(str_of(json_object_get(j, "retrieved"), "object"), "model");
+    assert_sdk_error(json_object_get(j, "other_retrieve"), "NotFoundError", 404, "model_not_found");
     cr_assert_eq(h_fake_stat(&fake, "requests"), 0);
     json_decref(j);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
