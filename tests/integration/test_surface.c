@@ -440,7 +440,7 @@ Test(surface, rpm_applies_to_routes_that_cost_no_tokens)
 struct wave {
     const char *path, *body;
     int n;
-    long statuses[10];
+    long statuses[100];
 };
 
 static void *fire(void *arg)
@@ -452,24 +452,24 @@ static void *fire(void *arg)
     return NULL;
 }
 
-/* One wave: 10 requests on each of three routes at once. */
-static void mixed_wave(int *ok, int *refused, int *other)
+/* per_route requests on each of three routes at once; the statuses tallied. */
+static void mixed_wave(int per_route, int *ok, int *refused, int *other)
 {
     struct wave waves[3] = {
         { "/v1/responses",
           "{\"model\":\"gpt-4o-mini\",\"input\":\"budget\",\"max_output_tokens\":100}",
-          10,
+          per_route,
           { 0 } },
         /* Long enough that its bound (bytes + overhead) covers the 100 tokens reported. */
         { "/v1/embeddings",
           "{\"model\":\"gpt-4o-mini\",\"input\":\"budget budget budget budget budget budget budget "
           "budget budget budget budget budget budget\"}",
-          10,
+          per_route,
           { 0 } },
         { "/v1/chat/completions",
           "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\","
           "\"content\":\"budget\"}]}",
-          10,
+          per_route,
           { 0 } },
     };
     pthread_t th[3];
@@ -488,6 +488,41 @@ static void mixed_wave(int *ok, int *refused, int *other)
         }
 }
 
+#define USAGE_100                                                                                  \
+    "\"usage\":{\"prompt_tokens\":50,\"completion_tokens\":50,\"total_tokens\":100,"               \
+    "\"input_tokens\":50,\"output_tokens\":50}"
+
+/* The budget spent: every route that costs tokens says insufficient_quota, and nothing goes
+ * upstream; what costs none still answers. */
+static void exhausted_everywhere(void)
+{
+    static const char *const paths[] = { "/v1/responses", "/v1/embeddings",
+                                         "/v1/chat/completions" };
+    static const char *const bodies[] = {
+        "{\"model\":\"gpt-4o-mini\",\"input\":\"more\",\"max_output_tokens\":100}",
+        /* Its bound must pass the 100 tokens left. */
+        "{\"model\":\"gpt-4o-mini\",\"input\":\"more more more more more more more more more "
+        "more more more more more more more more more more more more more more\"}",
+        "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"more\"}]}",
+    };
+    size_t before = upstream_calls();
+    struct h_resp r;
+    json_t *j;
+
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(call("POST", paths[i], ACME, bodies[i], &r), 429, "%s: %s", paths[i], r.body);
+        j = body_json(&r);
+        cr_assert_str_eq(error_code(j), "insufficient_quota");
+        cr_assert_str_eq(h_header(&r, "x-should-retry"), "false");
+        json_decref(j);
+        h_resp_free(&r);
+    }
+    cr_assert_eq(call("GET", "/v1/models", ACME, NULL, &r), 200);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), before);
+}
+
 /* 300 requests on three routes, 30 at a time, each reported as 100 tokens by the upstream
  * (one usage object that reads as chat, Responses and embeddings usage alike). */
 Test(surface, budget_holds_across_mixed_routes_under_concurrency)
@@ -498,11 +533,9 @@ Test(surface, budget_holds_across_mixed_routes_under_concurrency)
     json_t *reqs;
 
     start(2, "token_budget = 6000\nbudget_period = day\n", with_admin());
-    h_fake_script(&fake, "[{\"delay_ms\":100,\"repeat\":300,\"usage\":{\"prompt_tokens\":50,"
-                         "\"completion_tokens\":50,\"total_tokens\":100,\"input_tokens\":50,"
-                         "\"output_tokens\":50}}]");
+    h_fake_script(&fake, "[{\"delay_ms\":100,\"repeat\":300," USAGE_100 "}]");
     for (int w = 0; w < 10; w++)
-        mixed_wave(&ok, &refused, &other);
+        mixed_wave(10, &ok, &refused, &other);
     reqs = h_fake_requests(&fake);
     cr_assert_eq(json_array_size(reqs), (size_t)ok, "refused requests reached the upstream");
     json_decref(reqs);
@@ -517,6 +550,29 @@ Test(surface, budget_holds_across_mixed_routes_under_concurrency)
     cr_assert_leq(used, BUDGET);
     cr_assert_eq(used, reported, "settled exactly what the upstream reported");
     cr_assert_geq(used, BUDGET * 3 / 4, "refused with %lld of %d left", BUDGET - used, BUDGET);
+    cr_assert_eq(h_metric(d.port, "sluice_reservations_held"), 0, "a reservation leaked");
+    exhausted_everywhere();
+    stop();
+}
+
+/* 300 at once over three routes: most are refused while the first hold their reservations,
+ * and the tenant still never spends more than its budget. */
+Test(surface, budget_holds_with_300_requests_at_once)
+{
+    int ok = 0, refused = 0, other = 0;
+    long long used;
+
+    start(2, "token_budget = 6000\nbudget_period = day\n", with_admin());
+    h_fake_script(&fake, "[{\"delay_ms\":200,\"repeat\":300," USAGE_100 "}]");
+    mixed_wave(100, &ok, &refused, &other);
+    used = usage_used("acme");
+    fprintf(stderr, "300 at once: %d admitted, %d refused, %d other; settled %lld of 6000\n", ok,
+            refused, other, used);
+    cr_assert_eq(other, 0);
+    cr_assert_gt(refused, 0);
+    cr_assert_eq(upstream_calls(), (size_t)ok, "refused requests reached the upstream");
+    cr_assert_leq(used, 6000);
+    cr_assert_eq(used, (long long)ok * 100, "settled exactly what the upstream reported");
     cr_assert_eq(h_metric(d.port, "sluice_reservations_held"), 0, "a reservation leaked");
     stop();
 }
