@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "admission/redis.h"
+#include "admission/shm_lock.h"
 
 #define KEY_MAX (128 + sizeof("resp:") + SL_RESPONSE_ID_MAX)
 
@@ -41,17 +42,10 @@ size_t sl_ownership_shm_size(uint32_t capacity)
 
 int sl_ownership_shm_init(struct sl_ownership_shm *s, void *mem, uint32_t capacity)
 {
-    pthread_mutexattr_t a;
     int r;
 
-    if ((r = pthread_mutexattr_init(&a)) != 0)
-        return -r;
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    r = pthread_mutex_init(&s->lock, &a);
-    pthread_mutexattr_destroy(&a);
-    if (r != 0)
-        return -r;
+    if ((r = sl_shm_lock_init(&s->lock)) < 0)
+        return r;
     s->capacity = capacity;
     s->table = sl_owner_table_init(mem, capacity);
     return s->table ? 0 : -EINVAL;

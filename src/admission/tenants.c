@@ -16,21 +16,8 @@
 
 #include "core/model_list.h"
 #include "admission/reservations.h"
+#include "admission/shm_lock.h"
 #include "admission/tenants_int.h"
-
-static int lock_init(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    int r;
-
-    if ((r = pthread_mutexattr_init(&a)) != 0)
-        return -r;
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    r = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return -r;
-}
 
 #define ARRAY_ALIGN 64
 
@@ -75,13 +62,13 @@ int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants, u
     t->keys = (struct sl_key_rec *)p;
     p += align_up((size_t)t->key_slots * sizeof(struct sl_key_rec));
     t->resv = (struct sl_reservation *)p;
-    if ((r = lock_init(&t->admin_lock)) < 0)
+    if ((r = sl_shm_lock_init(&t->admin_lock)) < 0)
         return r;
     if (getrandom(&t->host_id, sizeof(t->host_id), 0) != (ssize_t)sizeof(t->host_id))
         return -EIO;
     atomic_store(&t->redis_version, -1);
     for (i = 0; i < t->max_tenants; i++)
-        if ((r = lock_init(&t->tenants[i].lock)) < 0)
+        if ((r = sl_shm_lock_init(&t->tenants[i].lock)) < 0)
             return r;
     return 0;
 }

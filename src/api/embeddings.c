@@ -53,12 +53,6 @@ static bool read_answer(void *state, const char *body, size_t len, struct sl_usa
     return sl_embeddings_answer_read(body, len, usage) == 0;
 }
 
-static void reply_answer(struct sl_req *r, void *state, const char *body, size_t len)
-{
-    (void)state;
-    sl_req_reply(r, 200, "application/json", body, len);
-}
-
 const struct sl_relay_route sl_route_v1_embeddings = {
     .upstream_path = "/embeddings",
     .prompt_field = "input",
@@ -66,5 +60,5 @@ const struct sl_relay_route sl_route_v1_embeddings = {
     .state_size = sizeof(struct emb),
     .prepare = prepare,
     .read_answer = read_answer,
-    .reply_answer = reply_answer,
+    .reply_answer = sl_relay_reply_as_is,
 };

@@ -91,6 +91,9 @@ struct sl_relay_route {
     void (*state_done)(void *state);
 };
 
+/* reply_answer for the OpenAI routes: the upstream's 2xx body as it came, JSON, 200. */
+void sl_relay_reply_as_is(struct sl_req *r, void *state, const char *body, size_t len);
+
 /* Relay one upstream event to out as it came: its event name (if any), data (several data:
  * lines when it spans lines), blank line.  0; -EPROTO for a name past 63 bytes; -ENOMEM. */
 int sl_relay_write_event(struct sl_buf *out, const struct sl_sse_event *ev, const char *data,

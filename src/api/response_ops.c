@@ -160,17 +160,11 @@ static bool read_answer(void *state, const char *body, size_t len, struct sl_usa
     return true;
 }
 
-static void reply_answer(struct sl_req *r, void *state, const char *body, size_t len)
-{
-    (void)state;
-    sl_req_reply(r, 200, "application/json", body, len);
-}
-
 const struct sl_relay_route sl_route_v1_response_ops = {
     .upstream_path = "/responses",
     .openai_errors = true,
     .state_size = sizeof(struct ops_state),
     .prepare = prepare,
     .read_answer = read_answer,
-    .reply_answer = reply_answer,
+    .reply_answer = sl_relay_reply_as_is,
 };

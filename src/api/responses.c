@@ -86,12 +86,6 @@ static bool read_answer(void *state, const char *body, size_t len, struct sl_usa
     return true;
 }
 
-static void reply_answer(struct sl_req *r, void *state, const char *body, size_t len)
-{
-    (void)state;
-    sl_req_reply(r, 200, "application/json", body, len);
-}
-
 /* The upstream gave up in the stream: its own error event is the one the client gets. */
 static int keep_upstream_error(struct resp *s, const struct sl_sse_event *ev)
 {
@@ -166,7 +160,7 @@ const struct sl_relay_route sl_route_v1_responses = {
     .state_size = sizeof(struct resp),
     .prepare = prepare,
     .read_answer = read_answer,
-    .reply_answer = reply_answer,
+    .reply_answer = sl_relay_reply_as_is,
     .on_event = on_event,
     .cut_event = cut_event,
     .created_id = created_id,

@@ -94,12 +94,6 @@ static bool read_answer(void *state, const char *body, size_t len, struct sl_usa
     return ok;
 }
 
-static void reply_answer(struct sl_req *r, void *state, const char *body, size_t len)
-{
-    (void)state;
-    sl_req_reply(r, 200, "application/json", body, len);
-}
-
 /* ---- streamed ---- */
 
 /* The include_usage we asked for put "usage": null in every chunk; a client that did not
@@ -202,7 +196,7 @@ const struct sl_relay_route sl_route_v1_chat = {
     .state_size = sizeof(struct v1),
     .prepare = prepare,
     .read_answer = read_answer,
-    .reply_answer = reply_answer,
+    .reply_answer = sl_relay_reply_as_is,
     .on_event = on_event,
     .cut_event = cut_event,
     .state_done = v1_done,

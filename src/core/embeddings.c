@@ -6,7 +6,6 @@
 #include "core/embeddings.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,52 +13,8 @@
 
 #include "core/quota.h"
 
-/* As responses.c: no duplicate keys (two readers, two values), \u0000 relayed. */
-#define EMB_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
-
 /* What an input array holds; every element must be of the first element's kind. */
 enum input_kind { IN_STRING, IN_TOKEN, IN_TOKENS, IN_BAD };
-
-static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
-                  const char *fmt, ...)
-{
-    va_list ap;
-
-    p->status = status;
-    p->param = param;
-    p->code = code;
-    va_start(ap, fmt);
-    vsnprintf(p->message, sizeof(p->message), fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
-/* NULL with *r set: -ENOMEM, or -EINVAL for anything but one JSON object.  jansson 2.14
- * accepts a raw NUL byte right after a number (it reads NUL as the end of its buffer), and
- * the body goes upstream as it came: NULs are refused here. */
-static json_t *load_object(const char *s, size_t len, int *r)
-{
-    json_error_t err;
-    json_t *root;
-
-    *r = -EINVAL;
-    if (len > 0 && memchr(s, '\0', len))
-        return NULL;
-    root = json_loadb(s ? s : "", len, EMB_JSON_FLAGS, &err);
-    *r = 0;
-    if (!root && json_error_code(&err) == json_error_out_of_memory)
-        *r = -ENOMEM;
-    else if (!json_is_object(root))
-        *r = -EINVAL;
-    if (*r < 0) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
-}
 
 /* The same checks and words as v1_body.c's. */
 static int check_model(json_t *root, const struct sl_config *cfg, char *model,
@@ -69,11 +24,13 @@ static int check_model(json_t *root, const struct sl_config *cfg, char *model,
 
     if (!json_is_string(m) || json_string_length(m) >= SL_MODEL_NAME_MAX ||
         memchr(json_string_value(m), '\0', json_string_length(m)))
-        return refuse(p, 400, "model", "missing_model", "You must provide a model parameter.");
+        return sl_v1_refuse(p, 400, "model", "missing_model",
+                            "You must provide a model parameter.");
     memcpy(model, json_string_value(m), json_string_length(m) + 1);
     if (!sl_config_model(cfg, model))
-        return refuse(p, 404, "model", "model_not_found",
-                      "The model `%s` does not exist or you do not have access to it.", model);
+        return sl_v1_refuse(p, 404, "model", "model_not_found",
+                            "The model `%s` does not exist or you do not have access to it.",
+                            model);
     return 0;
 }
 
@@ -109,9 +66,9 @@ static enum input_kind kind_of(json_t *v)
 
 static int bad_input(struct sl_v1_problem *p)
 {
-    return refuse(p, 400, "input", "invalid_value",
-                  "Invalid 'input': expected a non-empty string, or a non-empty array of "
-                  "non-empty strings, of tokens, or of non-empty arrays of tokens.");
+    return sl_v1_refuse(p, 400, "input", "invalid_value",
+                        "Invalid 'input': expected a non-empty string, or a non-empty array of "
+                        "non-empty strings, of tokens, or of non-empty arrays of tokens.");
 }
 
 /* *items: the inputs the upstream embeds (an array of tokens is one text, already cut into
@@ -125,10 +82,11 @@ static int check_array(json_t *in, uint64_t *items, struct sl_v1_problem *p)
     if (json_array_size(in) == 0)
         return bad_input(p);
     if (json_array_size(in) > SL_EMBEDDINGS_INPUTS_MAX)
-        return refuse(p, 400, "input", "array_above_max_length",
-                      "Invalid 'input': array too long. Expected an array with maximum length "
-                      "%d, but got an array with length %zu instead.",
-                      SL_EMBEDDINGS_INPUTS_MAX, json_array_size(in));
+        return sl_v1_refuse(
+            p, 400, "input", "array_above_max_length",
+            "Invalid 'input': array too long. Expected an array with maximum length "
+            "%d, but got an array with length %zu instead.",
+            SL_EMBEDDINGS_INPUTS_MAX, json_array_size(in));
     first = kind_of(json_array_get(in, 0));
     json_array_foreach(in, i, v)
     {
@@ -144,13 +102,13 @@ static int check_input(json_t *root, uint64_t *items, struct sl_v1_problem *p)
     json_t *in = json_object_get(root, "input");
 
     if (!in || json_is_null(in))
-        return refuse(p, 400, "input", "missing_required_parameter",
-                      "Missing required parameter: 'input'.");
+        return sl_v1_refuse(p, 400, "input", "missing_required_parameter",
+                            "Missing required parameter: 'input'.");
     if (json_is_array(in))
         return check_array(in, items, p);
     if (!json_is_string(in))
-        return refuse(p, 400, "input", "invalid_type",
-                      "Invalid type for 'input': expected a string or an array.");
+        return sl_v1_refuse(p, 400, "input", "invalid_type",
+                            "Invalid type for 'input': expected a string or an array.");
     if (json_string_length(in) == 0)
         return bad_input(p);
     *items = 1;
@@ -169,12 +127,12 @@ int sl_embeddings_parse(const char *raw, size_t len, const struct sl_config *cfg
     json_t *root;
     int r;
 
-    root = load_object(raw, len, &r);
+    root = sl_v1_load_object(raw, len, &r);
     if (r == -ENOMEM)
         return r;
     if (!root)
-        r = refuse(problem, 400, NULL, "invalid_json",
-                   "We could not parse the JSON body of your request.");
+        r = sl_v1_refuse(problem, 400, NULL, "invalid_json",
+                         "We could not parse the JSON body of your request.");
     else if ((r = check_model(root, cfg, v.model, problem)) == 0)
         r = check_input(root, &e.messages, problem);
     json_decref(root);
@@ -208,7 +166,7 @@ int sl_embeddings_answer_read(const char *body, size_t len, struct sl_usage *usa
     int r;
 
     memset(usage, 0, sizeof(*usage));
-    root = load_object(body, len, &r);
+    root = sl_v1_load_object(body, len, &r);
     if (!root)
         return r;
     usage_read(json_object_get(root, "usage"), usage);

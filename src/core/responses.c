@@ -7,7 +7,6 @@
 #include "core/responses.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +16,8 @@
 #include "core/json_scan.h"
 #include "core/quota.h"
 
-/* Duplicate keys are refused so that the gateway and the upstream cannot read different
- * values; a \u0000 inside a string is the client's business, only relayed. */
-#define RESP_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+/* As sl_v1_load_object(): duplicate keys are refused so that the gateway and the upstream
+ * cannot read different values; a \u0000 inside a string is the client's business. */
 #define RESP_SCAN_FLAGS (SL_JSON_REJECT_DUPLICATES | SL_JSON_ALLOW_NUL)
 
 #define ID_PREFIX "resp_"
@@ -37,47 +35,6 @@ static const struct {
     { "error", SL_RESPONSES_EVENT_ERROR },
 };
 #define NKINDS (sizeof(event_kinds) / sizeof(event_kinds[0]))
-
-static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
-                  const char *fmt, ...)
-{
-    va_list ap;
-
-    p->status = status;
-    p->param = param;
-    p->code = code;
-    va_start(ap, fmt);
-    vsnprintf(p->message, sizeof(p->message), fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
-
-/* NULL with *r set: -ENOMEM, or -EINVAL for anything but one JSON object.  jansson 2.14
- * takes a raw NUL byte right after a number for the end of its buffer and accepts the text,
- * so NULs are refused here: the bytes relayed must be the text jansson validated. */
-static json_t *load_object(const char *s, size_t len, int *r)
-{
-    json_error_t err;
-    json_t *root;
-
-    *r = -EINVAL;
-    if (len > 0 && memchr(s, '\0', len))
-        return NULL;
-    root = json_loadb(s ? s : "", len, RESP_JSON_FLAGS, &err);
-    *r = 0;
-    if (!root && json_error_code(&err) == json_error_out_of_memory)
-        *r = -ENOMEM;
-    else if (!json_is_object(root))
-        *r = -EINVAL;
-    if (*r < 0) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
-}
 
 bool sl_response_id_valid(const char *id, size_t len)
 {
@@ -121,12 +78,14 @@ static int check_model(json_t *root, const struct sl_config *cfg, struct sl_resp
 
     if (!json_is_string(m) || json_string_length(m) >= sizeof(out->model) ||
         memchr(json_string_value(m), '\0', json_string_length(m)))
-        return refuse(p, 400, "model", "missing_model", "You must provide a model parameter.");
+        return sl_v1_refuse(p, 400, "model", "missing_model",
+                            "You must provide a model parameter.");
     memcpy(out->model, json_string_value(m), json_string_length(m) + 1);
     *conf = sl_config_model(cfg, out->model);
     if (!*conf)
-        return refuse(p, 404, "model", "model_not_found",
-                      "The model `%s` does not exist or you do not have access to it.", out->model);
+        return sl_v1_refuse(p, 404, "model", "model_not_found",
+                            "The model `%s` does not exist or you do not have access to it.",
+                            out->model);
     return 0;
 }
 
@@ -138,9 +97,9 @@ static int check_bool(json_t *root, const char *name, bool *is_true, struct sl_v
     *is_true = json_is_true(v);
     if (!v || json_is_null(v) || json_is_boolean(v))
         return 0;
-    return refuse(p, 400, name, "invalid_type",
-                  "Invalid type for '%s': expected a boolean, but got %s instead.", name,
-                  type_name(v));
+    return sl_v1_refuse(p, 400, name, "invalid_type",
+                        "Invalid type for '%s': expected a boolean, but got %s instead.", name,
+                        type_name(v));
 }
 
 static int check_flags(json_t *root, const struct sl_config *cfg, struct sl_responses_request *out,
@@ -157,9 +116,9 @@ static int check_flags(json_t *root, const struct sl_config *cfg, struct sl_resp
     /* The gateway cannot see what a background response costs: only an operator who
      * accepts charging every one in full turns it on (SPEC §10). */
     if (out->background && !cfg->allow_background)
-        return refuse(p, 400, "background", "unsupported_parameter",
-                      "Unsupported parameter: 'background' responses are not enabled on this "
-                      "gateway.");
+        return sl_v1_refuse(p, 400, "background", "unsupported_parameter",
+                            "Unsupported parameter: 'background' responses are not enabled on this "
+                            "gateway.");
     return 0;
 }
 
@@ -196,22 +155,23 @@ static int check_input(json_t *root, struct sl_quota_estimate *e, struct sl_v1_p
     size_t i;
 
     if (!in || json_is_null(in))
-        return refuse(p, 400, "input", "missing_required_parameter",
-                      "Missing required parameter: 'input'.");
+        return sl_v1_refuse(p, 400, "input", "missing_required_parameter",
+                            "Missing required parameter: 'input'.");
     if (json_is_string(in)) {
         e->messages = 1;
         return 0;
     }
     if (!json_is_array(in))
-        return refuse(p, 400, "input", "invalid_type",
-                      "Invalid type for 'input': expected a string or an array, but got %s "
-                      "instead.",
-                      type_name(in));
+        return sl_v1_refuse(p, 400, "input", "invalid_type",
+                            "Invalid type for 'input': expected a string or an array, but got %s "
+                            "instead.",
+                            type_name(in));
     if (json_array_size(in) > SL_RESPONSES_INPUT_ITEMS_MAX)
-        return refuse(p, 400, "input", "array_above_max_length",
-                      "Invalid 'input': array too long. Expected an array with maximum length "
-                      "%d, but got an array with length %zu instead.",
-                      SL_RESPONSES_INPUT_ITEMS_MAX, json_array_size(in));
+        return sl_v1_refuse(
+            p, 400, "input", "array_above_max_length",
+            "Invalid 'input': array too long. Expected an array with maximum length "
+            "%d, but got an array with length %zu instead.",
+            SL_RESPONSES_INPUT_ITEMS_MAX, json_array_size(in));
     e->messages = json_array_size(in);
     json_array_foreach(in, i, item)
     {
@@ -226,9 +186,10 @@ static int check_instructions(json_t *root, struct sl_quota_estimate *e, struct 
     json_t *ins = json_object_get(root, "instructions");
 
     if (ins && !json_is_null(ins) && !json_is_string(ins))
-        return refuse(p, 400, "instructions", "invalid_type",
-                      "Invalid type for 'instructions': expected a string, but got %s instead.",
-                      type_name(ins));
+        return sl_v1_refuse(
+            p, 400, "instructions", "invalid_type",
+            "Invalid type for 'instructions': expected a string, but got %s instead.",
+            type_name(ins));
     if (json_string_length(ins) > 0)
         e->messages++;
     return 0;
@@ -245,12 +206,13 @@ static int check_cap(json_t *root, const struct sl_model_conf *m, uint64_t *limi
     if (*fill)
         return 0;
     if (!json_is_integer(t) || json_integer_value(t) < 1)
-        return refuse(p, 400, "max_output_tokens", "invalid_value",
-                      "Invalid 'max_output_tokens': expected a positive integer.");
+        return sl_v1_refuse(p, 400, "max_output_tokens", "invalid_value",
+                            "Invalid 'max_output_tokens': expected a positive integer.");
     if (json_integer_value(t) > (json_int_t)m->max_output_tokens)
-        return refuse(p, 400, "max_output_tokens", "max_output_tokens_too_large",
-                      "'max_output_tokens' is %lld; this gateway allows at most %u for `%.80s`.",
-                      (long long)json_integer_value(t), m->max_output_tokens, m->name);
+        return sl_v1_refuse(
+            p, 400, "max_output_tokens", "max_output_tokens_too_large",
+            "'max_output_tokens' is %lld; this gateway allows at most %u for `%.80s`.",
+            (long long)json_integer_value(t), m->max_output_tokens, m->name);
     *limit = (uint64_t)json_integer_value(t);
     return 0;
 }
@@ -264,8 +226,9 @@ static int check_previous(json_t *root, struct sl_responses_request *out, struct
     /* The value is not echoed: it may be anything, and the message must stay valid UTF-8. */
     if (!json_is_string(prev) ||
         !sl_response_id_valid(json_string_value(prev), json_string_length(prev)))
-        return refuse(p, 400, "previous_response_id", "invalid_value",
-                      "Invalid 'previous_response_id': expected an ID that begins with 'resp_'.");
+        return sl_v1_refuse(
+            p, 400, "previous_response_id", "invalid_value",
+            "Invalid 'previous_response_id': expected an ID that begins with 'resp_'.");
     memcpy(out->previous_response_id, json_string_value(prev), json_string_length(prev) + 1);
     return 0;
 }
@@ -363,12 +326,12 @@ int sl_responses_parse(const char *raw, size_t len, const struct sl_config *cfg,
     json_t *root;
     int r;
 
-    root = load_object(raw, len, &r);
+    root = sl_v1_load_object(raw, len, &r);
     if (r == -ENOMEM)
         return r;
     if (!root)
-        return refuse(problem, 400, NULL, "invalid_json",
-                      "We could not parse the JSON body of your request.");
+        return sl_v1_refuse(problem, 400, NULL, "invalid_json",
+                            "We could not parse the JSON body of your request.");
     memset(&v, 0, sizeof(v));
     r = check(root, raw, len, cfg, &v, problem);
     json_decref(root);
@@ -427,7 +390,7 @@ int sl_responses_answer_read(const char *body, size_t len, struct sl_responses_a
     int r;
 
     memset(out, 0, sizeof(*out));
-    root = load_object(body, len, &r);
+    root = sl_v1_load_object(body, len, &r);
     if (!root)
         return r;
     answer_read(root, out);
@@ -492,7 +455,7 @@ int sl_responses_event_read_tree(const char *name, size_t name_len, const char *
     int r;
 
     event_init(out);
-    root = load_object(data, len, &r);
+    root = sl_v1_load_object(data, len, &r);
     if (!root)
         return r == -ENOMEM ? r : 0;
     event_from_tree(root, name ? name : "", name ? name_len : 0, out);

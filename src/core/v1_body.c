@@ -21,11 +21,8 @@
 #define BODY_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 #define BODY_DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
-static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
-                  const char *fmt, ...)
+int sl_v1_refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
+                 const char *fmt, ...)
 {
     va_list ap;
 
@@ -36,6 +33,30 @@ static int refuse(struct sl_v1_problem *p, int status, const char *param, const 
     vsnprintf(p->message, sizeof(p->message), fmt, ap);
     va_end(ap);
     return -EINVAL;
+}
+
+/* jansson 2.14 takes a raw NUL byte right after a number for the end of its buffer and
+ * accepts the text, so NULs are refused here: the bytes relayed must be the text jansson
+ * validated. */
+struct json_t *sl_v1_load_object(const char *s, size_t len, int *r)
+{
+    json_error_t err;
+    json_t *root;
+
+    *r = -EINVAL;
+    if (len > 0 && memchr(s, '\0', len))
+        return NULL;
+    root = json_loadb(s ? s : "", len, BODY_JSON_FLAGS, &err);
+    *r = 0;
+    if (!root && json_error_code(&err) == json_error_out_of_memory)
+        *r = -ENOMEM;
+    else if (!json_is_object(root))
+        *r = -EINVAL;
+    if (*r < 0) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
 }
 
 /* max_tokens / max_completion_tokens: absent gets the model's cap, larger is refused. */
@@ -52,12 +73,12 @@ static int apply_token_cap(json_t *root, unsigned cap, struct sl_v1_problem *p)
             continue;
         seen = true;
         if (!json_is_integer(t) || json_integer_value(t) < 1)
-            return refuse(p, 400, names[i], "invalid_value",
-                          "Invalid '%s': expected a positive integer.", names[i]);
+            return sl_v1_refuse(p, 400, names[i], "invalid_value",
+                                "Invalid '%s': expected a positive integer.", names[i]);
         if (json_integer_value(t) > (json_int_t)cap)
-            return refuse(p, 400, names[i], "max_tokens_too_large",
-                          "'%s' is %lld; this gateway allows at most %u.", names[i],
-                          (long long)json_integer_value(t), cap);
+            return sl_v1_refuse(p, 400, names[i], "max_tokens_too_large",
+                                "'%s' is %lld; this gateway allows at most %u.", names[i],
+                                (long long)json_integer_value(t), cap);
     }
     if (!seen && json_object_set_new(root, "max_tokens", json_integer(cap)) < 0)
         return -ENOMEM;
@@ -128,16 +149,17 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg, struct s
 
     if (!json_is_string(model) || json_string_length(model) >= sizeof(out->model) ||
         memchr(json_string_value(model), '\0', json_string_length(model)))
-        return refuse(p, 400, "model", "missing_model", "You must provide a model parameter.");
+        return sl_v1_refuse(p, 400, "model", "missing_model",
+                            "You must provide a model parameter.");
     snprintf(out->model, sizeof(out->model), "%s", json_string_value(model));
     if (!(conf = sl_config_model(cfg, out->model)))
-        return refuse(p, 404, "model", "model_not_found",
-                      "The model `%.120s` does not exist or you do not have access to it.",
-                      out->model);
+        return sl_v1_refuse(p, 404, "model", "model_not_found",
+                            "The model `%.120s` does not exist or you do not have access to it.",
+                            out->model);
     if (n && !json_is_null(n) &&
         (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > SL_V1_N_MAX))
-        return refuse(p, 400, "n", "invalid_value",
-                      "Invalid 'n': expected an integer from 1 to %d.", SL_V1_N_MAX);
+        return sl_v1_refuse(p, 400, "n", "invalid_value",
+                            "Invalid 'n': expected an integer from 1 to %d.", SL_V1_N_MAX);
     if ((r = apply_token_cap(root, conf->max_output_tokens, p)) < 0)
         return r;
     out->reservation = estimate(root, len, cfg, conf->max_output_tokens);
@@ -146,7 +168,7 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg, struct s
     if (r == -ENOMEM)
         return r;
     if (r < 0)
-        return refuse(p, 400, "stream_options", "invalid_value", "Invalid 'stream_options'.");
+        return sl_v1_refuse(p, 400, "stream_options", "invalid_value", "Invalid 'stream_options'.");
     out->body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!out->body)
         return -ENOMEM;
@@ -165,8 +187,8 @@ int sl_v1_parse_tree(const char *raw, size_t len, const struct sl_config *cfg,
     root = json_loadb(raw ? raw : "", len, JSON_REJECT_DUPLICATES, &err);
     if (!json_is_object(root)) {
         json_decref(root);
-        return refuse(problem, 400, NULL, "invalid_json",
-                      "We could not parse the JSON body of your request.");
+        return sl_v1_refuse(problem, 400, NULL, "invalid_json",
+                            "We could not parse the JSON body of your request.");
     }
     r = check(root, len, cfg, &v, problem);
     json_decref(root);

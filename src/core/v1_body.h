@@ -32,6 +32,17 @@ struct sl_v1_problem {
     const char *code;  /* static */
 };
 
+/* Fill *p (message from fmt) and return -EINVAL: every /v1 body reader refuses this way. */
+int sl_v1_refuse(struct sl_v1_problem *p, int status, const char *param, const char *code,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+struct json_t;
+
+/* The body as one JSON object (duplicate keys refused, \u0000 in strings allowed), for the
+ * readers that relay the client's bytes as they are: raw NUL bytes are refused too.  NULL with
+ * *r set: -ENOMEM, or -EINVAL for anything else. */
+struct json_t *sl_v1_load_object(const char *s, size_t len, int *r);
+
 /* 0 and *out filled; -EINVAL and *problem filled; -ENOMEM.  The upstream body is the client's
  * bytes as they came, with the documented changes spliced in: "max_tokens" set to the cap
  * when neither limit is set (in place of a null one, else as the last member), and on a
@@ -50,8 +61,6 @@ void sl_v1_request_done(struct sl_v1_request *r);
 
 /* Backstop for sl_v1_include_usage(), behind the route's own body limit. */
 #define SL_V1_BODY_MAX (64u << 20)
-
-struct json_t;
 
 /* On a parsed client body: when "stream" is JSON true, make sure
  * "stream_options":{"include_usage":true} is set, keeping any other stream_options keys and

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <openssl/sha.h>
 #include <curl/curl.h>
 
 extern char **environ;
@@ -652,4 +653,13 @@ double h_metric(int port, const char *sample)
         }
     h_resp_free(&r);
     return v;
+}
+
+void h_sha256_hex(const char *key, char out[65])
+{
+    unsigned char h[32];
+
+    SHA256((const unsigned char *)key, strlen(key), h);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
 }

@@ -84,6 +84,8 @@ bool h_file_contains(const char *path, const char *text);
 
 /* Register a pid to SIGKILL when the test process exits (daemons left by a failed test). */
 void h_cleanup_pid(pid_t pid);
+/* The lowercase hex SHA-256 of key, as key_sha256 lines take it. */
+void h_sha256_hex(const char *key, char out[65]);
 #endif /* SL_TEST_HARNESS_H */
 
 /* ---- the fake OpenAI upstream (tools/fake-openai) ---- */

@@ -12,7 +12,6 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "harness.h"
 
@@ -22,15 +21,6 @@ static struct h_daemon d;
 /* The fake's answer to sdk_check.mjs's prompt. */
 #define ANSWER "Hello! You said: hello from the sdk"
 
-static void sha_hex(const char *key, char out[65])
-{
-    unsigned char h[32];
-
-    SHA256((const unsigned char *)key, strlen(key), h);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-}
-
 /* The keys sdk_check.mjs uses: tenant "sdk" may use every model, "other" gpt-4o-mini only, so
  * that models, refusals and another tenant's responses can be seen through the SDK. */
 static void setup(void)
@@ -39,8 +29,8 @@ static void setup(void)
 
     if (!getenv("SL_SDK_TESTS") || strcmp(getenv("SL_SDK_TESTS"), "1") != 0)
         cr_skip_test("SL_SDK_TESTS is not 1 (scripts/test sets it)");
-    sha_hex("sk-sluice-tenant", sdk_hash);
-    sha_hex("sk-sluice-other", other_hash);
+    h_sha256_hex("sk-sluice-tenant", sdk_hash);
+    h_sha256_hex("sk-sluice-other", other_hash);
     h_fake_start(&fake);
     h_daemon_init(&d);
     snprintf(conf, sizeof(conf),

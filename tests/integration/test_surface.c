@@ -11,7 +11,6 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "harness.h"
 
@@ -23,22 +22,13 @@ static struct h_daemon d;
 #define ACME "Bearer sk-acme-1"
 #define BETA "Bearer sk-beta-1"
 
-static void sha_hex(const char *key, char out[65])
-{
-    unsigned char h[32];
-
-    SHA256((const unsigned char *)key, strlen(key), h);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-}
-
 /* Two tenants: acme (every model, `acme` limits) and beta (gpt-4o-mini only). */
 static void start(int workers, const char *acme, const char *extra)
 {
     char conf[4096], a[65], b[65];
 
-    sha_hex("sk-acme-1", a);
-    sha_hex("sk-beta-1", b);
+    h_sha256_hex("sk-acme-1", a);
+    h_sha256_hex("sk-beta-1", b);
     h_fake_start(&fake);
     h_daemon_init(&d);
     snprintf(conf, sizeof(conf),
@@ -130,7 +120,7 @@ static const char *with_admin(void)
 {
     char hex[65];
 
-    sha_hex("sk-admin-secret", hex);
+    h_sha256_hex("sk-admin-secret", hex);
     snprintf(admin_conf, sizeof(admin_conf), "[admin]\nkey_sha256 = %s\n", hex);
     return admin_conf;
 }

@@ -14,7 +14,6 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "harness.h"
 
@@ -23,21 +22,12 @@ TestSuite(tenants, .timeout = 90);
 static struct h_fake fake;
 static struct h_daemon d;
 
-static void sha_hex(const char *key, char out[65])
-{
-    unsigned char h[32];
-
-    SHA256((const unsigned char *)key, strlen(key), h);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-}
-
 /* acme (key sk-acme-1) with the given limits, on `workers` workers. */
 static void start(int workers, const char *acme_limits, const char *upstream_keys)
 {
     char conf[4096], hex[65];
 
-    sha_hex("sk-acme-1", hex);
+    h_sha256_hex("sk-acme-1", hex);
     h_fake_start(&fake);
     h_daemon_init(&d);
     snprintf(conf, sizeof(conf),
@@ -307,8 +297,8 @@ static void write_admin_conf_with(const char *upstream_keys, const char *extra)
 {
     char conf[4096], hex[65], ahex[65];
 
-    sha_hex("sk-acme-1", hex);
-    sha_hex("sk-admin-secret", ahex);
+    h_sha256_hex("sk-acme-1", hex);
+    h_sha256_hex("sk-admin-secret", ahex);
     snprintf(conf, sizeof(conf),
              "%s[auth]\nmode = keys\n[admin]\nkey_sha256 = %s\n"
              "[limits]\nrpm = 0\ntpm = 0\ntoken_budget = 0\n[tenant.acme]\nkey_sha256 = %s\n%s",
