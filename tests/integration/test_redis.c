@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* test_redis.c - budgets, rate windows and the tenant table in a real redis-server: the
- * real sluiced (one or two instances, as two hosts would run) against the fake upstream.
- * What is checked is what an operator sees: statuses, the counters in Redis, the figures
- * the upstream reported, and the log. */
+/* test_redis.c - budgets, rate windows, the tenant table and the owners of responses in a
+ * real redis-server: the real sluiced (one or two instances, as two hosts would run) against
+ * the fake upstream.  What is checked is what an operator sees: statuses, the counters in Redis,
+ * the figures the upstream reported, and the log. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
@@ -678,5 +678,372 @@ REDIS_TEST(the_password_is_used_and_never_logged)
     start_gw(&d, 1, "token_budget = 100000\n", NULL);
     h_sleep_ms(500);
     cr_assert_gt(h_log_count(&d, (const char *const[]){ "redis_handshake_failed", NULL }), 0);
+    stop_gw(&d);
+}
+
+/* ---- response ownership across hosts (SPEC §10) ---- */
+
+#define BETA_KEY "sk-beta-redis-1"
+#define RESPONSE_TTL_S 600
+#define FOLLOW_UP_BODY_FMT                                                                         \
+    "{\"model\":\"gpt-4o-mini\",\"input\":\"more\",\"previous_response_id\":\"%s\"}"
+
+/* A host for the Responses routes: tenants acme and beta, owners kept RESPONSE_TTL_S. */
+static void start_responses_gw(struct h_daemon *d, int workers)
+{
+    char more[512], beta[65];
+
+    sha_hex(BETA_KEY, beta);
+    /* acme's section ends the file: the sections after it go where its limits would. */
+    snprintf(more, sizeof(more), "[v1]\nresponse_ttl_s = %d\n[tenant.beta]\nkey_sha256 = %s\n",
+             RESPONSE_TTL_S, beta);
+    start_gw(d, workers, more, NULL);
+}
+
+static long v1(const struct h_daemon *d, const char *method, const char *path, const char *key,
+               const char *body, struct h_resp *out)
+{
+    char auth[160];
+    const char *hdrs[] = { auth, "Content-Type: application/json", NULL };
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    cr_assert_eq(h_http(d->port, method, path, hdrs, body, body ? strlen(body) : 0, out), 0);
+    return out->status;
+}
+
+/* The OpenAI error's code and param in r's body are want_code and want_param (NULL: any). */
+static void assert_error(const struct h_resp *r, const char *want_code, const char *want_param)
+{
+    json_t *j = json_loads(r->body, 0, NULL), *err = json_object_get(j, "error");
+    const char *code = json_string_value(json_object_get(err, "code"));
+    const char *param = json_string_value(json_object_get(err, "param"));
+
+    cr_assert_not_null(j, "not JSON: %s", r->body);
+    cr_assert_str_eq(code ? code : "", want_code, "%s", r->body);
+    if (want_param)
+        cr_assert_str_eq(param ? param : "", want_param, "%s", r->body);
+    json_decref(j);
+}
+
+static long status_of(const struct h_daemon *d, const char *method, const char *path,
+                      const char *key, const char *body)
+{
+    struct h_resp r;
+    long status = v1(d, method, path, key, body, &r);
+
+    h_resp_free(&r);
+    return status;
+}
+
+static void create_response(const struct h_daemon *d, const char *key, char id[128])
+{
+    struct h_resp r;
+    json_t *j;
+
+    cr_assert_eq(
+        v1(d, "POST", "/v1/responses", key, "{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}", &r),
+        200, "%s", r.body);
+    j = json_loads(r.body, 0, NULL);
+    snprintf(id, 128, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(strncmp(id, "resp_", 5), 0, "no response id: %s", id);
+}
+
+static const char *owner_key(const char *id)
+{
+    static char key[200];
+
+    snprintf(key, sizeof(key), "sluice:resp:%s", id);
+    return key;
+}
+
+/* The owner's record goes to Redis after the reply, never waited for: allow for it. */
+static void wait_owner_key(const char *id)
+{
+    long long t0 = h_now_ms();
+
+    while (h_redis_int(&rd, "EXISTS %s", owner_key(id)) == 0 && h_now_ms() - t0 < 2000)
+        h_sleep_ms(10);
+    cr_assert_eq(h_redis_int(&rd, "EXISTS %s", owner_key(id)), 1, "%s never reached Redis",
+                 owner_key(id));
+}
+
+static size_t upstream_calls(void)
+{
+    json_t *reqs = h_fake_requests(&f);
+    size_t n = json_array_size(reqs);
+
+    json_decref(reqs);
+    return n;
+}
+
+/* The method and path of the last request the fake received. */
+static void assert_last_upstream(const char *method, const char *path)
+{
+    json_t *reqs = h_fake_requests(&f), *last;
+
+    cr_assert_gt(json_array_size(reqs), 0);
+    last = json_array_get(reqs, json_array_size(reqs) - 1);
+    cr_assert_str_eq(json_string_value(json_object_get(last, "method")), method);
+    cr_assert_str_eq(json_string_value(json_object_get(last, "path")), path);
+    json_decref(reqs);
+}
+
+/* The four operations on a response, for a tenant that does not own it: 404 not_found each. */
+static void assert_operations_refused(const struct h_daemon *d, const char *key, const char *id)
+{
+    static const char *const ops[][2] = {
+        { "GET", "" }, { "DELETE", "" }, { "GET", "/input_items" }, { "POST", "/cancel" }
+    };
+    char path[256];
+    struct h_resp r;
+
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        snprintf(path, sizeof(path), "/v1/responses/%s%s", id, ops[i][1]);
+        cr_assert_eq(v1(d, ops[i][0], path, key, ops[i][0][0] == 'P' ? "" : NULL, &r), 404,
+                     "%s %s: %s", ops[i][0], path, r.body);
+        assert_error(&r, "not_found", NULL);
+        h_resp_free(&r);
+    }
+}
+
+/* Host B never saw the creation: it learns the owner from Redis. */
+REDIS_TEST(a_response_made_on_one_host_is_its_tenants_alone_on_every_host)
+{
+    struct h_daemon a, b;
+    char id[128], path[300];
+    struct h_resp r;
+    long long ttl;
+    size_t before;
+
+    start_responses_gw(&a, 2);
+    start_responses_gw(&b, 2);
+    create_response(&a, ACME_KEY, id);
+    wait_owner_key(id);
+    cr_assert_str_eq(h_redis_str(&rd, "GET %s", owner_key(id)), "acme\ndefault");
+    ttl = h_redis_int(&rd, "TTL %s", owner_key(id));
+    cr_assert(ttl > RESPONSE_TTL_S - 60 && ttl <= RESPONSE_TTL_S, "TTL %lld, response_ttl_s %d",
+              ttl, RESPONSE_TTL_S);
+
+    before = upstream_calls();
+    snprintf(path, sizeof(path), "/v1/responses/%s", id);
+    cr_assert_eq(v1(&b, "GET", path, ACME_KEY, NULL, &r), 200, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, id), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), before + 1);
+    assert_last_upstream("GET", path);
+
+    assert_operations_refused(&b, BETA_KEY, id);
+    cr_assert_eq(upstream_calls(), before + 1, "another tenant's request reached the upstream");
+    snprintf(path, sizeof(path), "/v1/responses/%s/input_items", id);
+    cr_assert_eq(status_of(&b, "GET", path, ACME_KEY, NULL), 200);
+    cr_assert_eq(upstream_calls(), before + 2);
+    cr_assert_eq(h_log_count(&b, (const char *[]){ "\"event\":\"worker_exited\"", NULL }), 0);
+    stop_gw(&a);
+    stop_gw(&b);
+}
+
+/* beta asks first, so that B learns the owner from Redis on beta's request, not acme's. */
+REDIS_TEST(previous_response_id_follows_its_owner_across_hosts)
+{
+    struct h_daemon a, b;
+    char id[128], body[300], next[128];
+    struct h_resp r;
+    json_t *j;
+    size_t before;
+
+    start_responses_gw(&a, 2);
+    start_responses_gw(&b, 2);
+    create_response(&a, ACME_KEY, id);
+    wait_owner_key(id);
+    before = upstream_calls();
+    snprintf(body, sizeof(body), FOLLOW_UP_BODY_FMT, id);
+
+    cr_assert_eq(v1(&b, "POST", "/v1/responses", BETA_KEY, body, &r), 404, "%s", r.body);
+    assert_error(&r, "not_found", "previous_response_id");
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), before, "another tenant's request reached the upstream");
+
+    cr_assert_eq(v1(&b, "POST", "/v1/responses", ACME_KEY, body, &r), 200, "%s", r.body);
+    j = json_loads(r.body, 0, NULL);
+    snprintf(next, sizeof(next), "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), before + 1);
+    assert_last_upstream("POST", "/v1/responses");
+    cr_assert_eq(strncmp(next, "resp_", 5), 0);
+    cr_assert_str_neq(next, id);
+    /* The continuation is a response of its own, recorded for every host too. */
+    wait_owner_key(next);
+    cr_assert_str_eq(h_redis_str(&rd, "GET %s", owner_key(next)), "acme\ndefault");
+
+    cr_assert_eq(status_of(&b, "POST", "/v1/responses", BETA_KEY, body), 404);
+    cr_assert_eq(upstream_calls(), before + 1);
+    stop_gw(&a);
+    stop_gw(&b);
+}
+
+/* What a host cannot check, it refuses as retryable: never served, never called "unknown". */
+static void assert_store_unavailable(const struct h_daemon *d, const char *method, const char *path,
+                                     const char *key, const char *body)
+{
+    struct h_resp r;
+
+    cr_assert_eq(v1(d, method, path, key, body, &r), 503, "%s %s: %s", method, path, r.body);
+    assert_error(&r, "store_unavailable", NULL);
+    cr_assert_not_null(h_header(&r, "Retry-After"));
+    cr_assert_str_eq(h_header(&r, "x-should-retry"), "true");
+    h_resp_free(&r);
+}
+
+/* Polls until d serves path to key (Redis is back and d connected again, with back-off). */
+static void wait_served(const struct h_daemon *d, const char *path, const char *key)
+{
+    long long t0 = h_now_ms();
+    long s = 0;
+
+    while (s != 200 && h_now_ms() - t0 < 8000) {
+        s = status_of(d, "GET", path, key, NULL);
+        if (s != 200)
+            h_sleep_ms(100);
+    }
+    cr_assert_eq(s, 200, "not served %lld ms after Redis came back", h_now_ms() - t0);
+}
+
+REDIS_TEST(redis_down_makes_an_unseen_owner_503_and_back_it_is_served)
+{
+    struct h_daemon a, b;
+    char id[128], lost[128], path[300], body[300];
+    size_t before;
+
+    /* This Redis keeps its data when it is stopped and started again. */
+    h_redis_stop(&rd);
+    rd.persist = true;
+    h_redis_start(&rd);
+    start_responses_gw(&a, 2);
+    start_responses_gw(&b, 2);
+    create_response(&a, ACME_KEY, id);
+    wait_owner_key(id);
+    h_redis_stop(&rd);
+
+    before = upstream_calls();
+    snprintf(path, sizeof(path), "/v1/responses/%s", id);
+    snprintf(body, sizeof(body), FOLLOW_UP_BODY_FMT, id);
+    assert_store_unavailable(&b, "GET", path, ACME_KEY, NULL);
+    assert_store_unavailable(&b, "POST", "/v1/responses", ACME_KEY, body);
+    cr_assert_neq(status_of(&b, "GET", path, BETA_KEY, NULL), 200);
+    cr_assert_eq(upstream_calls(), before, "a request B could not check reached the upstream");
+    /* A recorded it itself: its own table answers without Redis. */
+    cr_assert_eq(status_of(&a, "GET", path, ACME_KEY, NULL), 200);
+    cr_assert_eq(upstream_calls(), before + 1);
+    /* Created while Redis is away: known to A alone, for good (ownership.h). */
+    create_response(&a, ACME_KEY, lost);
+
+    h_redis_start(&rd);
+    wait_served(&b, path, ACME_KEY);
+    cr_assert_eq(status_of(&b, "POST", "/v1/responses", ACME_KEY, body), 200);
+    cr_assert_eq(status_of(&b, "GET", path, BETA_KEY, NULL), 404);
+    snprintf(path, sizeof(path), "/v1/responses/%s", lost);
+    before = upstream_calls();
+    cr_assert_eq(status_of(&b, "GET", path, ACME_KEY, NULL), 404);
+    cr_assert_eq(upstream_calls(), before);
+    cr_assert_eq(status_of(&a, "GET", path, ACME_KEY, NULL), 200);
+    stop_gw(&a);
+    stop_gw(&b);
+}
+
+/* A Redis that accepts and never answers: the follow-up is refused at timeout_ms (200). */
+REDIS_TEST(a_blackholed_redis_refuses_an_unseen_owner_within_its_deadline)
+{
+    struct h_daemon a, b;
+    char id[128], path[300];
+    long long t0, took;
+    size_t before;
+
+    start_responses_gw(&a, 2);
+    start_responses_gw(&b, 1);
+    create_response(&a, ACME_KEY, id);
+    wait_owner_key(id);
+    /* A worker accepts once its connection to Redis is up (or after a grace): B's one worker
+     * has served a request, so the follow-up below meets a connection that is up. */
+    cr_assert_eq(status_of(&b, "GET", "/v1/models", ACME_KEY, NULL), 200);
+    snprintf(path, sizeof(path), "/v1/responses/%s", id);
+    before = upstream_calls();
+    h_redis_pause(&rd);
+    t0 = h_now_ms();
+    assert_store_unavailable(&b, "GET", path, ACME_KEY, NULL);
+    took = h_now_ms() - t0;
+    h_redis_resume(&rd);
+    cr_assert_lt(took, 200 + 600, "the follow-up waited %lld ms", took);
+    cr_assert_eq(upstream_calls(), before);
+    wait_served(&b, path, ACME_KEY);
+    stop_gw(&a);
+    stop_gw(&b);
+}
+
+/* Values written by hand, not by a gateway: each must read as "no owner", whatever it holds. */
+struct forged {
+    const char *what;
+    char *value;
+    size_t len;
+};
+
+static struct forged forged_of(const char *what, const char *head, size_t head_len, size_t pad)
+{
+    struct forged v = { what, malloc(head_len + pad + 1), head_len + pad };
+
+    cr_assert_not_null(v.value);
+    memcpy(v.value, head, head_len);
+    memset(v.value + head_len, 'x', pad);
+    v.value[v.len] = '\0';
+    return v;
+}
+
+#define FORGED(what, lit, pad) forged_of(what, lit, sizeof(lit) - 1, pad)
+
+REDIS_TEST(malformed_owners_in_redis_read_as_unknown)
+{
+    struct forged cases[] = {
+        FORGED("no newline", "acme", 0),
+        FORGED("empty", "", 0),
+        FORGED("a newline alone", "\n", 0),
+        FORGED("empty tenant", "\ndefault", 0),
+        FORGED("empty upstream", "acme\n", 0),
+        FORGED("a NUL ending the tenant", "acme\0\ndefault", 0),
+        FORGED("a NUL in the upstream", "acme\ndef\0ault", 0),
+        FORGED("oversized", "acme\ndefault", 200),
+        FORGED("an upstream name of 64 bytes", "acme\n", 64),
+        FORGED("a mebibyte", "acme\ndefault", 1 << 20),
+    };
+    struct h_daemon d;
+    char id[128], path[300], body[300];
+    struct h_resp r;
+    size_t before;
+
+    start_responses_gw(&d, 2);
+    before = upstream_calls();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(id, sizeof(id), "resp_forged_%zu", i);
+        h_redis_str(&rd, "SET %s %b", owner_key(id), cases[i].value, cases[i].len);
+        snprintf(path, sizeof(path), "/v1/responses/%s", id);
+        cr_assert_eq(v1(&d, "GET", path, ACME_KEY, NULL, &r), 404, "%s: %s", cases[i].what, r.body);
+        assert_error(&r, "not_found", NULL);
+        h_resp_free(&r);
+        snprintf(body, sizeof(body), FOLLOW_UP_BODY_FMT, id);
+        cr_assert_eq(status_of(&d, "POST", "/v1/responses", ACME_KEY, body), 404, "%s",
+                     cases[i].what);
+        cr_assert_eq(upstream_calls(), before, "%s: relayed", cases[i].what);
+        free(cases[i].value);
+    }
+    /* The control: a well-formed record by hand is acme's, and only acme's, and is asked for
+     * upstream (where the fake, which never made it, answers 404 itself). */
+    h_redis_str(&rd, "SET %s %s", owner_key("resp_forged_ok"), "acme\ndefault");
+    cr_assert_eq(status_of(&d, "GET", "/v1/responses/resp_forged_ok", BETA_KEY, NULL), 404);
+    cr_assert_eq(upstream_calls(), before);
+    cr_assert_eq(status_of(&d, "GET", "/v1/responses/resp_forged_ok", ACME_KEY, NULL), 404);
+    cr_assert_eq(upstream_calls(), before + 1);
+    assert_last_upstream("GET", "/v1/responses/resp_forged_ok");
+    cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"worker_exited\"", NULL }), 0);
     stop_gw(&d);
 }
