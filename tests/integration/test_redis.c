@@ -1047,3 +1047,21 @@ REDIS_TEST(malformed_owners_in_redis_read_as_unknown)
     cr_assert_eq(h_log_count(&d, (const char *[]){ "\"event\":\"worker_exited\"", NULL }), 0);
     stop_gw(&d);
 }
+
+/* A key of another type answers GET with an error: Redis was asked and said "not an owner". */
+REDIS_TEST(an_owner_key_of_another_type_reads_as_unknown)
+{
+    struct h_daemon d;
+    struct h_resp r;
+    size_t before;
+
+    start_responses_gw(&d, 2);
+    before = upstream_calls();
+    h_redis_int(&rd, "HSET %s tenant acme", owner_key("resp_forged_hash"));
+    cr_assert_eq(v1(&d, "GET", "/v1/responses/resp_forged_hash", ACME_KEY, NULL, &r), 404, "%s",
+                 r.body);
+    assert_error(&r, "not_found", NULL);
+    h_resp_free(&r);
+    cr_assert_eq(upstream_calls(), before);
+    stop_gw(&d);
+}
