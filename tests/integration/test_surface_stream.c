@@ -537,6 +537,105 @@ Test(surface_stream, a_malformed_event_is_cut_with_our_error_and_charged_in_full
     stop();
 }
 
+/* ---- malformed streams written out by hand ---- */
+
+/* Two valid events, relayed as they are, before the bad part of each case below. */
+#define RAW_VALID                                                                                  \
+    "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"         \
+    "\"response\":{\"id\":\"resp_rawstream1\",\"object\":\"response\",\"status\":\"in_progress\"," \
+    "\"output\":[],\"usage\":null}}\n\n"                                                           \
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","           \
+    "\"sequence_number\":1,\"item_id\":\"msg_raw1\",\"output_index\":0,\"content_index\":0,"       \
+    "\"delta\":\"one \"}\n\n"
+#define RAW_DELTA_HEAD                                                                             \
+    "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","           \
+    "\"sequence_number\":2"
+
+/* The upstream answers 200 text/event-stream with exactly these bytes, then ends the body
+ * cleanly (a Content-Length it fulfils): only the SSE inside can be wrong. */
+static void script_raw_stream(const char *text)
+{
+    json_t *script = json_pack("[{s:s,s:{s:s}}]", "body_raw", text, "headers", "content-type",
+                               "text/event-stream");
+    char *s;
+
+    cr_assert_not_null(script);
+    s = json_dumps(script, JSON_COMPACT);
+    cr_assert_not_null(s);
+    h_fake_script(&fake, s);
+    free(s);
+    json_decref(script);
+}
+
+/* An event whose data is one delta of more than the gateway's 1 MiB bound on an event. */
+static char *huge_event(void)
+{
+    static const char head[] = RAW_DELTA_HEAD ",\"delta\":\"";
+    size_t n = (1u << 20) + 4096, h = sizeof(head) - 1;
+    char *e = malloc(h + n + 8);
+
+    cr_assert_not_null(e);
+    memcpy(e, head, h);
+    memset(e + h, 'a', n);
+    strcpy(e + h + n, "\"}\n\n");
+    return e;
+}
+
+/* RAW_VALID and then bad: the two events relayed, then our error, numbered 2. */
+static void run_raw_case(const char *id, const char *bad)
+{
+    long long before = usage_used("acme");
+    size_t calls = upstream_calls();
+    char *all = malloc(strlen(RAW_VALID) + strlen(bad) + 1);
+    struct h_resp r;
+    int rc;
+
+    cr_assert_not_null(all);
+    strcpy(stpcpy(all, RAW_VALID), bad);
+    script_raw_stream(all);
+    free(all);
+    rc = post_stream(id, &r);
+    cr_assert_eq(r.status, 200, "%s: %s", id, r.body);
+    cr_assert_neq(rc, 0, "%s: a cut stream ended as a complete one would", id);
+    cr_assert_eq(upstream_calls(), calls + 1, "%s", id);
+    cr_assert_eq(strncmp(r.body, RAW_VALID, strlen(RAW_VALID)), 0,
+                 "%s: the valid events not relayed as sent: %.600s", id, r.body);
+    assert_our_error_event(r.body + strlen(RAW_VALID), 2);
+    h_resp_free(&r);
+    assert_logged(id, "upstream");
+    assert_charged(id, usage_used("acme") - before, -1);
+}
+
+Test(surface_stream, malformed_events_are_relayed_up_to_the_fault_and_charged_in_full)
+{
+    char *huge = huge_event();
+    const struct {
+        const char *id, *bad;
+    } cases[] = {
+        { "raw-array", "event: response.output_text.delta\ndata: [1,2]\n\n" },
+        { "raw-not-json", "event: response.output_text.delta\ndata: {\"type\":\"resp\n\n" },
+        { "raw-type-number", "event: response.output_text.delta\ndata: {\"type\":7}\n\n" },
+        { "raw-untyped", "data: {\"sequence_number\":2,\"delta\":\"x\"}\n\n" },
+        { "raw-duplicate-key", RAW_DELTA_HEAD ",\"delta\":\"x\",\"delta\":\"y\"}\n\n" },
+        { "raw-trailing-bytes", RAW_DELTA_HEAD ",\"delta\":\"x\"} x\n\n" },
+        { "raw-bad-member", RAW_DELTA_HEAD ",\"delta\":\"x\",\"logprobs\":[}\n\n" },
+        { "raw-bad-escape", RAW_DELTA_HEAD ",\"delta\":\"\\q\"}\n\n" },
+        { "raw-over-bound", huge },
+        /* The terminal event begun, its data never finished before the body ends. */
+        { "raw-partial-terminal",
+          "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,"
+          "\"response\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":1" },
+        /* The body ends cleanly, with no terminal event at all. */
+        { "raw-no-terminal", "" },
+    };
+
+    start(NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        run_raw_case(cases[i].id, cases[i].bad);
+    free(huge);
+    stop();
+}
+
 /* A reasoning model's silence before its last event outlasts the attempt's bound but not the
  * stream's idle bound: the stream completes (an attempt bound would have cut it at 1 s). */
 Test(surface_stream, a_silence_within_stream_idle_ms_completes)
