@@ -96,7 +96,7 @@ static enum sl_call_data on_data(const char *data, size_t len, long status, void
 }
 
 /* A stream that ended cleanly at the HTTP level is complete only with its terminal event,
- * and nothing after it. */
+ * and no half-sent event after it (whole events after it are relayed, and change nothing). */
 static bool on_stream_valid(const char *body, size_t len, void *arg)
 {
     struct sl_relay *rl = arg;
@@ -145,8 +145,10 @@ static void on_done(const struct sl_call_result *res, void *arg)
         return;
     }
     if (rl->cut)
-        return;    /* on_gone finishes once the connection is closed */
-    if (res->ok) { /* on_stream_valid: the terminal event, nothing after it */
+        return; /* on_gone finishes once the connection is closed */
+    /* The terminal event reached the client: the answer is whole, whatever the transport
+     * did after it (a reset, no terminating chunk). */
+    if (res->ok || (rl->complete && !sl_sse_has_partial(&rl->parser))) {
         if (rl->route->end_stream) {
             rl->route->end_stream(r, rl->state, &rl->events);
             flush(rl);

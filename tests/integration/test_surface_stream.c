@@ -15,7 +15,6 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "harness.h"
 
@@ -39,20 +38,13 @@ static const char BODY[] =
  * it computes: ceil(9 bytes / 4) + 4 input tokens, 3 output tokens. */
 #define WORDS "\"content\":\"one two three\""
 #define EVENTS 11
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define FAILED_EVENTS 8
 #define REPORTED 10
 /* A usage of the upstream's own, unlike both the reservation and the computed one. */
 #define OWN_USAGE "\"usage\":{\"input_tokens\":21,\"output_tokens\":13,\"total_tokens\":34}"
 #define OWN_TOTAL 34
-
-static void sha_hex(const char *key, char out[65])
-{
-    unsigned char h[32];
-
-    SHA256((const unsigned char *)key, strlen(key), h);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-}
 
 /* Two tenants, acme and beta, both may use gpt-4o-mini; the admin API reads their usage.  Every
  * cut stream is a failure of the upstream's: the breaker must not open within one test. */
@@ -60,9 +52,9 @@ static void start(const char *upstream_keys)
 {
     char conf[4096], a[65], b[65], adm[65];
 
-    sha_hex("sk-acme-1", a);
-    sha_hex("sk-beta-1", b);
-    sha_hex("sk-admin-secret", adm);
+    h_sha256_hex("sk-acme-1", a);
+    h_sha256_hex("sk-beta-1", b);
+    h_sha256_hex("sk-admin-secret", adm);
     h_fake_start(&fake);
     h_daemon_init(&d);
     snprintf(conf, sizeof(conf),
@@ -444,6 +436,25 @@ Test(surface_stream, a_stream_closed_before_its_terminal_event_is_cut_and_charge
     start(NULL);
     run_case(&fin);
     run_case(&rst);
+    stop();
+}
+
+/* The terminal event arrived, then the upstream closed without its terminating chunk: the
+ * client has the whole answer, so it gets a whole stream, settled to the usage reported. */
+Test(surface_stream, a_transport_failure_after_the_terminal_event_still_completes)
+{
+    static const struct stream_case c = {
+        .id = "s-after-terminal",
+        .script = "[{" WORDS ",\"fail_after_chunks\":" STR(EVENTS) "}]",
+        .own = "[{" WORDS "}]",
+        .relayed = EVENTS,
+        .ending = ENDS_COMPLETE,
+        .terminal = "response.completed",
+        .settled = REPORTED,
+    };
+
+    start(NULL);
+    run_case(&c);
     stop();
 }
 
