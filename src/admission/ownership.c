@@ -131,6 +131,14 @@ void sl_ownership_record(struct sl_ownership *o, const char *id, const char *ten
         record_remote(o, &w);
 }
 
+/* Tenant and upstream names: 1-63 of A-Z a-z 0-9 _ . - (the configuration's and the admin
+ * API's rule). */
+static bool name_ok(const char *s)
+{
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+           strlen(s);
+}
+
 /* Redis's "tenant\nupstream", bounded and checked, into w. */
 static bool parse_remote(const struct redisReply *reply, struct sl_owner *w)
 {
@@ -151,7 +159,13 @@ static bool parse_remote(const struct redisReply *reply, struct sl_owner *w)
     w->tenant[tlen] = '\0';
     memcpy(w->upstream, nl + 1, ulen);
     w->upstream[ulen] = '\0';
-    return true;
+    return name_ok(w->tenant) && name_ok(w->upstream);
+}
+
+/* Redis answered, but the key is not a string: whatever put it there, it names no owner. */
+static bool wrong_type(const struct redisReply *reply)
+{
+    return reply->len >= 9 && memcmp(reply->str, "WRONGTYPE", 9) == 0;
 }
 
 static void on_remote(const struct redisReply *reply, void *arg)
@@ -161,7 +175,7 @@ static void on_remote(const struct redisReply *reply, void *arg)
     int verdict = -ENOENT;
 
     op->cmd = NULL;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    if (!reply || (reply->type == REDIS_REPLY_ERROR && !wrong_type(reply))) {
         verdict = -EAGAIN;
     } else if (parse_remote(reply, &w)) {
         snprintf(w.id, sizeof(w.id), "%s", op->id);

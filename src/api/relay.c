@@ -287,7 +287,7 @@ static void on_owner(int verdict, const struct sl_owner *owner, void *arg)
     /* The reservation goes back when the request ends (nothing was called). */
     if (verdict == -EAGAIN) {
         sl_req_add_retry_headers(r, 1000, true);
-        sl_req_reply_openai_error(r, 503, "Quota store unavailable", "server_error", NULL,
+        sl_req_reply_openai_error(r, 503, "Response owner store unavailable", "server_error", NULL,
                                   "store_unavailable");
     } else {
         snprintf(msg, sizeof(msg), "No response found with id '%s'.", rl->job.owned_id);
