@@ -15,7 +15,6 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "h_redis.h"
 #include "harness.h"
@@ -43,15 +42,6 @@ TestSuite(redis, .timeout = 120);
 #define ADMIN_KEY "admin-redis-secret"
 #define CHAT "{\"user_message\":\"Hello there, how are you today?\"}"
 
-static void sha_hex(const char *key, char out[65])
-{
-    unsigned char h[32];
-
-    SHA256((const unsigned char *)key, strlen(key), h);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
-}
-
 /* A gateway on `workers` workers with tenant acme (ACME_KEY, acme_limits), an admin key,
  * [redis] pointing at rd plus redis_extra keys, and [upstream] plus upstream_extra keys. */
 static void start_gw_with(struct h_daemon *d, int workers, const char *acme_limits,
@@ -59,8 +49,8 @@ static void start_gw_with(struct h_daemon *d, int workers, const char *acme_limi
 {
     char conf[4096], key[65], admin[65], up[512];
 
-    sha_hex(ACME_KEY, key);
-    sha_hex(ADMIN_KEY, admin);
+    h_sha256_hex(ACME_KEY, key);
+    h_sha256_hex(ADMIN_KEY, admin);
     snprintf(up, sizeof(up), "max_tokens = 50\n%s", upstream_extra ? upstream_extra : "");
     h_daemon_init(d);
     snprintf(conf, sizeof(conf),
@@ -693,7 +683,7 @@ static void start_responses_gw(struct h_daemon *d, int workers)
 {
     char more[512], beta[65];
 
-    sha_hex(BETA_KEY, beta);
+    h_sha256_hex(BETA_KEY, beta);
     /* acme's section ends the file: the sections after it go where its limits would. */
     snprintf(more, sizeof(more), "[v1]\nresponse_ttl_s = %d\n[tenant.beta]\nkey_sha256 = %s\n",
              RESPONSE_TTL_S, beta);
