@@ -634,7 +634,8 @@ static void sync_tenants_locked(struct sl_tenants *t, struct sl_tenant_entry *tv
 {
     size_t ni = index_live(t, index), i;
 
-    qsort(tv, nt, sizeof(*tv), entry_cmp);
+    if (nt) /* qsort's array must not be NULL, even empty */
+        qsort(tv, nt, sizeof(*tv), entry_cmp);
     for (i = 0; i < ni; i++) {
         struct sl_tenant_rec *rec = &t->tenants[index[i].idx];
         struct sl_tenant_entry key;
@@ -670,7 +671,8 @@ static void sync_keys_locked(struct sl_tenants *t, struct sl_key_entry *kv, size
     size_t ni = index_live(t, index), i;
     uint32_t k;
 
-    qsort(kv, nk, sizeof(*kv), key_entry_cmp);
+    if (nk) /* qsort's array must not be NULL, even empty */
+        qsort(kv, nk, sizeof(*kv), key_entry_cmp);
     for (k = 0; k < t->key_slots; k++) {
         struct sl_key_rec *kr = &t->keys[k];
         struct sl_key_entry key;

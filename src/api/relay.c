@@ -303,12 +303,17 @@ static void on_admitted(void *arg)
 {
     struct sl_relay *rl = arg;
     struct sl_req *r = rl->r;
+    struct sl_ownership_op *op;
 
-    if (rl->job.owned_id)
-        rl->owner_op =
-            sl_ownership_lookup(r->serve->owners, rl->job.owned_id, r->tenant, on_owner, rl);
-    else
+    if (!rl->job.owned_id) {
         start(rl);
+        return;
+    }
+    /* Answered at once (NULL), on_owner has run and rl may be gone: only a pending lookup is
+     * kept, to be cancelled if the request ends first. */
+    op = sl_ownership_lookup(r->serve->owners, rl->job.owned_id, r->tenant, on_owner, rl);
+    if (op)
+        rl->owner_op = op;
 }
 
 /* The rest of SPEC §4, once the tenant may make this request at all. */
