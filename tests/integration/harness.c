@@ -663,3 +663,43 @@ void h_sha256_hex(const char *key, char out[65])
     for (int i = 0; i < 32; i++)
         sprintf(out + 2 * i, "%02x", h[i]);
 }
+
+size_t h_fake_count(const struct h_fake *f)
+{
+    json_t *reqs = h_fake_requests(f);
+    size_t n = json_array_size(reqs);
+
+    json_decref(reqs);
+    return n;
+}
+
+json_t *h_fake_last(const struct h_fake *f)
+{
+    json_t *reqs = h_fake_requests(f), *last;
+
+    cr_assert_gt(json_array_size(reqs), 0, "the fake received nothing");
+    last = json_incref(json_array_get(reqs, json_array_size(reqs) - 1));
+    json_decref(reqs);
+    return last;
+}
+
+long long h_tenant_used(int port, const char *admin_key, const char *tenant)
+{
+    char path[128], auth[256];
+    const char *hdrs[] = { auth, NULL };
+    struct h_resp r;
+    long long used;
+    json_t *j;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", admin_key);
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s/usage", tenant);
+    cr_assert_eq(h_http(port, "GET", path, hdrs, NULL, 0, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = json_loads(r.body, 0, NULL);
+    cr_assert_not_null(j, "%s", r.body);
+    used = json_integer_value(json_object_get(j, "used"));
+    cr_assert_eq(json_integer_value(json_object_get(j, "reserved")), 0, "a reservation is held");
+    json_decref(j);
+    h_resp_free(&r);
+    return used;
+}

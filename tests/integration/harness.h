@@ -107,6 +107,14 @@ long h_fake_stat(const struct h_fake *f, const char *name);
 /* "[upstream]\nbase_url = http://127.0.0.1:PORT/v1\n" plus extra keys, for h_daemon_write_conf */
 const char *h_fake_upstream_conf(const struct h_fake *f, const char *extra_upstream_keys);
 
+/* How many requests the fake has received; the last of them, parsed (caller decref's). */
+size_t h_fake_count(const struct h_fake *f);
+struct json_t *h_fake_last(const struct h_fake *f);
+
+/* The tenant's used tokens from the admin API (admin_key in clear), asserting that no
+ * reservation is held. */
+long long h_tenant_used(int port, const char *admin_key, const char *tenant);
+
 /* n identical requests at once (curl multi); statuses[i] set, 0 = transport error. */
 void h_http_parallel(int port, const char *method, const char *path, const char *const *headers,
                      const char *body, int n, long *statuses);

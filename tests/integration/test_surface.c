@@ -74,45 +74,6 @@ static const char *error_code(json_t *j)
     return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
 }
 
-static size_t upstream_calls(void)
-{
-    json_t *reqs = h_fake_requests(&fake);
-    size_t n = json_array_size(reqs);
-
-    json_decref(reqs);
-    return n;
-}
-
-/* The last request the fake received, parsed body and all (caller decref's). */
-static json_t *last_upstream(void)
-{
-    json_t *reqs = h_fake_requests(&fake), *last;
-
-    cr_assert_gt(json_array_size(reqs), 0);
-    last = json_incref(json_array_get(reqs, json_array_size(reqs) - 1));
-    json_decref(reqs);
-    return last;
-}
-
-static long long usage_used(const char *tenant)
-{
-    char path[128], hdr[] = "Authorization: Bearer sk-admin-secret";
-    const char *hdrs[] = { hdr, NULL };
-    struct h_resp r;
-    long long used;
-    json_t *j;
-
-    snprintf(path, sizeof(path), "/admin/v1/tenants/%s/usage", tenant);
-    cr_assert_eq(h_http(d.port, "GET", path, hdrs, NULL, 0, &r), 0);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    j = body_json(&r);
-    used = json_integer_value(json_object_get(j, "used"));
-    cr_assert_eq(json_integer_value(json_object_get(j, "reserved")), 0, "a reservation is held");
-    json_decref(j);
-    h_resp_free(&r);
-    return used;
-}
-
 /* The admin API reads usage; its key's hash goes in the file. */
 static char admin_conf[256];
 
@@ -143,7 +104,7 @@ Test(surface, responses_buffered_fills_the_cap_and_settles_the_usage)
     cr_assert_gt(reported, 0);
     json_decref(j);
     h_resp_free(&r);
-    up = last_upstream();
+    up = h_fake_last(&fake);
     cr_assert_str_eq(json_string_value(json_object_get(up, "path")), "/v1/responses");
     /* The client's bytes, with the model's cap as the last member. */
     cr_assert_str_eq(json_string_value(json_object_get(up, "body")),
@@ -153,7 +114,8 @@ Test(surface, responses_buffered_fills_the_cap_and_settles_the_usage)
     cr_assert_not_null(sent);
     json_decref(sent);
     json_decref(up);
-    cr_assert_eq(usage_used("acme"), reported, "settled to what the upstream reported");
+    cr_assert_eq(h_tenant_used(d.port, "sk-admin-secret", "acme"), reported,
+                 "settled to what the upstream reported");
     stop();
 }
 
@@ -197,8 +159,8 @@ Test(surface, responses_refusals_reserve_nothing_and_send_nothing)
     cr_assert_eq(call("POST", "/v1/responses", NULL, "{\"model\":\"gpt-4o\",\"input\":\"x\"}", &r),
                  401);
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), 0, "a refused request reached the upstream");
-    cr_assert_eq(usage_used("acme"), 0);
+    cr_assert_eq(h_fake_count(&fake), 0, "a refused request reached the upstream");
+    cr_assert_eq(h_tenant_used(d.port, "sk-admin-secret", "acme"), 0);
     stop();
 }
 
@@ -222,7 +184,7 @@ Test(surface, responses_stream_relays_every_event_and_settles_from_completed)
     reported = atoll(strstr(done, "\"total_tokens\":") + strlen("\"total_tokens\":"));
     cr_assert_gt(reported, 0);
     h_resp_free(&r);
-    cr_assert_eq(usage_used("acme"), reported);
+    cr_assert_eq(h_tenant_used(d.port, "sk-admin-secret", "acme"), reported);
     stop();
 }
 
@@ -251,7 +213,7 @@ Test(surface, only_the_creator_reaches_its_response)
 
     start(2, NULL, with_admin());
     create_response(ACME, id);
-    before = upstream_calls();
+    before = h_fake_count(&fake);
     /* Another tenant: 404 not_found on every operation, and nothing upstream. */
     snprintf(path, sizeof(path), "/v1/responses/%s", id);
     cr_assert_eq(call("GET", path, BETA, NULL, &r), 404, "%s", r.body);
@@ -275,7 +237,7 @@ Test(surface, only_the_creator_reaches_its_response)
                      "previous_response_id");
     json_decref(j);
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), before, "another tenant's request reached the upstream");
+    cr_assert_eq(h_fake_count(&fake), before, "another tenant's request reached the upstream");
 
     /* The creator, on either worker. */
     snprintf(path, sizeof(path), "/v1/responses/%s", id);
@@ -287,7 +249,7 @@ Test(surface, only_the_creator_reaches_its_response)
     snprintf(path, sizeof(path), "/v1/responses/%s/input_items?limit=5&order=asc", id);
     cr_assert_eq(call("GET", path, ACME, NULL, &r), 200, "%s", r.body);
     h_resp_free(&r);
-    up = last_upstream();
+    up = h_fake_last(&fake);
     cr_assert_str_eq(json_string_value(json_object_get(up, "method")), "GET");
     cr_assert_not_null(strstr(json_string_value(json_object_get(up, "path")), "/input_items"));
     json_decref(up);
@@ -297,7 +259,7 @@ Test(surface, only_the_creator_reaches_its_response)
     cr_assert_eq(call("DELETE", path, ACME, NULL, &r), 200, "%s", r.body);
     cr_assert_not_null(strstr(r.body, "\"deleted\":true"), "%s", r.body);
     h_resp_free(&r);
-    up = last_upstream();
+    up = h_fake_last(&fake);
     cr_assert_str_eq(json_string_value(json_object_get(up, "method")), "DELETE");
     json_decref(up);
     stop();
@@ -311,7 +273,7 @@ Test(surface, response_operations_refuse_what_they_cannot_relay)
 
     start(1, NULL, NULL);
     create_response(ACME, id);
-    before = upstream_calls();
+    before = h_fake_count(&fake);
     cr_assert_eq(call("GET", "/v1/responses/not-an-id", ACME, NULL, &r), 400);
     h_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/responses/%s?stream=true", id);
@@ -328,7 +290,7 @@ Test(surface, response_operations_refuse_what_they_cannot_relay)
     h_resp_free(&r);
     cr_assert_eq(call("GET", "/v1/responses/resp_abc", NULL, NULL, &r), 401);
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), before);
+    cr_assert_eq(h_fake_count(&fake), before);
     stop();
 }
 
@@ -350,11 +312,11 @@ Test(surface, embeddings_settle_to_prompt_tokens)
     cr_assert_eq(json_array_size(json_object_get(j, "data")), 2);
     json_decref(j);
     h_resp_free(&r);
-    cr_assert_eq(usage_used("acme"), reported);
+    cr_assert_eq(h_tenant_used(d.port, "sk-admin-secret", "acme"), reported);
     cr_assert_eq(
         call("POST", "/v1/embeddings", ACME, "{\"model\":\"gpt-4o-mini\",\"input\":{}}", &r), 400);
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), 1);
+    cr_assert_eq(h_fake_count(&fake), 1);
     stop();
 }
 
@@ -405,7 +367,7 @@ Test(surface, models_are_the_tenants_own_and_cost_no_upstream_call)
     cr_assert_eq(call("POST", "/v1/completions", ACME, "{}", &r), 404);
     cr_assert_not_null(strstr(r.body, "unknown_url"));
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), 0);
+    cr_assert_eq(h_fake_count(&fake), 0);
     stop();
 }
 
@@ -496,7 +458,7 @@ static void exhausted_everywhere(void)
         "{\"model\":\"gpt-4o-mini\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\","
         "\"content\":\"more\"}]}",
     };
-    size_t before = upstream_calls();
+    size_t before = h_fake_count(&fake);
     struct h_resp r;
     json_t *j;
 
@@ -510,7 +472,7 @@ static void exhausted_everywhere(void)
     }
     cr_assert_eq(call("GET", "/v1/models", ACME, NULL, &r), 200);
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), before);
+    cr_assert_eq(h_fake_count(&fake), before);
 }
 
 /* 300 requests on three routes, 30 at a time, each reported as 100 tokens by the upstream
@@ -529,7 +491,7 @@ Test(surface, budget_holds_across_mixed_routes_under_concurrency)
     reqs = h_fake_requests(&fake);
     cr_assert_eq(json_array_size(reqs), (size_t)ok, "refused requests reached the upstream");
     json_decref(reqs);
-    used = usage_used("acme");
+    used = h_tenant_used(d.port, "sk-admin-secret", "acme");
     reported = (long long)ok * 100;
     fprintf(stderr,
             "mixed routes, budget %d: %d admitted, %d refused, %d other; settled %lld, "
@@ -555,12 +517,12 @@ Test(surface, budget_holds_with_300_requests_at_once)
     start(2, "token_budget = 6000\nbudget_period = day\n", with_admin());
     h_fake_script(&fake, "[{\"delay_ms\":200,\"repeat\":300," USAGE_100 "}]");
     mixed_wave(100, &ok, &refused, &other);
-    used = usage_used("acme");
+    used = h_tenant_used(d.port, "sk-admin-secret", "acme");
     fprintf(stderr, "300 at once: %d admitted, %d refused, %d other; settled %lld of 6000\n", ok,
             refused, other, used);
     cr_assert_eq(other, 0);
     cr_assert_gt(refused, 0);
-    cr_assert_eq(upstream_calls(), (size_t)ok, "refused requests reached the upstream");
+    cr_assert_eq(h_fake_count(&fake), (size_t)ok, "refused requests reached the upstream");
     cr_assert_leq(used, 6000);
     cr_assert_eq(used, (long long)ok * 100, "settled exactly what the upstream reported");
     cr_assert_eq(h_metric(d.port, "sluice_reservations_held"), 0, "a reservation leaked");

@@ -99,45 +99,6 @@ static int post_stream(const char *request_id, struct h_resp *r)
     return h_http(d.port, "POST", "/v1/responses", hdrs, BODY, sizeof(BODY) - 1, r);
 }
 
-static size_t upstream_calls(void)
-{
-    json_t *reqs = h_fake_requests(&fake);
-    size_t n = json_array_size(reqs);
-
-    json_decref(reqs);
-    return n;
-}
-
-static json_t *last_upstream(void)
-{
-    json_t *reqs = h_fake_requests(&fake), *last;
-
-    cr_assert_gt(json_array_size(reqs), 0);
-    last = json_incref(json_array_get(reqs, json_array_size(reqs) - 1));
-    json_decref(reqs);
-    return last;
-}
-
-static long long usage_used(const char *tenant)
-{
-    char path[128];
-    const char *hdrs[] = { "Authorization: Bearer sk-admin-secret", NULL };
-    struct h_resp r;
-    long long used;
-    json_t *j;
-
-    snprintf(path, sizeof(path), "/admin/v1/tenants/%s/usage", tenant);
-    cr_assert_eq(h_http(d.port, "GET", path, hdrs, NULL, 0, &r), 0);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    j = json_loads(r.body, 0, NULL);
-    cr_assert_not_null(j, "%s", r.body);
-    used = json_integer_value(json_object_get(j, "used"));
-    cr_assert_eq(json_integer_value(json_object_get(j, "reserved")), 0, "a reservation is held");
-    json_decref(j);
-    h_resp_free(&r);
-    return used;
-}
-
 /* ---- reading SSE text ---- */
 
 /* The fake makes new ids and times in every answer: mask them (resp_…, msg_…, created_at) so
@@ -222,7 +183,7 @@ static json_t *event_data(const char *text, const char *name)
 static char *fakes_own_stream(const char *behaviour)
 {
     const char *hdrs[] = { "Content-Type: application/json", NULL };
-    json_t *up = last_upstream();
+    json_t *up = h_fake_last(&fake);
     const char *body = json_string_value(json_object_get(up, "body"));
     struct h_resp r;
     char *text;
@@ -374,8 +335,8 @@ static void assert_charged(const char *id, long long used, long long settled)
 
 static void run_case(const struct stream_case *c)
 {
-    long long before = usage_used("acme");
-    size_t calls = upstream_calls();
+    long long before = h_tenant_used(d.port, "sk-admin-secret", "acme");
+    size_t calls = h_fake_count(&fake);
     struct h_resp r;
     char *own;
     int rc;
@@ -384,14 +345,14 @@ static void run_case(const struct stream_case *c)
     rc = post_stream(c->id, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(h_header(&r, "Content-Type"), "text/event-stream");
-    cr_assert_eq(upstream_calls(), calls + 1, "a stream that had begun was sent again");
+    cr_assert_eq(h_fake_count(&fake), calls + 1, "a stream that had begun was sent again");
     own = fakes_own_stream(c->own ? c->own : c->script);
     assert_client_saw(c, rc, r.body, own);
     free(own);
     h_resp_free(&r);
     /* The line is written once the request is settled. */
     assert_logged(c->id, c->ending == ENDS_COMPLETE ? NULL : "upstream");
-    assert_charged(c->id, usage_used("acme") - before, c->settled);
+    assert_charged(c->id, h_tenant_used(d.port, "sk-admin-secret", "acme") - before, c->settled);
 }
 
 /* ---- the cases ---- */
@@ -595,8 +556,8 @@ static char *huge_event(void)
 /* RAW_VALID and then bad: the two events relayed, then our error, numbered 2. */
 static void run_raw_case(const char *id, const char *bad)
 {
-    long long before = usage_used("acme");
-    size_t calls = upstream_calls();
+    long long before = h_tenant_used(d.port, "sk-admin-secret", "acme");
+    size_t calls = h_fake_count(&fake);
     char *all = malloc(strlen(RAW_VALID) + strlen(bad) + 1);
     struct h_resp r;
     int rc;
@@ -608,13 +569,13 @@ static void run_raw_case(const char *id, const char *bad)
     rc = post_stream(id, &r);
     cr_assert_eq(r.status, 200, "%s: %s", id, r.body);
     cr_assert_neq(rc, 0, "%s: a cut stream ended as a complete one would", id);
-    cr_assert_eq(upstream_calls(), calls + 1, "%s", id);
+    cr_assert_eq(h_fake_count(&fake), calls + 1, "%s", id);
     cr_assert_eq(strncmp(r.body, RAW_VALID, strlen(RAW_VALID)), 0,
                  "%s: the valid events not relayed as sent: %.600s", id, r.body);
     assert_our_error_event(r.body + strlen(RAW_VALID), 2);
     h_resp_free(&r);
     assert_logged(id, "upstream");
-    assert_charged(id, usage_used("acme") - before, -1);
+    assert_charged(id, h_tenant_used(d.port, "sk-admin-secret", "acme") - before, -1);
 }
 
 Test(surface_stream, malformed_events_are_relayed_up_to_the_fault_and_charged_in_full)
@@ -717,7 +678,7 @@ static char *read_until(int fd, const char *text, int timeout_ms)
 static json_t *wait_client_closed(void)
 {
     for (int i = 0; i < 150; i++) {
-        json_t *up = last_upstream();
+        json_t *up = h_fake_last(&fake);
 
         if (json_is_true(json_object_get(up, "client_closed")))
             return up;
@@ -736,7 +697,7 @@ Test(surface_stream, a_client_that_leaves_mid_stream_is_charged_in_full_and_drop
     int fd, n;
 
     start(NULL);
-    before = usage_used("acme");
+    before = h_tenant_used(d.port, "sk-admin-secret", "acme");
     /* Five events, then the upstream holds the rest for as long as the gateway listens. */
     h_fake_script(&fake, "[{" WORDS ",\"pause_after_chunks\":5}]");
     n = snprintf(req, sizeof(req),
@@ -763,9 +724,10 @@ Test(surface_stream, a_client_that_leaves_mid_stream_is_charged_in_full_and_drop
                                      "\"cut\":\"client\"", NULL },
                    1, 5000),
         1, "the request line does not say the client cut the stream");
-    cr_assert_eq(usage_used("acme") - before, RESERVATION, "not charged in full");
+    cr_assert_eq(h_tenant_used(d.port, "sk-admin-secret", "acme") - before, RESERVATION,
+                 "not charged in full");
     cr_assert_eq(h_metric(d.port, "sluice_reservations_held"), 0, "a reservation leaked");
-    cr_assert_eq(upstream_calls(), 1);
+    cr_assert_eq(h_fake_count(&fake), 1);
     stop();
 }
 
@@ -789,7 +751,7 @@ static void created_id(const char *stream, char id[128])
 static void assert_hidden_from_beta(const char *id)
 {
     char path[256];
-    size_t calls = upstream_calls();
+    size_t calls = h_fake_count(&fake);
     struct h_resp r;
     json_t *j;
 
@@ -801,7 +763,7 @@ static void assert_hidden_from_beta(const char *id)
                      "not_found", "%s", r.body);
     json_decref(j);
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), calls, "another tenant's request reached the upstream");
+    cr_assert_eq(h_fake_count(&fake), calls, "another tenant's request reached the upstream");
 }
 
 Test(surface_stream, the_id_a_stream_creates_is_its_tenants)
@@ -845,14 +807,15 @@ Test(surface_stream, a_stream_cut_after_response_created_still_records_the_owner
     assert_logged("s-owner-cut", "upstream");
     assert_hidden_from_beta(id);
 
-    calls = upstream_calls();
+    calls = h_fake_count(&fake);
     snprintf(path, sizeof(path), "/v1/responses/%s", id);
     call("GET", path, ACME, &r);
     cr_assert(r.status == 200 || r.status == 404, "%ld %s", r.status, r.body);
     cr_assert_null(strstr(r.body, "\"not_found\""), "the gateway's own 404: %s", r.body);
     h_resp_free(&r);
-    cr_assert_eq(upstream_calls(), calls + 1, "the creator's request did not reach the upstream");
-    up = last_upstream();
+    cr_assert_eq(h_fake_count(&fake), calls + 1,
+                 "the creator's request did not reach the upstream");
+    up = h_fake_last(&fake);
     cr_assert_str_eq(json_string_value(json_object_get(up, "method")), "GET");
     cr_assert_str_eq(json_string_value(json_object_get(up, "path")), path);
     json_decref(up);
