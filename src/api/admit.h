@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* admit.h - the checks a request passes after its body is valid and before any upstream
- * call, in SPEC §4's order: authentication (401), RPM and TPM (429), the token budget (429),
- * the circuit breaker (503), the per-worker in-flight cap (503).  Passing reserves `tokens`
- * (an upper bound of what the request can cost) for the tenant in the budget store
- * (admission/budget.h: shared memory, or Redis after one round trip); the relay core settles
+ * call, in SPEC §4's order: authentication (401, sl_admit_identify(); the caller checks the
+ * tenant's rights on what the request names next), then sl_admit(): RPM and TPM (429), the
+ * token budget (429), the circuit breaker (503), the per-worker in-flight cap (503).  Passing
+ * reserves `tokens` (an upper bound of what the request can cost) for the tenant in the budget
+ * store (admission/budget.h: shared memory, or Redis after one round trip); the relay core settles
  * the reservation.  A refusal is answered here, in the route's error shape, with Retry-After,
  * retry-after-ms, x-should-retry and the x-ratelimit-* headers, and the request is freed. */
 #ifndef SL_ADMIT_H

@@ -61,13 +61,25 @@ static bool usable(struct sl_req *r, const char *name)
            sl_tenants_model_allowed(r->serve->tenants, r->tenant_idx, name);
 }
 
+static void reply_json(struct sl_req *r, struct sl_json_out *o)
+{
+    size_t len;
+    char *body = sl_json_out_take(o, &len);
+
+    if (!body) {
+        sl_req_reply_busy(r, true);
+        return;
+    }
+    sl_req_reply(r, 200, "application/json", body, len);
+    free(body);
+}
+
 static void reply_list(struct sl_req *r)
 {
     const struct sl_config *cfg = r->serve->cfg;
     struct sl_json_out o;
     bool first = true;
-    size_t i, len;
-    char *body;
+    size_t i;
 
     sl_json_out_init(&o, LIST_MAX);
     SL_JSON_OUT_LIT(&o, "{\"object\":\"list\",\"data\":[");
@@ -80,19 +92,12 @@ static void reply_list(struct sl_req *r)
         write_model(&o, cfg->models[i].name);
     }
     SL_JSON_OUT_LIT(&o, "]}");
-    if (!(body = sl_json_out_take(&o, &len))) {
-        sl_req_reply_busy(r, true);
-        return;
-    }
-    sl_req_reply(r, 200, "application/json", body, len);
-    free(body);
+    reply_json(r, &o);
 }
 
 static void reply_one(struct sl_req *r, const char *id)
 {
     struct sl_json_out o;
-    size_t len;
-    char *body;
 
     if (!usable(r, id)) {
         sl_req_reply_openai_error(r, 404,
@@ -102,12 +107,7 @@ static void reply_one(struct sl_req *r, const char *id)
     }
     sl_json_out_init(&o, LIST_MAX);
     write_model(&o, id);
-    if (!(body = sl_json_out_take(&o, &len))) {
-        sl_req_reply_busy(r, true);
-        return;
-    }
-    sl_req_reply(r, 200, "application/json", body, len);
-    free(body);
+    reply_json(r, &o);
 }
 
 static void on_admitted(void *arg)

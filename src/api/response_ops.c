@@ -76,27 +76,29 @@ static const char *query_problem(const char *q, const char *const *params, char 
     return NULL;
 }
 
-/* Which operation the path and method name; answers 404 / 405 itself when none. */
+/* Which operation the path and method name; answers 404 / 405 itself when none (the Allow
+ * header lists the methods the table has for that path). */
 static const struct op *find_op(struct sl_req *r, const char *rest)
 {
     const char *slash = strchr(rest, '/');
     const char *suffix = slash ? slash : "";
-    bool path_known = false;
+    char allow[32] = "";
     size_t i;
 
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         if (strcmp(ops[i].suffix, suffix) != 0)
             continue;
-        path_known = true;
         if (strcmp(ops[i].method, r->method) == 0)
             return &ops[i];
+        snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", allow[0] ? ", " : "",
+                 ops[i].method);
     }
-    if (!path_known) {
+    if (!allow[0]) {
         sl_req_reply_openai_error(r, 404, "Unknown request URL", "invalid_request_error", NULL,
                                   "unknown_url");
         return NULL;
     }
-    sl_req_add_header(r, "Allow", *suffix ? (suffix[1] == 'c' ? "POST" : "GET") : "GET, DELETE");
+    sl_req_add_header(r, "Allow", allow);
     sl_req_reply_openai_error(r, 405, "Method Not Allowed", "invalid_request_error", NULL,
                               "method_not_allowed");
     return NULL;
