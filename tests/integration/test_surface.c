@@ -188,6 +188,24 @@ Test(surface, responses_stream_relays_every_event_and_settles_from_completed)
     stop();
 }
 
+/* With [v1] allow_background, a background response answers before it has run, without
+ * usage: the whole reservation is charged (bytes + one input's overhead + the cap). */
+Test(surface, a_background_response_is_charged_in_full)
+{
+    static const char body[] = "{\"model\":\"gpt-4o\",\"input\":\"later\",\"background\":true}";
+    char extra[512];
+    struct h_resp r;
+
+    snprintf(extra, sizeof(extra), "%s[v1]\nallow_background = true\n", with_admin());
+    start(1, "token_budget = 100000\n", extra);
+    cr_assert_eq(call("POST", "/v1/responses", ACME, body, &r), 200, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"status\":\"queued\""), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(h_tenant_used(d.port, "sk-admin-secret", "acme"),
+                 (long long)(sizeof(body) - 1) + 4 + 300);
+    stop();
+}
+
 /* ---- the operations on a response ---- */
 
 static void create_response(const char *auth, char id[128])
