@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/guard_policy.h"
+
 enum sl_listen_kind { SL_LISTEN_TCP, SL_LISTEN_UNIX };
 struct sl_listen_spec { /* parsed "host:port", "[v6]:port", "unix:/path" */
     enum sl_listen_kind kind;
@@ -41,6 +43,7 @@ struct sl_tenant_conf {
     struct sl_limits limits;        /* unset fields inherit [limits] after loading */
     char models[SL_MODEL_LIST_MAX]; /* models = a, b: canonical "a,b" (model_list.h); "" =
                                      * every configured model */
+    char guard[SL_GUARD_NAME_MAX];  /* guard = NAME | none; "" = [guard], if there is one */
 };
 
 /* A model clients may name (SPEC §11): a [model.NAME] section, or a name of allowed_models
@@ -85,6 +88,9 @@ struct sl_config {
     /* [v1] */ bool allow_background; /* background: true accepted (charged in full) */
     uint64_t response_ttl_s;          /* how long a response's owner is remembered */
     unsigned max_responses;           /* owners kept in shared memory (extra key) */
+    /* [guard] (named SL_GUARD_DEFAULT) and [guard.NAME] sections, in file order */
+    struct sl_guard_policy **guards;
+    size_t nguards;
     /* [auth] */ enum sl_auth_mode auth_mode;
     /* [limits] */ struct sl_limits limits;
     unsigned message_overhead_tokens; /* reserved per chat message (SPEC §4), default 4 */
@@ -133,6 +139,11 @@ int sl_config_load(const char *path, char *const envp[], struct sl_config **ret,
 void sl_config_free(struct sl_config *c);
 /* The model clients call name, or NULL when it is not configured. */
 const struct sl_model_conf *sl_config_model(const struct sl_config *c, const char *name);
+/* The policy a tenant's guard setting names (SPEC §13): "" is [guard] (NULL when the file has
+ * none), SL_GUARD_NONE is NULL, any other name its [guard.NAME].  *known is false when name is
+ * none of these (the policy is then NULL). */
+const struct sl_guard_policy *sl_config_guard(const struct sl_config *c, const char *name,
+                                              bool *known);
 /* Parse one listen value; exported for reuse and tests. 0 or -EINVAL. */
 int sl_config_parse_listen(const char *s, struct sl_listen_spec *out);
 /* "minute", "hour", "day", "month", "none"; "unknown" for anything else. */

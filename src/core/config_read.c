@@ -996,6 +996,9 @@ void sl_config_free(struct sl_config *c)
             free(*(char **)((char *)c + keys[i].off));
     for (i = 0; i < c->nallowed_models; i++)
         free(c->allowed_models[i]);
+    for (i = 0; i < c->nguards; i++)
+        sl_guard_policy_free(c->guards[i]);
+    free(c->guards);
     free(c->tenants);
     free(c->models);
     free(c->path);
