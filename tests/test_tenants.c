@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_tenants.c - the shared tenant table on its own: keys by hash, bearer parsing,
  * reservations settled once, a dead worker's reservations reaped, a lock held by a process
- * that died, and which models each tenant may call. */
+ * that died, which models each tenant may call and the guard it names. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -479,4 +479,177 @@ Test(tenants, the_redis_table_brings_models_for_new_and_changed_tenants)
     cr_assert_eq(sl_tenants_by_name(t, "beta"), beta);
     cr_assert_eq(sl_tenants_models(t, beta, out), 0);
     cr_assert_str_eq(out, "gpt-4o,gpt-4o-mini");
+}
+
+/* ---- the input-guard policy a tenant names (SPEC §13) ---- */
+
+struct guard_name_case {
+    char name[80];
+    bool want;
+};
+
+ParameterizedTestParameters(tenants, guard_name_ok)
+{
+    static struct guard_name_case cases[] = {
+        { "", true }, /* the default [guard] */
+        { "none", true },
+        { "strict", true },
+        { "a.b-c_D9", true },
+        { "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", true },   /* 63 */
+        { "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", false }, /* 64 */
+        { "a b", false },
+        { "a/b", false },
+        { "a,b", false },
+        { "\xc3\xa9", false },
+        { "strict\n", false },
+    };
+    return cr_make_param_array(struct guard_name_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct guard_name_case *c, tenants, guard_name_ok)
+{
+    cr_assert_eq(sl_tenants_guard_name_ok(c->name), c->want, "'%s'", c->name);
+}
+
+Test(tenants, set_guard_stores_a_name_none_or_the_default)
+{
+    char out[SL_GUARD_NAME_MAX];
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL);
+
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_empty(out, "a new tenant has the default guard");
+    cr_assert_eq(sl_tenants_set_guard(t, acme, "strict"), 0);
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_eq(out, "strict");
+    cr_assert_eq(sl_tenants_set_guard(t, acme, "none"), 0);
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_eq(out, "none");
+    cr_assert_eq(sl_tenants_set_guard(t, acme, ""), 0);
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_empty(out, "back to the default");
+}
+
+Test(tenants, set_guard_refuses_what_is_not_a_name_and_keeps_the_old_one)
+{
+    char big[SL_GUARD_NAME_MAX + 1], out[SL_GUARD_NAME_MAX];
+    int acme = sl_tenants_create(t, "acme", &budget_1000, WALL);
+
+    cr_assert_eq(sl_tenants_set_guard(t, acme, "strict"), 0);
+    cr_assert_eq(sl_tenants_set_guard(t, acme, "str ict"), -EINVAL);
+    cr_assert_eq(sl_tenants_set_guard(t, acme, "strict\"}"), -EINVAL);
+    memset(big, 'g', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cr_assert_eq(sl_tenants_set_guard(t, acme, big), -EINVAL, "64 bytes do not fit");
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_eq(out, "strict");
+}
+
+Test(tenants, set_guard_on_a_static_or_missing_tenant)
+{
+    struct sl_config *cfg = sl_config_new();
+    char err[128], out[SL_GUARD_NAME_MAX];
+    int acme, gone;
+
+    cfg->tenants = calloc(1, sizeof(*cfg->tenants));
+    cfg->ntenants = 1;
+    snprintf(cfg->tenants[0].name, sizeof(cfg->tenants[0].name), "acme");
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    acme = sl_tenants_by_name(t, "acme");
+    cr_assert_eq(sl_tenants_set_guard(t, acme, "none"), -EPERM, "the file owns it");
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_empty(out);
+    gone = sl_tenants_create(t, "gone", &budget_1000, WALL);
+    cr_assert_eq(sl_tenants_delete(t, gone, WALL), 0);
+    cr_assert_eq(sl_tenants_set_guard(t, gone, "none"), -ENOENT);
+    cr_assert_eq(sl_tenants_guard(t, gone, out), -ENOENT);
+    cr_assert_eq(sl_tenants_guard(t, -1, out), -ENOENT);
+    cr_assert_eq(sl_tenants_guard(t, 4096, out), -ENOENT);
+    sl_config_free(cfg);
+}
+
+/* A configuration with one [guard.strict] policy, built by hand. */
+static struct sl_config *config_with_strict_tenant(const char *guard)
+{
+    struct sl_config *cfg = sl_config_new();
+    struct sl_guard_policy *p = calloc(1, sizeof(*p));
+
+    cr_assert_not_null(p);
+    strcpy(p->name, "strict");
+    cfg->guards = calloc(1, sizeof(*cfg->guards));
+    cfg->guards[0] = p;
+    cfg->nguards = 1;
+    cfg->tenants = calloc(1, sizeof(*cfg->tenants));
+    cfg->ntenants = 1;
+    snprintf(cfg->tenants[0].name, sizeof(cfg->tenants[0].name), "acme");
+    snprintf(cfg->tenants[0].guard, sizeof(cfg->tenants[0].guard), "%s", guard);
+    cfg->auth_mode = SL_AUTH_NONE;
+    return cfg;
+}
+
+Test(tenants, static_tenants_take_their_guard_from_the_file_on_start_and_reload)
+{
+    struct sl_config *cfg = config_with_strict_tenant("strict");
+    char err[128], out[SL_GUARD_NAME_MAX];
+    int acme;
+
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    acme = sl_tenants_by_name(t, "acme");
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_eq(out, "strict");
+    cr_assert_eq(sl_tenants_guard(t, sl_tenants_by_name(t, SL_TENANT_ANONYMOUS), out), 0);
+    cr_assert_str_empty(out, "the anonymous tenant has the default guard");
+    snprintf(cfg->tenants[0].guard, sizeof(cfg->tenants[0].guard), "none");
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_tenants_by_name(t, "acme"), acme);
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_eq(out, "none", "the reload's setting holds");
+    cfg->tenants[0].guard[0] = '\0';
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_tenants_guard(t, acme, out), 0);
+    cr_assert_str_empty(out, "an emptied setting is the default again");
+    sl_config_free(cfg);
+}
+
+Test(tenants, a_reused_slot_does_not_inherit_the_old_tenants_guard)
+{
+    char out[SL_GUARD_NAME_MAX];
+    int a = sl_tenants_create(t, "a", &budget_1000, WALL), b;
+
+    cr_assert_eq(sl_tenants_set_guard(t, a, "none"), 0);
+    cr_assert_eq(sl_tenants_delete(t, a, WALL), 0);
+    b = sl_tenants_create(t, "b", &budget_1000, WALL + SL_TENANT_REUSE_S + 1);
+    cr_assert_eq(b, a);
+    cr_assert_eq(sl_tenants_guard(t, b, out), 0);
+    cr_assert_str_empty(out);
+}
+
+Test(tenants, the_redis_table_brings_the_guard_for_new_and_changed_tenants)
+{
+    static struct sl_tenant_entry tv[2];
+    struct sl_config *cfg = config_with_strict_tenant("strict");
+    char err[128], out[SL_GUARD_NAME_MAX];
+    int beta;
+
+    cr_assert_eq(sl_tenants_apply_config(t, cfg, WALL, err, sizeof(err)), 0, "%s", err);
+    snprintf(tv[0].name, sizeof(tv[0].name), "beta");
+    snprintf(tv[0].guard, sizeof(tv[0].guard), "strict");
+    snprintf(tv[1].name, sizeof(tv[1].name), "acme"); /* the file's tenant of that name wins */
+    snprintf(tv[1].guard, sizeof(tv[1].guard), "none");
+    cr_assert_eq(sl_tenants_sync(t, tv, 2, NULL, 0, 1, WALL), 0);
+    beta = sl_tenants_by_name(t, "beta");
+    cr_assert_eq(sl_tenants_guard(t, beta, out), 0);
+    cr_assert_str_eq(out, "strict");
+    cr_assert_eq(sl_tenants_guard(t, sl_tenants_by_name(t, "acme"), out), 0);
+    cr_assert_str_eq(out, "strict");
+    snprintf(tv[0].name, sizeof(tv[0].name), "beta"); /* the sync sorted tv */
+    snprintf(tv[0].guard, sizeof(tv[0].guard), "elsewhere");
+    cr_assert_eq(sl_tenants_sync(t, tv, 1, NULL, 0, 2, WALL), 0);
+    cr_assert_eq(sl_tenants_by_name(t, "beta"), beta);
+    cr_assert_eq(sl_tenants_guard(t, beta, out), 0);
+    cr_assert_str_eq(out, "elsewhere", "a policy another host has is kept as it is");
+    tv[0].guard[0] = '\0';
+    cr_assert_eq(sl_tenants_sync(t, tv, 1, NULL, 0, 3, WALL), 0);
+    cr_assert_eq(sl_tenants_guard(t, beta, out), 0);
+    cr_assert_str_empty(out);
+    sl_config_free(cfg);
 }

@@ -20,6 +20,14 @@
 #include "admission/tenants_int.h"
 
 #define ARRAY_ALIGN 64
+#define GUARD_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+
+/* What a tenant is given by the file, the admin API or Redis, apart from its name: models
+ * canonical ("" = every model), guard a name, "none" or "" (the default). */
+struct settings {
+    const struct sl_limits *lim;
+    const char *models, *guard;
+};
 
 static size_t align_up(size_t n)
 {
@@ -166,9 +174,16 @@ static int reusable_locked(struct sl_tenants *t, int64_t now_wall_s)
     return -ENOENT;
 }
 
-/* models: canonical, "" = every model. */
-static int create_locked(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
-                         const char *models, bool is_static, int64_t now_wall_s)
+/* Under rec's lock. */
+static void store_settings(struct sl_tenant_rec *rec, const struct settings *set)
+{
+    rec->limits = *set->lim;
+    snprintf(rec->models, sizeof(rec->models), "%s", set->models);
+    snprintf(rec->guard, sizeof(rec->guard), "%s", set->guard);
+}
+
+static int create_locked(struct sl_tenants *t, const char *name, const struct settings *set,
+                         bool is_static, int64_t now_wall_s)
 {
     uint32_t n = atomic_load(&t->ntenants);
     struct sl_tenant_rec *rec;
@@ -189,9 +204,8 @@ static int create_locked(struct sl_tenants *t, const char *name, const struct sl
     rec->is_static = is_static;
     atomic_store(&rec->redis_remaining, -1);
     memset(&rec->counters, 0, sizeof(rec->counters));
-    rec->limits = *lim;
-    snprintf(rec->models, sizeof(rec->models), "%s", models);
-    sl_quota_init(&rec->quota, lim->budget_period, now_wall_s);
+    store_settings(rec, set);
+    sl_quota_init(&rec->quota, set->lim->budget_period, now_wall_s);
     unlock(&rec->lock);
     atomic_store_explicit(&rec->state, SL_SLOT_LIVE, memory_order_release);
     if ((uint32_t)idx == n)
@@ -210,10 +224,11 @@ static void bury_locked(struct sl_tenants *t, uint32_t idx, int64_t now_wall_s)
 int sl_tenants_create(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
                       int64_t now_wall_s)
 {
+    struct settings set = { lim, "", "" };
     int r;
 
     lock(&t->admin_lock);
-    r = create_locked(t, name, lim, "", false, now_wall_s);
+    r = create_locked(t, name, &set, false, now_wall_s);
     unlock(&t->admin_lock);
     return r;
 }
@@ -278,6 +293,43 @@ bool sl_tenants_model_allowed(struct sl_tenants *t, int idx, const char *model)
     ok = sl_model_list_allows(rec->models, model);
     unlock(&rec->lock);
     return ok;
+}
+
+bool sl_tenants_guard_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n < SL_GUARD_NAME_MAX && strspn(name, GUARD_NAME_CHARS) == n;
+}
+
+int sl_tenants_set_guard(struct sl_tenants *t, int idx, const char *guard)
+{
+    struct sl_tenant_rec *rec;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    if (rec->is_static)
+        return -EPERM;
+    if (!sl_tenants_guard_name_ok(guard))
+        return -EINVAL;
+    lock_rec(t, rec);
+    snprintf(rec->guard, sizeof(rec->guard), "%s", guard);
+    unlock(&rec->lock);
+    return 0;
+}
+
+int sl_tenants_guard(struct sl_tenants *t, int idx, char out[SL_GUARD_NAME_MAX])
+{
+    struct sl_tenant_rec *rec;
+
+    if (!idx_ok(t, idx))
+        return -ENOENT;
+    rec = &t->tenants[idx];
+    lock_rec(t, rec);
+    memcpy(out, rec->guard, sizeof(rec->guard));
+    unlock(&rec->lock);
+    return 0;
 }
 
 /* Revoke key slot i.  A revoked slot is a tombstone lookups walk past; one that ends a probe
@@ -435,21 +487,19 @@ static void bury_unlisted_locked(struct sl_tenants *t, const struct sl_config *c
     }
 }
 
-/* A static tenant, created or given the file's limits and models.  Its index, or -errno and
- * err. */
-static int upsert_static_locked(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
-                                const char *models, int64_t now_wall_s, char *err, size_t err_sz)
+/* A static tenant, created or given the file's settings.  Its index, or -errno and err. */
+static int upsert_static_locked(struct sl_tenants *t, const char *name, const struct settings *set,
+                                int64_t now_wall_s, char *err, size_t err_sz)
 {
     int idx = sl_tenants_by_name(t, name);
 
     if (idx < 0) {
-        idx = create_locked(t, name, lim, models, true, now_wall_s);
+        idx = create_locked(t, name, set, true, now_wall_s);
     } else {
         struct sl_tenant_rec *rec = &t->tenants[idx];
 
         lock_rec(t, rec);
-        rec->limits = *lim;
-        snprintf(rec->models, sizeof(rec->models), "%s", models);
+        store_settings(rec, set);
         rec->is_static = true;
         unlock(&rec->lock);
     }
@@ -498,7 +548,8 @@ static int add_listed_keys_locked(struct sl_tenants *t, int idx, const struct sl
 static int apply_tenant_locked(struct sl_tenants *t, const struct sl_tenant_conf *tc,
                                int64_t now_wall_s, char *err, size_t err_sz)
 {
-    int idx = upsert_static_locked(t, tc->name, &tc->limits, tc->models, now_wall_s, err, err_sz);
+    struct settings set = { &tc->limits, tc->models, tc->guard };
+    int idx = upsert_static_locked(t, tc->name, &set, now_wall_s, err, err_sz);
 
     if (idx < 0)
         return idx;
@@ -506,14 +557,16 @@ static int apply_tenant_locked(struct sl_tenants *t, const struct sl_tenant_conf
     return add_listed_keys_locked(t, idx, tc, now_wall_s, err, err_sz);
 }
 
-/* [auth] mode = none: every request is the anonymous tenant's, with the [limits] defaults
- * and every model. */
+/* [auth] mode = none: every request is the anonymous tenant's, with the [limits] defaults,
+ * every model and the default guard. */
 static int anonymous_locked(struct sl_tenants *t, const struct sl_config *cfg, int64_t now_wall_s,
                             char *err, size_t err_sz)
 {
+    struct settings set = { &cfg->limits, "", "" };
+
     if (cfg->auth_mode != SL_AUTH_NONE)
         return 0;
-    return upsert_static_locked(t, SL_TENANT_ANONYMOUS, &cfg->limits, "", now_wall_s, err, err_sz);
+    return upsert_static_locked(t, SL_TENANT_ANONYMOUS, &set, now_wall_s, err, err_sz);
 }
 
 /* The steps stop at the first error: what came before it stays applied. */
@@ -647,17 +700,17 @@ static void sync_tenants_locked(struct sl_tenants *t, struct sl_tenant_entry *tv
             bury_locked(t, (uint32_t)index[i].idx, now_wall_s);
     }
     for (i = 0; i < nt; i++) {
+        struct settings set = { &tv[i].limits, tv[i].models, tv[i].guard };
         int idx = find_idx(index, ni, tv[i].name);
 
         if (idx < 0) {
-            create_locked(t, tv[i].name, &tv[i].limits, tv[i].models, false, now_wall_s);
+            create_locked(t, tv[i].name, &set, false, now_wall_s);
         } else if (!t->tenants[idx].is_static &&
                    atomic_load(&t->tenants[idx].state) == SL_SLOT_LIVE) {
             struct sl_tenant_rec *rec = &t->tenants[idx];
 
             lock_rec(t, rec);
-            rec->limits = tv[i].limits;
-            snprintf(rec->models, sizeof(rec->models), "%s", tv[i].models);
+            store_settings(rec, &set);
             unlock(&rec->lock);
         }
     }

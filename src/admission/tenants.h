@@ -38,9 +38,9 @@ enum sl_slot_state {
 };
 
 struct sl_tenant_rec {
-    pthread_mutex_t lock;               /* guards limits, models and quota */
+    pthread_mutex_t lock;               /* guards limits, models, guard and quota */
     _Atomic uint32_t state;             /* enum sl_slot_state */
-    bool is_static;                     /* from a [tenant.NAME]: limits, models from the file */
+    bool is_static;                     /* from a [tenant.NAME]: its settings are the file's */
     _Atomic int64_t redis_remaining;    /* budget left as Redis last said; -1 = not known */
     int64_t dead_at_s;                  /* when it was deleted (state DEAD) */
     struct sl_tenant_counters counters; /* metrics.h */
@@ -48,6 +48,7 @@ struct sl_tenant_rec {
     struct sl_limits limits;
     struct sl_quota quota;
     char models[SL_MODEL_LIST_MAX]; /* canonical "a,b" (model_list.h); "" = every model */
+    char guard[SL_GUARD_NAME_MAX];  /* input-guard policy: a name, "none", "" = [guard] */
 };
 
 struct sl_key_rec {
@@ -87,9 +88,10 @@ int sl_tenants_init(struct sl_tenants *t, void *storage, unsigned max_tenants, u
 /* A table of its own in a fresh shared mapping (tests and tools); NULL and errno. */
 struct sl_tenants *sl_tenants_map(unsigned max_tenants, unsigned max_keys, unsigned max_resv);
 void sl_tenants_unmap(struct sl_tenants *t);
-/* Master: create or update the static tenants of cfg, with their limits and models (and
- * "anonymous", with the default limits and every model, when [auth] mode = none); static
- * tenants no longer in cfg are deleted.  Returns 0, or -ENOSPC/-EEXIST with err filled. */
+/* Master: create or update the static tenants of cfg, with their limits, models and guard
+ * (and "anonymous", with the default limits, every model and the default guard, when [auth]
+ * mode = none); static tenants no longer in cfg are deleted.  Returns 0, or -ENOSPC/-EEXIST
+ * with err filled. */
 int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg, int64_t now_wall_s,
                             char *err, size_t err_sz);
 
@@ -98,8 +100,9 @@ int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32]);
 int sl_tenants_by_name(struct sl_tenants *t, const char *name);
 
 /* Admin operations (any process).  Indices or 0 on success; -EEXIST, -ENOENT, -ENOSPC,
- * -EPERM (a static tenant's limits and models belong to the file).  A tenant created here may
- * use every model until sl_tenants_set_models() says otherwise. */
+ * -EPERM (a static tenant's limits, models and guard belong to the file).  A tenant created
+ * here may use every model under the default guard until sl_tenants_set_models() and
+ * sl_tenants_set_guard() say otherwise. */
 int sl_tenants_create(struct sl_tenants *t, const char *name, const struct sl_limits *lim,
                       int64_t now_wall_s);
 int sl_tenants_set_limits(struct sl_tenants *t, int idx, const struct sl_limits *lim,
@@ -116,6 +119,17 @@ int sl_tenants_models(struct sl_tenants *t, int idx, char *out);
 /* May tenant idx (as authentication found it) call model?  True when its list is empty (also
  * the anonymous tenant's, always) or names model; false for an index that is not live. */
 bool sl_tenants_model_allowed(struct sl_tenants *t, int idx, const char *model);
+/* Could name be a tenant's guard setting (SPEC §13): 0-63 of [A-Za-z0-9_.-]?  "" is the
+ * default [guard], "none" no policy.  Whether a policy of that name exists is the running
+ * configuration's question (sl_config_guard). */
+bool sl_tenants_guard_name_ok(const char *name);
+/* A dynamic tenant's guard setting.  The admin API checks that the configuration knows it; a
+ * name from Redis or the state file is stored as it is (the request path fails closed on a
+ * name this host does not know).  0, -ENOENT, -EPERM (static), -EINVAL (not a name). */
+int sl_tenants_set_guard(struct sl_tenants *t, int idx, const char *guard);
+/* A copy of tenant idx's guard setting (under its lock; cheap enough for every request).
+ * 0 or -ENOENT. */
+int sl_tenants_guard(struct sl_tenants *t, int idx, char out[SL_GUARD_NAME_MAX]);
 /* Store a key's hash for tenant idx; its public id goes to id_out (SL_KEY_ID_LEN + 1). */
 int sl_tenants_add_key(struct sl_tenants *t, int idx, const unsigned char sha256[32],
                        int64_t now_wall_s, char *id_out);
@@ -130,13 +144,14 @@ int sl_tenants_reset_usage(struct sl_tenants *t, int idx, int64_t now_wall_s);
 int sl_tenants_restore_usage(struct sl_tenants *t, int idx, uint64_t used, enum sl_period period,
                              int64_t period_start_s, int64_t now_wall_s);
 /* The tenant table as Redis holds it (tenant_sync.c), copied in under the admin lock: new
- * tenants created, dynamic ones updated (limits and models) or deleted, API keys added (with
+ * tenants created, dynamic ones updated (limits, models and guard) or deleted, API keys added (with
  * their ids) or revoked; static tenants and key_sha256 keys stay as the file says.  Skipped
  * when version is the one copied last.  0 applied, 1 skipped, -ENOMEM.  Sorts tv and kv. */
 struct sl_tenant_entry {
     char name[64];
     struct sl_limits limits;
     char models[SL_MODEL_LIST_MAX]; /* canonical; "" = every model */
+    char guard[SL_GUARD_NAME_MAX];  /* sl_tenants_guard_name_ok(); "" = the default */
 };
 struct sl_key_entry {
     unsigned char sha256[32];

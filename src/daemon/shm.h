@@ -22,7 +22,7 @@
 #include "admission/tenants.h"
 
 #define SL_SHM_MAGIC 0x534c5543u /* "SLUC" */
-#define SL_SHM_LAYOUT 6u
+#define SL_SHM_LAYOUT 7u
 /* Two generations of the largest worker count may be alive during a reload. */
 #define SL_SHM_WORKER_SLOTS 1024u
 
