@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* test_state.c - the state file: what a restart keeps (dynamic tenants, their keys, every
- * tenant's usage in its current period, settlements Redis has not confirmed), and that a
- * corrupt, hostile or truncated file restores nothing and says why. */
+/* test_state.c - the state file: what a restart keeps (dynamic tenants with their models and
+ * guard, their keys, every tenant's usage in its current period, settlements Redis has not
+ * confirmed), and that a corrupt, hostile or truncated file restores nothing and says why. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -127,6 +127,58 @@ Test(state, a_file_without_models_restores_tenants_with_every_model)
     cr_assert(sl_tenants_model_allowed(b, sl_tenants_by_name(b, "beta"), "gpt-4o"));
 }
 
+Test(state, a_tenants_guard_survives_a_round_trip)
+{
+    char err[256] = "", out[SL_GUARD_NAME_MAX];
+    int acme = sl_tenants_create(a, "acme", &daily, WALL), off, dflt;
+
+    off = sl_tenants_create(a, "off", &daily, WALL);
+    sl_tenants_create(a, "dflt", &daily, WALL);
+    /* Stored as set, whether or not this host has such a policy. */
+    cr_assert_eq(sl_tenants_set_guard(a, acme, "strict"), 0);
+    cr_assert_eq(sl_tenants_set_guard(a, off, "none"), 0);
+    cr_assert_eq(sl_state_save(a, path, NOW_MS, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_state_load(b, path, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_tenants_guard(b, sl_tenants_by_name(b, "acme"), out), 0);
+    cr_assert_str_eq(out, "strict");
+    cr_assert_eq(sl_tenants_guard(b, sl_tenants_by_name(b, "off"), out), 0);
+    cr_assert_str_eq(out, "none");
+    dflt = sl_tenants_by_name(b, "dflt");
+    cr_assert_geq(dflt, 0);
+    cr_assert_eq(sl_tenants_guard(b, dflt, out), 0);
+    cr_assert_str_empty(out);
+}
+
+/* A file written before tenants named a guard: its tenants have the default. */
+Test(state, a_file_without_guard_restores_tenants_with_the_default)
+{
+    char err[256] = "", out[SL_GUARD_NAME_MAX] = "x";
+
+    write_text("{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, "
+               "\"period\": \"day\", \"period_start\": 0, \"keys\": [], \"limits\": "
+               "{\"rpm\": 1, \"tpm\": 0, \"token_budget\": 0, \"budget_period\": \"day\"}, "
+               "\"models\": \"\"}, "
+               "{\"name\": \"beta\", \"used\": 0, \"period\": \"day\", \"period_start\": 0, "
+               "\"limits\": {\"rpm\": 1, \"tpm\": 0, \"token_budget\": 0, "
+               "\"budget_period\": \"day\"}, \"guard\": null}]}");
+    cr_assert_eq(sl_state_load(b, path, WALL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_tenants_guard(b, sl_tenants_by_name(b, "acme"), out), 0);
+    cr_assert_str_empty(out);
+    out[0] = 'x';
+    cr_assert_eq(sl_tenants_guard(b, sl_tenants_by_name(b, "beta"), out), 0);
+    cr_assert_str_empty(out);
+}
+
+Test(state, a_bad_guard_is_named_in_the_reason)
+{
+    char err[256] = "";
+
+    write_text("{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, "
+               "\"period\": \"day\", \"period_start\": 0, \"guard\": [\"strict\"]}]}");
+    cr_assert_lt(sl_state_load(b, path, WALL, err, sizeof(err)), 0);
+    cr_assert_not_null(strstr(err, "guard"), "%s", err);
+}
+
 Test(state, usage_of_a_period_that_has_ended_is_not_restored)
 {
     struct sl_quota_result res;
@@ -196,6 +248,15 @@ static const char *const bad_files[] = {
     "\"period_start\": 0, \"models\": \"a,,b\"}]}",
     "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
     "\"period_start\": 0, \"models\": \"a b\"}]}",
+    "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
+    "\"period_start\": 0, \"guard\": 5}]}",
+    "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
+    "\"period_start\": 0, \"guard\": \"str ict\"}]}",
+    "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
+    "\"period_start\": 0, \"guard\": \"strict\\u0000x\"}]}",
+    "{\"version\": 1, \"tenants\": [{\"name\": \"acme\", \"used\": 5, \"period\": \"day\", "
+    "\"period_start\": 0, \"guard\": "
+    "\"gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg\"}]}",
 };
 
 Test(state, a_corrupt_file_restores_nothing_and_says_why)

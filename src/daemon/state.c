@@ -54,11 +54,12 @@ static json_t *tenant_doc(struct sl_tenants *t, uint32_t idx, uint64_t now_ms, i
     struct sl_quota_info info;
     struct sl_limits lim;
     json_t *o, *keys = json_array();
-    char sha[65], models[SL_MODEL_LIST_MAX] = "";
+    char sha[65], models[SL_MODEL_LIST_MAX] = "", guard[SL_GUARD_NAME_MAX] = "";
     uint32_t i;
 
     sl_tenants_usage(t, (int)idx, now_ms, now_wall_s, &lim, &info);
     sl_tenants_models(t, (int)idx, models);
+    sl_tenants_guard(t, (int)idx, guard);
     for (i = 0; i < t->key_slots; i++) {
         struct sl_key_rec *k = &t->keys[i];
 
@@ -79,6 +80,7 @@ static json_t *tenant_doc(struct sl_tenants *t, uint32_t idx, uint64_t now_ms, i
                                       (json_int_t)lim.token_budget, "budget_period",
                                       sl_period_name(lim.budget_period)));
         json_object_set_new(o, "models", json_string(models));
+        json_object_set_new(o, "guard", json_string(guard));
     }
     return o;
 }
@@ -191,6 +193,16 @@ static bool models_ok(json_t *v)
             sl_model_list_parse(json_string_value(v), NULL, out, why, sizeof(why)) == 0);
 }
 
+/* A tenant's "guard": absent or null (a file from before guards) is the default; else a name
+ * that need not be a policy of the configuration any more (the request path refuses such a
+ * tenant's requests rather than let them through unchecked). */
+static bool guard_ok(json_t *v)
+{
+    return !v || json_is_null(v) ||
+           (json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+            sl_tenants_guard_name_ok(json_string_value(v)));
+}
+
 /* Check the whole document before changing anything, so a bad file restores nothing. */
 static const char *validate(json_t *doc)
 {
@@ -225,6 +237,8 @@ static const char *validate(json_t *doc)
             return "a tenant with bad limits";
         if (!models_ok(json_object_get(tn, "models")))
             return "a tenant with a bad models list";
+        if (!guard_ok(json_object_get(tn, "guard")))
+            return "a tenant with a bad guard";
         json_array_foreach(json_object_get(tn, "keys"), j,
                            k) if (!unhex(json_string_value(json_object_get(k, "sha256")), sha,
                                          32)) return "a key with a bad sha256";
@@ -287,6 +301,8 @@ static void restore(struct sl_tenants *t, json_t *doc, int64_t now_wall_s)
             if (idx >= 0 && json_is_string(json_object_get(tn, "models")))
                 (void)sl_tenants_set_models(t, idx,
                                             json_string_value(json_object_get(tn, "models")));
+            if (idx >= 0 && json_is_string(json_object_get(tn, "guard")))
+                (void)sl_tenants_set_guard(t, idx, json_string_value(json_object_get(tn, "guard")));
         }
         if (idx < 0)
             continue;

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* state.h - the state file ([state] file): tenants created through the admin API (their
- * limits and models), their keys
- * (hashes only), and every tenant's budget usage in the current period, so a restart neither
- * forgets tenants nor hands out a fresh budget.  Written atomically (temporary file, fsync,
- * rename, fsync of the directory) by the master every few seconds and at shutdown; read once
- * at start, after the configuration's static tenants exist.  With Redis it also carries the
- * settlements Redis has not confirmed yet (the journal, reservations.h), under their Redis ids, so
- * that a restart while Redis is away loses no usage.  A corrupt or unreadable file is
- * reported and ignored: it never stops the gateway.  Rate-limit windows are not kept: they
- * refill within a minute anyway. */
+ * limits, models and guard), their keys (hashes only), and every tenant's budget usage in the
+ * current period, so a restart neither forgets tenants nor hands out a fresh budget.  Written
+ * atomically (temporary file, fsync, rename, fsync of the directory) by the master every few
+ * seconds and at shutdown; read once at start, after the configuration's static tenants
+ * exist.  With Redis it also carries the settlements Redis has not confirmed yet (the journal,
+ * reservations.h), under their Redis ids, so that a restart while Redis is away loses no
+ * usage.  A corrupt or unreadable file is reported and ignored: it never stops the gateway.
+ * Rate-limit windows are not kept: they refill within a minute anyway. */
 #ifndef SL_STATE_H
 #define SL_STATE_H
 #include <stddef.h>
