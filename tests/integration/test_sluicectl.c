@@ -44,6 +44,7 @@ struct fk_tenant {
     json_int_t rpm, tpm, budget, used;
     char period[8];
     char models[256];        /* the "models" array as JSON text, "[]" = every model */
+    char guard[64];          /* "" = the default policy (null) */
     char keys[MAX_KEYS][24]; /* "" = free or revoked */
 };
 
@@ -117,6 +118,7 @@ static json_t *tenant_json(const struct fk_tenant *t, bool with_ids)
     json_t *ids = json_array();
 
     json_object_set_new(j, "models", json_loads(t->models, 0, NULL));
+    json_object_set_new(j, "guard", t->guard[0] ? json_string(t->guard) : json_null());
     for (int i = 0; with_ids && i < MAX_KEYS; i++)
         if (t->keys[i][0])
             json_array_append_new(ids, json_string(t->keys[i]));
@@ -178,8 +180,28 @@ static bool apply_models(struct evhttp_request *req, struct fk_tenant *t, json_t
     return true;
 }
 
-/* Apply rpm/tpm/token_budget/budget_period/models from body; false (and a 4xx sent) if
- * invalid. */
+/* "guard" from body, as the gateway checks it: only [guard.strict] is configured. */
+static bool apply_guard(struct evhttp_request *req, struct fk_tenant *t, json_t *body)
+{
+    json_t *g = json_object_get(body, "guard");
+    const char *name = json_string_value(g);
+
+    if (!g)
+        return true;
+    if (!json_is_null(g) && !name) {
+        send_detail(req, 422, "guard must be a policy name, \"none\" or null");
+        return false;
+    }
+    if (name && strcmp(name, "strict") != 0 && strcmp(name, "none") != 0 && name[0]) {
+        send_detail(req, 422, "guard: no policy named '%s'", name);
+        return false;
+    }
+    snprintf(t->guard, sizeof(t->guard), "%s", name ? name : "");
+    return true;
+}
+
+/* Apply rpm/tpm/token_budget/budget_period/models/guard from body; false (and a 4xx sent)
+ * if invalid. */
 static bool apply_limits(struct evhttp_request *req, struct fk_tenant *t, json_t *body)
 {
     static const char *const names[] = { "rpm", "tpm", "token_budget" };
@@ -203,7 +225,7 @@ static bool apply_limits(struct evhttp_request *req, struct fk_tenant *t, json_t
     }
     if (p)
         snprintf(t->period, sizeof(t->period), "%s", json_string_value(p));
-    return apply_models(req, t, body);
+    return apply_models(req, t, body) && apply_guard(req, t, body);
 }
 
 static struct fk_tenant *new_tenant(const char *name, bool is_static)
@@ -255,6 +277,7 @@ static void on_create(struct evhttp_request *req, json_t *body)
     t = new_tenant(name, false);
     memcpy(t->period, tmp.period, sizeof(t->period));
     memcpy(t->models, tmp.models, sizeof(t->models));
+    memcpy(t->guard, tmp.guard, sizeof(t->guard));
     t->rpm = tmp.rpm;
     t->tpm = tmp.tpm;
     t->budget = tmp.budget;
@@ -666,6 +689,7 @@ Test(sluicectl, help_names_every_command_option_and_section)
         "--budget",
         "--period",
         "--models LIST",
+        "--guard POLICY",
         "--version",
         "minute, hour, day, month",
         "SYNOPSIS",
@@ -902,6 +926,57 @@ Test(sluicectl, a_model_the_gateway_does_not_serve_is_its_400)
 
     CTL(&r, "tenant", "create", "acme", "--models", "gpt-4o,gpt-5");
     fails(&r, 1, "sluicectl: models: model 'gpt-5' is not configured (400)\n");
+    run_free(&r);
+}
+
+Test(sluicectl, tenant_create_and_set_send_the_guard)
+{
+    struct run r;
+    json_t *j;
+
+    CTL(&r, "tenant", "create", "acme", "--guard", "strict");
+    j = ok_json(&r);
+    cr_assert_str_eq(fk.body, "{\"name\":\"acme\",\"guard\":\"strict\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "guard")), "strict", "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    /* --guard alone is a change worth sending. */
+    CTL(&r, "tenant", "set", "acme", "--guard=none");
+    j = ok_json(&r);
+    cr_assert_str_eq(fk.method, "PATCH");
+    cr_assert_str_eq(fk.body, "{\"guard\":\"none\"}");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "guard")), "none", "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+    CTL(&r, "tenant", "show", "acme");
+    j = ok_json(&r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "guard")), "none", "%s", r.out);
+    json_decref(j);
+    run_free(&r);
+}
+
+Test(sluicectl, tenant_set_guard_empty_sends_null_for_the_default)
+{
+    struct run r;
+    json_t *j;
+
+    CTL(&r, "tenant", "create", "acme", "--guard", "strict", "--rpm", "5");
+    run_free(&r);
+    CTL(&r, "tenant", "set", "acme", "--guard", "");
+    j = ok_json(&r);
+    cr_assert_str_eq(fk.body, "{\"guard\":null}");
+    cr_assert(json_is_null(json_object_get(j, "guard")), "%s", r.out);
+    cr_assert_eq(json_integer_value(json_object_get(j, "rpm")), 5, "the rest is kept");
+    json_decref(j);
+    run_free(&r);
+}
+
+Test(sluicectl, a_policy_the_gateway_does_not_have_is_its_422)
+{
+    struct run r;
+
+    CTL(&r, "tenant", "create", "acme", "--guard", "lenient");
+    fails(&r, 1, "sluicectl: guard: no policy named 'lenient' (422)\n");
     run_free(&r);
 }
 
@@ -1289,6 +1364,13 @@ ParameterizedTestParameters(sluicectl, usage_errors_send_nothing)
         { { "tenant", "set", "a", "--models=gpt-4o," }, true, "empty model name" },
         { { "tenant", "set", "a", "--models=,gpt-4o" }, true, "empty model name" },
         { { "key", "create", "a", "--models", "gpt-4o" }, true, "takes no --models" },
+        { { "tenant", "create", "a", "--guard", "str ict" }, true, "--guard: 'str ict'" },
+        { { "tenant", "set", "a", "--guard=[guard.strict]" }, true, "not a policy name" },
+        { { "tenant", "set", "a", "--guard",
+            "x234567890123456789012345678901234567890123456789012345678901234" },
+          true,
+          "--guard" },
+        { { "usage", "a", "--guard", "strict" }, true, "takes no --guard" },
         { { "tenant", "list", "--frob" }, true, "unknown option '--frob'" },
         { { "tenant", "list" }, false, "no admin key" },
         { { "tenant", "list", "--timeout-ms", "0" }, true, "--timeout-ms" },

@@ -22,32 +22,36 @@
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 #define MODELS_MAX_LEN 8192 /* the gateway keeps at most 1023 bytes of list */
+#define GUARD_MAX_LEN 63    /* SPEC §13: a policy name is 1-63 of [A-Za-z0-9_.-] */
 
 /* The JSON field each limit option sets, indexed from LIMIT_FIRST. */
-static const char *const limit_fields[] = { "rpm", "tpm", "token_budget", "budget_period",
-                                            "models" };
+static const char *const limit_fields[] = { "rpm",           "tpm",    "token_budget",
+                                            "budget_period", "models", "guard" };
 
 static const char *const periods[] = { "minute", "hour", "day", "month", "none" };
 
 const struct cmd cmds[] = {
     { "tenant", "create", "NAME", "POST", "/tenants", BODY_CREATE, OUT_JSON,
       "      Create a dynamic tenant.  Limits left out take the gateway's [limits]\n"
-      "      defaults; without --models it may call every configured model.  Prints\n"
-      "      the new tenant (with \"key_ids\": []) as JSON.  Create a key with\n"
+      "      defaults; without --models it may call every configured model, without\n"
+      "      --guard its prompts go through the default [guard] policy.  Prints the\n"
+      "      new tenant (with \"key_ids\": []) as JSON.  Create a key with\n"
       "      'key create' before the tenant can make requests.\n" },
     { "tenant", "list", NULL, "GET", "/tenants", BODY_NONE, OUT_JSON,
       "      Print every tenant, static ([tenant.NAME] sections of the configuration)\n"
       "      and dynamic, as {\"tenants\": [...]}: name, static, rpm, tpm, token_budget,\n"
-      "      budget_period, the number of live keys, and \"models\" (the models it may\n"
-      "      call; [] means every configured model).\n" },
+      "      budget_period, the number of live keys, \"models\" (the models it may\n"
+      "      call; [] means every configured model) and \"guard\" (its input-guard\n"
+      "      policy; null means the default [guard]).\n" },
     { "tenant", "show", "NAME", "GET", "/tenants/%s", BODY_NONE, OUT_JSON,
-      "      Print one tenant as JSON, with its \"models\" ([] = every model) and the\n"
-      "      ids of its live keys in \"key_ids\".\n" },
+      "      Print one tenant as JSON, with its \"models\" ([] = every model), its\n"
+      "      \"guard\" (null = the default policy) and the ids of its live keys in\n"
+      "      \"key_ids\".\n" },
     { "tenant", "set", "NAME", "PATCH", "/tenants/%s", BODY_LIMITS, OUT_JSON,
-      "      Change a dynamic tenant's limits or models; give at least one option.\n"
-      "      Options left out keep their value; --models replaces the whole list.\n"
-      "      Prints the tenant as JSON.  A static tenant's limits and models belong\n"
-      "      to the configuration file and are refused here (409).\n" },
+      "      Change a dynamic tenant's limits, models or guard; give at least one\n"
+      "      option.  Options left out keep their value; --models replaces the whole\n"
+      "      list.  Prints the tenant as JSON.  A static tenant's limits, models and\n"
+      "      guard belong to the configuration file and are refused here (409).\n" },
     { "tenant", "delete", "NAME", "DELETE", "/tenants/%s", BODY_NONE, OUT_JSON,
       "      Delete a dynamic tenant; its keys stop working.  Prints {\"deleted\": NAME}.\n" },
     { "key", "create", "NAME", "POST", "/tenants/%s/keys", BODY_NONE, OUT_KEY,
@@ -138,6 +142,21 @@ static int models_value(const char *v, json_t **ret)
     return 0;
 }
 
+/* --guard NAME as "NAME" ("none" too), '' as null: the default policy again.  Whether the
+ * gateway has such a policy is the gateway's to say. */
+static int guard_value(const char *v, json_t **ret)
+{
+    size_t n = strlen(v);
+
+    if (n > GUARD_MAX_LEN || strspn(v, NAME_CHARS) != n)
+        return fail(EXIT_USAGE,
+                    "--guard: '%s' is not a policy name (1-63 characters of A-Z a-z 0-9 _ . -), "
+                    "none or ''",
+                    shown(v));
+    *ret = n ? json_string(v) : json_null();
+    return 0;
+}
+
 /* One limit option's value as JSON, checked. */
 static int limit_value(int o, const char *v, json_t **ret)
 {
@@ -145,6 +164,8 @@ static int limit_value(int o, const char *v, json_t **ret)
 
     if (o == O_MODELS)
         return models_value(v, ret);
+    if (o == O_GUARD)
+        return guard_value(v, ret);
     if (o == O_PERIOD && !valid_period(v))
         return fail(EXIT_USAGE, "--period: '%s' is not minute, hour, day, month or none", shown(v));
     if (o != O_PERIOD && !parse_uint(v, LIMIT_MAX, &n))

@@ -4,7 +4,10 @@
 #define SL_CTL_COMMANDS_H
 #include <stddef.h>
 
-#define LIMIT_SYNOPSIS "[--rpm N] [--tpm N] [--budget N] [--period P] [--models LIST]"
+/* Two halves, so that the help can break the synopsis within 80 columns. */
+#define LIMIT_SYNOPSIS_1 "[--rpm N] [--tpm N] [--budget N] [--period P]"
+#define LIMIT_SYNOPSIS_2 "[--models LIST] [--guard POLICY]"
+#define LIMIT_SYNOPSIS LIMIT_SYNOPSIS_1 " " LIMIT_SYNOPSIS_2
 
 enum body_kind { BODY_NONE, BODY_CREATE, BODY_LIMITS };
 enum out_kind { OUT_JSON, OUT_KEY };
@@ -31,8 +34,8 @@ extern const size_t ncmds;
 int resolve(const struct args *a, const struct cmd **ret_cmd, int *ret_used);
 /* The command's one argument (NAME or KEYID), checked; NULL when it takes none. */
 int check_arg(const struct args *a, const struct cmd *cmd, int used, const char **ret);
-/* The JSON body of the request from the limit and model options, checked; NULL when it has
- * none. */
+/* The JSON body of the request from the limit, model and guard options, checked; NULL when
+ * it has none. */
 int make_body(const struct args *a, const struct cmd *cmd, const char *name, char **ret_payload);
 /* Send the request and print the result; 0 or an exit code (already reported). */
 int run(struct ctl *c, const struct cmd *cmd, const char *arg, const char *payload);

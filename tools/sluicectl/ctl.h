@@ -14,9 +14,20 @@
 
 enum { EXIT_API = 1, EXIT_USAGE = 2, EXIT_CONN = 3 };
 
-/* Options taking a value; the last five are a tenant's limits and models, the body of
+/* Options taking a value; the last six are a tenant's limits, models and guard, the body of
  * 'tenant create' and 'tenant set' (LIMIT_FIRST..O_COUNT-1). */
-enum opt_id { O_URL, O_KEYFILE, O_TIMEOUT, O_RPM, O_TPM, O_BUDGET, O_PERIOD, O_MODELS, O_COUNT };
+enum opt_id {
+    O_URL,
+    O_KEYFILE,
+    O_TIMEOUT,
+    O_RPM,
+    O_TPM,
+    O_BUDGET,
+    O_PERIOD,
+    O_MODELS,
+    O_GUARD,
+    O_COUNT
+};
 #define LIMIT_FIRST O_RPM
 
 struct args {

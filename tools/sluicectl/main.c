@@ -21,8 +21,8 @@
 #define REDACTED "[redacted]"
 
 const char *const opt_names[O_COUNT] = {
-    "--url", "--admin-key-file", "--timeout-ms", "--rpm",
-    "--tpm", "--budget",         "--period",     "--models",
+    "--url",    "--admin-key-file", "--timeout-ms", "--rpm",   "--tpm",
+    "--budget", "--period",         "--models",     "--guard",
 };
 
 static const char help_head[] =
@@ -66,7 +66,7 @@ static const char help_opts[] =
     "\n";
 
 static const char help_limits[] =
-    "LIMIT AND MODEL OPTIONS (tenant create, tenant set)\n"
+    "LIMIT, MODEL AND GUARD OPTIONS (tenant create, tenant set)\n"
     "    --rpm N      requests per minute\n"
     "    --tpm N      tokens per minute\n"
     "    --budget N   tokens per budget period (token_budget)\n"
@@ -78,6 +78,11 @@ static const char help_limits[] =
     "                 (gpt-4o-mini,gpt-4o); each must be a model the gateway\n"
     "                 serves.  --models '' lifts the restriction: every\n"
     "                 configured model.  Other models are 404 model_not_found.\n"
+    "    --guard POLICY\n"
+    "                 the input-guard policy that checks the tenant's prompts:\n"
+    "                 the name of a [guard.POLICY] section of the gateway's\n"
+    "                 configuration, or none for no checks.  --guard '' goes\n"
+    "                 back to the default, [guard] (no checks without one).\n"
     "\n"
     "    NAME is a tenant name, 1 to 63 characters of A-Z a-z 0-9 _ . - (not \".\"\n"
     "    or \"..\"); KEYID is a key id as printed by 'key create' or 'tenant show'.\n"
@@ -112,6 +117,7 @@ static const char help_tail[] =
     "    KEY=$(sluicectl key create acme)     # the key id goes to stderr\n"
     "    sluicectl tenant set acme --tpm 0     # no tokens-per-minute limit\n"
     "    sluicectl tenant set acme --models gpt-4o-mini   # only this model\n"
+    "    sluicectl tenant set acme --guard strict   # [guard.strict] checks prompts\n"
     "    sluicectl usage acme\n"
     "    sluicectl --url unix:/run/sluice/sluice.sock tenant list\n"
     "    sluicectl key revoke key_0123456789abcdef\n"
@@ -189,9 +195,11 @@ static void help_cmd_line(FILE *out, const struct cmd *c)
         n += fprintf(out, " %s", c->verb);
     if (c->arg)
         n += fprintf(out, " %s", c->arg);
-    /* The options go on a line of their own when they would not fit in 80 columns. */
+    /* The options go on lines of their own when they would not fit in 80 columns. */
     if (c->body != BODY_NONE)
-        fputs(n + sizeof(LIMIT_SYNOPSIS) > 80 ? "\n        " LIMIT_SYNOPSIS : " " LIMIT_SYNOPSIS,
+        fputs(n + sizeof(LIMIT_SYNOPSIS) > 80 ? "\n        " LIMIT_SYNOPSIS_1
+                                                "\n        " LIMIT_SYNOPSIS_2
+                                              : " " LIMIT_SYNOPSIS,
               out);
     fprintf(out, "\n%s", c->help);
 }
