@@ -93,6 +93,23 @@ static bool models_of(json_t *o, char *out)
            sl_model_list_parse(json_string_value(v), NULL, out, why, sizeof(why)) == 0;
 }
 
+/* "guard": absent or null is the default; a string must be a name (a policy this host does
+ * not have is kept: another host may have it, and the request path refuses rather than let
+ * such a tenant through unchecked). */
+static bool guard_of(json_t *o, char out[SL_GUARD_NAME_MAX])
+{
+    json_t *v = json_object_get(o, "guard");
+
+    out[0] = '\0';
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+        !sl_tenants_guard_name_ok(json_string_value(v)))
+        return false;
+    snprintf(out, SL_GUARD_NAME_MAX, "%s", json_string_value(v));
+    return true;
+}
+
 /* A tenant as Redis holds it: untrusted, every field checked. */
 static bool read_tenant(const redisReply *name, const redisReply *json,
                         const struct sl_limits *dflt, struct sl_tenant_entry *out)
@@ -112,7 +129,7 @@ static bool read_tenant(const redisReply *name, const redisReply *json,
          limit_of(o, "tpm", &out->limits.tpm) &&
          limit_of(o, "token_budget", &out->limits.token_budget) &&
          (!p || period_of(json_string_value(p), &out->limits.budget_period)) &&
-         models_of(o, out->models);
+         models_of(o, out->models) && guard_of(o, out->guard);
     json_decref(o);
     return ok;
 }
@@ -317,11 +334,13 @@ static int admin_call(struct sl_tenant_sync *s, struct sl_redis_script *script, 
 }
 
 int sl_tenant_sync_put(struct sl_tenant_sync *s, const char *name, const struct sl_limits *lim,
-                       const char *models, bool create, sl_tenant_sync_cb cb, void *arg)
+                       const char *models, const char *guard, bool create, sl_tenant_sync_cb cb,
+                       void *arg)
 {
-    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s}", "rpm", (json_int_t)lim->rpm, "tpm",
+    json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s}", "rpm", (json_int_t)lim->rpm, "tpm",
                           (json_int_t)lim->tpm, "token_budget", (json_int_t)lim->token_budget,
-                          "budget_period", sl_period_name(lim->budget_period), "models", models);
+                          "budget_period", sl_period_name(lim->budget_period), "models", models,
+                          "guard", guard);
     char *json = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     const char *args[3] = { name, json, create ? "1" : "0" };
     int rc = json ? admin_call(s, &sl_script_tenant_put, 3, args, cb, arg) : -ENOMEM;

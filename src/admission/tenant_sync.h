@@ -10,9 +10,10 @@
  * notifications, which need server configuration, are lost while disconnected, and would
  * need a second connection per worker.
  *
- * A tenant is a field of one hash, its value a JSON object of limits and "models", the
- * canonical list as one string ("a,b"); a value without "models" (written by an older
- * gateway, or by hand) means every model.
+ * A tenant is a field of one hash, its value a JSON object of limits, "models", the
+ * canonical list as one string ("a,b"), and "guard", the name of its input-guard policy
+ * ("none"; "" = the default).  A value without "models" (written by an older gateway, or by
+ * hand) means every model; one without "guard", the default policy.
  *
  * The admin API's writes go through here too: each is one script call, then a copy of the
  * table, so the answer the admin client gets already holds on this host. */
@@ -37,9 +38,11 @@ void sl_tenant_sync_free(struct sl_tenant_sync *s);
 /* status: "ok", "exists" or "missing" from the script; NULL when Redis did not answer. */
 typedef void (*sl_tenant_sync_cb)(void *arg, const char *status);
 /* Each returns 0 (cb will run, from the loop) or -ENOTCONN (cb will not run).  put writes a
- * tenant's limits and its canonical model list (model_list.h; "" = every model). */
+ * tenant's limits, its canonical model list (model_list.h; "" = every model) and its guard
+ * setting (a name, "none", or "" = the default). */
 int sl_tenant_sync_put(struct sl_tenant_sync *s, const char *name, const struct sl_limits *lim,
-                       const char *models, bool create, sl_tenant_sync_cb cb, void *arg);
+                       const char *models, const char *guard, bool create, sl_tenant_sync_cb cb,
+                       void *arg);
 int sl_tenant_sync_delete(struct sl_tenant_sync *s, const char *name, sl_tenant_sync_cb cb,
                           void *arg);
 int sl_tenant_sync_add_key(struct sl_tenant_sync *s, const unsigned char sha256[32],

@@ -26,6 +26,7 @@
 
 #define PREFIX "/admin/v1"
 #define LIMIT_MAX 1000000000000000LL /* 10^15, as the config file allows */
+#define GUARD_SHOWN_MAX 64           /* bytes of an unknown guard name echoed back */
 
 bool sl_admin_path(const char *path)
 {
@@ -95,13 +96,14 @@ static json_t *models_json(const char *list)
 
 static json_t *tenant_json(struct sl_tenants *t, int idx)
 {
-    char models[SL_MODEL_LIST_MAX] = "";
+    char models[SL_MODEL_LIST_MAX] = "", guard[SL_GUARD_NAME_MAX] = "";
     struct sl_limits lim;
     json_t *ids = json_array(), *o;
     uint32_t i;
 
     sl_tenants_usage(t, idx, sl_clock_mono_ms(), wall_s(), &lim, NULL);
     sl_tenants_models(t, idx, models);
+    sl_tenants_guard(t, idx, guard);
     for (i = 0; i < t->key_slots; i++)
         if (atomic_load(&t->keys[i].state) == SL_SLOT_LIVE && t->keys[i].tenant == (uint32_t)idx)
             json_array_append_new(ids, json_string(t->keys[i].id));
@@ -110,6 +112,8 @@ static json_t *tenant_json(struct sl_tenants *t, int idx)
                   "token_budget", (json_int_t)lim.token_budget, "budget_period",
                   period_name(lim.budget_period), "keys", (json_int_t)json_array_size(ids));
     json_object_set_new(o, "models", models_json(models));
+    /* null: the default [guard] policy, whatever the configuration makes of it. */
+    json_object_set_new(o, "guard", guard[0] ? json_string(guard) : json_null());
     json_object_set_new(o, "key_ids", ids);
     return o;
 }
@@ -181,6 +185,7 @@ struct admin_call {
     unsigned char sha[32];
     struct sl_limits lim;
     char models[SL_MODEL_LIST_MAX]; /* canonical; "" = every model */
+    char guard[SL_GUARD_NAME_MAX];  /* a policy name, "none", or "" = the default */
 };
 
 static void call_end(struct admin_call *c)
@@ -272,6 +277,14 @@ static void answer(struct admin_call *c)
 
 /* ---- shared memory only ---- */
 
+/* What a create or change sets beside the limits.  0 or -errno. */
+static int set_models_and_guard(struct admin_call *c, int idx)
+{
+    int rc = sl_tenants_set_models(c->t, idx, c->models);
+
+    return rc < 0 ? rc : sl_tenants_set_guard(c->t, idx, c->guard);
+}
+
 static void apply_local(struct admin_call *c)
 {
     struct sl_tenants *t = c->t;
@@ -284,12 +297,12 @@ static void apply_local(struct admin_call *c)
     case OP_CREATE:
         rc = sl_tenants_create(t, c->name, &c->lim, wall_s());
         if (rc >= 0)
-            rc = sl_tenants_set_models(t, rc, c->models);
+            rc = set_models_and_guard(c, rc);
         break;
     case OP_SET:
         rc = sl_tenants_set_limits(t, c->idx, &c->lim, wall_s());
         if (rc >= 0)
-            rc = sl_tenants_set_models(t, c->idx, c->models);
+            rc = set_models_and_guard(c, c->idx);
         break;
     case OP_DELETE: rc = sl_tenants_delete(t, c->idx, wall_s()); break;
     case OP_KEY: rc = sl_tenants_add_key(t, c->idx, c->sha, wall_s(), c->id); break;
@@ -367,8 +380,8 @@ static int apply_redis(struct admin_call *c, struct sl_tenant_sync *s)
     case OP_SHOW: return sl_tenant_sync_refresh(s, on_redis_done, c);
     case OP_CREATE:
     case OP_SET:
-        return sl_tenant_sync_put(s, c->name, &c->lim, c->models, c->op == OP_CREATE, on_redis_done,
-                                  c);
+        return sl_tenant_sync_put(s, c->name, &c->lim, c->models, c->guard, c->op == OP_CREATE,
+                                  on_redis_done, c);
     case OP_DELETE: return sl_tenant_sync_delete(s, c->name, on_redis_done, c);
     case OP_KEY:
         return sl_tenant_sync_add_key(s, c->sha, c->name, c->id, rec && !rec->is_static,
@@ -444,7 +457,53 @@ static bool read_models(struct admin_call *c, json_t *body)
     return true;
 }
 
-/* Create or change a tenant: its body's limits and models over base. */
+/* name as a client may see it again: printable ASCII only, at most GUARD_SHOWN_MAX bytes
+ * (then "..."), so an echo is short and always valid JSON text. */
+static void shown_name(const char *name, char *out, size_t out_sz)
+{
+    size_t i, n = 0;
+
+    for (i = 0; name[i] && n + 4 < out_sz && i < GUARD_SHOWN_MAX; i++)
+        out[n++] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+    if (name[i])
+        n += (size_t)snprintf(out + n, out_sz - n, "...");
+    out[n] = '\0';
+}
+
+/* "guard": a policy name the running configuration knows, or "none", into c->guard; null
+ * means the default [guard] again; absent keeps it.  false (and the client answered 422)
+ * otherwise, so a typo cannot leave a tenant with a policy no host has. */
+static bool read_guard(struct admin_call *c, json_t *body)
+{
+    json_t *v = json_object_get(body, "guard");
+    char shown[GUARD_SHOWN_MAX + 4], msg[160];
+    const char *name;
+    bool known = false;
+
+    if (!v)
+        return true;
+    if (json_is_null(v)) {
+        c->guard[0] = '\0';
+        return true;
+    }
+    if (!json_is_string(v)) {
+        sl_req_reply_detail(c->r, 422, "guard must be a policy name, \"none\" or null");
+        return false;
+    }
+    name = json_string_value(v);
+    if (strlen(name) == json_string_length(v) && sl_tenants_guard_name_ok(name))
+        (void)sl_config_guard(c->r->serve->cfg, name, &known);
+    if (!known) {
+        shown_name(name, shown, sizeof(shown));
+        snprintf(msg, sizeof(msg), "guard: no policy named '%s'", shown);
+        sl_req_reply_detail(c->r, 422, msg);
+        return false;
+    }
+    snprintf(c->guard, sizeof(c->guard), "%s", name);
+    return true;
+}
+
+/* Create or change a tenant: its body's limits, models and guard over base. */
 static bool read_change(struct admin_call *c, bool create)
 {
     json_t *body = read_body(c->r);
@@ -471,8 +530,9 @@ static bool read_change(struct admin_call *c, bool create)
     } else {
         sl_tenants_usage(c->t, c->idx, sl_clock_mono_ms(), wall_s(), &c->lim, NULL);
         sl_tenants_models(c->t, c->idx, c->models);
+        sl_tenants_guard(c->t, c->idx, c->guard);
     }
-    ok = read_limits(c->r, body, &c->lim) && read_models(c, body);
+    ok = read_limits(c->r, body, &c->lim) && read_models(c, body) && read_guard(c, body);
 out:
     json_decref(body);
     return ok;
@@ -503,7 +563,8 @@ static bool tenant_route(struct admin_call *c, const char *rest, enum evhttp_cmd
         c->op = OP_SET;
         if (is_static) {
             sl_req_reply_detail(c->r, 409,
-                                "This tenant's limits and models come from the configuration file");
+                                "This tenant's limits, models and guard come from the "
+                                "configuration file");
             return false;
         }
         return read_change(c, false);

@@ -652,6 +652,113 @@ REDIS_TEST(a_tenants_models_reach_every_host)
     stop_gw(&b);
 }
 
+/* GET /admin/v1/tenants/NAME on d: the status, and its "guard" ("null" for the default). */
+static long tenant_guard(const struct h_daemon *d, const char *name, char *out, size_t out_sz)
+{
+    char path[128], auth[128];
+    const char *hdrs[] = { auth, NULL };
+    struct h_resp r;
+    json_t *j, *g;
+    long status;
+
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s", name);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ADMIN_KEY);
+    cr_assert_eq(h_http(d->port, "GET", path, hdrs, NULL, 0, &r), 0);
+    status = r.status;
+    j = json_loads(r.body, 0, NULL);
+    g = json_object_get(j, "guard");
+    snprintf(out, out_sz, "%s", json_is_string(g) ? json_string_value(g) : g ? "null" : "");
+    json_decref(j);
+    h_resp_free(&r);
+    return status;
+}
+
+/* Polls d until tenant name shows guard `want` (a second is the promise); asserts it does. */
+static void wait_guard(const struct h_daemon *d, const char *name, const char *want)
+{
+    char got[128] = "";
+    long long t0 = h_now_ms();
+    long status = 0;
+
+    while (h_now_ms() - t0 < 3000) {
+        status = tenant_guard(d, name, got, sizeof(got));
+        if (status == 200 && strcmp(got, want) == 0)
+            break;
+        h_sleep_ms(20);
+    }
+    cr_assert_eq(status, 200, "%s: HTTP %ld", name, status);
+    cr_assert_str_eq(got, want, "%s", name);
+    cr_assert_lt(h_now_ms() - t0, 1500, "%s took %lld ms", name, h_now_ms() - t0);
+}
+
+/* Passes without [guard.NAME] sections: "none" and the default travel, by hand too. */
+REDIS_TEST(a_tenants_guard_reaches_every_host_and_outlives_a_restart)
+{
+    struct h_daemon a, b;
+    char got[128];
+    char *out;
+
+    start_gw(&a, 2, NULL, NULL);
+    start_gw(&b, 1, NULL, NULL);
+    free(sluicectl(&a, "tenant create beta --guard none"));
+    cr_assert_not_null(
+        strstr(h_redis_str(&rd, "HGET sluice:{@admin}:tenants beta"), "\"guard\":\"none\""));
+    wait_guard(&b, "beta", "none");
+    /* A change of limits on the other host keeps it. */
+    free(sluicectl(&b, "tenant set beta --rpm 9"));
+    out = sluicectl(&a, "tenant show beta");
+    cr_assert_not_null(strstr(out, "\"rpm\": 9"), "%s", out);
+    cr_assert_not_null(strstr(out, "\"guard\": \"none\""), "%s", out);
+    free(out);
+    free(sluicectl(&b, "tenant set beta --guard ''"));
+    wait_guard(&a, "beta", "null");
+
+    /* By hand: no "guard" is the default, a policy this host lacks is kept (another host may
+     * have it), and a value that is not a name is not a tenant.  "last" is written after the
+     * bad ones: once a host has it, it has seen them too. */
+    hand_write("old", "{\"rpm\":5}");
+    hand_write("elsewhere", "{\"guard\":\"lenient\"}");
+    hand_write("spaced", "{\"guard\":\"a b\"}");
+    hand_write("typed", "{\"guard\":[\"none\"]}");
+    hand_write("last", "{\"guard\":null}");
+    wait_guard(&a, "last", "null");
+    wait_guard(&a, "old", "null");
+    wait_guard(&a, "elsewhere", "lenient");
+    cr_assert_eq(tenant_guard(&a, "spaced", got, sizeof(got)), 404);
+    cr_assert_eq(tenant_guard(&a, "typed", got, sizeof(got)), 404);
+    cr_assert_gt(h_log_wait(&a, (const char *const[]){ "redis_tenants_invalid", NULL }, 1, 2000),
+                 0);
+
+    /* A restarted host takes the table back from Redis. */
+    free(sluicectl(&a, "tenant set beta --guard none"));
+    stop_gw(&b);
+    h_daemon_start(&b, NULL);
+    wait_guard(&b, "beta", "none");
+    wait_guard(&b, "elsewhere", "lenient");
+    stop_gw(&a);
+    stop_gw(&b);
+}
+
+/* Needs [guard.NAME] sections in the configuration. */
+REDIS_TEST(a_configured_policy_name_reaches_every_host)
+{
+    static const char *policy = "[guard.strict]\ndeny_markup = html\n";
+    struct h_daemon a, b;
+
+    /* acme's section ends the file: the sections after it go where its limits would. */
+    start_gw(&a, 2, policy, NULL);
+    start_gw(&b, 1, policy, NULL);
+    free(sluicectl(&a, "tenant create beta --guard strict"));
+    cr_assert_not_null(
+        strstr(h_redis_str(&rd, "HGET sluice:{@admin}:tenants beta"), "\"guard\":\"strict\""));
+    wait_guard(&b, "beta", "strict");
+    stop_gw(&b);
+    h_daemon_start(&b, NULL);
+    wait_guard(&b, "beta", "strict");
+    stop_gw(&a);
+    stop_gw(&b);
+}
+
 REDIS_TEST(the_password_is_used_and_never_logged)
 {
     struct h_daemon d;

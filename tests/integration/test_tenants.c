@@ -2,7 +2,7 @@
 /* test_tenants.c - tenants, keys, rate limits and token budgets on one host, through the real
  * sluiced (2 workers) and the fake upstream: 401s, RPM, the budget under concurrency (the
  * guarantee: a tenant's used tokens never exceed its budget), workers killed under load, and
- * the admin API and sluicectl (tenants' model lists included). */
+ * the admin API and sluicectl (tenants' model lists and guard policies included). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -749,5 +749,185 @@ Test(tenants, sluicectl_models)
     cr_assert_str_eq(models_of(out), "");
     cr_assert_eq(ctl(out, sizeof(out), "tenant list"), 0, "%s", out);
     cr_assert_not_null(strstr(out, "\"models\": []"), "%s", out);
+    stop();
+}
+
+/* ---- a tenant's input-guard policy (SPEC §13) ---- */
+
+#define STRICT_POLICY "[guard.strict]\ndeny_markup = html\n"
+
+/* The "guard" of a tenant's JSON: its name, or "null" for the default. */
+static const char *guard_of(const char *body)
+{
+    static char out[128];
+    json_t *j = json_loads(body, 0, NULL), *g = json_object_get(j, "guard");
+
+    cr_assert(json_is_null(g) || json_is_string(g), "no guard in %s", body);
+    snprintf(out, sizeof(out), "%s", json_is_null(g) ? "null" : json_string_value(g));
+    json_decref(j);
+    return out;
+}
+
+static const char *show_guard(const char *tenant)
+{
+    char path[128];
+    static char out[128];
+    struct h_resp r;
+
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s", tenant);
+    cr_assert_eq(admin("GET", path, "sk-admin-secret", NULL, &r), 200, "%s", r.body);
+    snprintf(out, sizeof(out), "%s", guard_of(r.body));
+    h_resp_free(&r);
+    return out;
+}
+
+/* The refusals of a guard field, each a 422 with the reason, changing nothing. */
+static void bad_guards_are_refused(void)
+{
+    static const char not_a_name[] = "guard must be a policy name, \\\"none\\\" or null";
+    static const struct {
+        const char *body, *detail;
+    } bad[] = {
+        { "{\"guard\":\"strict\"}", "guard: no policy named 'strict'" },
+        { "{\"guard\":\"default\"}", "guard: no policy named 'default'" },
+        { "{\"guard\":\"a b\"}", "guard: no policy named 'a b'" },
+        { "{\"guard\":\"x\\u0001<y>\"}", "guard: no policy named 'x?<y>'" },
+        { "{\"guard\":7}", not_a_name },
+        { "{\"guard\":true}", not_a_name },
+        { "{\"guard\":[\"none\"]}", not_a_name },
+        { "{\"guard\":{}}", not_a_name },
+    };
+    struct h_resp r;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(patch_beta(bad[i].body, &r), 422, "%s: %s", bad[i].body, r.body);
+        cr_assert_not_null(strstr(r.body, bad[i].detail), "%s: %s", bad[i].body, r.body);
+        h_resp_free(&r);
+    }
+    cr_assert_str_eq(show_guard("beta"), "none");
+}
+
+/* A long unknown name comes back cut, never whole. */
+static void a_long_unknown_guard_is_echoed_cut(void)
+{
+    char body[1200], name[1001];
+    struct h_resp r;
+
+    memset(name, 'g', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    snprintf(body, sizeof(body), "{\"guard\":\"%s\"}", name);
+    cr_assert_eq(patch_beta(body, &r), 422, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "guard: no policy named 'gggg"), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "...'"), "%s", r.body);
+    cr_assert_lt(strlen(r.body), 200, "%s", r.body);
+    h_resp_free(&r);
+}
+
+/* Passes without [guard.NAME] sections: none, null, the refusals, the file's tenants. */
+Test(tenants, admin_api_guard_none_null_refusals_and_a_restart)
+{
+    char state[400], extra[512];
+    struct h_resp r;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(state, sizeof(state), "%s/state.json", d.dir);
+    snprintf(extra, sizeof(extra), "[state]\nfile = %s\n", state);
+    write_admin_conf(extra);
+    h_daemon_start(&d, NULL);
+    cr_assert_str_eq(show_guard("acme"), "null", "a static tenant without guard = has the default");
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
+                       "{\"name\":\"beta\",\"guard\":\"none\"}", &r),
+                 201, "%s", r.body);
+    cr_assert_str_eq(guard_of(r.body), "none");
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
+                       "{\"name\":\"gamma\",\"guard\":\"strict\"}", &r),
+                 422, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "guard: no policy named 'strict'"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(admin("GET", "/admin/v1/tenants/gamma", "sk-admin-secret", NULL, &r), 404,
+                 "a refused create left a tenant behind");
+    h_resp_free(&r);
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"delta\"}", &r),
+                 201, "%s", r.body);
+    cr_assert_str_eq(guard_of(r.body), "null", "a new tenant has the default");
+    h_resp_free(&r);
+    bad_guards_are_refused();
+    a_long_unknown_guard_is_echoed_cut();
+
+    /* A change of limits keeps the guard; null is the default again; "" is too. */
+    cr_assert_eq(patch_beta("{\"rpm\":7}", &r), 200, "%s", r.body);
+    cr_assert_str_eq(guard_of(r.body), "none");
+    h_resp_free(&r);
+    cr_assert_eq(patch_beta("{\"guard\":null}", &r), 200, "%s", r.body);
+    cr_assert_str_eq(guard_of(r.body), "null");
+    h_resp_free(&r);
+    cr_assert_eq(patch_beta("{\"guard\":\"none\"}", &r), 200, "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(
+        admin("PATCH", "/admin/v1/tenants/delta", "sk-admin-secret", "{\"guard\":\"\"}", &r), 200,
+        "%s", r.body);
+    cr_assert_str_eq(guard_of(r.body), "null");
+    h_resp_free(&r);
+
+    /* A static tenant's guard is the file's. */
+    cr_assert_eq(
+        admin("PATCH", "/admin/v1/tenants/acme", "sk-admin-secret", "{\"guard\":\"none\"}", &r),
+        409);
+    cr_assert_not_null(strstr(r.body, "configuration file"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_str_eq(show_guard("acme"), "null");
+    cr_assert_eq(admin("GET", "/admin/v1/tenants", "sk-admin-secret", NULL, &r), 200);
+    cr_assert_not_null(strstr(r.body, "\"guard\":\"none\""), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"guard\":null"), "%s", r.body);
+    h_resp_free(&r);
+
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+    cr_assert(h_file_contains(state, "\"guard\": \"none\"") ||
+                  h_file_contains(state, "\"guard\":\"none\""),
+              "the state file lacks the guard");
+    h_daemon_start(&d, NULL);
+    cr_assert_str_eq(show_guard("beta"), "none", "the guard did not survive a restart");
+    cr_assert_str_eq(show_guard("delta"), "null");
+    stop();
+}
+
+/* Needs [guard.NAME] sections in the configuration. */
+Test(tenants, admin_api_guard_names_a_configured_policy)
+{
+    char out[8192];
+    struct h_resp r;
+
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    /* The first line is acme's: the file gives it the policy. */
+    write_admin_conf("guard = strict\n" STRICT_POLICY);
+    h_daemon_start(&d, NULL);
+    cr_assert_str_eq(show_guard("acme"), "strict");
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret",
+                       "{\"name\":\"beta\",\"guard\":\"strict\"}", &r),
+                 201, "%s", r.body);
+    cr_assert_str_eq(guard_of(r.body), "strict");
+    h_resp_free(&r);
+    cr_assert_str_eq(show_guard("beta"), "strict");
+    cr_assert_eq(patch_beta("{\"guard\":\"lenient\"}", &r), 422, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "guard: no policy named 'lenient'"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(patch_beta("{\"guard\":null}", &r), 200, "%s", r.body);
+    cr_assert_str_eq(guard_of(r.body), "null");
+    h_resp_free(&r);
+
+    /* sluicectl against the real daemon. */
+    cr_assert_eq(ctl(out, sizeof(out), "tenant create delta --guard strict"), 0, "%s", out);
+    cr_assert_str_eq(guard_of(out), "strict");
+    cr_assert_eq(ctl(out, sizeof(out), "tenant set delta --guard lenient"), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sluicectl: guard: no policy named 'lenient' (422)"), "%s", out);
+    cr_assert_eq(ctl(out, sizeof(out), "tenant set delta --guard none"), 0, "%s", out);
+    cr_assert_str_eq(guard_of(out), "none");
+    cr_assert_eq(ctl(out, sizeof(out), "tenant set delta --guard ''"), 0, "%s", out);
+    cr_assert_str_eq(guard_of(out), "null");
+    cr_assert_eq(ctl(out, sizeof(out), "tenant show acme"), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "\"guard\": \"strict\""), "%s", out);
     stop();
 }
