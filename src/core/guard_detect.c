@@ -1,13 +1,693 @@
 /* SPDX-License-Identifier: MIT */
-/* guard_detect.c - the guard's built-in detectors (placeholder until the detectors land). */
+/* guard_detect.c - the guard's built-in detectors: one left-to-right pass that feeds every
+ * byte to the markup state machines and, outside spans already taken, tries the personal-data
+ * kinds at that byte.  Each try reads a bounded stretch, except the email's, which read a run
+ * (local part, domain) once and remember the outcome, so the whole scan stays linear. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
 #include "core/guard_detect.h"
 
+#include <string.h>
+
+#define CARD_MIN 13
+#define CARD_MAX 19
+#define IBAN_BBAN_MIN 11
+#define IBAN_BBAN_MAX 30
+#define PHONE_MIN 8
+#define PHONE_MAX 15
+#define PHONE_PAREN_MAX 5
+#define SCHEME_MAX 32
+#define NONE (-1) /* what ch() gives outside the text */
+
+/* Separator kinds, as a set. */
+#define SEP_SPACE 1u
+#define SEP_DASH 2u
+#define SEP_DOT 4u
+
+enum { LINK_IMAGE, LINK_PLAIN };
+
+/* The [...](...) machine: '[' not yet closed by a "](", and kinds waiting for their ')'. */
+struct links {
+    size_t open;        /* '[' not yet closed */
+    size_t first, last; /* where the earliest and the latest of them start */
+    bool first_image, last_image;
+    bool pending[2]; /* by LINK_IMAGE, LINK_PLAIN: a "](" seen, no ')' yet */
+    size_t pending_start[2];
+};
+
+struct scan {
+    const char *t;
+    size_t len;
+    unsigned wanted;
+    sl_guard_found_fn found;
+    void *arg;
+    /* markup */
+    struct links links;
+    size_t fence_len;
+    char fence_ch;
+    /* personal data */
+    size_t floor; /* end of the last span: no span starts before it, nor looks back past it */
+    bool local_may_start; /* an email's local part may start at the next byte */
+    size_t local_end;     /* the last local run read: where it ends ... */
+    size_t email_end;     /* ... and the end of its email, 0 if none */
+};
+
+struct luhn {
+    unsigned n;      /* digits so far */
+    unsigned sum[2]; /* the Luhn sum should the count end even ([0]) or odd ([1]) */
+};
+
+/* ---- bytes ---- */
+
+static bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_upper(int c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+static bool is_alpha(int c)
+{
+    return is_upper(c) || (c >= 'a' && c <= 'z');
+}
+
+static bool is_alnum(int c)
+{
+    return is_alpha(c) || is_digit(c);
+}
+
+static bool is_local(int c)
+{
+    return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static bool is_scheme(int c)
+{
+    return is_alnum(c) || c == '+' || c == '.' || c == '-';
+}
+
+static bool is_card_sep(int c)
+{
+    return c == ' ' || c == '-';
+}
+
+static bool is_label(int c)
+{
+    return is_alnum(c) || c == '-';
+}
+
+static unsigned sep_bit(int c)
+{
+    switch (c) {
+    case ' ': return SEP_SPACE;
+    case '-': return SEP_DASH;
+    case '.': return SEP_DOT;
+    default: return 0;
+    }
+}
+
+/* text[i], or NONE past the end. */
+static int ch(const struct scan *s, size_t i)
+{
+    return i < s->len ? (unsigned char)s->t[i] : NONE;
+}
+
+/* text[i - k], or NONE before the text or inside the last span taken. */
+static int back(const struct scan *s, size_t i, size_t k)
+{
+    return i >= k && i - k >= s->floor ? (unsigned char)s->t[i - k] : NONE;
+}
+
+/* Does a number start at i without being the tail of a longer one grouped by seps? */
+static bool clean_start(const struct scan *s, size_t i, unsigned seps)
+{
+    int prev = back(s, i, 1);
+
+    return !is_alnum(prev) && !((sep_bit(prev) & seps) && is_digit(back(s, i, 2)));
+}
+
+/* Does a number end at e without going on, grouped by seps? */
+static bool clean_end(const struct scan *s, size_t e, unsigned seps)
+{
+    int next = ch(s, e);
+
+    return !is_alnum(next) && !((sep_bit(next) & seps) && is_digit(ch(s, e + 1)));
+}
+
+/* Are text[i, i + n) all digits? */
+static bool digits_at(const struct scan *s, size_t i, size_t n)
+{
+    while (n-- > 0)
+        if (!is_digit(ch(s, i++)))
+            return false;
+    return true;
+}
+
+static unsigned number_at(const struct scan *s, size_t i, size_t n)
+{
+    unsigned v = 0;
+
+    while (n-- > 0)
+        v = v * 10 + (unsigned)(s->t[i++] - '0');
+    return v;
+}
+
+/* ---- checksums ---- */
+
+static void luhn_add(struct luhn *l, int c)
+{
+    unsigned d = (unsigned)(c - '0'), twice = d * 2 > 9 ? d * 2 - 9 : d * 2;
+
+    /* sum[p] doubles the digits at indexes of parity p: it is the Luhn sum when the count
+     * ends with parity p, as the last digit is never doubled. */
+    l->sum[0] += l->n % 2 == 0 ? twice : d;
+    l->sum[1] += l->n % 2 == 1 ? twice : d;
+    l->n++;
+}
+
+static bool luhn_ok(const struct luhn *l)
+{
+    return l->n >= CARD_MIN && l->n <= CARD_MAX && l->sum[l->n % 2] % 10 == 0;
+}
+
+bool sl_guard_luhn(const char *s, size_t n)
+{
+    struct luhn l = { 0 };
+    size_t i;
+
+    if (!s)
+        return false;
+    for (i = 0; i < n && l.n <= CARD_MAX; i++) {
+        if (is_digit((unsigned char)s[i]))
+            luhn_add(&l, s[i]);
+        else if (s[i] != ' ' && s[i] != '-')
+            return false;
+    }
+    return i == n && luhn_ok(&l);
+}
+
+/* The remainder by 97 of r's digits followed by c's: a digit, or a letter as 10..35. */
+static unsigned mod97_add(unsigned r, int c)
+{
+    if (is_digit(c))
+        return (r * 10 + (unsigned)(c - '0')) % 97;
+    if (c >= 'a' && c <= 'z')
+        c -= 'a' - 'A';
+    return (r * 100 + (unsigned)(c - 'A' + 10)) % 97;
+}
+
+/* The IBAN is valid when its BBAN, then its first four characters, read as one number, leave
+ * 1; bban_r is the BBAN's remainder, head the four. */
+static bool mod97_close(unsigned bban_r, const char *head)
+{
+    int i;
+
+    for (i = 0; i < 4; i++)
+        bban_r = mod97_add(bban_r, (unsigned char)head[i]);
+    return bban_r == 1;
+}
+
+static bool head_ok(const char *h)
+{
+    return is_alpha((unsigned char)h[0]) && is_alpha((unsigned char)h[1]) &&
+           is_digit((unsigned char)h[2]) && is_digit((unsigned char)h[3]);
+}
+
+bool sl_guard_iban_mod97(const char *s, size_t n)
+{
+    char head[4];
+    size_t i, got = 0;
+    unsigned r = 0;
+
+    if (!s)
+        return false;
+    for (i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+
+        if (c == ' ' || c == '-')
+            continue;
+        if (!is_alnum(c) || got >= 4 + IBAN_BBAN_MAX)
+            return false;
+        if (got < 4)
+            head[got] = (char)c;
+        else
+            r = mod97_add(r, c);
+        got++;
+    }
+    return got >= 4 + IBAN_BBAN_MIN && head_ok(head) && mod97_close(r, head);
+}
+
+/* ---- reporting ---- */
+
+static bool emit(const struct scan *s, enum sl_guard_kind k, size_t start, size_t end)
+{
+    struct sl_guard_span span = { .start = start, .end = end, .kind = k };
+
+    return !(s->wanted & SL_GUARD_BIT(k)) || s->found(&span, s->arg);
+}
+
+/* ---- markup ---- */
+
+/* Where an autolink starting with '<' at i ends (after its '>'), or 0. */
+static size_t autolink_end(const struct scan *s, size_t i)
+{
+    size_t j = i + 1, dest;
+    int c;
+
+    while (j - (i + 1) < SCHEME_MAX && is_scheme(ch(s, j)))
+        j++;
+    if (ch(s, j) != ':' || ch(s, j + 1) != '/' || ch(s, j + 2) != '/')
+        return 0;
+    dest = j += 3;
+    while ((c = ch(s, j)) > ' ' && c != 0x7f && c != '<' && c != '>')
+        j++;
+    return j > dest && c == '>' ? j + 1 : 0;
+}
+
+static bool angle_at(const struct scan *s, size_t i)
+{
+    int next = ch(s, i + 1);
+    size_t e;
+
+    if (is_alpha(next) && (e = autolink_end(s, i)) != 0)
+        return emit(s, SL_GUARD_MD_LINK, i, e);
+    if (is_alpha(next) || next == '/' || next == '!' || next == '?')
+        return emit(s, SL_GUARD_HTML, i, i + 2);
+    return true;
+}
+
+static bool entity_at(const struct scan *s, size_t i)
+{
+    static const char lt[] = "&lt;";
+    size_t k;
+
+    for (k = 1; k < 4; k++) {
+        int c = ch(s, i + k);
+
+        if (c == NONE || (c | 0x20) != lt[k])
+            return true;
+    }
+    return is_alpha(ch(s, i + 4)) ? emit(s, SL_GUARD_HTML, i, i + 5) : true;
+}
+
+static bool fence_step(struct scan *s, size_t i)
+{
+    char c = s->t[i];
+
+    if (c != '`' && c != '~') {
+        s->fence_len = 0;
+        return true;
+    }
+    if (s->fence_len == 0 || c != s->fence_ch) {
+        s->fence_ch = c;
+        s->fence_len = 0;
+    }
+    return ++s->fence_len != 3 || emit(s, SL_GUARD_MD_CODE, i - 2, i + 1);
+}
+
+static void bracket_open(struct links *l, const char *t, size_t i)
+{
+    bool image = i > 0 && t[i - 1] == '!';
+
+    l->last = image ? i - 1 : i;
+    l->last_image = image;
+    if (l->open++ == 0) {
+        l->first = l->last;
+        l->first_image = image;
+    }
+}
+
+/* "](" closes the latest open '['.  Once it is gone the machine keeps only the earliest one,
+ * which is enough to see that a link is present; a nested one may be reported late. */
+static void bracket_close(struct links *l)
+{
+    int kind = l->last_image ? LINK_IMAGE : LINK_PLAIN;
+
+    if (!l->pending[kind]) {
+        l->pending[kind] = true;
+        l->pending_start[kind] = l->last;
+    }
+    if (--l->open > 0) {
+        l->last = l->first;
+        l->last_image = l->first_image;
+    }
+}
+
+static bool paren_close(struct scan *s, size_t i)
+{
+    struct links *l = &s->links;
+    int a = LINK_IMAGE, b = LINK_PLAIN;
+    bool ok = true;
+
+    if (l->pending[a] && l->pending[b] && l->pending_start[b] < l->pending_start[a])
+        a = LINK_PLAIN, b = LINK_IMAGE;
+    if (l->pending[a])
+        ok = emit(s, a == LINK_IMAGE ? SL_GUARD_MD_IMAGE : SL_GUARD_MD_LINK, l->pending_start[a],
+                  i + 1);
+    if (ok && l->pending[b])
+        ok = emit(s, b == LINK_IMAGE ? SL_GUARD_MD_IMAGE : SL_GUARD_MD_LINK, l->pending_start[b],
+                  i + 1);
+    l->pending[a] = l->pending[b] = false;
+    return ok;
+}
+
+static bool markup_step(struct scan *s, size_t i)
+{
+    if (!fence_step(s, i))
+        return false;
+    switch (s->t[i]) {
+    case '<': return angle_at(s, i);
+    case '&': return entity_at(s, i);
+    case '[': bracket_open(&s->links, s->t, i); return true;
+    case ']':
+        if (s->links.open > 0 && ch(s, i + 1) == '(')
+            bracket_close(&s->links);
+        return true;
+    case ')': return paren_close(s, i);
+    default: return true;
+    }
+}
+
+/* ---- personal data ---- */
+
+/* Where the domain starting at p ends: after the last label that makes it valid, or 0. */
+static size_t domain_end(const struct scan *s, size_t p)
+{
+    size_t j, label = p, dots = 0, best = 0;
+    bool letters = true;
+
+    for (j = p;; j++) {
+        int c = ch(s, j);
+
+        if (is_label(c)) {
+            letters = letters && is_alpha(c);
+            continue;
+        }
+        if (j == label)
+            break; /* an empty label ends the domain */
+        if (dots > 0 && letters && j - label >= 2)
+            best = j;
+        if (c != '.')
+            break;
+        dots++;
+        label = j + 1;
+        letters = true;
+    }
+    return best;
+}
+
+/* The end of an email whose local part starts at i, or 0.  Every start inside one local run
+ * shares its '@' and domain, so the run is read once and its outcome remembered. */
+static size_t email_at(struct scan *s, size_t i)
+{
+    size_t r = i;
+
+    if (i < s->local_end)
+        return s->email_end;
+    while (is_local(ch(s, r)))
+        r++;
+    s->local_end = r;
+    s->email_end = 0;
+    if (ch(s, r) == '@' && s->t[r - 1] != '.')
+        s->email_end = domain_end(s, r + 1);
+    return s->email_end;
+}
+
+/* Card: the longest run of whole digit groups from i that is shaped like a card and passes
+ * Luhn.  After "d " (or "d-") a card may be one run, or grouped by the other separator: it
+ * is not the tail of a longer number. */
+static size_t card_at(const struct scan *s, size_t i)
+{
+    struct luhn l = { 0 };
+    size_t j = i, best = 0, groups = 0;
+    int sep = 0, tail_sep = NONE; /* a grouped card may not go on with tail_sep */
+    bool shaped = true;
+
+    if (is_alnum(back(s, i, 1)) || ch(s, i) == '0') /* no card number starts with 0 */
+        return 0;
+    if (is_card_sep(back(s, i, 1)) && is_digit(back(s, i, 2)))
+        tail_sep = back(s, i, 1);
+    for (;;) {
+        size_t g = j;
+
+        while (is_digit(ch(s, j)) && l.n <= CARD_MAX)
+            luhn_add(&l, s->t[j++]);
+        if (l.n > CARD_MAX)
+            break;
+        shaped = shaped && j - g >= 3 && j - g <= 6;
+        if ((++groups == 1 || shaped) && luhn_ok(&l) && !is_alpha(ch(s, j)))
+            best = j;
+        if (!is_card_sep(ch(s, j)) || (sep && ch(s, j) != sep) || ch(s, j) == tail_sep ||
+            !is_digit(ch(s, j + 1)))
+            break;
+        sep = ch(s, j++);
+    }
+    return best;
+}
+
+/* IBAN in groups of four from i (head "CCdd" then ' '): the longest run of whole groups that
+ * passes mod-97. */
+static size_t iban_grouped(const struct scan *s, size_t i)
+{
+    size_t j = i + 5, n = 0, best = 0, g;
+    unsigned r = 0;
+
+    for (;;) {
+        for (g = 0; g < 4 && n < IBAN_BBAN_MAX && (is_upper(ch(s, j)) || is_digit(ch(s, j)));
+             g++, n++)
+            r = mod97_add(r, ch(s, j++));
+        if (g == 0 || is_alnum(ch(s, j)))
+            break;
+        if (n >= IBAN_BBAN_MIN && mod97_close(r, s->t + i))
+            best = j;
+        if (g < 4 || ch(s, j) != ' ' || !(is_upper(ch(s, j + 1)) || is_digit(ch(s, j + 1))))
+            break;
+        j++;
+    }
+    return best;
+}
+
+static size_t iban_plain(const struct scan *s, size_t i)
+{
+    size_t j = i + 4;
+    unsigned r = 0;
+
+    while ((is_upper(ch(s, j)) || is_digit(ch(s, j))) && j - (i + 4) <= IBAN_BBAN_MAX)
+        r = mod97_add(r, ch(s, j++));
+    if (j - (i + 4) < IBAN_BBAN_MIN || j - (i + 4) > IBAN_BBAN_MAX || is_alnum(ch(s, j)))
+        return 0;
+    return mod97_close(r, s->t + i) ? j : 0;
+}
+
+static size_t iban_at(const struct scan *s, size_t i)
+{
+    if (!is_upper(ch(s, i + 1)) || !digits_at(s, i + 2, 2) || !clean_start(s, i, 0))
+        return 0;
+    return ch(s, i + 4) == ' ' ? iban_grouped(s, i) : iban_plain(s, i);
+}
+
+static size_t ssn_at(const struct scan *s, size_t i)
+{
+    int sep = ch(s, i + 3);
+    unsigned area;
+
+    if ((sep != '-' && sep != ' ') || ch(s, i + 6) != sep || !digits_at(s, i, 3) ||
+        !digits_at(s, i + 4, 2) || !digits_at(s, i + 7, 4) || !clean_start(s, i, sep_bit(sep)) ||
+        !clean_end(s, i + 11, sep_bit(sep)))
+        return 0;
+    area = number_at(s, i, 3);
+    if (area == 0 || area == 666 || area >= 900 || number_at(s, i + 4, 2) == 0 ||
+        number_at(s, i + 7, 4) == 0)
+        return 0;
+    return i + 11;
+}
+
+/* A North American number without its "1 " from p: its end, or 0; adds its separators. */
+static size_t nanp_body(const struct scan *s, size_t p, unsigned *seps)
+{
+    unsigned sep;
+
+    if (ch(s, p) == '(') {
+        if (!digits_at(s, p + 1, 3) || ch(s, p + 4) != ')')
+            return 0;
+        p += 5;
+        if (ch(s, p) == ' ') {
+            *seps |= SEP_SPACE;
+            p++;
+        }
+        sep = sep_bit(ch(s, p + 3));
+        if (!sep || !digits_at(s, p, 3) || !digits_at(s, p + 4, 4))
+            return 0;
+        *seps |= sep;
+        return p + 8;
+    }
+    sep = sep_bit(ch(s, p + 3));
+    if (!sep || sep_bit(ch(s, p + 7)) != sep || !digits_at(s, p, 3) || !digits_at(s, p + 4, 3) ||
+        !digits_at(s, p + 8, 4))
+        return 0;
+    *seps |= sep;
+    return p + 12;
+}
+
+static size_t nanp_at(const struct scan *s, size_t i)
+{
+    unsigned seps = sep_bit(ch(s, i + 1));
+    size_t e;
+
+    if (ch(s, i) == '1' && seps && (e = nanp_body(s, i + 2, &seps)) != 0 &&
+        clean_start(s, i, seps) && clean_end(s, e, seps))
+        return e;
+    seps = 0;
+    e = nanp_body(s, i, &seps);
+    return e && clean_start(s, i, seps) && clean_end(s, e, seps) ? e : 0;
+}
+
+/* "(d...)" at p, 1-5 digits: where it ends, adding its digits to *digits; or 0. */
+static size_t paren_group(const struct scan *s, size_t p, size_t *digits)
+{
+    size_t j = p + 1;
+
+    while (is_digit(ch(s, j)) && j - (p + 1) < PHONE_PAREN_MAX)
+        j++;
+    if (j == p + 1 || ch(s, j) != ')')
+        return 0;
+    *digits += j - (p + 1);
+    return j + 1;
+}
+
+/* '+' at i, then digit groups: the longest run of whole groups holding 8-15 digits, so a
+ * number right after it (a card, say) is left to its own detector. */
+static size_t intl_at(const struct scan *s, size_t i)
+{
+    size_t j = i + 1, digits = 0, best = 0, q;
+    bool paren = false;
+
+    if (is_alnum(back(s, i, 1)) || !is_digit(ch(s, j)))
+        return 0;
+    while (digits <= PHONE_MAX) {
+        int c = ch(s, j);
+        size_t k = sep_bit(c) ? j + 1 : j;
+
+        if (is_digit(c)) {
+            digits++;
+            j++;
+            continue;
+        }
+        if (digits >= PHONE_MIN && !is_alpha(c)) /* a group ends at j */
+            best = j;
+        if (ch(s, k) == '(' && !paren && (q = paren_group(s, k, &digits)) != 0) {
+            paren = true;
+            j = q;
+        } else if (k > j && is_digit(ch(s, k))) {
+            j = k;
+        } else {
+            break;
+        }
+    }
+    return best;
+}
+
+/* The personal-data span starting at i, if any, by precedence. */
+static bool pii_match(struct scan *s, size_t i, struct sl_guard_span *m)
+{
+    int c = ch(s, i);
+
+    m->start = i;
+    m->end = 0;
+    if (s->local_may_start && is_local(c) && c != '.' && (m->end = email_at(s, i)) != 0)
+        m->kind = SL_GUARD_EMAIL;
+    else if (is_digit(c) && (m->end = card_at(s, i)) != 0)
+        m->kind = SL_GUARD_CARD;
+    else if (is_upper(c) && (m->end = iban_at(s, i)) != 0)
+        m->kind = SL_GUARD_IBAN;
+    else if (is_digit(c) && (m->end = ssn_at(s, i)) != 0)
+        m->kind = SL_GUARD_SSN;
+    else if ((is_digit(c) || c == '(') && (m->end = nanp_at(s, i)) != 0)
+        m->kind = SL_GUARD_PHONE;
+    else if (c == '+' && !card_at(s, i + 1) && (m->end = intl_at(s, i)) != 0)
+        m->kind = SL_GUARD_PHONE;
+    return m->end != 0;
+}
+
+static bool pii_step(struct scan *s, size_t i)
+{
+    struct sl_guard_span m;
+
+    if (!pii_match(s, i, &m))
+        return true;
+    s->floor = m.end;
+    return emit(s, m.kind, m.start, m.end);
+}
+
+/* A local part starts after a byte outside [A-Za-z0-9._%+-], or after leading dots. */
+static void local_step(struct scan *s, int c)
+{
+    if (!is_local(c))
+        s->local_may_start = true;
+    else if (c != '.')
+        s->local_may_start = false;
+}
+
 bool sl_guard_detect(const char *text, size_t len, unsigned wanted, sl_guard_found_fn found,
                      void *arg)
 {
-    (void)text, (void)len, (void)wanted, (void)found, (void)arg;
+    struct scan s = { .t = text, .len = len, .wanted = wanted, .found = found, .arg = arg };
+    bool markup = wanted & SL_GUARD_MARKUP_KINDS, pii = wanted & SL_GUARD_PII_KINDS;
+    size_t i;
+
+    if (!text || !found)
+        return true;
+    for (i = 0; i < len && (markup || pii); i++) {
+        if (i == s.floor)
+            s.local_may_start = true;
+        if (markup && !markup_step(&s, i))
+            return false;
+        if (pii && i >= s.floor && !pii_step(&s, i))
+            return false;
+        local_step(&s, (unsigned char)text[i]);
+    }
     return true;
+}
+
+/* ---- names ---- */
+
+static const char *const kind_names[SL_GUARD_KIND_COUNT] = {
+    [SL_GUARD_HTML] = "html",       [SL_GUARD_MD_IMAGE] = "md_image",
+    [SL_GUARD_MD_LINK] = "md_link", [SL_GUARD_MD_CODE] = "md_code",
+    [SL_GUARD_EMAIL] = "email",     [SL_GUARD_PHONE] = "phone",
+    [SL_GUARD_CARD] = "card",       [SL_GUARD_SSN] = "ssn",
+    [SL_GUARD_IBAN] = "iban",
+};
+
+const char *sl_guard_kind_name(enum sl_guard_kind k)
+{
+    return (unsigned)k < SL_GUARD_KIND_COUNT ? kind_names[k] : NULL;
+}
+
+int sl_guard_kind_from_name(const char *s, size_t n)
+{
+    int k;
+
+    if (!s)
+        return -1;
+    for (k = 0; k < SL_GUARD_KIND_COUNT; k++)
+        if (strlen(kind_names[k]) == n && memcmp(kind_names[k], s, n) == 0)
+            return k;
+    return -1;
+}
+
+const char *sl_guard_mask_text(enum sl_guard_kind k)
+{
+    switch (k) {
+    case SL_GUARD_EMAIL: return "[EMAIL]";
+    case SL_GUARD_PHONE: return "[PHONE]";
+    case SL_GUARD_CARD: return "[CARD]";
+    case SL_GUARD_SSN: return "[SSN]";
+    case SL_GUARD_IBAN: return "[IBAN]";
+    default: return NULL;
+    }
 }
