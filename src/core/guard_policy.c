@@ -1,13 +1,416 @@
 /* SPDX-License-Identifier: MIT */
-/* guard_policy.c - one input-guard policy (placeholder until the policies land). */
+/* guard_policy.c - one input-guard policy: its settings, parsed from the configuration's
+ * text, and its deny patterns, compiled by PCRE2 and matched under bounds. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
 #include "core/guard_policy.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#define MAX_COUNT 1000000000ULL /* max_message_chars, max_messages */
+#define LIST_SEPS ", \t"
+
+/* The bounds of one match, measured over 64 KiB texts (the default max_body_bytes) with the
+ * worst patterns we could build: nested quantifiers ((a+)+$, (a|a)*b, (x+x+)+y, ^(\w+\s?)*$),
+ * backreferences and lookaheads inside repeats.  Each ends within 3 ms of CPU under JIT and
+ * 20 ms in the interpreter (what runs where the JIT cannot map executable memory), while
+ * words, alternations, \d{3}-\d{4} and even .*word over one 64 KiB line stay far below them.
+ * PCRE2 counts the match limit afresh at each start position, so it bounds backtracking, not
+ * a pattern that does modest work at every position of a long text: that is the operator's
+ * to avoid (etc/sluice.conf says so). */
+#define MATCH_LIMIT 500000    /* backtracking steps from one start position */
+#define DEPTH_LIMIT 10000     /* nested backtracking points (interpreter) */
+#define HEAP_LIMIT_KIB 4096   /* the interpreter's backtracking frames */
+#define JIT_STACK_START 32768 /* bytes */
+#define JIT_STACK_MAX 524288  /* deeper JIT recursion ends in PCRE2_ERROR_JIT_STACKLIMIT */
+#define COMPILE_OPTIONS (PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
+
+struct kind_name {
+    const char *name;
+    enum sl_guard_kind kind;
+};
+
+/* Our own table: guard_detect owns the kinds, this file only the words a file may write. */
+static const struct kind_name markup_names[] = {
+    { "html", SL_GUARD_HTML },
+    { "md_image", SL_GUARD_MD_IMAGE },
+    { "md_link", SL_GUARD_MD_LINK },
+    { "md_code", SL_GUARD_MD_CODE },
+};
+static const struct kind_name pii_names[] = {
+    { "email", SL_GUARD_EMAIL }, { "phone", SL_GUARD_PHONE }, { "card", SL_GUARD_CARD },
+    { "ssn", SL_GUARD_SSN },     { "iban", SL_GUARD_IBAN },
+};
+static const char *const role_names[SL_GUARD_ROLE_COUNT] = {
+    [SL_GUARD_ROLE_USER] = "user",           [SL_GUARD_ROLE_SYSTEM] = "system",
+    [SL_GUARD_ROLE_DEVELOPER] = "developer", [SL_GUARD_ROLE_ASSISTANT] = "assistant",
+    [SL_GUARD_ROLE_TOOL] = "tool",
+};
+
+/* One word of a list: the bit it stands for, or -1 with why filled in. */
+typedef int (*word_fn)(const char *s, size_t n, char *why, size_t why_sz);
+
+/* ---- names ---- */
+
+const char *sl_guard_role_name(enum sl_guard_role r)
+{
+    return (unsigned)r < SL_GUARD_ROLE_COUNT ? role_names[r] : "unknown";
+}
+
+int sl_guard_role_from_name(const char *s, size_t n)
+{
+    int r;
+
+    for (r = 0; r < SL_GUARD_ROLE_COUNT; r++)
+        if (strlen(role_names[r]) == n && memcmp(role_names[r], s, n) == 0)
+            return r;
+    return -1;
+}
+
+static int kind_in(const struct kind_name *t, size_t count, const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < count; i++)
+        if (strlen(t[i].name) == n && memcmp(t[i].name, s, n) == 0)
+            return (int)t[i].kind;
+    return -1;
+}
+
+/* s[0, n) cut to 40 bytes, anything unprintable as '?': it is the file's text. */
+static const char *quoted(const char *s, size_t n, char out[48])
+{
+    size_t i;
+
+    for (i = 0; i < n && i < 40; i++)
+        out[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
+    strcpy(out + i, n > 40 ? "..." : "");
+    return out;
+}
+
+static int markup_word(const char *s, size_t n, char *why, size_t why_sz)
+{
+    int k = kind_in(markup_names, sizeof(markup_names) / sizeof(markup_names[0]), s, n);
+    char q[48];
+
+    if (k >= 0)
+        return k;
+    snprintf(why, why_sz, "unknown markup '%s' (one of html, md_image, md_link, md_code)%s",
+             quoted(s, n, q),
+             kind_in(pii_names, sizeof(pii_names) / sizeof(pii_names[0]), s, n) >= 0
+                 ? "; personal data goes in pii"
+                 : "");
+    return -1;
+}
+
+static int pii_word(const char *s, size_t n, char *why, size_t why_sz)
+{
+    int k = kind_in(pii_names, sizeof(pii_names) / sizeof(pii_names[0]), s, n);
+    char q[48];
+
+    if (k >= 0)
+        return k;
+    snprintf(why, why_sz, "unknown personal data '%s' (one of email, phone, card, ssn, iban)%s",
+             quoted(s, n, q),
+             kind_in(markup_names, sizeof(markup_names) / sizeof(markup_names[0]), s, n) >= 0
+                 ? "; markup goes in deny_markup"
+                 : "");
+    return -1;
+}
+
+static int role_word(const char *s, size_t n, char *why, size_t why_sz)
+{
+    int r = sl_guard_role_from_name(s, n);
+    char q[48];
+
+    if (r < 0)
+        snprintf(why, why_sz, "unknown role '%s' (one of user, system, developer, assistant, tool)",
+                 quoted(s, n, q));
+    return r;
+}
+
+/* ---- values ---- */
+
+static int parse_count(const char *v, uint64_t *out, char *why, size_t why_sz)
+{
+    size_t i, n = strlen(v);
+    uint64_t x = 0;
+    char q[48];
+
+    if (n == 0) {
+        snprintf(why, why_sz, "missing value");
+        return -EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            snprintf(why, why_sz, "not a decimal integer: '%s'", quoted(v, n, q));
+            return -EINVAL;
+        }
+        if (x <= MAX_COUNT) /* past it, stop growing: the value is out of range anyway */
+            x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (x > MAX_COUNT) {
+        snprintf(why, why_sz, "%s is out of range 0..%llu", quoted(v, n, q), MAX_COUNT);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Separators between two words: blanks and at most one comma. */
+static bool bad_separators(const char *s, size_t n, bool edge)
+{
+    size_t i, commas = 0;
+
+    for (i = 0; i < n; i++)
+        commas += s[i] == ',';
+    return edge ? commas > 0 : commas > 1;
+}
+
+/* A comma- or blank-separated list of words, each one bit; none twice. */
+static int parse_list(const char *v, word_fn word, unsigned *out, char *why, size_t why_sz)
+{
+    unsigned bits = 0;
+    const char *p = v;
+    size_t gap, n;
+    char q[48];
+    int b;
+
+    for (;;) {
+        gap = strspn(p, LIST_SEPS);
+        n = strcspn(p + gap, LIST_SEPS);
+        if (bad_separators(p, gap, p == v || n == 0)) {
+            snprintf(why, why_sz, "empty item in the list");
+            return -EINVAL;
+        }
+        p += gap;
+        if (n == 0)
+            break;
+        if ((b = word(p, n, why, why_sz)) < 0)
+            return -EINVAL;
+        if (bits & (1u << b)) {
+            snprintf(why, why_sz, "'%s' is listed twice", quoted(p, n, q));
+            return -EINVAL;
+        }
+        bits |= 1u << b;
+        p += n;
+    }
+    *out = bits;
+    return 0;
+}
+
+static int parse_action(const char *v, enum sl_guard_action *out, char *why, size_t why_sz)
+{
+    char q[48];
+
+    if (strcmp(v, "reject") == 0)
+        *out = SL_GUARD_ACTION_REJECT;
+    else if (strcmp(v, "mask") == 0)
+        *out = SL_GUARD_ACTION_MASK;
+    else {
+        snprintf(why, why_sz, "expected reject or mask: '%s'", quoted(v, strlen(v), q));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_roles(const char *v, unsigned *out, char *why, size_t why_sz)
+{
+    unsigned roles;
+
+    if (parse_list(v, role_word, &roles, why, why_sz) < 0)
+        return -EINVAL;
+    if (roles == 0) {
+        snprintf(why, why_sz,
+                 "at least one role is needed (user, system, developer, assistant, tool)");
+        return -EINVAL;
+    }
+    *out = roles;
+    return 0;
+}
+
+int sl_guard_policy_set(struct sl_guard_policy *p, const char *key, const char *value, char *why,
+                        size_t why_sz)
+{
+    if (strcmp(key, "max_message_chars") == 0)
+        return parse_count(value, &p->max_message_chars, why, why_sz);
+    if (strcmp(key, "max_messages") == 0)
+        return parse_count(value, &p->max_messages, why, why_sz);
+    if (strcmp(key, "deny_markup") == 0)
+        return parse_list(value, markup_word, &p->markup, why, why_sz);
+    if (strcmp(key, "pii") == 0)
+        return parse_list(value, pii_word, &p->pii, why, why_sz);
+    if (strcmp(key, "pii_action") == 0)
+        return parse_action(value, &p->pii_action, why, why_sz);
+    if (strcmp(key, "roles") == 0)
+        return parse_roles(value, &p->roles, why, why_sz);
+    snprintf(why, why_sz, "unknown key");
+    return -ENOENT;
+}
+
+bool sl_guard_policy_empty(const struct sl_guard_policy *p)
+{
+    return p->max_message_chars == 0 && p->max_messages == 0 && p->markup == 0 && p->pii == 0 &&
+           p->npatterns == 0;
+}
+
+/* ---- patterns ---- */
+
+/* The match context with its bounds, the JIT stack it hands out, and the one match data:
+ * made with the first pattern, so a policy without patterns costs PCRE2 nothing. */
+static int make_matcher(struct sl_guard_policy *p)
+{
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    pcre2_jit_stack *js = pcre2_jit_stack_create(JIT_STACK_START, JIT_STACK_MAX, NULL);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+
+    if (!mc || !md) {
+        pcre2_match_context_free(mc);
+        pcre2_jit_stack_free(js);
+        pcre2_match_data_free(md);
+        return -ENOMEM;
+    }
+    pcre2_set_match_limit(mc, MATCH_LIMIT);
+    pcre2_set_depth_limit(mc, DEPTH_LIMIT);
+    pcre2_set_heap_limit(mc, HEAP_LIMIT_KIB);
+    /* Without a JIT stack of our own (no JIT support, or no memory for it) the JIT uses 32
+     * KiB of the machine stack, which is bounded as well. */
+    pcre2_jit_stack_assign(mc, NULL, js);
+    p->match_context = mc;
+    p->jit_stack = js;
+    p->match_data = md;
+    return 0;
+}
+
+static int compile(const char *source, size_t len, pcre2_code **out, char *why, size_t why_sz)
+{
+    PCRE2_UCHAR msg[160];
+    PCRE2_SIZE offset;
+    int err;
+
+    *out = pcre2_compile((PCRE2_SPTR)source, len, COMPILE_OPTIONS, &err, &offset, NULL);
+    if (*out)
+        return 0;
+    if (err == PCRE2_ERROR_HEAP_FAILED)
+        return -ENOMEM;
+    if (pcre2_get_error_message(err, msg, sizeof(msg)) < 0)
+        snprintf((char *)msg, sizeof(msg), "error %d", err);
+    snprintf(why, why_sz, "%s at offset %zu", (const char *)msg, (size_t)offset);
+    return -EINVAL;
+}
+
+static int check_source(const struct sl_guard_policy *p, size_t len, char *why, size_t why_sz)
+{
+    if (p->npatterns == SL_GUARD_MAX_PATTERNS) {
+        snprintf(why, why_sz, "too many patterns (max %d per policy)", SL_GUARD_MAX_PATTERNS);
+        return -E2BIG;
+    }
+    if (len > SL_GUARD_PATTERN_MAX) {
+        snprintf(why, why_sz, "pattern too long: %zu bytes (max %d)", len, SL_GUARD_PATTERN_MAX);
+        return -E2BIG;
+    }
+    if (len == 0) {
+        snprintf(why, why_sz, "an empty pattern would match every text");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int append(struct sl_guard_policy *p, const char *source, int line, pcre2_code *code)
+{
+    struct sl_guard_pattern *t = realloc(p->patterns, (p->npatterns + 1) * sizeof(*t));
+    char *copy;
+
+    if (!t)
+        return -ENOMEM;
+    p->patterns = t;
+    if (!p->match_context && make_matcher(p) < 0)
+        return -ENOMEM;
+    if (!(copy = strdup(source)))
+        return -ENOMEM;
+    p->patterns[p->npatterns++] = (struct sl_guard_pattern){ copy, line, code };
+    return 0;
+}
+
+int sl_guard_policy_add_pattern(struct sl_guard_policy *p, const char *source, int line, char *why,
+                                size_t why_sz)
+{
+    size_t len = strlen(source);
+    pcre2_code *code;
+    int r;
+
+    if ((r = check_source(p, len, why, why_sz)) < 0 ||
+        (r = compile(source, len, &code, why, why_sz)) < 0)
+        return r;
+    /* Failing to JIT is fine: the interpreter runs under the same bounds. */
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    if ((r = append(p, source, line, code)) < 0)
+        pcre2_code_free(code);
+    return r;
+}
+
+static bool jitted(const pcre2_code *code)
+{
+    size_t size = 0;
+
+    return pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &size) == 0 && size > 0;
+}
+
+enum sl_guard_match sl_guard_pattern_match(const struct sl_guard_policy *p, size_t i,
+                                           const char *text, size_t len)
+{
+    PCRE2_SPTR subject = (PCRE2_SPTR)(text ? text : "");
+    pcre2_code *code;
+    int rc;
+
+    if (i >= p->npatterns)
+        return SL_GUARD_NO_MATCH;
+    code = p->patterns[i].code;
+    if (jitted(code))
+        rc = pcre2_jit_match(code, subject, len, 0, 0, p->match_data, p->match_context);
+    else
+        rc = pcre2_match(code, subject, len, 0, 0, p->match_data, p->match_context);
+    /* 0 is a match whose groups did not fit the one-pair ovector. */
+    if (rc >= 0)
+        return SL_GUARD_MATCHED;
+    return rc == PCRE2_ERROR_NOMATCH ? SL_GUARD_NO_MATCH : SL_GUARD_LIMIT;
+}
+
+/* ---- life ---- */
+
+struct sl_guard_policy *sl_guard_policy_new(const char *name)
+{
+    struct sl_guard_policy *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->pii_action = SL_GUARD_ACTION_REJECT;
+    p->roles = 1u << SL_GUARD_ROLE_USER;
+    return p;
+}
 
 void sl_guard_policy_free(struct sl_guard_policy *p)
 {
+    size_t i;
+
+    if (!p)
+        return;
+    for (i = 0; i < p->npatterns; i++) {
+        pcre2_code_free(p->patterns[i].code);
+        free(p->patterns[i].source);
+    }
+    free(p->patterns);
+    pcre2_match_data_free(p->match_data);
+    pcre2_match_context_free(p->match_context);
+    pcre2_jit_stack_free(p->jit_stack);
     free(p);
 }

@@ -49,6 +49,7 @@ struct sl_guard_policy {
     struct sl_guard_pattern *patterns;
     size_t npatterns;
     void *match_context; /* pcre2_match_context: the limits */
+    void *jit_stack;     /* pcre2_jit_stack the context hands JIT code: bounded too */
     void *match_data;    /* pcre2_match_data, reused by the one thread of a worker */
 };
 
