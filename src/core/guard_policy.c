@@ -207,18 +207,78 @@ static int parse_list(const char *v, word_fn word, unsigned *out, char *why, siz
     return 0;
 }
 
-static int parse_action(const char *v, enum sl_guard_action *out, char *why, size_t why_sz)
+static int action_word(const char *s, size_t n, enum sl_guard_action *out)
 {
-    char q[48];
-
-    if (strcmp(v, "reject") == 0)
+    if (n == 6 && memcmp(s, "reject", 6) == 0)
         *out = SL_GUARD_ACTION_REJECT;
-    else if (strcmp(v, "mask") == 0)
+    else if (n == 4 && memcmp(s, "mask", 4) == 0)
         *out = SL_GUARD_ACTION_MASK;
-    else {
-        snprintf(why, why_sz, "expected reject or mask: '%s'", quoted(v, strlen(v), q));
+    else
+        return -1;
+    return 0;
+}
+
+/* One word of pii_action: an action for every kind, or KIND:ACTION for one. */
+static int action_item(const char *s, size_t n, enum sl_guard_action *all, bool *have_all,
+                       unsigned *set, unsigned *masked, char *why, size_t why_sz)
+{
+    const char *colon = memchr(s, ':', n);
+    enum sl_guard_action a;
+    char q[48];
+    int k;
+
+    if (!colon) {
+        if (*have_all || action_word(s, n, all) < 0) {
+            snprintf(why, why_sz, "%s '%s': expected reject or mask, then KIND:ACTION overrides",
+                     *have_all ? "a second action" : "unknown action", quoted(s, n, q));
+            return -EINVAL;
+        }
+        *have_all = true;
+        return 0;
+    }
+    if ((k = pii_word(s, (size_t)(colon - s), why, why_sz)) < 0)
+        return -EINVAL;
+    if (action_word(colon + 1, n - (size_t)(colon - s) - 1, &a) < 0 || (*set & (1u << k))) {
+        snprintf(why, why_sz, "'%s': %s", quoted(s, n, q),
+                 *set & (1u << k) ? "that kind has an action already"
+                                  : "expected KIND:reject or KIND:mask");
         return -EINVAL;
     }
+    *set |= 1u << k;
+    if (a == SL_GUARD_ACTION_MASK)
+        *masked |= 1u << k;
+    return 0;
+}
+
+/* "reject" or "mask", then KIND:ACTION overrides ("mask, card:reject"): the kinds masked. */
+static int parse_action(const char *v, struct sl_guard_policy *p, char *why, size_t why_sz)
+{
+    enum sl_guard_action all = SL_GUARD_ACTION_REJECT;
+    unsigned set = 0, masked = 0;
+    bool have_all = false;
+    const char *at = v;
+    size_t gap, n;
+
+    for (;;) {
+        gap = strspn(at, LIST_SEPS);
+        n = strcspn(at + gap, LIST_SEPS);
+        if (bad_separators(at, gap, at == v || n == 0)) {
+            snprintf(why, why_sz, "empty item in the list");
+            return -EINVAL;
+        }
+        at += gap;
+        if (n == 0)
+            break;
+        if (action_item(at, n, &all, &have_all, &set, &masked, why, why_sz) < 0)
+            return -EINVAL;
+        at += n;
+    }
+    if (!have_all && !set) {
+        snprintf(why, why_sz, "missing value: reject or mask");
+        return -EINVAL;
+    }
+    p->pii_action = all;
+    p->pii_masked = masked | (all == SL_GUARD_ACTION_MASK ? SL_GUARD_PII_KINDS & ~set : 0);
     return 0;
 }
 
@@ -249,7 +309,7 @@ int sl_guard_policy_set(struct sl_guard_policy *p, const char *key, const char *
     if (strcmp(key, "pii") == 0)
         return parse_list(value, pii_word, &p->pii, why, why_sz);
     if (strcmp(key, "pii_action") == 0)
-        return parse_action(value, &p->pii_action, why, why_sz);
+        return parse_action(value, p, why, why_sz);
     if (strcmp(key, "roles") == 0)
         return parse_roles(value, &p->roles, why, why_sz);
     snprintf(why, why_sz, "unknown key");

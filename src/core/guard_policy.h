@@ -44,7 +44,10 @@ struct sl_guard_policy {
     uint64_t max_message_chars, max_messages; /* 0 = no limit */
     unsigned markup;                          /* SL_GUARD_BIT() of markup kinds denied */
     unsigned pii;                             /* SL_GUARD_BIT() of personal-data kinds */
-    enum sl_guard_action pii_action;          /* reject (default) or mask */
+    enum sl_guard_action pii_action;          /* pii_action's first word: reject (default) or
+                                               * mask, for the kinds it does not name */
+    unsigned pii_masked;                      /* SL_GUARD_BIT() of the kinds masked, after the
+                                               * KIND:ACTION overrides; the others refuse */
     unsigned roles;                           /* 1u << enum sl_guard_role; default user */
     struct sl_guard_pattern *patterns;
     size_t npatterns;
@@ -58,9 +61,10 @@ struct sl_guard_policy *sl_guard_policy_new(const char *name);
 /* NULL-safe. */
 void sl_guard_policy_free(struct sl_guard_policy *p);
 
-/* One key of the section: max_message_chars, max_messages, deny_markup, pii, pii_action,
- * roles (deny_patterns goes through sl_guard_policy_add_pattern).  0; -EINVAL with why
- * (why_sz bytes) naming the problem; -ENOENT for a key the section does not have. */
+/* One key of the section: max_message_chars, max_messages, deny_markup, pii, pii_action
+ * ("reject" or "mask", then KIND:ACTION overrides: "mask, card:reject"), roles (deny_patterns goes
+ * through sl_guard_policy_add_pattern).  0; -EINVAL with why (why_sz bytes) naming the problem;
+ * -ENOENT for a key the section does not have. */
 int sl_guard_policy_set(struct sl_guard_policy *p, const char *key, const char *value, char *why,
                         size_t why_sz);
 /* Compile one deny pattern.  0; -EINVAL with PCRE2's message and offset in why; -E2BIG past
