@@ -407,6 +407,19 @@ static int apply_tenants(struct master *m, const struct sl_config *cfg)
     return r;
 }
 
+/* The policies' counters, by name, before any worker of cfg can count (guard_metrics.h). */
+static void name_guard_policies(struct master *m, const struct sl_config *cfg)
+{
+    const char *names[SL_GUARD_MAX_POLICIES];
+    size_t i, n = cfg->nguards < SL_GUARD_MAX_POLICIES ? cfg->nguards : SL_GUARD_MAX_POLICIES;
+
+    for (i = 0; i < n; i++)
+        names[i] = cfg->guards[i]->name;
+    if (sl_guard_metrics_name(&m->shm->guard, names, n) > 0)
+        sl_log_warn("guard_metrics", "more input-guard policy names than metric slots since "
+                                     "start; restart to count the new ones");
+}
+
 static void log_config_errors(const char *errs)
 {
     const char *p = errs, *nl;
@@ -482,6 +495,7 @@ static void begin_reload(struct master *m)
         sl_notify("READY=1\nSTATUS=reload failed: cannot listen; still serving");
         return;
     }
+    name_guard_policies(m, n->cfg);
     n->id = ++m->last_generation;
     m->reloading = true;
     m->reload_deadline_ms = sl_clock_mono_ms() + RELOAD_READY_TIMEOUT_MS;
@@ -787,6 +801,7 @@ int sl_master_run(struct sl_config *cfg, const char *cfg_path, char *api_key)
     sl_breaker_init(&m.shm->breaker, cfg->failure_threshold, cfg->open_ms, cfg->half_open_probes);
     if (apply_tenants(&m, cfg) < 0)
         return 1;
+    name_guard_policies(&m, cfg);
     load_state(&m);
     m.next_state_save_ms = sl_clock_mono_ms() + STATE_SAVE_MS;
     m.watchdog_ms = sl_notify_watchdog_ms();

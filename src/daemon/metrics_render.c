@@ -12,6 +12,7 @@
 #include "core/breaker.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/guard_metrics.h"
 #include "core/metrics.h"
 #include "admission/reservations.h"
 #include "admission/tenants.h"
@@ -108,6 +109,7 @@ int sl_metrics_render(struct sl_shm *shm, uint32_t generation, struct sl_buf *ou
     collect(shm, &acc, &inflight, &workers, generation);
     sl_metrics_write(out, &acc);
     write_tenants(out, &shm->tenants);
+    sl_guard_metrics_write(out, &shm->guard);
     sl_metrics_write_header(out, "sluice_breaker_state", "gauge",
                             "Circuit breaker per upstream: 0 closed, 1 open, 2 half-open.");
     sl_buf_printf(out, "sluice_breaker_state{upstream=\"default\"} %d\n",

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "core/breaker.h"
+#include "core/guard_metrics.h"
 #include "core/metrics.h"
 #include "admission/ownership.h"
 #include "admission/tenants.h"
@@ -55,6 +56,7 @@ struct sl_shm {
     struct sl_breaker breaker;         /* the upstream's circuit breaker, shared by all */
     struct sl_tenants tenants;         /* tenants, keys, quota records, reservations */
     struct sl_ownership_shm owners;    /* who created which response ([v1] max_responses) */
+    struct sl_guard_counters guard;    /* the input guard's, by policy name */
     struct sl_worker_slot workers[SL_SHM_WORKER_SLOTS];
 };
 
