@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/buf.h"
 #include "core/chat_api.h"
 #include "core/config.h"
@@ -210,23 +212,45 @@ static void cut_event(void *state, enum sl_relay_cut why, struct sl_buf *out)
     sl_sse_write_event(out, "error", json, strlen(json));
 }
 
+/* The input guard masked the user's message upstream: the prompt log shows it as sent, the
+ * last message of the body prepare() built. */
+static void masked(void *state, const char *body, size_t len)
+{
+    struct chat *c = state;
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *msgs = json_object_get(root, "messages");
+    json_t *text = json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content");
+    char *copy = json_is_string(text) ? strdup(json_string_value(text)) : NULL;
+
+    if (copy) {
+        free(c->in.user_message);
+        c->in.user_message = copy;
+        c->in.user_message_len = strlen(copy);
+    }
+    json_decref(root);
+}
+
 const struct sl_relay_route sl_route_api_chat = {
     .upstream_path = "/chat/completions",
     .openai_errors = false,
+    .guard_shape = SL_GUARD_SHAPE_API_CHAT,
     .state_size = sizeof(struct chat),
     .prepare = prepare_buffered,
     .read_answer = read_answer,
     .reply_answer = reply_answer,
+    .masked = masked,
     .state_done = chat_done,
 };
 
 const struct sl_relay_route sl_route_api_chat_stream = {
     .upstream_path = "/chat/completions",
     .openai_errors = false,
+    .guard_shape = SL_GUARD_SHAPE_API_CHAT,
     .state_size = sizeof(struct chat),
     .prepare = prepare_stream,
     .on_event = on_event,
     .end_stream = end_stream,
     .cut_event = cut_event,
+    .masked = masked,
     .state_done = chat_done,
 };

@@ -57,6 +57,7 @@ const struct sl_relay_route sl_route_v1_embeddings = {
     .upstream_path = "/embeddings",
     .prompt_field = "input",
     .openai_errors = true,
+    .guard_shape = SL_GUARD_SHAPE_EMBEDDINGS,
     .state_size = sizeof(struct emb),
     .prepare = prepare,
     .read_answer = read_answer,

@@ -236,17 +236,18 @@ static void start_buffered(struct sl_relay *rl)
     }
 }
 
-/* [log] log_prompts: the route's prompt field as the client sent it (JSON, compact), whole or
- * not at all.  Only when logging is on and the client did not ask for no storage, so the
- * common path never parses the body for it. */
-static void keep_prompt(struct sl_relay *rl, const char *body, size_t len)
+/* [log] log_prompts: the route's prompt field as it goes upstream (JSON, compact: the
+ * client's, masked where the input guard masked), whole or not at all.  Only when logging is
+ * on and the client did not ask for no storage, so the common path never parses the body for
+ * it. */
+static void keep_prompt(struct sl_relay *rl)
 {
     struct sl_req *r = rl->r;
     json_t *root, *field;
 
-    if (!rl->route->prompt_field || !r->serve->cfg->log_prompts || r->no_store)
+    if (!rl->route->prompt_field || !r->serve->cfg->log_prompts || r->no_store || !rl->job.body)
         return;
-    root = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    root = json_loadb(rl->job.body, rl->job.body_len, JSON_ALLOW_NUL, NULL);
     field = json_object_get(root, rl->route->prompt_field);
     if (json_is_false(json_object_get(root, "store"))) /* SPEC §6, on every /v1 route */
         field = NULL;
@@ -327,8 +328,9 @@ static void admit(struct sl_relay *rl)
     sl_admit(&rl->admit);
 }
 
-/* The tenant may use the model it names (its models list); the responses it names are
- * checked once it is admitted (on_admitted). */
+/* The tenant may use the model it names (its models list), and its input-guard policy lets
+ * the body through (SPEC §13: before the rate limits); the responses it names are checked
+ * once it is admitted (on_admitted). */
 static void check_rights(struct sl_relay *rl)
 {
     struct sl_req *r = rl->r;
@@ -348,6 +350,11 @@ static void check_rights(struct sl_relay *rl)
         sl_req_free(r);
         return;
     }
+    if (!sl_relay_guard(rl)) {
+        sl_req_free(r);
+        return;
+    }
+    keep_prompt(rl);
     admit(rl);
 }
 
@@ -376,7 +383,6 @@ void sl_relay_handle(struct sl_req *r, const struct sl_relay_route *route)
         sl_req_free(r);
         return;
     }
-    keep_prompt(rl, body, len);
     /* Everything needed is copied: evhttp's copy goes now rather than with the request,
      * which for a stream may be many minutes later. */
     sl_req_body_release(r);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/guard.h"
 #include "upstream/client.h"
 
 struct sl_buf;
@@ -63,11 +64,13 @@ enum sl_relay_cut {
 };
 
 struct sl_relay_route {
-    const char *upstream_path; /* appended to base_url, e.g. "/chat/completions" */
-    const char *prompt_field;  /* the body's member that [log] log_prompts logs, or NULL (the
-                                * route logs its prompts itself, or has none) */
-    bool openai_errors;        /* OpenAI's error shape; FastAPI's otherwise */
-    size_t state_size;         /* the route's own state, zeroed, freed with the request */
+    const char *upstream_path;       /* appended to base_url, e.g. "/chat/completions" */
+    const char *prompt_field;        /* the body's member that [log] log_prompts logs, or NULL (the
+                                      * route logs its prompts itself, or has none) */
+    bool openai_errors;              /* OpenAI's error shape; FastAPI's otherwise */
+    enum sl_guard_shape guard_shape; /* where the upstream body holds the text the input
+                                      * guard checks (SPEC §13); NONE: no prompt */
+    size_t state_size;               /* the route's own state, zeroed, freed with the request */
     /* Check the client's body and fill *job.  A refusal is answered here, in the route's
      * words, and returns a negative errno. */
     int (*prepare)(struct sl_req *r, void *state, const char *body, size_t len,
@@ -87,6 +90,9 @@ struct sl_relay_route {
     /* The response id the answer created, once known (buffered: after read_answer; streamed:
      * after any event), or NULL.  The core records it as the tenant's (may be NULL). */
     const char *(*created_id)(void *state);
+    /* The input guard masked spans of job.body: the route's own prompt log, if it keeps one,
+     * is to show the masked text that went upstream (may be NULL). */
+    void (*masked)(void *state, const char *body, size_t len);
     /* Release what the state owns (may be NULL). */
     void (*state_done)(void *state);
 };

@@ -49,6 +49,10 @@ void sl_relay_note_created(struct sl_relay *rl);
 /* The spec of rl's call, buffered; the stream part is relay_stream.c's to add. */
 void sl_relay_call_spec(struct sl_relay *rl, struct sl_call_spec *spec);
 
+/* relay_guard.c: the tenant's input-guard policy over the job's body (SPEC §13), which it may
+ * replace with a masked one.  true to go on; false when it answered (a refusal). */
+bool sl_relay_guard(struct sl_relay *rl);
+
 /* relay_stream.c: admitted, open the client's side and call the upstream. */
 void sl_relay_start_stream(struct sl_relay *rl);
 /* Release the stream's parts (NULL-safe on a buffered relay). */

@@ -157,6 +157,7 @@ const struct sl_relay_route sl_route_v1_responses = {
     .upstream_path = "/responses",
     .prompt_field = "input",
     .openai_errors = true,
+    .guard_shape = SL_GUARD_SHAPE_RESPONSES,
     .state_size = sizeof(struct resp),
     .prepare = prepare,
     .read_answer = read_answer,

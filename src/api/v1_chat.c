@@ -193,6 +193,7 @@ const struct sl_relay_route sl_route_v1_chat = {
     .upstream_path = "/chat/completions",
     .prompt_field = "messages",
     .openai_errors = true,
+    .guard_shape = SL_GUARD_SHAPE_CHAT,
     .state_size = sizeof(struct v1),
     .prepare = prepare,
     .read_answer = read_answer,

@@ -160,6 +160,7 @@ static int setup_serve(struct sl_worker *w, const struct sl_worker_params *p)
     s->cfg = w->cfg;
     s->metrics = &w->slot->metrics;
     s->tenants = &w->shm->tenants;
+    s->guard_counters = &w->shm->guard;
     s->breaker = &w->shm->breaker;
     s->retry = &w->retry;
     s->pid = (int)getpid();

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/guard_policy.h"
+
 struct event_base;
 struct evhttp_request;
 struct sl_breaker;
@@ -28,14 +30,17 @@ struct sl_upstream;
 struct sl_serve {
     const struct sl_config *cfg; /* immutable: a reload starts new workers */
     struct event_base *base;
-    struct sl_metrics *metrics;         /* this worker's counters (its shared-memory slot) */
-    struct sl_tenants *tenants;         /* the host's tenant table (shared memory) */
-    struct sl_breaker *breaker;         /* the upstream's circuit breaker (shared memory) */
-    struct sl_budget *budget;           /* reserve and settle: shared memory or Redis */
-    struct sl_tenant_sync *tenant_sync; /* the tenant table's copy from Redis; NULL
-                                         * without [redis] url */
-    struct sl_ownership *owners;        /* who created which response (SPEC §10) */
-    struct sl_upstream *upstream;       /* libcurl multi on this loop */
+    struct sl_metrics *metrics;               /* this worker's counters (its shared-memory slot) */
+    struct sl_tenants *tenants;               /* the host's tenant table (shared memory) */
+    struct sl_breaker *breaker;               /* the upstream's circuit breaker (shared memory) */
+    struct sl_budget *budget;                 /* reserve and settle: shared memory or Redis */
+    struct sl_tenant_sync *tenant_sync;       /* the tenant table's copy from Redis; NULL
+                                               * without [redis] url */
+    struct sl_ownership *owners;              /* who created which response (SPEC §10) */
+    struct sl_guard_counters *guard_counters; /* the input guard's (shared memory) */
+    uint64_t guard_limit_logged[SL_GUARD_MAX_POLICIES]; /* bit i: policy's pattern i hit a
+                                                         * bound, and that was logged */
+    struct sl_upstream *upstream;                       /* libcurl multi on this loop */
     const struct sl_retry_policy *retry;
     int pid; /* cached: no getpid() per request */
     /* /metrics for the whole server: the process owns the region it sums.  0 or the
