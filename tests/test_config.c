@@ -1516,3 +1516,372 @@ Test(config, free_null)
 {
     sl_config_free(NULL);
 }
+
+/* ---- [guard] and [guard.NAME] ---- */
+
+static const struct sl_guard_policy *guard_named(const struct sl_config *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->nguards; i++)
+        if (strcmp(c->guards[i]->name, name) == 0)
+            return c->guards[i];
+    cr_assert_fail("no policy '%s'", name);
+    return NULL;
+}
+
+Test(config, guard_sections_parse_into_policies)
+{
+    const char *text = "[guard]\n"                                                /* 1 */
+                       "max_message_chars = 4000\n"                               /* 2 */
+                       "max_messages = 50\n"                                      /* 3 */
+                       "deny_markup = html, md_image\n"                           /* 4 */
+                       "deny_patterns = (?i)ignore (all|previous) instructions\n" /* 5 */
+                       "    \\bsecret\\b\n"                                       /* 6 */
+                       "pii = email, card\n"                                      /* 7 */
+                       "pii_action = mask\n"                                      /* 8 */
+                       "roles = user, system\n"                                   /* 9 */
+                       "[tenant.a]\n"                                             /* 10 */
+                       "guard = strict.v2\n"                                      /* 11 */
+                       "[tenant.b]\n"                                             /* 12 */
+                       "guard = none\n"                                           /* 13 */
+                       "[tenant.c]\n"                                             /* 14 */
+                       "guard =\n"                                                /* 15 */
+                       "[tenant.d]\n"                                             /* 16 */
+                       "[guard.strict.v2]\n"                                      /* 17 */
+                       "deny_markup = md_code\n";                                 /* 18 */
+    struct sl_config *c = load_ok(text, no_env);
+    const struct sl_guard_policy *g, *s;
+    bool known = false;
+
+    cr_assert_eq(c->nguards, 2);
+    g = c->guards[0];
+    s = c->guards[1];
+    cr_assert_str_eq(g->name, SL_GUARD_DEFAULT);
+    cr_assert_str_eq(s->name, "strict.v2");
+    cr_assert_eq(g->max_message_chars, 4000);
+    cr_assert_eq(g->max_messages, 50);
+    cr_assert_eq(g->markup, SL_GUARD_BIT(SL_GUARD_HTML) | SL_GUARD_BIT(SL_GUARD_MD_IMAGE));
+    cr_assert_eq(g->pii, SL_GUARD_BIT(SL_GUARD_EMAIL) | SL_GUARD_BIT(SL_GUARD_CARD));
+    cr_assert_eq(g->pii_action, SL_GUARD_ACTION_MASK);
+    cr_assert_eq(g->roles, (1u << SL_GUARD_ROLE_USER) | (1u << SL_GUARD_ROLE_SYSTEM));
+    cr_assert_eq(g->npatterns, 2);
+    cr_assert_str_eq(g->patterns[0].source, "(?i)ignore (all|previous) instructions");
+    cr_assert_eq(g->patterns[0].line, 5);
+    cr_assert_str_eq(g->patterns[1].source, "\\bsecret\\b");
+    cr_assert_eq(g->patterns[1].line, 6);
+    cr_assert_eq(sl_guard_pattern_match(g, 0, "IGNORE ALL INSTRUCTIONS", 23), SL_GUARD_MATCHED);
+    cr_assert_eq(sl_guard_pattern_match(g, 1, "a secret", 8), SL_GUARD_MATCHED);
+    cr_assert_eq(s->markup, SL_GUARD_BIT(SL_GUARD_MD_CODE));
+    cr_assert_eq(s->roles, 1u << SL_GUARD_ROLE_USER);
+    cr_assert_eq(s->npatterns, 0);
+    cr_assert_str_eq(c->tenants[0].guard, "strict.v2");
+    cr_assert_str_eq(c->tenants[1].guard, "none");
+    cr_assert_str_eq(c->tenants[2].guard, "");
+    cr_assert_str_eq(c->tenants[3].guard, "");
+    cr_assert_eq(sl_config_guard(c, c->tenants[0].guard, &known), s);
+    cr_assert(known);
+    cr_assert_null(sl_config_guard(c, c->tenants[1].guard, &known));
+    cr_assert(known);
+    cr_assert_eq(sl_config_guard(c, c->tenants[3].guard, &known), g);
+    cr_assert(known);
+    sl_config_free(c);
+}
+
+Test(config, no_guard_section_means_no_policy)
+{
+    struct sl_config *c = load_ok("[tenant.a]\n[guard.only]\nmax_messages = 9\n", no_env);
+    bool known = false;
+
+    cr_assert_eq(c->nguards, 1);
+    cr_assert_null(sl_config_guard(c, c->tenants[0].guard, &known));
+    cr_assert(known);
+    cr_assert_null(sl_config_guard(c, "other", &known));
+    cr_assert_not(known);
+    sl_config_free(c);
+    c = load_ok("", no_env);
+    cr_assert_eq(c->nguards, 0);
+    cr_assert_null(c->guards);
+    sl_config_free(c);
+}
+
+/* One pattern per line: the key's own value, then each indented line; blank and comment lines
+ * in between do not end the list, a line at the start of the line does. */
+Test(config, guard_pattern_continuation_lines)
+{
+    const char *text = "[guard.p]\r\n"                        /* 1 */
+                       "deny_patterns =\r\n"                  /* 2: nothing on its own line */
+                       "    first\r\n"                        /* 3 */
+                       "\r\n"                                 /* 4 */
+                       "    ; a comment among them\r\n"       /* 5 */
+                       "  # another\r\n"                      /* 6 */
+                       "; and one at the start of a line\r\n" /* 7 */
+                       "\tsecond ; an inline comment\r\n"     /* 8 */
+                       "    a[;]b#c\r\n"                      /* 9 */
+                       "    x;y  \r\n"                        /* 10 */
+                       "max_messages = 2\r\n"                 /* 11: ends the list */
+                       "    [server]\r\n";                    /* 12: just an indented header */
+    struct sl_config *c = load_ok(text, no_env);
+    const struct sl_guard_policy *p = guard_named(c, "p");
+    static const char *const want[] = { "first", "second", "a[;]b#c", "x;y" };
+    static const int lines[] = { 3, 8, 9, 10 };
+    size_t i;
+
+    cr_assert_eq(p->npatterns, 4);
+    for (i = 0; i < 4; i++) {
+        cr_assert_str_eq(p->patterns[i].source, want[i]);
+        cr_assert_eq(p->patterns[i].line, lines[i]);
+    }
+    cr_assert_eq(p->max_messages, 2);
+    cr_assert_eq(sl_guard_pattern_match(p, 2, "a;b#c", 5), SL_GUARD_MATCHED);
+    sl_config_free(c);
+}
+
+Test(config, guard_continuation_stays_in_its_section)
+{
+    const char *text = "[guard]\n"               /* 1 */
+                       "deny_patterns = one\n"   /* 2 */
+                       "[server]\n"              /* 3 */
+                       "  workers = 3\n"         /* 4: a key, as anywhere else */
+                       "[guard.b]\n"             /* 5 */
+                       "  deny_patterns = two\n" /* 6: an indented key line opens a list too */
+                       "    three\n";            /* 7 */
+    struct sl_config *c = load_ok(text, no_env);
+    const struct sl_guard_policy *b = guard_named(c, "b");
+
+    cr_assert_eq(c->workers, 3);
+    cr_assert_eq(guard_named(c, SL_GUARD_DEFAULT)->npatterns, 1);
+    cr_assert_eq(b->npatterns, 2);
+    cr_assert_str_eq(b->patterns[1].source, "three");
+    sl_config_free(c);
+}
+
+/* inih cuts lines at 200 bytes; a pattern is as long as its policy allows, on either line. */
+Test(config, guard_long_patterns)
+{
+    char big[SL_GUARD_PATTERN_MAX + 2], *text, *errs;
+    struct sl_config *c;
+    const struct sl_guard_policy *p;
+
+    memset(big, 'x', SL_GUARD_PATTERN_MAX);
+    big[SL_GUARD_PATTERN_MAX] = '\0';
+    text = xprintf("[guard]\ndeny_patterns = %s ; note\n    %s\n", big, big);
+    c = load_ok(text, no_env);
+    p = guard_named(c, SL_GUARD_DEFAULT);
+    cr_assert_eq(p->npatterns, 2);
+    cr_assert_eq(strlen(p->patterns[0].source), SL_GUARD_PATTERN_MAX);
+    cr_assert_str_eq(p->patterns[1].source, big);
+    sl_config_free(c);
+    free(text);
+    strcat(big, "y");
+    text = xprintf("[guard]\ndeny_patterns = %s\n    %s\n", big, big);
+    errs = load_bad(text, no_env);
+    assert_err_at(errs, 2, "[guard] deny_patterns: ", "pattern too long: 1025 bytes (max 1024)");
+    assert_err_at(errs, 3, "[guard] deny_patterns: ", "pattern too long: 1025 bytes (max 1024)");
+    cr_assert_eq(count_lines(errs), 2, "%s", errs);
+    free(errs);
+    free(text);
+}
+
+Test(config, guard_pattern_errors_name_their_line)
+{
+    const char *text = "[guard.x]\n"                                /* 1 */
+                       "deny_patterns = ignore (all\n"              /* 2 */
+                       "    fine\n"                                 /* 3 */
+                       "\n"                                         /* 4 */
+                       "    ; comment\n"                            /* 5 */
+                       "    a{2,1}\n"                               /* 6 */
+                       "    caf\xc3\n"                              /* 7 */
+                       "    [z-a]   ; a comment is no part of it\n" /* 8 */
+                       "    \\\n";                                  /* 9 */
+    char *errs = load_bad(text, no_env);
+
+    assert_err_at(errs, 2, "[guard.x] deny_patterns: ", "missing closing parenthesis at offset 11");
+    assert_err_at(errs, 6,
+                  "[guard.x] deny_patterns: ", "numbers out of order in {} quantifier at offset 5");
+    assert_err_at(errs, 7,
+                  "[guard.x] deny_patterns: ", "UTF-8 error: 1 byte missing at end at offset 3");
+    assert_err_at(errs, 8,
+                  "[guard.x] deny_patterns: ", "range out of order in character class at offset 3");
+    assert_err_at(errs, 9, "[guard.x] deny_patterns: ", "\\ at end of pattern at offset 1");
+    cr_assert_eq(count_lines(errs), 5, "%s", errs); /* not also "checks nothing" */
+    free(errs);
+}
+
+Test(config, guard_problems)
+{
+    const char *text = "[guard]\n"                    /* 1 */
+                       "max_messages = many\n"        /* 2 */
+                       "max_messages = 3\n"           /* 3 */
+                       "deny_markup = html, xml\n"    /* 4 */
+                       "pii = email phone passport\n" /* 5 */
+                       "pii_action = drop\n"          /* 6 */
+                       "roles =\n"                    /* 7 */
+                       "colour = blue\n"              /* 8 */
+                       "deny_patterns = a\n"          /* 9 */
+                       "deny_patterns = (\n"          /* 10 */
+                       "    (\n"                      /* 11: skipped with its key */
+                       "[guard.empty]\n"              /* 12 */
+                       "roles = system\n"             /* 13 */
+                       "pii_action = mask\n"          /* 14 */
+                       "deny_patterns =\n"            /* 15 */
+                       "[guard]\n"                    /* 16 */
+                       "max_messages = 1\n"           /* 17: skipped with its section */
+                       "[guard.none]\n"               /* 18 */
+                       "[guard.default]\n"            /* 19 */
+                       "[guard.]\n"                   /* 20 */
+                       "[guard.a b]\n"                /* 21 */
+                       "deny_patterns = (\n"          /* 22: skipped */
+                       "    (\n"                      /* 23: skipped */
+                       "[guard.0123456789012345678901234567890123456789012345678901234567890123]\n"
+                       "[guards]\n"           /* 25 */
+                       "[guard.k]\n"          /* 26 */
+                       "deny_patterns = a\n"  /* 27 */
+                       "  max_messages = 3\n" /* 28 */
+                       "    roles: user\n";   /* 29 */
+    char *errs = load_bad(text, no_env);
+
+    assert_err_at(errs, 2, "[guard] max_messages: ", "not a decimal integer: 'many'");
+    assert_err_at(errs, 3, "[guard] max_messages: ", "duplicate key (first set at line 2)");
+    assert_err_at(errs, 4, "[guard] deny_markup: ",
+                  "unknown markup 'xml' (one of html, md_image, md_link, md_code)");
+    assert_err_at(errs, 5, "[guard] pii: ",
+                  "unknown personal data 'passport' (one of email, phone, card, ssn, iban)");
+    assert_err_at(errs, 6, "[guard] pii_action: ", "expected reject or mask: 'drop'");
+    assert_err_at(errs, 7, "[guard] roles: ", "at least one role is needed");
+    assert_err_at(errs, 8, "[guard] colour: ",
+                  "unknown key (a guard takes max_message_chars, max_messages, deny_markup, "
+                  "deny_patterns, pii, pii_action, roles)");
+    assert_err_at(errs, 10, "[guard] deny_patterns: ", "duplicate key (first set at line 9)");
+    assert_err_at(errs, 12, "[guard.empty]: ",
+                  "the policy checks nothing (set max_message_chars, max_messages, deny_markup, "
+                  "deny_patterns or pii)");
+    assert_err_at(errs, 16, "[guard]: ", "duplicate policy (first at line 1)");
+    assert_err_at(errs, 18, "[guard.none]: ", "'none' is reserved");
+    assert_err_at(errs, 19, "[guard.default]: ", "'default' is reserved");
+    assert_err_at(errs, 20, "[guard.]: ", "a policy name is 1-63 characters of A-Z a-z 0-9 _ . -");
+    assert_err_at(errs, 21, "[guard.a b]: ", "a policy name is 1-63");
+    assert_err_at(errs, 24, "[guard.0123", "a policy name is 1-63");
+    assert_err_at(errs, 25, "[guards]: ", "unknown section");
+    assert_err_at(errs, 28, "[guard.k] deny_patterns: ", "this one looks like a key");
+    assert_err_at(errs, 29, "[guard.k] deny_patterns: ", "this one looks like a key");
+    cr_assert_eq(count_lines(errs), 18, "%s", errs);
+    free(errs);
+}
+
+Test(config, guard_values_with_control_characters)
+{
+    char *errs = load_bad("[guard]\ndeny_markup = html\tmd_code\ndeny_patterns = a\n"
+                          "    b\x01\n",
+                          no_env);
+
+    assert_err_at(errs, 2, "[guard] deny_markup: ", "control characters are not allowed");
+    assert_err_at(errs, 4, "[guard] deny_patterns: ", "control characters are not allowed");
+    cr_assert_eq(count_lines(errs), 2, "%s", errs);
+    free(errs);
+}
+
+Test(config, guard_policy_count_limit)
+{
+    size_t cap = (SL_GUARD_MAX_POLICIES + 1) * 48, used = 0, i;
+    char *text = malloc(cap), *errs;
+    struct sl_config *c;
+
+    cr_assert_not_null(text);
+    used += (size_t)snprintf(text, cap, "[guard]\nmax_messages = 1\n");
+    for (i = 1; i < SL_GUARD_MAX_POLICIES; i++)
+        used += (size_t)snprintf(text + used, cap - used, "[guard.g%zu]\nmax_messages = 1\n", i);
+    c = load_ok(text, no_env);
+    cr_assert_eq(c->nguards, SL_GUARD_MAX_POLICIES);
+    cr_assert_str_eq(c->guards[SL_GUARD_MAX_POLICIES - 1]->name, "g63");
+    sl_config_free(c);
+    snprintf(text + used, cap - used, "[guard.more]\nmax_messages = 1\n");
+    errs = load_bad(text, no_env);
+    assert_err_at(errs, 2 * SL_GUARD_MAX_POLICIES + 1,
+                  "[guard.more]: ", "too many policies (max 64)");
+    cr_assert_eq(count_lines(errs), 1, "%s", errs);
+    free(errs);
+    free(text);
+}
+
+Test(config, tenant_guard_problems)
+{
+    const char *text = "[guard.strict]\n"   /* 1 */
+                       "max_messages = 5\n" /* 2 */
+                       "[tenant.a]\n"       /* 3 */
+                       "guard = strict\n"   /* 4 */
+                       "[tenant.b]\n"       /* 5 */
+                       "guard = lax\n"      /* 6 */
+                       "[tenant.c]\n"       /* 7 */
+                       "guard = default\n"  /* 8 */
+                       "[tenant.d]\n"       /* 9 */
+                       "guard = a b\n"      /* 10 */
+                       "guard = none\n"     /* 11 */
+                       "[tenant.e]\n"       /* 12 */
+                       "guard = Strict\n"   /* 13 */
+                       "policy = strict\n"; /* 14 */
+    char *errs = load_bad(text, no_env);
+
+    assert_err_at(errs, 6, "[tenant.b] guard: ", "no [guard.NAME] section named 'lax'");
+    assert_err_at(errs, 8, "[tenant.c] guard: ", "'default' is [guard]: leave guard empty");
+    assert_err_at(errs, 10, "[tenant.d] guard: ",
+                  "'a b': a policy name is 1-63 characters of A-Z a-z 0-9 _ . -, or none");
+    assert_err_at(errs, 11, "[tenant.d] guard: ", "duplicate key (first set at line 10)");
+    assert_err_at(errs, 13, "[tenant.e] guard: ", "no [guard.NAME] section named 'Strict'");
+    assert_err_at(errs, 14, "[tenant.e] policy: ",
+                  "unknown key (a tenant takes key_sha256, rpm, "
+                  "tpm, token_budget, budget_period, models, "
+                  "guard)");
+    cr_assert_eq(count_lines(errs), 6, "%s", errs);
+    free(errs);
+}
+
+Test(config, tenant_guard_names_a_missing_default)
+{
+    char *errs = load_bad("[tenant.a]\nguard = x\n[guard.y]\nmax_messages = 1\n", no_env);
+
+    assert_err_at(errs, 2, "[tenant.a] guard: ", "no [guard.NAME] section named 'x'");
+    cr_assert_eq(count_lines(errs), 1, "%s", errs);
+    free(errs);
+}
+
+Test(config, guard_has_no_environment_override)
+{
+    char *envp[] = { "SLUICE_GUARD_MAX_MESSAGES=3", "SLUICE_GUARD_STRICT_PII=email", NULL };
+    char *errs = load_bad("[guard]\nmax_messages = 1\n", envp);
+
+    cr_assert(has_line_prefix(errs, "env SLUICE_GUARD_MAX_MESSAGES: guard sections have no "
+                                    "environment override"),
+              "%s", errs);
+    cr_assert(has_line_prefix(errs, "env SLUICE_GUARD_STRICT_PII: guard sections have no "
+                                    "environment override"),
+              "%s", errs);
+    cr_assert_eq(count_lines(errs), 2, "%s", errs);
+    free(errs);
+}
+
+Test(config, guard_errors_come_with_the_others)
+{
+    const char *text = "[server]\n"          /* 1 */
+                       "workers = 0\n"       /* 2 */
+                       "[guard]\n"           /* 3 */
+                       "deny_patterns = (\n" /* 4 */
+                       "    ok\n"            /* 5 */
+                       "    )\n"             /* 6 */
+                       "[guard.e]\n"         /* 7 */
+                       "[tenant.t]\n"        /* 8 */
+                       "guard = nope\n"      /* 9 */
+                       "rpm = x\n";          /* 10 */
+    char *envp[] = { "SLUICE_GUARD_ROLES=tool", NULL };
+    char *errs = load_bad(text, envp);
+
+    assert_err_at(errs, 2, "[server] workers: ", "out of range");
+    assert_err_at(errs, 4, "[guard] deny_patterns: ", "missing closing parenthesis at offset 1");
+    assert_err_at(errs, 6, "[guard] deny_patterns: ", "unmatched closing parenthesis at offset 0");
+    assert_err_at(errs, 7, "[guard.e]: ", "the policy checks nothing");
+    assert_err_at(errs, 9, "[tenant.t] guard: ", "no [guard.NAME] section named 'nope'");
+    assert_err_at(errs, 10, "[tenant.t] rpm: ", "not a decimal integer");
+    cr_assert(has_line_prefix(errs, "env SLUICE_GUARD_ROLES: guard sections have no"), "%s", errs);
+    cr_assert_eq(count_lines(errs), 7, "%s", errs);
+    free(errs);
+}

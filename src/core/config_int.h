@@ -42,10 +42,11 @@ struct key_def {
 /* The tables, in config_keys.c; it does not compile unless these counts are its row counts. */
 #define NSECTIONS 11
 #define NKEYS 51
-#define NTKEYS 6
+#define NTKEYS 7
 #define NMKEYS 1
 #define TK_KEYS 0   /* the key_sha256 row of tenant_keys[] */
 #define TK_MODELS 5 /* the models row of tenant_keys[] */
+#define TK_GUARD 6  /* the guard row of tenant_keys[] */
 extern const char *const sections[];
 extern const struct key_def keys[];
 extern const struct key_def tenant_keys[];
@@ -65,6 +66,7 @@ int set_statuses(const struct key_def *d, void *base, const char *v, char *why);
 int set_hex32(const struct key_def *d, void *base, const char *v, char *why);
 int set_tenant_key(const struct key_def *d, void *base, const char *v, char *why);
 int set_model_list(const struct key_def *d, void *base, const char *v, char *why);
+int set_guard_ref(const struct key_def *d, void *base, const char *v, char *why);
 int check_url(const char *v, size_t *n, char *why);
 int check_env_name(const char *v, size_t *n, char *why);
 int check_model(const char *v, size_t *n, char *why);
@@ -76,5 +78,27 @@ int check_key_prefix(const char *v, size_t *n, char *why);
  * and made safe to quote in an error. */
 bool has_ctl(const char *s);
 const char *printable(const char *v, char out[64]);
+
+/* The [guard] and [guard.NAME] sections, in config_guard.c.  Their keys are the policy's own
+ * (guard_policy.h), not rows of the tables above. */
+#define NGKEYS 7
+#define GUARD_NAME_OK "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+struct guard_track {
+    int header_line;
+    int seen[NGKEYS]; /* line of each key of the section */
+    bool refused;     /* a value was refused: an empty policy is no news then */
+};
+/* Open the section whose header is name ("guard" or "guard.NAME"): a new policy at the end of
+ * c->guards and its track at the end of *tracks.  0; -EINVAL with why; -ENOMEM. */
+int guard_open(struct sl_config *c, struct guard_track **tracks, const char *name, int line,
+               char *why);
+/* One "key = value" line of policy p.  0; -EINVAL or -E2BIG (refused), -EEXIST (a duplicate),
+ * -ENOENT (no such key), all with why; -ENOMEM. */
+int guard_set(struct sl_guard_policy *p, struct guard_track *t, const char *key, const char *v,
+              int line, char *why);
+/* Is s[0, n) a key of a guard section? */
+bool guard_is_key(const char *s, size_t n);
+/* Is s the name a [guard.NAME] section could have (1-63 of GUARD_NAME_OK)? */
+bool guard_name_ok(const char *s);
 
 #endif /* SL_CONFIG_INT_H */

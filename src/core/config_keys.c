@@ -133,7 +133,7 @@ const struct key_def keys[] = {
 };
 
 /* [tenant.NAME]: key_sha256 repeats; an empty limit inherits [limits]; an empty models list
- * allows every model. */
+ * allows every model; an empty guard is [guard]'s policy, if the file has one. */
 const struct key_def tenant_keys[] = {
     TROW("key_sha256", set_tenant_key, key_sha256, 0, SL_MAX_TENANT_KEYS, 0,
          .off2 = offsetof(struct sl_tenant_conf, nkeys)),
@@ -143,6 +143,7 @@ const struct key_def tenant_keys[] = {
     TROW("budget_period", set_enum, limits.budget_period, 0, 0, F_OPTIONAL | F_INHERIT,
          .names = period_names),
     TROW("models", set_model_list, models, 0, SL_MODEL_LIST_MAX - 1, F_OPTIONAL),
+    TROW("guard", set_guard_ref, guard, 0, SL_GUARD_NAME_MAX - 1, F_OPTIONAL),
 };
 
 /* [model.NAME]: an empty or missing max_output_tokens takes [upstream] max_tokens. */

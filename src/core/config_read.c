@@ -28,7 +28,7 @@
  * control character, so the marker cannot be forged. */
 #define LONG_MARK "\x01"
 
-enum { SEC_NONE = -1, SEC_SKIP = -2, SEC_TENANT = -3, SEC_MODEL = -4 };
+enum { SEC_NONE = -1, SEC_SKIP = -2, SEC_TENANT = -3, SEC_MODEL = -4, SEC_GUARD = -5 };
 
 struct tenant_track {
     int header_line;
@@ -54,12 +54,16 @@ struct ctx {
     char *buf;         /* whole file, NUL-terminated, split in place */
     size_t len, pos;
     int lineno;
-    int sec;                    /* index into sections[], or SEC_* */
-    size_t tenant;              /* current tenant when sec == SEC_TENANT */
-    struct tenant_track *track; /* parallel to c->tenants */
-    size_t model;               /* current model when sec == SEC_MODEL */
-    struct model_track *mtrack; /* parallel to c->models while the file is read */
-    char *long_value;           /* real value behind LONG_MARK on line long_line */
+    int sec;                             /* index into sections[], or SEC_* */
+    size_t tenant;                       /* current tenant when sec == SEC_TENANT */
+    struct tenant_track *track;          /* parallel to c->tenants */
+    size_t model;                        /* current model when sec == SEC_MODEL */
+    struct model_track *mtrack;          /* parallel to c->models while the file is read */
+    size_t guard;                        /* current policy when sec == SEC_GUARD */
+    struct guard_track *gtrack;          /* parallel to c->guards */
+    bool in_patterns;                    /* indented lines now continue a deny_patterns line */
+    struct sl_guard_policy *patterns_to; /* where they go; NULL = nowhere (refused key) */
+    char *long_value;                    /* real value behind LONG_MARK on line long_line */
     int long_line;
     int row_line[NKEYS]; /* where each key was set in the file, 0 = not */
     bool row_env[NKEYS]; /* overridden from the environment */
@@ -124,7 +128,16 @@ static void __attribute__((format(printf, 2, 3))) file_err(struct ctx *x, const 
     va_end(ap);
 }
 
-/* The section label of the current line: "[server] ", "[tenant.a] ", "[model.m] " or "". */
+static void guard_label(const struct sl_guard_policy *p, char *out, size_t n)
+{
+    if (strcmp(p->name, SL_GUARD_DEFAULT) == 0)
+        snprintf(out, n, "[guard] ");
+    else
+        snprintf(out, n, "[guard.%s] ", p->name);
+}
+
+/* The section label of the current line: "[server] ", "[tenant.a] ", "[model.m] ",
+ * "[guard.g] " or "". */
 static void section_label(const struct ctx *x, char *out, size_t n)
 {
     if (x->sec >= 0)
@@ -133,6 +146,8 @@ static void section_label(const struct ctx *x, char *out, size_t n)
         snprintf(out, n, "[tenant.%s] ", x->c->tenants[x->tenant].name);
     else if (x->sec == SEC_MODEL)
         snprintf(out, n, "[model.%s] ", x->c->models[x->model].name);
+    else if (x->sec == SEC_GUARD)
+        guard_label(x->c->guards[x->guard], out, n);
     else
         out[0] = '\0';
 }
@@ -169,6 +184,17 @@ tenant_err(struct ctx *x, size_t t, int line, const char *key, const char *fmt, 
     snprintf(label, sizeof(label), "[tenant.%s] ", x->c->tenants[t].name);
     va_start(ap, fmt);
     vat(x, line, label, key, fmt, ap);
+    va_end(ap);
+}
+
+/* "FILE:LINE: " and the rest. */
+static void __attribute__((format(printf, 3, 4)))
+at_line(struct ctx *x, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vat(x, line, "", NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -282,7 +308,7 @@ static void tenant_key(struct ctx *x, const char *name, const char *v)
     if (!d) {
         line_err(x, name,
                  "unknown key (a tenant takes key_sha256, rpm, tpm, token_budget, "
-                 "budget_period, models)");
+                 "budget_period, models, guard)");
         return;
     }
     if (i != TK_KEYS && tr->seen[i]) {
@@ -440,6 +466,37 @@ static void open_model(struct ctx *x, const char *name)
         x->oom = true;
 }
 
+static void open_guard(struct ctx *x, const char *header)
+{
+    char why[WHY_MAX];
+    int r = guard_open(x->c, &x->gtrack, header, x->lineno, why);
+
+    if (r == -ENOMEM) {
+        x->oom = true;
+    } else if (r < 0) {
+        line_err(x, NULL, "%s", why);
+    } else {
+        x->guard = x->c->nguards - 1;
+        x->sec = SEC_GUARD;
+    }
+}
+
+static void guard_key(struct ctx *x, const char *name, const char *v)
+{
+    struct sl_guard_policy *p = x->c->guards[x->guard];
+    char why[WHY_MAX];
+    int r = guard_set(p, &x->gtrack[x->guard], name, v, x->lineno, why);
+
+    if (r == -ENOMEM)
+        x->oom = true;
+    else if (r < 0)
+        line_err(x, name, "%s", why);
+    if (strcmp(name, "deny_patterns") == 0) {
+        x->in_patterns = true;
+        x->patterns_to = r == -EEXIST ? NULL : p;
+    }
+}
+
 /* ---- lexing: our reader hands inih one line at a time ---- */
 
 static char *trim(char *s)
@@ -466,6 +523,51 @@ static char *find_sep(char *s, const char *chars)
     return s;
 }
 
+static void skip_patterns(struct ctx *x)
+{
+    x->in_patterns = true;
+    x->patterns_to = NULL;
+}
+
+/* An indented "max_messages = 5" under deny_patterns would be a pattern, silently: the
+ * operator meant a key. */
+static bool looks_like_key(const char *s)
+{
+    size_t n = strcspn(s, " \t=:");
+    const char *after = s + n + strspn(s + n, " \t");
+
+    return (*after == '=' || *after == ':') && guard_is_key(s, n);
+}
+
+/* One continuation line of deny_patterns: one more pattern, the line's own text. */
+static void pattern_line(struct ctx *x, char *s)
+{
+    char why[WHY_MAX];
+    int r;
+
+    *find_sep(s, NULL) = '\0';
+    s = trim(s);
+    if (!x->patterns_to)
+        return;
+    if (has_ctl(s)) {
+        snprintf(why, sizeof(why), "control characters are not allowed");
+        r = -EINVAL;
+    } else if (looks_like_key(s)) {
+        snprintf(why, sizeof(why),
+                 "an indented line here is one more pattern, and this one looks like a key: "
+                 "write keys at the start of their line");
+        r = -EINVAL;
+    } else {
+        r = sl_guard_policy_add_pattern(x->patterns_to, s, x->lineno, why, sizeof(why));
+    }
+    if (r == -ENOMEM) {
+        x->oom = true;
+    } else if (r < 0) {
+        line_err(x, "deny_patterns", "%s", why);
+        x->gtrack[x->guard].refused = true;
+    }
+}
+
 static void lex_section(struct ctx *x, char *s)
 {
     char *rb = strchr(s, ']'), *name, *rest, q[64];
@@ -484,6 +586,10 @@ static void lex_section(struct ctx *x, char *s)
         return;
     }
     name = trim(s + 1);
+    if (strcmp(name, "guard") == 0 || strncmp(name, "guard.", 6) == 0) {
+        open_guard(x, name);
+        return;
+    }
     if (strncmp(name, "tenant.", 7) == 0) {
         open_tenant(x, name + 7);
         return;
@@ -538,9 +644,12 @@ static void lex_key(struct ctx *x, char *s, char *out, size_t cap)
 }
 
 /* Every line reaches inih left-trimmed (so it never sees a multi-line continuation), or as
- * "\n" when we dealt with it here: comments, section headers and lines in error. */
+ * "\n" when we dealt with it here: comments, section headers, lines in error and the
+ * continuation lines of deny_patterns, which inih's own rule would join into one value. */
 static void lex_line(struct ctx *x, char *s, size_t n, char *out, size_t cap)
 {
+    bool indented;
+
     memcpy(out, "\n", 2);
     if (n > 0 && s[n - 1] == '\r')
         s[--n] = '\0';
@@ -548,10 +657,16 @@ static void lex_line(struct ctx *x, char *s, size_t n, char *out, size_t cap)
         line_err(x, NULL, "NUL byte in line");
         return;
     }
+    indented = isspace((unsigned char)*s);
     while (isspace((unsigned char)*s))
         s++;
     if (*s == '\0' || *s == ';' || *s == '#')
+        return; /* not the end of a continuation either */
+    if (x->in_patterns && indented) {
+        pattern_line(x, s);
         return;
+    }
+    x->in_patterns = false;
     if (*s == '[')
         lex_section(x, s);
     else
@@ -585,6 +700,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
         value = x->long_value;
     if (x->sec == SEC_NONE)
         line_err(x, name, "key outside of any [section]");
+    else if (x->sec == SEC_GUARD)
+        guard_key(x, name, value);
+    else if (x->sec == SEC_SKIP && strcmp(name, "deny_patterns") == 0)
+        skip_patterns(x); /* its lines go with their section */
     else if (x->sec == SEC_TENANT)
         tenant_key(x, name, value);
     else if (x->sec == SEC_MODEL)
@@ -669,6 +788,10 @@ static void env_one(struct ctx *x, const char *var)
     }
     if (strncasecmp(word, "MODEL_", 6) == 0) {
         env_err(x, name, "model sections have no environment override");
+        return;
+    }
+    if (strncasecmp(word, "GUARD_", 6) == 0) {
+        env_err(x, name, "guard sections have no environment override");
         return;
     }
     for (i = 0; i < NSECTIONS; i++) {
@@ -893,6 +1016,41 @@ static void check_tenant_models(struct ctx *x)
     }
 }
 
+/* A policy that checks nothing is a mistake; unless a refused value is why it looks so. */
+static void check_guards_empty(struct ctx *x)
+{
+    char label[16 + SL_GUARD_NAME_MAX];
+    size_t i;
+
+    for (i = 0; i < x->c->nguards; i++) {
+        if (x->gtrack[i].refused || !sl_guard_policy_empty(x->c->guards[i]))
+            continue;
+        guard_label(x->c->guards[i], label, sizeof(label));
+        label[strlen(label) - 1] = '\0'; /* its trailing blank */
+        at_line(x, x->gtrack[i].header_line,
+                "%s: the policy checks nothing (set max_message_chars, max_messages, "
+                "deny_markup, deny_patterns or pii)",
+                label);
+    }
+}
+
+/* A tenant's guard names a policy the file has, or none. */
+static void check_tenant_guards(struct ctx *x)
+{
+    struct sl_config *c = x->c;
+    bool known;
+    size_t t;
+
+    for (t = 0; t < c->ntenants; t++) {
+        if (c->tenants[t].guard[0] == '\0')
+            continue;
+        (void)sl_config_guard(c, c->tenants[t].guard, &known);
+        if (!known)
+            tenant_err(x, t, x->track[t].seen[TK_GUARD], "guard",
+                       "no [guard.NAME] section named '%s'", c->tenants[t].guard);
+    }
+}
+
 static void cross_check(struct ctx *x)
 {
     check_order(x, "upstream", "attempt_timeout_ms", "request_timeout_ms");
@@ -904,6 +1062,8 @@ static void cross_check(struct ctx *x)
     check_tenant_models(x);
     check_metrics_listen(x);
     check_keys_unique(x);
+    check_guards_empty(x);
+    check_tenant_guards(x);
     inherit_limits(x);
 }
 
@@ -980,6 +1140,7 @@ int sl_config_load(const char *path, char *const envp[], struct sl_config **ret,
     free(x.buf);
     free(x.track);
     free(x.mtrack);
+    free(x.gtrack);
     free(x.long_value);
     sl_config_free(x.c);
     return r;

@@ -467,6 +467,25 @@ int set_model_list(const struct key_def *d, void *base, const char *v, char *why
     return 0;
 }
 
+/* A tenant's guard: a policy's name or none, checked against the sections once all are read.
+ * [guard] has no name a tenant writes: an empty value means it. */
+int set_guard_ref(const struct key_def *d, void *base, const char *v, char *why)
+{
+    char q[64];
+
+    if (strcmp(v, SL_GUARD_DEFAULT) == 0) {
+        snprintf(why, WHY_MAX, "'%s' is [guard]: leave guard empty to use it", SL_GUARD_DEFAULT);
+        return -EINVAL;
+    }
+    if (!guard_name_ok(v)) {
+        snprintf(why, WHY_MAX, "'%s': a policy name is 1-%d characters of A-Z a-z 0-9 _ . -, or %s",
+                 printable(v, q), SL_GUARD_NAME_MAX - 1, SL_GUARD_NONE);
+        return -EINVAL;
+    }
+    memcpy((char *)base + d->off, v, strlen(v) + 1);
+    return 0;
+}
+
 /* ---- string checks ---- */
 
 static bool visible_ascii(const char *v, size_t n)
