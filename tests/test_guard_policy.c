@@ -479,6 +479,39 @@ Test(guard_policy, a_bound_leaves_the_policy_usable)
     sl_guard_policy_free(p);
 }
 
+/* PCRE2's limits count from each start position afresh: these do a bounded amount of work at
+ * every position of the text, seconds in all.  On a long text the CPU-time alarm ends them,
+ * as a bound, and leaves the policy and the thread as they were. */
+Test(guard_policy, work_at_every_start_position_is_cut_off, .timeout = 60)
+{
+    static const char *const patterns[] = { "(?:a|a){3,14}y", "(a|a){3,10}y", "(?:a|aa){2,16}y" };
+    char *text = body("a", "cy");
+    size_t i;
+
+    for (i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+        struct sl_guard_policy *p = with_pattern(patterns[i]);
+
+        cr_assert_eq(sl_guard_pattern_match(p, 0, text, BODY_BYTES), SL_GUARD_LIMIT, "/%s/",
+                     patterns[i]);
+        cr_assert_eq(sl_guard_pattern_match(p, 0, "aaay", 4), SL_GUARD_MATCHED, "/%s/",
+                     patterns[i]);
+        sl_guard_policy_free(p);
+    }
+    free(text);
+    /* The alarm is disarmed after a match that ended by itself: a long ordinary one later
+     * is not cut short by a signal left over. */
+    {
+        struct sl_guard_policy *p = with_pattern("secret$");
+        char *plain = body("lorem ipsum ", "secret");
+        int k;
+
+        for (k = 0; k < 200; k++)
+            cr_assert_eq(sl_guard_pattern_match(p, 0, plain, BODY_BYTES), SL_GUARD_MATCHED);
+        free(plain);
+        sl_guard_policy_free(p);
+    }
+}
+
 /* ---- roles ---- */
 
 Test(guard_policy, role_names_both_ways)

@@ -6,6 +6,8 @@
 #endif
 #include "core/guard_policy.h"
 
+#include <setjmp.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +16,8 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+
+#include "core/cpu_alarm.h"
 
 #define MAX_COUNT 1000000000ULL /* max_message_chars, max_messages */
 #define LIST_SEPS ", \t"
@@ -32,6 +36,11 @@
 #define JIT_STACK_START 32768 /* bytes */
 #define JIT_STACK_MAX 524288  /* deeper JIT recursion ends in PCRE2_ERROR_JIT_STACKLIMIT */
 #define COMPILE_OPTIONS (PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
+/* A match over a text this long runs under a CPU-time alarm of SL_GUARD_MATCH_CPU_MS: the
+ * worst patterns measured take about 1 ms per KiB at every start position (with JIT), so a
+ * shorter text stays far below the bound without paying for the timer's two system calls. */
+#define SL_GUARD_WATCH_BYTES 4096
+#define SL_GUARD_MATCH_CPU_MS 40
 
 struct kind_name {
     const char *name;
@@ -424,6 +433,31 @@ static bool jitted(const pcre2_code *code)
     return pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &size) == 0 && size > 0;
 }
 
+static int run_match(const struct sl_guard_policy *p, pcre2_code *code, PCRE2_SPTR subject,
+                     size_t len)
+{
+    if (jitted(code))
+        return pcre2_jit_match(code, subject, len, 0, 0, p->match_data, p->match_context);
+    return pcre2_match(code, subject, len, 0, 0, p->match_data, p->match_context);
+}
+
+/* PCRE2's limits count from each start position afresh: on a long text a CPU-time alarm
+ * bounds the whole match (cpu_alarm.h), and its end reads as a limit. */
+static int run_watched(const struct sl_guard_policy *p, pcre2_code *code, PCRE2_SPTR subject,
+                       size_t len)
+{
+    sigjmp_buf cut_off;
+    int rc;
+
+    if (sigsetjmp(cut_off, 0))
+        return PCRE2_ERROR_MATCHLIMIT;
+    if (!sl_cpu_alarm_arm(&cut_off, SL_GUARD_MATCH_CPU_MS))
+        return run_match(p, code, subject, len);
+    rc = run_match(p, code, subject, len);
+    sl_cpu_alarm_disarm();
+    return rc;
+}
+
 enum sl_guard_match sl_guard_pattern_match(const struct sl_guard_policy *p, size_t i,
                                            const char *text, size_t len)
 {
@@ -434,10 +468,8 @@ enum sl_guard_match sl_guard_pattern_match(const struct sl_guard_policy *p, size
     if (i >= p->npatterns)
         return SL_GUARD_NO_MATCH;
     code = p->patterns[i].code;
-    if (jitted(code))
-        rc = pcre2_jit_match(code, subject, len, 0, 0, p->match_data, p->match_context);
-    else
-        rc = pcre2_match(code, subject, len, 0, 0, p->match_data, p->match_context);
+    rc = len >= SL_GUARD_WATCH_BYTES ? run_watched(p, code, subject, len)
+                                     : run_match(p, code, subject, len);
     /* 0 is a match whose groups did not fit the one-pair ovector. */
     if (rc >= 0)
         return SL_GUARD_MATCHED;
