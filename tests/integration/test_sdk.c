@@ -35,7 +35,8 @@ static void setup(void)
     h_daemon_init(&d);
     snprintf(conf, sizeof(conf),
              "%s[auth]\nmode = keys\n[tenant.sdk]\nkey_sha256 = %s\n"
-             "[tenant.other]\nkey_sha256 = %s\nmodels = gpt-4o-mini\n",
+             "[guard.nohtml]\ndeny_markup = html\n"
+             "[tenant.other]\nkey_sha256 = %s\nmodels = gpt-4o-mini\nguard = nohtml\n",
              h_fake_upstream_conf(&fake,
                                   "allowed_models = gpt-4o-mini, gpt-4o, text-embedding-3-small\n"),
              sdk_hash, other_hash);
@@ -133,6 +134,23 @@ Test(sdk, refusal_is_a_typed_sdk_error)
     cr_assert_str_eq(json_string_value(json_object_get(e, "class")), "NotFoundError");
     cr_assert_eq(json_integer_value(json_object_get(e, "status")), 404);
     cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "model_not_found");
+    json_decref(j);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
+/* An input-guard refusal (SPEC §13) is a BadRequestError naming the field, on every route; the
+ * same tenant's clean request goes through. */
+Test(sdk, a_content_policy_refusal_is_a_bad_request_error)
+{
+    json_t *j = run_sdk("guarded");
+
+    assert_sdk_error(json_object_get(j, "chat"), "BadRequestError", 400,
+                     "content_policy_violation");
+    cr_assert_str_eq(str_of(json_object_get(j, "chat"), "param"), "messages[0].content");
+    assert_sdk_error(json_object_get(j, "responses"), "BadRequestError", 400,
+                     "content_policy_violation");
+    cr_assert_str_eq(str_of(json_object_get(j, "responses"), "param"), "input");
+    cr_assert_str_eq(str_of(j, "passed"), ANSWER);
     json_decref(j);
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }

@@ -21,7 +21,7 @@ const input = 'hello from the sdk';
 
 const describe = (e) => ({ class: e.constructor.name, api_error: e instanceof OpenAI.APIError,
                            status: e.status ?? null, code: e.code ?? null, type: e.type ?? null,
-                           message: String(e.message) });
+                           param: e.param ?? null, message: String(e.message) });
 
 // The error a call throws, described, or null when it did not throw.
 async function thrown(promise) {
@@ -140,6 +140,15 @@ try {
     out.completed = true;
   } else if (scenario === 'refused') {
     await client.chat.completions.create({ model: 'gpt-nope', messages });
+    out.completed = true;
+  } else if (scenario === 'guarded') {
+    // "other" has an input-guard policy that refuses HTML: each route's refusal is typed.
+    out.chat = await thrown(other.chat.completions.create({
+      model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'see <b>this</b>' }] }));
+    out.responses = await thrown(other.responses.create({ model: 'gpt-4o-mini',
+                                                          input: '<script>x</script>' }));
+    out.passed = (await other.chat.completions.create({ model: 'gpt-4o-mini', messages }))
+      .choices[0].message.content;
     out.completed = true;
   } else if (scenario === 'responses') {
     await responsesLifecycle();
