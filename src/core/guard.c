@@ -109,13 +109,30 @@ static size_t raw_unit(const char *s, size_t i, size_t end, size_t *dec, size_t 
     return i + 6;
 }
 
-/* Code points a string decodes to, without decoding it. */
+/* Code points in s[0, n) of valid UTF-8: the bytes that are not continuation bytes. */
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++)
+        k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+/* Code points a string decodes to, without decoding it: runs without a backslash counted
+ * as UTF-8, escapes one unit at a time. */
 static size_t string_chars(struct sl_json_span str)
 {
     size_t i = 1, end = str.len - 1, dec = 0, cps = 0;
+    const char *bs;
 
-    while (i < end)
-        i = raw_unit(str.p, i, end, &dec, &cps);
+    while (i < end) {
+        bs = memchr(str.p + i, '\\', end - i);
+        if (!bs)
+            return cps + utf8_chars(str.p + i, end - i);
+        cps += utf8_chars(str.p + i, (size_t)(bs - str.p) - i);
+        i = raw_unit(str.p, (size_t)(bs - str.p), end, &dec, &cps);
+    }
     return cps;
 }
 
@@ -211,10 +228,22 @@ static void check_text(struct walk *w, struct sl_json_span str, const char *para
 
 /* ---- messages ---- */
 
+/* What message_text() does with each text of a message. */
+enum text_op {
+    TEXT_CHECK, /* check it */
+    TEXT_BYTES, /* sum its raw length: a bound on its code points */
+    TEXT_CHARS, /* sum its code points */
+};
+
+static size_t text_size(struct sl_json_span str, enum text_op op)
+{
+    return op == TEXT_BYTES ? str.len - 2 : string_chars(str);
+}
+
 /* A message's text: a string, or the text of its parts of the given types (NULL-terminated
- * list).  With count, only its length in code points is summed into *chars. */
+ * list), checked or measured into *size. */
 static void message_text(struct walk *w, struct sl_json_span content, const char *param,
-                         const char *const *types, bool count, size_t *chars)
+                         const char *const *types, enum text_op op, size_t *size)
 {
     struct sl_json_iter it;
     struct sl_json_span part, text, type;
@@ -222,10 +251,10 @@ static void message_text(struct walk *w, struct sl_json_span content, const char
     size_t j = 0, t;
 
     if (sl_json_type_of(content) == SL_JSON_STRING) {
-        if (count)
-            *chars += string_chars(content);
-        else
+        if (op == TEXT_CHECK)
             check_text(w, content, param);
+        else
+            *size += text_size(content, op);
         return;
     }
     sl_json_iter_init(&it, content); /* not an array: no elements */
@@ -237,30 +266,34 @@ static void message_text(struct walk *w, struct sl_json_span content, const char
             ;
         if (!types[t])
             continue;
+        if (op != TEXT_CHECK) {
+            *size += text_size(text, op);
+            continue;
+        }
         snprintf(sub, sizeof(sub), "%s[%zu].text", param, j);
-        if (count)
-            *chars += string_chars(text);
-        else
-            check_text(w, text, sub);
+        check_text(w, text, sub);
     }
 }
 
-/* max_message_chars first, then the text itself. */
+/* max_message_chars first (code points counted only when the raw bytes, which are never
+ * fewer, pass the limit), then the text itself. */
 static void check_message(struct walk *w, struct sl_json_span content, const char *param,
                           const char *const *types)
 {
-    size_t chars = 0;
+    size_t bytes = 0, chars = 0;
 
     if (w->v->refused || w->err)
         return;
     if (w->p->max_message_chars) {
-        message_text(w, content, param, types, true, &chars);
+        message_text(w, content, param, types, TEXT_BYTES, &bytes);
+        if (bytes > w->p->max_message_chars)
+            message_text(w, content, param, types, TEXT_CHARS, &chars);
         if (chars > w->p->max_message_chars) {
             refuse(w, SL_GUARD_RULE_MAX_MESSAGE_CHARS, param);
             return;
         }
     }
-    message_text(w, content, param, types, false, NULL);
+    message_text(w, content, param, types, TEXT_CHECK, NULL);
 }
 
 static bool too_many(struct walk *w, size_t n, const char *param)
@@ -272,16 +305,21 @@ static bool too_many(struct walk *w, size_t n, const char *param)
     return false;
 }
 
-/* The role a message names, as a bit of the policy's roles (0 for one it does not know). */
-static unsigned role_bit(struct sl_json_span msg)
+/* The role a message names, as a bit of the policy's roles (0 for one it does not know),
+ * and its content (p NULL when it has none): one pass over the message. */
+static unsigned role_bit(struct sl_json_span msg, struct sl_json_span *content)
 {
-    struct sl_json_span role;
+    static const char *const names[] = { "role", "content" };
+    struct sl_json_span v[2], role;
     char name[16];
     size_t n;
     int r;
 
-    if (!sl_json_get(msg, "role", &role) || sl_json_type_of(role) != SL_JSON_STRING ||
-        role.len > sizeof(name) || !sl_json_str_decode(role, name, sizeof(name), &n))
+    sl_json_get_many(msg, names, v, 2);
+    role = v[0];
+    *content = v[1];
+    if (!role.p || sl_json_type_of(role) != SL_JSON_STRING || role.len > sizeof(name) ||
+        !sl_json_str_decode(role, name, sizeof(name), &n))
         return 0;
     if (strcmp(name, "function") == 0) /* the tool role's deprecated name */
         return 1u << SL_GUARD_ROLE_TOOL;
@@ -303,12 +341,14 @@ static void check_chat(struct walk *w, struct sl_json_span root)
         return;
     }
     /* /api/chat's operator system prompt is not the client's message. */
-    n = w->shape == SL_GUARD_SHAPE_API_CHAT ? 1 : sl_json_array_size(msgs);
-    if (too_many(w, n, "messages"))
-        return;
+    if (w->p->max_messages) {
+        n = w->shape == SL_GUARD_SHAPE_API_CHAT ? 1 : sl_json_array_size(msgs);
+        if (too_many(w, n, "messages"))
+            return;
+    }
     sl_json_iter_init(&it, msgs);
     for (; sl_json_next_element(&it, &msg) && !w->v->refused && !w->err; i++) {
-        if (!(role_bit(msg) & roles) || !sl_json_get(msg, "content", &content))
+        if (!(role_bit(msg, &content) & roles) || !content.p)
             continue;
         snprintf(param, sizeof(param), "messages[%zu].content", i);
         check_message(w, content, param, types);
@@ -336,14 +376,14 @@ static void check_responses(struct walk *w, struct sl_json_span root)
         return;
     }
     sl_json_iter_init(&it, input);
-    while (sl_json_next_element(&it, &item))
+    while (w->p->max_messages && sl_json_next_element(&it, &item))
         n += sl_json_get(item, "role", &role);
     if (too_many(w, n, "input"))
         return;
     sl_json_iter_init(&it, input);
     for (; sl_json_next_element(&it, &item) && !w->v->refused && !w->err; i++) {
-        bit = role_bit(item);
-        if (!(bit & w->p->roles) || !sl_json_get(item, "content", &content))
+        bit = role_bit(item, &content);
+        if (!(bit & w->p->roles) || !content.p)
             continue;
         snprintf(param, sizeof(param), "input[%zu].content", i);
         check_message(w, content, param, types);
@@ -366,7 +406,7 @@ static void check_embeddings(struct walk *w, struct sl_json_span root)
             check_message(w, input, "input", none);
         return;
     }
-    if (too_many(w, sl_json_array_size(input), "input"))
+    if (w->p->max_messages && too_many(w, sl_json_array_size(input), "input"))
         return;
     sl_json_iter_init(&it, input);
     for (; sl_json_next_element(&it, &el) && !w->v->refused && !w->err; i++) {
