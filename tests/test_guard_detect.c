@@ -120,6 +120,7 @@ ParameterizedTestParameters(guard_detect, markdown)
         { "``` c", 0, "md_code 0-3" },
         { "~~~", 0, "md_code 0-3" },
         { "x````y", 0, "md_code 1-4" },
+        { "x) ] [a](b)", 0, "md_link 5-11" }, /* ']' and ')' before any '[' */
         { "```\n[x](y)\n```", 0, "md_code 0-3 md_link 4-10 md_code 11-14" },
         { "[a] (b)", 0, "" },
         { "[a]", 0, "" },
@@ -157,6 +158,7 @@ ParameterizedTestParameters(guard_detect, email)
         { "..john@example.com", 0, "email 2-18" },
         { "(UPPER@EXAMPLE.COM)", 0, "email 1-18" },
         { "a@b@c.com", 0, "email 2-9" },
+        { "a@b.c@d.com", 0, "email 2-11" }, /* the first '@' makes none, the second one */
         { "1@2.ab", 0, "email 0-6" },
         { "\xF0\x9F\x98\x80x@y.org\xF0\x9F\x98\x80", 0, "email 4-11" },
         { "a\x00"
@@ -311,6 +313,8 @@ ParameterizedTestParameters(guard_detect, phone)
         { "555 123 4567", 0, "phone 0-12" },
         { "1-800-555-0199", 0, "phone 0-14" },
         { "1 555 123 4567", 0, "phone 0-14" },
+        { "1 (555) 123-4567", 0, "phone 0-16" },
+        { "1-(555) 123-4567", 0, "phone 0-16" },
         { "tel:555-123-4567;", 0, "phone 4-16" },
         { "2026-12-07 555-123-4567", 0, "phone 11-23" },
         { "\xF0\x9F\x98\x80(555) 123-4567\xF0\x9F\x98\x80", 0, "phone 4-18" },
@@ -362,6 +366,11 @@ ParameterizedTestParameters(guard_detect, mixed)
         { "555-123-4567 4111 1111 1111 1111", 0, "phone 0-12 card 13-32" },
         { "555-123-4567.x@y.com", 0, "email 0-20" },
         { "x@y.com(555) 123-4567", 0, "email 0-7 phone 7-21" },
+        /* A local part starts no earlier than the span before it ends. */
+        { "(555) 123-4567_x@a.com", 0, "phone 0-14 email 14-22" },
+        { "(555) 123-4567..x@y.com", 0, "phone 0-14 email 16-23" },
+        { "(555) 123-4567@x.com", 0, "phone 0-14" },
+        { "4111111111111111_x y@z.com", 0, "card 0-16 email 19-26" },
         /* A link is reported at its ')', after what starts inside it. */
         { "[x](a@b.com) <b>", 0, "email 4-11 md_link 0-12 html 13-15" },
         { "<mailto:a@b.com>", 0, "html 0-2 email 8-15" },
@@ -416,6 +425,36 @@ Test(guard_detect, wanted_only_filters)
     }
     cr_assert_str_eq(render(sampler, strlen(sampler), 0, &one), "");
     cr_assert_str_eq(render(sampler, strlen(sampler), 1u << 30, &one), "");
+}
+
+/* Texts where the kinds meet: spans that cut a local part, links around personal data,
+ * brackets and parentheses that close nothing. */
+static const char *const rich[] = {
+    sampler,
+    "(555) 123-4567_x@a.com [x](a@b.com) 1 (555) 123-4567 ``` GB82WEST12345698765432 <i>",
+    "+4111111111111111 x@y.com(555) 123-4567 ![a](4111 1111 1111 1111) &lt;b 123-45-6789",
+    "a@b.c@d.com ..x@y.org 555-123-4567.x@y.com ~~~ <https://e.com> [[a](b)](c) x) y]",
+    "12 4111 1111 1111 1111 +44 20 7946 0958 (home) DE89 3704 0044 0532 0130 00 [a] b](c)",
+};
+
+Test(guard_detect, wanted_one_kind_of_rich_texts)
+{
+    struct rendered all, one;
+    char want[512];
+    size_t t;
+    int k;
+
+    for (t = 0; t < COUNT(rich); t++) {
+        render(rich[t], strlen(rich[t]), ALL_KINDS, &all);
+        cr_assert_str_neq(all.s, "", "no findings in \"%s\"", rich[t]);
+        for (k = 0; k < SL_GUARD_KIND_COUNT; k++) {
+            const char *name = sl_guard_kind_name((enum sl_guard_kind)k);
+
+            only_kind(all.s, name, want, sizeof(want));
+            cr_assert_str_eq(render(rich[t], strlen(rich[t]), SL_GUARD_BIT(k), &one), want,
+                             "wanted only %s in \"%s\"", name, rich[t]);
+        }
+    }
 }
 
 struct stopper {
