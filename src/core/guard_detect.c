@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* guard_detect.c - the guard's built-in detectors: one left-to-right pass that feeds every
- * byte to the markup state machines and, outside spans already taken, tries the personal-data
- * kinds at that byte.  Each try reads a bounded stretch, except the email's, which read a run
- * (local part, domain) once and remember the outcome, so the whole scan stays linear. */
+/* guard_detect.c - the guard's built-in detectors: one left-to-right pass that skips, through
+ * a table of byte classes, every byte that can neither move a markup machine nor start a
+ * personal-data span, and at the others feeds the markup machines and, outside spans already
+ * taken, tries the personal-data kinds.  An email is found from its '@': the local part is
+ * read leftwards from it, never past the previous '@' nor into a span taken, and the domain
+ * rightwards, never past the next '@'; every other try reads a bounded stretch.  So the
+ * whole scan stays linear, and text without any of the trigger bytes costs a table lookup a
+ * byte. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -25,6 +29,14 @@
 #define SEP_DASH 2u
 #define SEP_DOT 4u
 
+/* Byte classes, as a set. */
+#define B_ALNUM 1u   /* a letter or a digit */
+#define B_PII 2u     /* may start a personal-data span other than an email */
+#define B_MARKUP 4u  /* moves a markup machine */
+#define B_BRACKET 8u /* ']': moves the link machine once a '[' is open */
+#define B_PAREN 16u  /* ')': moves the link machine once a "](" waits for it */
+#define B_MARKUP_ANY (B_MARKUP | B_BRACKET | B_PAREN)
+
 enum { LINK_IMAGE, LINK_PLAIN };
 
 /* The [...](...) machine: '[' not yet closed by a "](", and kinds waiting for their ')'. */
@@ -36,6 +48,15 @@ struct links {
     size_t pending_start[2];
 };
 
+/* The next email the scan will take: the first '@' from some point on whose local part and
+ * domain make one, where the scan will reach its local part, and where it ends. */
+struct email {
+    size_t at;    /* the '@', or the text's length if there is none */
+    size_t local; /* where its local part may start: after a byte not in it, or the floor */
+    size_t start; /* where the scan takes it: the first byte of local that is not a '.' */
+    size_t end;
+};
+
 struct scan {
     const char *t;
     size_t len;
@@ -44,19 +65,36 @@ struct scan {
     void *arg;
     /* markup */
     struct links links;
-    size_t fence_len;
-    char fence_ch;
     /* personal data */
     size_t floor; /* end of the last span: no span starts before it, nor looks back past it */
-    bool local_may_start; /* an email's local part may start at the next byte */
-    size_t local_end;     /* the last local run read: where it ends ... */
-    size_t email_end;     /* ... and the end of its email, 0 if none */
+    struct email email;
 };
 
 struct luhn {
     unsigned n;      /* digits so far */
     unsigned sum[2]; /* the Luhn sum should the count end even ([0]) or odd ([1]) */
 };
+
+/* ---- byte classes ---- */
+
+#define ALNUM_PII (B_ALNUM | B_PII)
+#define RUN2(c, v) [(c)] = (v), [(c) + 1] = (v)
+#define RUN8(c, v) RUN2(c, v), RUN2((c) + 2, v), RUN2((c) + 4, v), RUN2((c) + 6, v)
+#define RUN26(c, v) RUN8(c, v), RUN8((c) + 8, v), RUN8((c) + 16, v), RUN2((c) + 24, v)
+
+/* What each byte may do (an email is found from its '@' instead).  Letters and digits are
+ * marked too, as no span but an email starts right after one. */
+static const unsigned char byte_class[256] = {
+    RUN8('0', ALNUM_PII), RUN2('8', ALNUM_PII), RUN26('A', ALNUM_PII), RUN26('a', B_ALNUM),
+    ['('] = B_PII,        ['+'] = B_PII,        ['<'] = B_MARKUP,      ['&'] = B_MARKUP,
+    ['['] = B_MARKUP,     [']'] = B_BRACKET,    [')'] = B_PAREN,       ['`'] = B_MARKUP,
+    ['~'] = B_MARKUP,
+};
+
+static unsigned byte_class_of(const char *t, size_t i)
+{
+    return byte_class[(unsigned char)t[i]];
+}
 
 /* ---- bytes ---- */
 
@@ -294,19 +332,14 @@ static bool entity_at(const struct scan *s, size_t i)
     return is_alpha(ch(s, i + 4)) ? emit(s, SL_GUARD_HTML, i, i + 5) : true;
 }
 
-static bool fence_step(struct scan *s, size_t i)
+/* A fence is reported at its third character only: a longer run of the same byte is one. */
+static bool fence_at(const struct scan *s, size_t i)
 {
     char c = s->t[i];
 
-    if (c != '`' && c != '~') {
-        s->fence_len = 0;
+    if (i < 2 || s->t[i - 1] != c || s->t[i - 2] != c || (i > 2 && s->t[i - 3] == c))
         return true;
-    }
-    if (s->fence_len == 0 || c != s->fence_ch) {
-        s->fence_ch = c;
-        s->fence_len = 0;
-    }
-    return ++s->fence_len != 3 || emit(s, SL_GUARD_MD_CODE, i - 2, i + 1);
+    return emit(s, SL_GUARD_MD_CODE, i - 2, i + 1);
 }
 
 static void bracket_open(struct links *l, const char *t, size_t i)
@@ -357,9 +390,9 @@ static bool paren_close(struct scan *s, size_t i)
 
 static bool markup_step(struct scan *s, size_t i)
 {
-    if (!fence_step(s, i))
-        return false;
     switch (s->t[i]) {
+    case '`':
+    case '~': return fence_at(s, i);
     case '<': return angle_at(s, i);
     case '&': return entity_at(s, i);
     case '[': bracket_open(&s->links, s->t, i); return true;
@@ -400,21 +433,48 @@ static size_t domain_end(const struct scan *s, size_t p)
     return best;
 }
 
-/* The end of an email whose local part starts at i, or 0.  Every start inside one local run
- * shares its '@' and domain, so the run is read once and its outcome remembered. */
-static size_t email_at(struct scan *s, size_t i)
+/* Where the scan reaches the email's local part: its first byte from the floor on that is
+ * not a '.'.  There is one, as the byte before the '@' is not a '.'. */
+static void email_place(struct scan *s)
 {
-    size_t r = i;
+    struct email *e = &s->email;
 
-    if (i < s->local_end)
-        return s->email_end;
-    while (is_local(ch(s, r)))
-        r++;
-    s->local_end = r;
-    s->email_end = 0;
-    if (ch(s, r) == '@' && s->t[r - 1] != '.')
-        s->email_end = domain_end(s, r + 1);
-    return s->email_end;
+    e->start = e->local > s->floor ? e->local : s->floor;
+    while (s->t[e->start] == '.')
+        e->start++;
+}
+
+/* The first email whose '@' is at from or after: the local part is the run of local bytes
+ * before the '@', cut at from (which is past the previous '@' or at the floor).  Every byte
+ * is read once over the scan: leftwards up to the previous '@', rightwards up to the next. */
+static void email_find(struct scan *s, size_t from)
+{
+    struct email *e = &s->email;
+    const char *at;
+
+    while (from < s->len && (at = memchr(s->t + from, '@', s->len - from)) != NULL) {
+        e->at = e->local = (size_t)(at - s->t);
+        while (e->local > from && is_local((unsigned char)s->t[e->local - 1]))
+            e->local--;
+        if (e->local < e->at && s->t[e->at - 1] != '.' &&
+            (e->end = domain_end(s, e->at + 1)) != 0) {
+            email_place(s);
+            return;
+        }
+        from = e->at + 1;
+    }
+    e->at = e->start = s->len;
+}
+
+/* A span now ends at the floor: the email is still ahead, or the next one is looked for. */
+static void email_after_span(struct scan *s)
+{
+    if (s->email.at >= s->len)
+        return;
+    if (s->floor >= s->email.at) /* its local part lies inside the span */
+        email_find(s, s->floor);
+    else
+        email_place(s);
 }
 
 /* Card: the longest run of whole digit groups from i that is shaped like a card and passes
@@ -598,9 +658,10 @@ static bool pii_match(struct scan *s, size_t i, struct sl_guard_span *m)
 
     m->start = i;
     m->end = 0;
-    if (s->local_may_start && is_local(c) && c != '.' && (m->end = email_at(s, i)) != 0)
+    if (i == s->email.start) {
+        m->end = s->email.end;
         m->kind = SL_GUARD_EMAIL;
-    else if (is_digit(c) && (m->end = card_at(s, i)) != 0)
+    } else if (is_digit(c) && (m->end = card_at(s, i)) != 0)
         m->kind = SL_GUARD_CARD;
     else if (is_upper(c) && (m->end = iban_at(s, i)) != 0)
         m->kind = SL_GUARD_IBAN;
@@ -613,42 +674,95 @@ static bool pii_match(struct scan *s, size_t i, struct sl_guard_span *m)
     return m->end != 0;
 }
 
-static bool pii_step(struct scan *s, size_t i)
+/* Could a number start at digit i?  Each detector of one wants 13 digits in a row (card), or
+ * a first group closed by a separator before a digit or a '(' (grouped card, ssn, phone). */
+static bool digits_may_start(const struct scan *s, size_t i)
+{
+    size_t j = i;
+    int after;
+
+    while (j - i < CARD_MIN && is_digit(ch(s, j)))
+        j++;
+    after = ch(s, j + 1);
+    return j - i >= CARD_MIN || (sep_bit(ch(s, j)) && (is_digit(after) || after == '('));
+}
+
+/* May a personal-data span start at i (at or past the floor)?  An email where the scan
+ * reaches its local part.  Any other kind after no letter or digit, as every detector but
+ * the email's asks for a clean start, and only where the first bytes its detectors read
+ * allow: an IBAN's two capitals, a digit after '(' or '+', a number's shape. */
+static bool pii_may_start(const struct scan *s, size_t i, unsigned cls)
+{
+    int c = ch(s, i), next = ch(s, i + 1);
+
+    if (i == s->email.start)
+        return true;
+    if (!(cls & B_PII) || (i > s->floor && (byte_class_of(s->t, i - 1) & B_ALNUM)))
+        return false;
+    if (is_upper(c))
+        return is_upper(next);
+    if (c == '(' || c == '+')
+        return is_digit(next);
+    return digits_may_start(s, i);
+}
+
+static bool pii_step(struct scan *s, size_t i, unsigned cls)
 {
     struct sl_guard_span m;
 
-    if (!pii_match(s, i, &m))
+    if (i < s->floor || !pii_may_start(s, i, cls) || !pii_match(s, i, &m))
         return true;
     s->floor = m.end;
+    email_after_span(s);
     return emit(s, m.kind, m.start, m.end);
 }
 
-/* A local part starts after a byte outside [A-Za-z0-9._%+-], or after leading dots. */
-static void local_step(struct scan *s, int c)
+/* The first byte from i on that a wanted family must look at (the text's length if none). */
+static size_t skip(const struct scan *s, size_t i, unsigned classes)
 {
-    if (!is_local(c))
-        s->local_may_start = true;
-    else if (c != '.')
-        s->local_may_start = false;
+    size_t stop = s->email.start; /* the text's length when personal data is not wanted */
+
+    while (i + 4 <= stop && !((byte_class_of(s->t, i) | byte_class_of(s->t, i + 1) |
+                               byte_class_of(s->t, i + 2) | byte_class_of(s->t, i + 3)) &
+                              classes))
+        i += 4;
+    while (i < stop && !(byte_class_of(s->t, i) & classes))
+        i++;
+    return i;
+}
+
+/* The classes of the bytes the scan must look at, now: ']' and ')' only while the link
+ * machine waits for them, as both are common in prose and code. */
+static unsigned classes_now(const struct scan *s, unsigned classes)
+{
+    const struct links *l = &s->links;
+
+    if (!(classes & B_MARKUP))
+        return classes;
+    return classes | (l->open > 0 ? B_BRACKET : 0) |
+           (l->pending[LINK_IMAGE] || l->pending[LINK_PLAIN] ? B_PAREN : 0);
 }
 
 bool sl_guard_detect(const char *text, size_t len, unsigned wanted, sl_guard_found_fn found,
                      void *arg)
 {
     struct scan s = { .t = text, .len = len, .wanted = wanted, .found = found, .arg = arg };
-    bool markup = wanted & SL_GUARD_MARKUP_KINDS, pii = wanted & SL_GUARD_PII_KINDS;
+    unsigned classes =
+        (wanted & SL_GUARD_MARKUP_KINDS ? B_MARKUP : 0) | (wanted & SL_GUARD_PII_KINDS ? B_PII : 0);
     size_t i;
 
-    if (!text || !found)
+    if (!text || !found || !classes)
         return true;
-    for (i = 0; i < len && (markup || pii); i++) {
-        if (i == s.floor)
-            s.local_may_start = true;
-        if (markup && !markup_step(&s, i))
+    s.email.at = s.email.start = len;
+    if (classes & B_PII)
+        email_find(&s, 0);
+    for (i = skip(&s, 0, classes); i < len; i = skip(&s, i + 1, classes_now(&s, classes))) {
+        unsigned cls = byte_class_of(text, i);
+
+        if ((classes & B_MARKUP) && (cls & B_MARKUP_ANY) && !markup_step(&s, i))
             return false;
-        if (pii && i >= s.floor && !pii_step(&s, i))
+        if ((classes & B_PII) && !pii_step(&s, i, cls))
             return false;
-        local_step(&s, (unsigned char)text[i]);
     }
     return true;
 }
