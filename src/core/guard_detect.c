@@ -731,6 +731,20 @@ static size_t skip(const struct scan *s, size_t i, unsigned classes)
     return i;
 }
 
+/* Where to look on after a letter or digit at i - 1: past the rest of its run, as those
+ * bytes move no markup machine and can start no span (not after a letter or digit), save
+ * at the email's start or at the floor. */
+static size_t alnum_run_end(const struct scan *s, size_t i)
+{
+    size_t stop = s->email.start;
+
+    if (s->floor >= i && s->floor < stop)
+        stop = s->floor;
+    while (i < stop && (byte_class_of(s->t, i) & B_ALNUM))
+        i++;
+    return i;
+}
+
 /* The classes of the bytes the scan must look at, now: ']' and ')' only while the link
  * machine waits for them, as both are common in prose and code. */
 static unsigned classes_now(const struct scan *s, unsigned classes)
@@ -749,20 +763,21 @@ bool sl_guard_detect(const char *text, size_t len, unsigned wanted, sl_guard_fou
     struct scan s = { .t = text, .len = len, .wanted = wanted, .found = found, .arg = arg };
     unsigned classes =
         (wanted & SL_GUARD_MARKUP_KINDS ? B_MARKUP : 0) | (wanted & SL_GUARD_PII_KINDS ? B_PII : 0);
-    size_t i;
+    size_t i, next;
 
     if (!text || !found || !classes)
         return true;
     s.email.at = s.email.start = len;
     if (classes & B_PII)
         email_find(&s, 0);
-    for (i = skip(&s, 0, classes); i < len; i = skip(&s, i + 1, classes_now(&s, classes))) {
+    for (i = skip(&s, 0, classes); i < len; i = skip(&s, next, classes_now(&s, classes))) {
         unsigned cls = byte_class_of(text, i);
 
         if ((classes & B_MARKUP) && (cls & B_MARKUP_ANY) && !markup_step(&s, i))
             return false;
         if ((classes & B_PII) && !pii_step(&s, i, cls))
             return false;
+        next = cls & B_ALNUM ? alnum_run_end(&s, i + 1) : i + 1;
     }
     return true;
 }
