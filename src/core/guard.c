@@ -178,14 +178,14 @@ static bool on_found(const struct sl_guard_span *span, void *arg)
     return true;
 }
 
-static void run_patterns(struct walk *w, const char *param, size_t len)
+static void run_patterns(struct walk *w, const char *param, const char *text, size_t len)
 {
     size_t i;
 
     for (i = 0; i < w->p->npatterns && !w->v->refused; i++) {
         if (w->skip & (1ull << i))
             continue;
-        switch (sl_guard_pattern_match(w->p, i, w->text, len)) {
+        switch (sl_guard_pattern_match(w->p, i, text, len)) {
         case SL_GUARD_MATCHED:
             refuse(w, SL_GUARD_RULE_DENY_PATTERNS, param);
             w->v->pattern = (int)i;
@@ -200,28 +200,41 @@ static void run_patterns(struct walk *w, const char *param, size_t len)
 }
 
 /* The detectors in one pass, then the deny patterns; personal data to mask becomes edits. */
-static void check_text(struct walk *w, struct sl_json_span str, const char *param)
+/* A string's decoded text: its raw bytes when it holds no escape (most prompts), else decoded
+ * into the walk's scratch space.  NULL on failure (w->err says why). */
+static const char *text_of(struct walk *w, struct sl_json_span str, size_t *len)
 {
-    size_t len;
-
-    if (sl_json_type_of(str) != SL_JSON_STRING || w->v->refused || w->err)
-        return;
+    if (!memchr(str.p + 1, '\\', str.len - 2)) {
+        *len = str.len - 2;
+        return str.p + 1;
+    }
     if (!grow((void **)&w->text, &w->text_cap, str.len, 1)) {
         w->err = -ENOMEM;
-        return;
+        return NULL;
     }
-    if (!sl_json_str_decode(str, w->text, w->text_cap, &len)) {
+    if (!sl_json_str_decode(str, w->text, w->text_cap, len)) {
         w->err = -EINVAL;
-        return;
+        return NULL;
     }
+    return w->text;
+}
+
+static void check_text(struct walk *w, struct sl_json_span str, const char *param)
+{
+    const char *text;
+    size_t len;
+
+    if (sl_json_type_of(str) != SL_JSON_STRING || w->v->refused || w->err ||
+        !(text = text_of(w, str, &len)))
+        return;
     w->nfound = 0;
     if (w->p->markup | w->p->pii)
-        sl_guard_detect(w->text, len, w->p->markup | w->p->pii, on_found, w);
+        sl_guard_detect(text, len, w->p->markup | w->p->pii, on_found, w);
     if (w->v->refused) {
         snprintf(w->v->param, sizeof(w->v->param), "%s", param);
         return;
     }
-    run_patterns(w, param, len);
+    run_patterns(w, param, text, len);
     if (!w->v->refused && !w->err && w->nfound)
         add_edits(w, str);
 }
