@@ -15,6 +15,8 @@ PATHS = {                   # key: (label, reference path of nginx and direct)
     "api": ("/api/chat", "v1"),
     "v1s": ("/v1 stream", "v1s"),
     "apis": ("/api/chat/stream", "v1s"),
+    "v1k": ("/v1 2 KB prompt", "v1"),
+    "v1kg": ("/v1 2 KB, guard", "v1"),
 }
 CONTESTANTS = ("sluice", "nginx", "direct")
 
@@ -137,6 +139,12 @@ def main(results, ttfb_dir, clk_tck):
         print(f"NOTE: other processes kept the gateway core busy (other% > 10) during: "
               f"{', '.join(sorted(noisy))}; those CPU figures run high, rerun on a quiet "
               f"machine")
+    plain, guarded = med.get(("sluice", "v1k")), med.get(("sluice", "v1kg"))
+    if plain and guarded:
+        extra = guarded["us"] - plain["us"]
+        print(f"input guard (typical policy: markup, card and email, 10 patterns; 2 KB prompt): "
+              f"{extra:+.1f} us/req = {extra / guarded['us'] * 100:+.1f}% of the request's CPU "
+              f"({plain['us']:.1f} -> {guarded['us']:.1f} us/req)")
     s, n = med.get(("sluice", "v1")), med.get(("nginx", "v1"))
     if errors:
         print(f"WARNING: {errors} requests failed (see the errors column)")
