@@ -1747,7 +1747,8 @@ Test(config, guard_problems)
                   "unknown markup 'xml' (one of html, md_image, md_link, md_code)");
     assert_err_at(errs, 5, "[guard] pii: ",
                   "unknown personal data 'passport' (one of email, phone, card, ssn, iban)");
-    assert_err_at(errs, 6, "[guard] pii_action: ", "unknown action 'drop': expected reject or mask, then KIND:ACTION overrides");
+    assert_err_at(errs, 6, "[guard] pii_action: ",
+                  "unknown action 'drop': expected reject or mask, then KIND:ACTION overrides");
     assert_err_at(errs, 7, "[guard] roles: ", "at least one role is needed");
     assert_err_at(errs, 8, "[guard] colour: ",
                   "unknown key (a guard takes max_message_chars, max_messages, deny_markup, "

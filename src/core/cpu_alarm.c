@@ -49,8 +49,8 @@ static void install(void)
      * per match), so the handler must not leave its signal blocked. */
     sa.sa_flags = SA_NODEFER | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    handler_ok = sigaction(ALARM_SIGNAL, &sa, NULL) == 0 &&
-                 pthread_atfork(NULL, NULL, forked_child) == 0;
+    handler_ok =
+        sigaction(ALARM_SIGNAL, &sa, NULL) == 0 && pthread_atfork(NULL, NULL, forked_child) == 0;
 }
 
 static bool make_timer(void)

@@ -24,25 +24,24 @@ static struct h_daemon d;
 #define GAMMA "Bearer sk-gamma-1"
 #define FREE "Bearer sk-free-1"
 
-static const char policies[] =
-    "[guard]\n"
-    "deny_markup = md_image\n"
-    "[guard.strict]\n"
-    "deny_markup = html, md_image, md_link, md_code\n"
-    "pii = card, ssn, iban\n"
-    "max_messages = 50\n"
-    "max_message_chars = 2000\n"
-    "deny_patterns = (?i)ignore (all )?previous instructions\n"
-    "    ; a comment between patterns\n"
-    "    \\bforbidden\\b\n"
-    "[guard.maskpii]\n"
-    "pii = email, card, phone\n"
-    "pii_action = mask\n"
-    "roles = user, system\n"
-    "[guard.slow]\n"
-    "deny_patterns = ^(a|aa)+$\n"
-    "    (?:a|a){3,14}y\n"
-    "    needle\n";
+static const char policies[] = "[guard]\n"
+                               "deny_markup = md_image\n"
+                               "[guard.strict]\n"
+                               "deny_markup = html, md_image, md_link, md_code\n"
+                               "pii = card, ssn, iban\n"
+                               "max_messages = 50\n"
+                               "max_message_chars = 2000\n"
+                               "deny_patterns = (?i)ignore (all )?previous instructions\n"
+                               "    ; a comment between patterns\n"
+                               "    \\bforbidden\\b\n"
+                               "[guard.maskpii]\n"
+                               "pii = email, card, phone\n"
+                               "pii_action = mask\n"
+                               "roles = user, system\n"
+                               "[guard.slow]\n"
+                               "deny_patterns = ^(a|aa)+$\n"
+                               "    (?:a|a){3,14}y\n"
+                               "    needle\n";
 
 static void start(const char *acme_extra, const char *extra)
 {
@@ -124,8 +123,9 @@ static const struct refusal refusals[] = {
       "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
       "\"ssn 123-45-6789\"}]}",
       "ssn", "messages[0].content", "123-45-6789" },
-    { "/v1/responses", "{\"model\":\"gpt-4o-mini\",\"input\":\"look ![x](http://e.example/x.png)\"}",
-      "md_image", "input", "e.example" },
+    { "/v1/responses",
+      "{\"model\":\"gpt-4o-mini\",\"input\":\"look ![x](http://e.example/x.png)\"}", "md_image",
+      "input", "e.example" },
     { "/v1/responses",
       "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"input\":[{\"role\":\"user\",\"content\":["
       "{\"type\":\"input_text\",\"text\":\"```\\nrm -rf\\n```\"}]}]}",
@@ -203,9 +203,9 @@ Test(guard, the_policy_is_the_tenants)
     }
     /* gamma has the default [guard]: images only. */
     assert_refused(&refusals[4], GAMMA);
-    cr_assert_eq(call("/v1/responses", GAMMA, "{\"model\":\"gpt-4o-mini\",\"input\":\"<b>ok</b>\"}",
-                      &r),
-                 200, "%s", r.body);
+    cr_assert_eq(
+        call("/v1/responses", GAMMA, "{\"model\":\"gpt-4o-mini\",\"input\":\"<b>ok</b>\"}", &r),
+        200, "%s", r.body);
     h_resp_free(&r);
     cr_assert_eq(
         h_metric(d.port, "sluice_guard_rejections_total{policy=\"default\",rule=\"md_image\"}"),
@@ -228,15 +228,19 @@ static const struct masked maskings[] = {
       "+44 20 7946 0958\"}]}",
       { "oncall@corp.example", "5500-0000-0000-0004", "7946 0958" },
       "\"content\":\"card [CARD], call [PHONE]\"" },
-    { "/api/chat", "{\"user_message\":\"I am ann.lee@example.org, hi\"}",
-      { "ann.lee@example.org", NULL, NULL }, "I am [EMAIL], hi" },
+    { "/api/chat",
+      "{\"user_message\":\"I am ann.lee@example.org, hi\"}",
+      { "ann.lee@example.org", NULL, NULL },
+      "I am [EMAIL], hi" },
     { "/v1/responses",
       "{\"model\":\"gpt-4o-mini\",\"instructions\":\"reply to x@y.example\",\"input\":[{\"role\":"
       "\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"mail\\u0020bob@example.com\"}]}]}",
-      { "x@y.example", "bob@example.com", NULL }, "\"text\":\"mail\\u0020[EMAIL]\"" },
+      { "x@y.example", "bob@example.com", NULL },
+      "\"text\":\"mail\\u0020[EMAIL]\"" },
     { "/v1/embeddings",
       "{\"model\":\"gpt-4o-mini\",\"input\":[\"a@b.example and c@d.example\",\"plain\"]}",
-      { "a@b.example", "c@d.example", NULL }, "[\"[EMAIL] and [EMAIL]\",\"plain\"]" },
+      { "a@b.example", "c@d.example", NULL },
+      "[\"[EMAIL] and [EMAIL]\",\"plain\"]" },
 };
 
 Test(guard, masked_values_never_reach_the_upstream)
@@ -258,8 +262,8 @@ Test(guard, masked_values_never_reach_the_upstream)
         for (k = 0; k < 3 && maskings[i].gone[k]; k++) {
             cr_assert_not(strstr(sent, maskings[i].gone[k]), "%s reached the upstream: %s",
                           maskings[i].gone[k], sent);
-            cr_assert_not(h_file_contains(d.log, maskings[i].gone[k]),
-                          "%s reached the prompt log", maskings[i].gone[k]);
+            cr_assert_not(h_file_contains(d.log, maskings[i].gone[k]), "%s reached the prompt log",
+                          maskings[i].gone[k]);
         }
         cr_assert(strstr(sent, maskings[i].kept), "%s not in %s", maskings[i].kept, sent);
         free(sent);
@@ -389,7 +393,8 @@ Test(guard, hostile_bodies_are_answered_within_bounds)
     free(b);
     /* Over max_message_chars in astral characters (code points, not bytes). */
     b = malloc(4 * 2001 + 256);
-    o = b + sprintf(b, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+    o = b +
+        sprintf(b, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"");
     for (i = 0; i < 2001; i++)
         o += sprintf(o, "\xf0\x9f\x98\x80");
     strcpy(o, "\"}]}");
