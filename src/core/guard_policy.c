@@ -42,22 +42,6 @@
 #define SL_GUARD_WATCH_BYTES 4096
 #define SL_GUARD_MATCH_CPU_MS 40
 
-struct kind_name {
-    const char *name;
-    enum sl_guard_kind kind;
-};
-
-/* Our own table: guard_detect owns the kinds, this file only the words a file may write. */
-static const struct kind_name markup_names[] = {
-    { "html", SL_GUARD_HTML },
-    { "md_image", SL_GUARD_MD_IMAGE },
-    { "md_link", SL_GUARD_MD_LINK },
-    { "md_code", SL_GUARD_MD_CODE },
-};
-static const struct kind_name pii_names[] = {
-    { "email", SL_GUARD_EMAIL }, { "phone", SL_GUARD_PHONE }, { "card", SL_GUARD_CARD },
-    { "ssn", SL_GUARD_SSN },     { "iban", SL_GUARD_IBAN },
-};
 static const char *const role_names[SL_GUARD_ROLE_COUNT] = {
     [SL_GUARD_ROLE_USER] = "user",           [SL_GUARD_ROLE_SYSTEM] = "system",
     [SL_GUARD_ROLE_DEVELOPER] = "developer", [SL_GUARD_ROLE_ASSISTANT] = "assistant",
@@ -84,14 +68,12 @@ int sl_guard_role_from_name(const char *s, size_t n)
     return -1;
 }
 
-static int kind_in(const struct kind_name *t, size_t count, const char *s, size_t n)
+/* The kind named s[0, n) when it is one of the family's (bits), or -1. */
+static int kind_in(unsigned family, const char *s, size_t n)
 {
-    size_t i;
+    int k = sl_guard_kind_from_name(s, n);
 
-    for (i = 0; i < count; i++)
-        if (strlen(t[i].name) == n && memcmp(t[i].name, s, n) == 0)
-            return (int)t[i].kind;
-    return -1;
+    return k >= 0 && (family & SL_GUARD_BIT(k)) ? k : -1;
 }
 
 /* s[0, n) cut to 40 bytes, anything unprintable as '?': it is the file's text. */
@@ -107,31 +89,27 @@ static const char *quoted(const char *s, size_t n, char out[48])
 
 static int markup_word(const char *s, size_t n, char *why, size_t why_sz)
 {
-    int k = kind_in(markup_names, sizeof(markup_names) / sizeof(markup_names[0]), s, n);
+    int k = kind_in(SL_GUARD_MARKUP_KINDS, s, n);
     char q[48];
 
     if (k >= 0)
         return k;
     snprintf(why, why_sz, "unknown markup '%s' (one of html, md_image, md_link, md_code)%s",
              quoted(s, n, q),
-             kind_in(pii_names, sizeof(pii_names) / sizeof(pii_names[0]), s, n) >= 0
-                 ? "; personal data goes in pii"
-                 : "");
+             kind_in(SL_GUARD_PII_KINDS, s, n) >= 0 ? "; personal data goes in pii" : "");
     return -1;
 }
 
 static int pii_word(const char *s, size_t n, char *why, size_t why_sz)
 {
-    int k = kind_in(pii_names, sizeof(pii_names) / sizeof(pii_names[0]), s, n);
+    int k = kind_in(SL_GUARD_PII_KINDS, s, n);
     char q[48];
 
     if (k >= 0)
         return k;
     snprintf(why, why_sz, "unknown personal data '%s' (one of email, phone, card, ssn, iban)%s",
              quoted(s, n, q),
-             kind_in(markup_names, sizeof(markup_names) / sizeof(markup_names[0]), s, n) >= 0
-                 ? "; markup goes in deny_markup"
-                 : "");
+             kind_in(SL_GUARD_MARKUP_KINDS, s, n) >= 0 ? "; markup goes in deny_markup" : "");
     return -1;
 }
 
