@@ -408,3 +408,57 @@ Test(guard, hostile_bodies_are_answered_within_bounds)
     cr_assert_eq(h_fake_count(&fake), 3);
     stop();
 }
+
+/* A tenant may name a policy this host's file does not have (a state file or Redis entry
+ * written under another file): its requests are refused, never let through unchecked. */
+Test(guard, a_tenant_whose_policy_is_gone_is_refused_not_let_through)
+{
+    const char *admin_hdr[] = { "Authorization: Bearer sk-admin-secret", NULL };
+    const char *gone_line[] = { "guard_missing", "tenant delta", NULL };
+    char conf[2048], admin[65], state[400], auth[160];
+    struct h_resp r;
+    json_t *j;
+
+    h_sha256_hex("sk-admin-secret", admin);
+    h_fake_start(&fake);
+    h_daemon_init(&d);
+    snprintf(state, sizeof(state), "%s/state.json", d.dir);
+    snprintf(conf, sizeof(conf),
+             "%s[auth]\nmode = keys\n[admin]\nkey_sha256 = %s\n[state]\nfile = %s\n"
+             "[guard.gone]\ndeny_markup = html\n",
+             h_fake_upstream_conf(&fake, NULL), admin, state);
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(h_http(d.port, "POST", "/admin/v1/tenants", admin_hdr,
+                        "{\"name\":\"delta\",\"guard\":\"gone\"}", 31, &r),
+                 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(h_http(d.port, "POST", "/admin/v1/tenants/delta/keys", admin_hdr, "", 0, &r), 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    j = json_loads(r.body, 0, NULL);
+    snprintf(auth, sizeof(auth), "Bearer %s", json_string_value(json_object_get(j, "key")));
+    json_decref(j);
+    h_resp_free(&r);
+    cr_assert_eq(call("/api/chat", auth, "{\"user_message\":\"<b>x</b>\"}", &r), 400);
+    h_resp_free(&r);
+    cr_assert_eq(h_daemon_stop(&d, 15000), 0);
+
+    /* The same state, a file without the policy. */
+    *strstr(conf, "[guard.gone]") = '\0';
+    h_daemon_write_conf(&d, 1, conf);
+    h_daemon_start(&d, NULL);
+    cr_assert_eq(call("/api/chat", auth, "{\"user_message\":\"plain\"}", &r), 500, "%s", r.body);
+    cr_assert(strstr(r.body, "Content policy unavailable"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(call("/v1/chat/completions", auth,
+                      "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"plain\"}]}",
+                      &r),
+                 500);
+    cr_assert(strstr(r.body, "guard_unavailable"), "%s", r.body);
+    h_resp_free(&r);
+    cr_assert_eq(h_fake_count(&fake), 0, "nothing unchecked reached the upstream");
+    cr_assert_eq(h_log_wait(&d, gone_line, 2, 5000), 2);
+    stop();
+}
