@@ -228,7 +228,7 @@ static void rate_window(const struct sl_quota_rate *r, int64_t configured, uint6
     if (limit == 0)
         return;
     debt = rate_debt(r, limit, now_ms);
-    out->limit = (uint64_t)configured;
+    out->limit = limit; /* the limit applied: a client sees remaining and reset against it */
     out->remaining = (limit * WINDOW - debt) / WINDOW;
     out->reset_ms = (debt + limit - 1) / limit;
 }

@@ -22,8 +22,8 @@
  * costs 60000 units, and the bucket holds limit * 60000 units.  That keeps every value exact
  * and within 64 bits with no 128-bit arithmetic, and the debt means the same whatever the
  * limit is, so changing a limit needs no rescaling.  Rate limits above SL_QUOTA_RATE_MAX act as
- * SL_QUOTA_RATE_MAX (no tenant can tell the difference); the headers still show the
- * configured value.
+ * SL_QUOTA_RATE_MAX, and the headers say so: a limit, its remaining and its reset always
+ * describe one window (with Redis, the scripts' lower cap applies the same way).
  *
  * Budget: `used` (tokens settled in the current period) and `reserved` (tokens held by
  * requests in flight).  Admission needs used + reserved + n <= budget, so with reservations
