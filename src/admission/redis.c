@@ -27,7 +27,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MIN_MS 1000 /* a TCP handshake may need more than timeout_ms */
-#define ARGV_MAX 32
+#define ARGV_MAX SL_REDIS_ARGV_MAX
 #define UP_HOOKS_MAX 4
 
 enum conn_state { DOWN, CONNECTING, HANDSHAKE, UP };

@@ -51,6 +51,9 @@ bool sl_redis_is_up(const struct sl_redis *rd);
  * few hooks may be registered; -ENOSPC past that. */
 int sl_redis_on_up(struct sl_redis *rd, sl_redis_up_cb cb, void *arg);
 
+/* The most keys and arguments one command may carry (a batch of settlements is the longest). */
+#define SL_REDIS_ARGV_MAX 600
+
 /* EVALSHA script with keys then args (argv[0..nkeys) are the keys, the rest arguments).
  * Returns NULL when the connection is not up or the command could not be queued: cb is then
  * never called.  Otherwise cb is called exactly once, from the loop, unless cancelled first. */

@@ -7,6 +7,9 @@
 
 #include <stdio.h>
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 /* Shared by the budget scripts.  The GCRA arithmetic is quota.c's, in Lua: a per-minute
  * limit's state is a debt in 1/60000ths of an item that drains at `limit` per millisecond;
  * one item costs 60000; the bucket holds limit * 60000.  Lua numbers are doubles, exact to
@@ -15,32 +18,37 @@
  * would write 1e+14. */
 #define PRELUDE                                                                                    \
     "local W = 60000\n"                                                                            \
-    "local RATE_MAX = 10000000000\n"                                                               \
-    "local tm = redis.call('TIME')\n"                                                              \
-    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"                    \
-    "local function num(v) return tonumber(v) or 0 end\n"                                          \
-    "local function fmt(n) return string.format('%d', math.floor(n)) end\n"                        \
-    "local function rate(key, limit)\n"                                                            \
-    "  if limit <= 0 then return nil end\n"                                                        \
-    "  if limit > RATE_MAX then limit = RATE_MAX end\n"                                            \
-    "  local s = redis.call('HMGET', key, 'debt', 'last')\n"                                       \
-    "  local debt, last = num(s[1]), num(s[2])\n"                                                  \
-    "  if debt > limit * W then debt = limit * W end\n"                                            \
-    "  if now > last and debt > 0 then\n"                                                          \
-    "    local el = now - last\n"                                                                  \
-    "    if el > debt / limit then debt = 0 else debt = debt - el * limit end\n"                   \
-    "  end\n"                                                                                      \
-    "  if now > last then last = now end\n"                                                        \
-    "  return {debt = debt, limit = limit, last = last}\n"                                         \
-    "end\n"                                                                                        \
-    "local function save_rate(key, r)\n"                                                           \
-    "  redis.call('HSET', key, 'debt', fmt(r.debt), 'last', fmt(r.last))\n"                        \
-    "  redis.call('PEXPIRE', key, fmt(math.ceil(r.debt / r.limit) + 1000))\n"                      \
-    "end\n"                                                                                        \
-    "local function put_used(key, used, expire_at)\n"                                              \
-    "  redis.call('SET', key, fmt(used))\n"                                                        \
-    "  if expire_at > 0 then redis.call('EXPIREAT', key, fmt(expire_at)) end\n"                    \
-    "end\n"
+    "local RATE_MAX = " STR(                                                                       \
+        SL_REDIS_RATE_MAX) "\n"                                                                    \
+                           "local tm = redis.call('TIME')\n"                                       \
+                           "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / "    \
+                           "1000)\n"                                                               \
+                           "local function num(v) return tonumber(v) or 0 end\n"                   \
+                           "local function fmt(n) return string.format('%d', math.floor(n)) end\n" \
+                           "local function rate(key, limit)\n"                                     \
+                           "  if limit <= 0 then return nil end\n"                                 \
+                           "  if limit > RATE_MAX then limit = RATE_MAX end\n"                     \
+                           "  local s = redis.call('HMGET', key, 'debt', 'last')\n"                \
+                           "  local debt, last = num(s[1]), num(s[2])\n"                           \
+                           "  if debt > limit * W then debt = limit * W end\n"                     \
+                           "  if now > last and debt > 0 then\n"                                   \
+                           "    local el = now - last\n"                                           \
+                           "    if el > debt / limit then debt = 0 else debt = debt - el * limit " \
+                           "end\n"                                                                 \
+                           "  end\n"                                                               \
+                           "  if now > last then last = now end\n"                                 \
+                           "  return {debt = debt, limit = limit, last = last}\n"                  \
+                           "end\n"                                                                 \
+                           "local function save_rate(key, r)\n"                                    \
+                           "  redis.call('HSET', key, 'debt', fmt(r.debt), 'last', fmt(r.last))\n" \
+                           "  redis.call('PEXPIRE', key, fmt(math.ceil(r.debt / r.limit) + "       \
+                           "1000))\n"                                                              \
+                           "end\n"                                                                 \
+                           "local function put_used(key, used, expire_at)\n"                       \
+                           "  redis.call('SET', key, fmt(used))\n"                                 \
+                           "  if expire_at > 0 then redis.call('EXPIREAT', key, fmt(expire_at)) "  \
+                           "end\n"                                                                 \
+                           "end\n"
 
 struct sl_redis_script sl_script_reserve = {
     .name = "reserve",
@@ -112,44 +120,66 @@ struct sl_redis_script sl_script_reserve = {
     "return {verdict, wait, never and 1 or 0, rr, rs, tr, ts, used, reserved}\n",
 };
 
-struct sl_redis_script sl_script_settle = {
-    .name = "settle",
+/* Settlements of one tenant, several at once: a worker sends what finished in the last few
+ * milliseconds as one call, so a request costs one script (its reserve) plus a share of
+ * one.  Per settlement three arguments: id, actual tokens, and the index in KEYS of its
+ * marker, or 0.  A reservation this script finds in K_RESV is settled from it; one found in
+ * K_EXPIRED corrects the full charge its expiry made.  One in neither was settled before when
+ * Redis had reserved it (marker 0: the host saw the reserve succeed), or was never reserved
+ * here when the host admitted it alone while Redis was out of reach; only those carry a
+ * marker, which makes sending them twice harmless. */
+struct sl_redis_script sl_script_settle_batch = {
+    .name = "settle_batch",
     .source = PRELUDE
     "local K_TPM, K_USED, K_RESERVED, K_RESV = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
-    "local K_EXP, K_EXPIRED, K_MARK = KEYS[5], KEYS[6], KEYS[7]\n"
-    "local id, actual, tpm = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local used_until, mark_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    /* Settling twice (a reply lost, the journal replayed) changes nothing. */
-    "if redis.call('EXISTS', K_MARK) == 1 then return 0 end\n"
+    "local K_EXP, K_EXPIRED = KEYS[5], KEYS[6]\n"
+    "local tpm, used_until, mark_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local n = math.floor((#ARGV - 3) / 3)\n"
+    "if n < 1 then return 0 end\n"
+    "local ids = {}\n"
+    "for i = 1, n do ids[i] = ARGV[3 * i + 1] end\n"
+    "local held = redis.call('HMGET', K_RESV, unpack(ids))\n"
     "local used = num(redis.call('GET', K_USED))\n"
-    "local held = redis.call('HGET', K_RESV, id)\n"
-    "if held then\n"
-    "  held = tonumber(held)\n"
-    "  redis.call('HDEL', K_RESV, id)\n"
-    "  redis.call('ZREM', K_EXP, id)\n"
-    "  local reserved = math.max(num(redis.call('GET', K_RESERVED)) - held, 0)\n"
-    "  redis.call('SET', K_RESERVED, fmt(reserved))\n"
-    "  used = used + actual\n"
+    "local r = rate(K_TPM, tpm)\n"
+    "local gone, released, applied, seen = {}, 0, 0, {}\n"
+    "for i = 1, n do\n"
+    "  local id, actual, mk = ids[i], tonumber(ARGV[3 * i + 2]) or 0, tonumber(ARGV[3 * i + 3]) or "
+    "0\n"
+    "  local mark = mk > 0 and KEYS[mk] or nil\n"
+    "  if not seen[id] and not (mark and redis.call('EXISTS', mark) == 1) then\n"
+    "    seen[id] = true\n"
+    "    local h = held[i] and tonumber(held[i])\n"
+    "    if h then\n"
+    "      gone[#gone + 1] = id\n"
+    "      released = released + h\n"
+    "      used = used + actual\n"
     /* TPM was charged the reservation: correct it to what was spent, as quota.c does. */
-    "  local r = rate(K_TPM, tpm)\n"
-    "  if r then\n"
-    "    if actual <= held then r.debt = math.max(r.debt - (held - actual) * W, 0)\n"
-    "    else r.debt = math.min(r.debt + math.min(actual - held, r.limit) * W, r.limit * W) end\n"
-    "    save_rate(K_TPM, r)\n"
-    "  end\n"
-    "else\n"
-    "  local charged = redis.call('HGET', K_EXPIRED, id)\n"
-    "  if charged then\n"
-    "    redis.call('HDEL', K_EXPIRED, id)\n"
-    "    used = math.max(used + actual - tonumber(charged), 0)\n"
-    "  else\n"
-    /* Never reserved here: admitted by the host alone while Redis was out of reach. */
-    "    used = used + actual\n"
+    "      if r then\n"
+    "        if actual <= h then r.debt = math.max(r.debt - (h - actual) * W, 0)\n"
+    "        else r.debt = math.min(r.debt + math.min(actual - h, r.limit) * W, r.limit * W) end\n"
+    "      end\n"
+    "    else\n"
+    "      local charged = redis.call('HGET', K_EXPIRED, id)\n"
+    "      if charged then\n"
+    "        redis.call('HDEL', K_EXPIRED, id)\n"
+    "        used = math.max(used + actual - tonumber(charged), 0)\n"
+    "      elseif mark then\n"
+    "        used = used + actual\n"
+    "      end\n"
+    "    end\n"
+    "    if mark then redis.call('SET', mark, fmt(actual), 'EX', fmt(mark_ttl)) end\n"
+    "    applied = applied + 1\n"
     "  end\n"
     "end\n"
+    "if #gone > 0 then\n"
+    "  redis.call('HDEL', K_RESV, unpack(gone))\n"
+    "  redis.call('ZREM', K_EXP, unpack(gone))\n"
+    "  local reserved = math.max(num(redis.call('GET', K_RESERVED)) - released, 0)\n"
+    "  redis.call('SET', K_RESERVED, fmt(reserved))\n"
+    "  if r then save_rate(K_TPM, r) end\n"
+    "end\n"
     "put_used(K_USED, used, used_until)\n"
-    "redis.call('SET', K_MARK, fmt(actual), 'EX', fmt(mark_ttl))\n"
-    "return 1\n",
+    "return applied\n",
 };
 
 /* The tenant table: KEYS[1] tenants (name -> limits JSON), KEYS[2] keys (SHA-256 hex ->
@@ -218,7 +248,7 @@ struct sl_redis_script sl_script_dump = {
 
 void sl_redis_scripts_init(void)
 {
-    struct sl_redis_script *all[] = { &sl_script_reserve,    &sl_script_settle,
+    struct sl_redis_script *all[] = { &sl_script_reserve,    &sl_script_settle_batch,
                                       &sl_script_tenant_put, &sl_script_tenant_delete,
                                       &sl_script_key_add,    &sl_script_key_revoke,
                                       &sl_script_dump };

@@ -18,9 +18,11 @@
  *   -> {verdict (enum sl_quota_verdict), retry_ms, never, rpm_remaining, rpm_reset_ms,
  *       tpm_remaining, tpm_reset_ms, used, reserved}; remaining -1 = unlimited. */
 extern struct sl_redis_script sl_script_reserve;
-/* settle: KEYS tpm used reserved resv resv_exp expired marker;
- *   ARGV id actual tpm used_expire_at_s marker_ttl_s.  -> 1 applied, 0 already applied. */
-extern struct sl_redis_script sl_script_settle;
+/* settle_batch: KEYS tpm used reserved resv resv_exp expired marker...;
+ *   ARGV tpm used_expire_at_s marker_ttl_s, then per settlement: id actual marker_index
+ *   (into KEYS, 1-based; 0 for a reservation Redis itself made, which needs no marker).
+ *   -> how many were applied (the others had been before).  All of one tenant. */
+extern struct sl_redis_script sl_script_settle_batch;
 /* admin_put: KEYS tenants keys version; ARGV name json create(1)|update(0) -> "ok",
  *   "exists", "missing". */
 extern struct sl_redis_script sl_script_tenant_put;
@@ -44,6 +46,9 @@ size_t sl_redis_tenant_key(char *out, size_t sz, const char *prefix, const char 
 /* prefix + "{@admin}:" + what. */
 size_t sl_redis_admin_key(char *out, size_t sz, const char *prefix, const char *what);
 #define SL_REDIS_KEY_MAX 256
+/* The highest rate (per minute) the scripts apply: Lua's doubles must hold limit * 60000
+ * exactly.  A higher rpm or tpm is applied, and reported in x-ratelimit-limit-*, as this. */
+#define SL_REDIS_RATE_MAX 10000000000
 /* Settle markers live this long (s): a settle replayed later than that after it was first
  * applied would count twice. */
 #define SL_REDIS_MARKER_TTL_S 86400

@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 #endif
 #include "admission/store_redis.h"
+#include "admission/store_redis_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,22 +25,6 @@
 #include "admission/reservations.h"
 #include "admission/tenants.h"
 
-#define LEASE_MS 5000 /* a settlement being sent belongs to its sender */
-#define REPLAY_TICK_MS 1000
-#define REPLAY_INFLIGHT_MAX 64      /* replayed settlements in flight per worker */
-#define RESERVATION_MARGIN_MS 60000 /* beyond the longest a request may live */
-
-struct sl_store_redis {
-    const struct sl_config *cfg;
-    struct sl_tenants *t;
-    struct sl_metrics *m;
-    struct sl_redis *rd;
-    pid_t pid;
-    struct event *replay_timer;
-    unsigned replays_inflight;
-    uint64_t lease_ms; /* of a reservation in Redis */
-};
-
 struct sl_budget_op {
     struct sl_store_redis *s;
     struct sl_redis_cmd *cmd;
@@ -50,30 +35,15 @@ struct sl_budget_op {
     bool cancelled;
 };
 
-struct settle_ctx {
-    struct sl_store_redis *s;
-    int resv;
-    uint32_t seq;
-    bool replay;
-};
-
-static void replay(struct sl_store_redis *s);
-
 static void count(struct sl_store_redis *s, enum sl_redis_op op)
 {
     sl_metrics_redis(s->m, op);
 }
 
-/* The budget period a request falls in, by this host's UTC clock. */
-struct period {
-    int64_t start_s, end_s; /* end 0: a lifetime budget */
-    char start[24];
-};
-
-static struct period period_now(enum sl_period kind, int64_t wall)
+struct sl_store_period sl_store_period_now(enum sl_period kind, int64_t wall)
 {
-    struct period p = { .start_s = sl_quota_period_start(kind, wall),
-                        .end_s = sl_quota_period_end(kind, wall) };
+    struct sl_store_period p = { .start_s = sl_quota_period_start(kind, wall),
+                                 .end_s = sl_quota_period_end(kind, wall) };
 
     snprintf(p.start, sizeof(p.start), "%" PRId64, p.start_s);
     return p;
@@ -125,13 +95,14 @@ static void fallback(struct sl_budget_op *op)
     op->cb(op->arg, SL_QUOTA_OK, op->resv, &res);
 }
 
+/* A rate window as the script applied it: above SL_REDIS_RATE_MAX, that is the limit. */
 static void window(struct sl_quota_window *w, int64_t limit, long long remaining,
                    long long reset_ms)
 {
     memset(w, 0, sizeof(*w));
     if (limit <= 0)
         return;
-    w->limit = (uint64_t)limit;
+    w->limit = limit < SL_REDIS_RATE_MAX ? (uint64_t)limit : (uint64_t)SL_REDIS_RATE_MAX;
     w->remaining = remaining > 0 ? (uint64_t)remaining : 0;
     w->reset_ms = reset_ms > 0 ? (uint64_t)reset_ms : 0;
 }
@@ -141,7 +112,7 @@ static bool read_reserve(const redisReply *r, const struct sl_limits *lim, int64
                          struct sl_quota_result *res)
 {
     struct sl_quota_budget *b = &res->info.budget;
-    struct period p;
+    struct sl_store_period p;
     long long v[9];
     size_t i;
 
@@ -160,7 +131,7 @@ static bool read_reserve(const redisReply *r, const struct sl_limits *lim, int64
     res->never = v[2] != 0;
     window(&res->info.requests, lim->rpm, v[3], v[4]);
     window(&res->info.tokens, lim->tpm, v[5], v[6]);
-    p = period_now(lim->budget_period, wall);
+    p = sl_store_period_now(lim->budget_period, wall);
     b->budget = lim->token_budget > 0 ? (uint64_t)lim->token_budget : 0;
     b->used = (uint64_t)v[7];
     b->reserved = (uint64_t)v[8];
@@ -212,7 +183,7 @@ static bool send_reserve(struct sl_budget_op *op)
     const struct sl_limits *lim = &rec->limits;
     const char *prefix = s->cfg->redis_prefix;
     int64_t wall = (int64_t)(sl_clock_wall_ms() / 1000);
-    struct period p = period_now(lim->budget_period, wall);
+    struct sl_store_period p = sl_store_period_now(lim->budget_period, wall);
     char k[7][SL_REDIS_KEY_MAX], a[9][32], id[SL_RESV_ID_MAX];
     const char *argv[16];
     size_t i;
@@ -278,113 +249,18 @@ void sl_store_redis_cancel(struct sl_budget_op *op)
         op->cancelled = true; /* freed when its reply (or failure) comes */
 }
 
-/* ---- settle and replay ---- */
-
-static void on_settle_reply(const redisReply *reply, void *arg)
-{
-    struct settle_ctx *c = arg;
-    struct sl_store_redis *s = c->s;
-    bool was_replay = c->replay;
-
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        sl_tenants_confirm(s->t, c->resv, c->seq, (int64_t)(sl_clock_wall_ms() / 1000));
-    } else {
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            sl_log_err("redis_script_error", "settle: %.200s", reply->str);
-        sl_tenants_end_lease(s->t, c->resv); /* a later replay sends it again */
-    }
-    free(c);
-    /* Keep the journal draining while Redis takes it, without a scan per reply. */
-    if (was_replay && s->replays_inflight > 0 && --s->replays_inflight < REPLAY_INFLIGHT_MAX / 2)
-        replay(s);
-}
-
-/* Send the settlement of slot resv (sequence seq) to Redis; false if it could not go. */
-static bool send_settle(struct sl_store_redis *s, int resv, uint32_t seq, bool is_replay)
-{
-    const struct sl_reservation *r = &s->t->resv[resv];
-    const struct sl_tenant_rec *rec;
-    const char *prefix = s->cfg->redis_prefix;
-    int64_t wall = (int64_t)(sl_clock_wall_ms() / 1000);
-    char k[7][SL_REDIS_KEY_MAX], a[4][32], id[SL_RESV_ID_MAX];
-    const char *argv[12];
-    struct settle_ctx *c;
-    struct period p;
-    size_t i;
-
-    if (r->tenant >= s->t->max_tenants)
-        return false;
-    rec = &s->t->tenants[r->tenant];
-    p = period_now(rec->limits.budget_period, wall);
-    if (!sl_tenants_resv_id(s->t, resv, seq, id, sizeof(id)) ||
-        !sl_redis_tenant_key(k[0], sizeof(k[0]), prefix, rec->name, "tpm", NULL) ||
-        !sl_redis_tenant_key(k[1], sizeof(k[1]), prefix, rec->name, "used", p.start) ||
-        !sl_redis_tenant_key(k[2], sizeof(k[2]), prefix, rec->name, "reserved", NULL) ||
-        !sl_redis_tenant_key(k[3], sizeof(k[3]), prefix, rec->name, "resv", NULL) ||
-        !sl_redis_tenant_key(k[4], sizeof(k[4]), prefix, rec->name, "resv_exp", NULL) ||
-        !sl_redis_tenant_key(k[5], sizeof(k[5]), prefix, rec->name, "expired", NULL) ||
-        !sl_redis_tenant_key(k[6], sizeof(k[6]), prefix, rec->name, "settled", id))
-        return false;
-    snprintf(a[0], sizeof(a[0]), "%" PRIu64, r->actual);
-    snprintf(a[1], sizeof(a[1]), "%" PRId64, rec->limits.tpm);
-    snprintf(a[2], sizeof(a[2]), "%" PRId64, p.end_s ? p.end_s + 86400 : 0);
-    snprintf(a[3], sizeof(a[3]), "%d", SL_REDIS_MARKER_TTL_S);
-    for (i = 0; i < 7; i++)
-        argv[i] = k[i];
-    argv[7] = id;
-    for (i = 0; i < 4; i++)
-        argv[8 + i] = a[i];
-    c = malloc(sizeof(*c));
-    if (!c)
-        return false;
-    *c = (struct settle_ctx){ .s = s, .resv = resv, .seq = seq, .replay = is_replay };
-    if (!sl_redis_eval(s->rd, &sl_script_settle, 7, 12, argv, NULL, on_settle_reply, c)) {
-        free(c);
-        return false;
-    }
-    count(s, is_replay ? SL_REDIS_OP_REPLAY : SL_REDIS_OP_SETTLE);
-    if (is_replay)
-        s->replays_inflight++;
-    return true;
-}
-
-void sl_store_redis_settle(struct sl_store_redis *s, int resv, uint64_t actual)
-{
-    int64_t seq = sl_tenants_finish(s->t, resv, actual, s->pid, sl_clock_mono_ms(), LEASE_MS,
-                                    (int64_t)(sl_clock_wall_ms() / 1000));
-
-    if (seq < 0)
-        return;
-    if (!sl_redis_is_up(s->rd) || !send_settle(s, resv, (uint32_t)seq, false))
-        sl_tenants_end_lease(s->t, resv); /* journalled: a replay sends it */
-}
-
-/* Settlements Redis has not confirmed: this host's journal, shared by its workers. */
-static void replay(struct sl_store_redis *s)
-{
-    int slots[REPLAY_INFLIGHT_MAX], n, i;
-
-    if (s->replays_inflight >= REPLAY_INFLIGHT_MAX || !sl_redis_is_up(s->rd))
-        return;
-    n = sl_tenants_claim_pending(s->t, s->pid, sl_clock_mono_ms(), LEASE_MS, slots,
-                                 (int)(REPLAY_INFLIGHT_MAX - s->replays_inflight));
-    for (i = 0; i < n; i++)
-        if (!send_settle(s, slots[i], s->t->resv[slots[i]].seq, true))
-            sl_tenants_end_lease(s->t, slots[i]);
-}
-
 static void on_replay_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct sl_store_redis *s = arg;
 
     (void)fd;
     (void)what;
-    replay(s);
+    sl_store_redis_replay(s);
 }
 
 static void on_up(void *arg)
 {
-    replay(arg);
+    sl_store_redis_replay(arg);
 }
 
 /* ---- life ---- */
@@ -392,7 +268,8 @@ static void on_up(void *arg)
 struct sl_store_redis *sl_store_redis_new(struct event_base *base, const struct sl_config *cfg,
                                           struct sl_tenants *t, struct sl_metrics *m, pid_t pid)
 {
-    struct timeval tick = { REPLAY_TICK_MS / 1000, (REPLAY_TICK_MS % 1000) * 1000 };
+    struct timeval tick = { SL_STORE_REPLAY_TICK_MS / 1000,
+                            (SL_STORE_REPLAY_TICK_MS % 1000) * 1000 };
     struct sl_store_redis *s = calloc(1, sizeof(*s));
     struct sl_redis_target target;
     uint64_t longest;
@@ -405,7 +282,7 @@ struct sl_store_redis *sl_store_redis_new(struct event_base *base, const struct 
     s->pid = pid;
     longest = cfg->request_timeout_ms > cfg->stream_timeout_ms ? cfg->request_timeout_ms
                                                                : cfg->stream_timeout_ms;
-    s->lease_ms = longest + RESERVATION_MARGIN_MS;
+    s->lease_ms = longest + SL_STORE_RESERVATION_MARGIN_MS;
     sl_redis_scripts_init();
     if (sl_redis_parse_url(cfg->redis_url, &target, NULL, 0) < 0)
         goto fail;
@@ -417,6 +294,9 @@ struct sl_store_redis *sl_store_redis_new(struct event_base *base, const struct 
         goto fail;
     s->replay_timer = event_new(base, -1, EV_PERSIST, on_replay_tick, s);
     if (!s->replay_timer || event_add(s->replay_timer, &tick) < 0)
+        goto fail;
+    s->flush_timer = evtimer_new(base, sl_store_redis_on_flush, s);
+    if (!s->flush_timer)
         goto fail;
     return s;
 fail:
@@ -431,7 +311,13 @@ void sl_store_redis_free(struct sl_store_redis *s)
     if (s->replay_timer)
         event_free(s->replay_timer);
     s->replay_timer = NULL;
+    if (s->flush_timer) {
+        sl_store_redis_flush(s); /* queued on the connection, if it is up */
+        event_free(s->flush_timer);
+    }
+    s->flush_timer = NULL;
     sl_redis_free(s->rd); /* pending settlements stay journalled */
+    free(s->scratch);
     free(s);
 }
 

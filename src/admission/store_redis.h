@@ -4,7 +4,8 @@
  * confirmed yet (they wait in the shared reservation table, see reservations.h).
  *
  * Round trips: one EVALSHA before the upstream call (reserve: rate windows and budget at
- * once) and one after (settle), per request; none else on the request path. */
+ * once) per request; settlements follow within a few milliseconds, those of one tenant that
+ * finish together in one call (store_redis_settle.c).  None else on the request path. */
 #ifndef SL_STORE_REDIS_H
 #define SL_STORE_REDIS_H
 #include <stdbool.h>
