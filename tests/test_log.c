@@ -133,3 +133,33 @@ Test(log, many_long_fields_keep_the_line_within_pipe_buf)
     cr_assert(json_is_true(json_object_get(json_array_get(all, 0), "truncated")));
     json_decref(all);
 }
+
+/* For prompts: a value too long for what is left of the line is left out whole, never cut,
+ * and the line stays a line without it. */
+Test(log, a_whole_value_fits_or_is_left_out)
+{
+    char small[800], big[2800];
+    json_t *all, *l;
+
+    memset(small, 'a', sizeof(small) - 1);
+    small[sizeof(small) - 1] = '\0';
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    capture();
+    struct sl_log_line *ln = sl_log_begin(SL_LOG_INFO, "prompt");
+    cr_assert(sl_log_strn_whole(ln, "prompt", small, strlen(small)));
+    cr_assert(sl_log_strn_whole(ln, "answer", big, strlen(big)));
+    cr_assert_not(sl_log_strn_whole(ln, "more", big, strlen(big)), "past the line");
+    sl_log_int(ln, "status", 200);
+    sl_log_end(ln);
+    cr_assert_not(sl_log_strn_whole(NULL, "prompt", small, strlen(small)));
+    all = lines();
+    cr_assert_eq(json_array_size(all), 1);
+    l = json_array_get(all, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(l, "prompt")), small);
+    cr_assert_str_eq(json_string_value(json_object_get(l, "answer")), big);
+    cr_assert_null(json_object_get(l, "more"), "a cut value");
+    cr_assert_null(json_object_get(l, "truncated"), "nothing was cut");
+    cr_assert_eq(json_integer_value(json_object_get(l, "status")), 200);
+    json_decref(all);
+}

@@ -129,16 +129,21 @@ static int put_key(struct sl_log_line *l, const char *key)
     return sl_buf_puts(&l->b, ":");
 }
 
+static void rollback(struct sl_log_line *l, size_t mark)
+{
+    if (l->b.data) {
+        l->b.len = mark;
+        l->b.data[mark] = '\0';
+    }
+}
+
 /* A field is written whole or not at all: a key without its value would break the line.
  * rc: <0 if any part of it failed; then the line goes back to mark and says it lost one. */
 static int field_done(struct sl_log_line *l, size_t mark, int rc)
 {
     if (rc >= 0)
         return 0;
-    if (l->b.data) {
-        l->b.len = mark;
-        l->b.data[mark] = '\0';
-    }
+    rollback(l, mark);
     l->truncated = true;
     return -1;
 }
@@ -194,6 +199,19 @@ void sl_log_strn(struct sl_log_line *l, const char *key, const char *value, size
     field_done(l, mark, -1);
     if (value)
         put_truncated(l, mark, key, value, n);
+}
+
+bool sl_log_strn_whole(struct sl_log_line *l, const char *key, const char *value, size_t n)
+{
+    size_t mark;
+
+    if (!l)
+        return false;
+    mark = l->b.len;
+    if (put_key(l, key) == 0 && sl_buf_json_str(&l->b, value ? value : "", value ? n : 0) == 0)
+        return true;
+    rollback(l, mark);
+    return false;
 }
 
 void sl_log_str(struct sl_log_line *l, const char *key, const char *value)

@@ -7,12 +7,16 @@
  * business: never pass them. */
 #ifndef SL_LOG_H
 #define SL_LOG_H
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
 #include "core/config.h"
+
+/* No line is longer than PIPE_BUF, so no value longer than this is ever logged whole. */
+#define SL_LOG_VALUE_MAX PIPE_BUF
 
 /* role: "master" or "worker"; read once at start and after fork. */
 void sl_log_init(enum sl_log_level level, const char *role);
@@ -38,6 +42,10 @@ struct sl_log_line;
 struct sl_log_line *sl_log_begin(enum sl_log_level level, const char *event);
 void sl_log_str(struct sl_log_line *l, const char *key, const char *value);
 void sl_log_strn(struct sl_log_line *l, const char *key, const char *value, size_t n);
+/* The field whole, or nothing at all when it does not fit in what is left of the line (then
+ * the line is as it was, without "truncated"): for text that must never be seen cut.  true
+ * when it was written. */
+bool sl_log_strn_whole(struct sl_log_line *l, const char *key, const char *value, size_t n);
 void sl_log_int(struct sl_log_line *l, const char *key, int64_t value);
 void sl_log_bool(struct sl_log_line *l, const char *key, bool value);
 void sl_log_end(struct sl_log_line *l);

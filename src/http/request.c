@@ -107,9 +107,10 @@ void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len, 
     l = sl_log_begin(SL_LOG_INFO, "prompt");
     sl_log_str(l, "request_id", r->id);
     sl_log_str(l, "route", r->route);
-    sl_log_strn(l, "prompt", prompt, prompt_len);
+    if (prompt)
+        sl_log_strn_whole(l, "prompt", prompt, prompt_len);
     if (answer)
-        sl_log_strn(l, "answer", answer, answer_len);
+        sl_log_strn_whole(l, "answer", answer, answer_len);
     sl_log_end(l);
 }
 

@@ -88,7 +88,8 @@ void sl_req_reply_detail(struct sl_req *r, int status, const char *detail);
 void sl_req_reply_openai_error(struct sl_req *r, int status, const char *message, const char *type,
                                const char *param, const char *code);
 /* Log the prompt and the answer when [log] log_prompts is on and the client did not ask for
- * no storage (X-Sluice-No-Store: 1 or "store": false).  No-op otherwise. */
+ * no storage (X-Sluice-No-Store: 1 or "store": false).  No-op otherwise.  Each is whole or
+ * left out (NULL, or too long for the line): a prompt log never holds a cut text. */
 void sl_req_log_prompt(struct sl_req *r, const char *prompt, size_t prompt_len, const char *answer,
                        size_t answer_len);
 /* Notice a client that hangs up while the request waits for the upstream: evhttp does not
