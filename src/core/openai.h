@@ -30,6 +30,26 @@ void sl_openai_usage_parse(const struct json_t *usage, struct sl_usage *out);
  * is read the same way. */
 void sl_openai_usage_scan(const struct sl_json_span *usage, struct sl_usage *out);
 
+/* ---- the answer's text, for the prompt log ------------------------------------------- */
+
+/* Where a buffered answer holds the text its client reads. */
+enum sl_openai_answer {
+    SL_OPENAI_ANSWER_NONE = 0,  /* no text (embeddings): nothing is read */
+    SL_OPENAI_ANSWER_CHAT,      /* chat.completion: choices[].message.content, then .refusal */
+    SL_OPENAI_ANSWER_RESPONSES, /* response: output[].content[], the text of each part of type
+                                 * output_text and the refusal of each part of type refusal */
+};
+
+/* The text of a buffered answer of that shape, for [log] log_prompts: every string found
+ * there, in order, decoded, non-empty ones separated by a newline.  Members that are absent,
+ * null or not strings are passed over.  0 and *text (malloc'd, NUL-terminated, may hold
+ * NULs: *text_len) when at least one string was there; -ENOENT when none was, or body is not
+ * a JSON object json_scan.h's validator accepts; -E2BIG when the strings take more than max
+ * bytes as written in the body (escapes counted as written: whole or nothing, and never more
+ * than max + 1 bytes allocated); -ENOMEM.  *text is NULL unless 0 is returned. */
+int sl_openai_answer_text(const char *body, size_t len, enum sl_openai_answer shape, size_t max,
+                          char **text, size_t *text_len);
+
 /* ---- error bodies ---------------------------------------------------------------- */
 
 /* Extract error.code and error.type from an upstream error body, to tell insufficient_quota
