@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "core/log.h"
 #include "admission/budget.h"
 #include "admission/ownership.h"
 #include "admission/tenants.h"
@@ -23,8 +24,9 @@
 #include "http/stream.h"
 #include "api/relay_int.h"
 
-/* A logged prompt is whole or absent: past this it is left out. */
-#define PROMPT_LOG_MAX (64u << 10)
+/* A logged prompt or answer is whole or absent: a longer one could never fit in a log line,
+ * so it is not even kept. */
+#define CONTENT_LOG_MAX SL_LOG_VALUE_MAX
 /* The one upstream there is until several are configured (SPEC §11). */
 #define SL_RELAY_UPSTREAM "default"
 /* What one feed of a stream may produce for the client at most (events of 16 KiB of
@@ -65,6 +67,16 @@ static void settle(struct sl_relay *rl)
     rl->admit.resv = -1;
 }
 
+/* [log] log_prompts: one prompt event per call, once it ended, with the answer's text when
+ * a buffered one gave some (keep_answer). */
+static void log_content(struct sl_relay *rl)
+{
+    if (!rl->prompt_due)
+        return;
+    rl->prompt_due = false;
+    sl_req_log_prompt(rl->r, rl->prompt, rl->prompt_len, rl->answer, rl->answer_len);
+}
+
 /* sl_req_free()'s first step: abandon what is still pending (the client left, the worker
  * stops), log what the call had done, and settle, before the request is logged. */
 static void relay_stop(void *p)
@@ -84,6 +96,7 @@ static void relay_stop(void *p)
         snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
                  pr.upstream_request_id);
     }
+    log_content(rl);
     settle(rl);
 }
 
@@ -98,6 +111,7 @@ static void relay_free(void *p)
     free(rl->job.body);
     free(rl->job.path);
     free(rl->prompt);
+    free(rl->answer);
     free(rl);
 }
 
@@ -196,6 +210,16 @@ static bool on_valid(const char *body, size_t len, void *arg)
     return rl->route->read_answer(rl->state, body, len, &rl->usage);
 }
 
+/* The answer's text for the prompt log, read only when it will be logged: with log_prompts
+ * off, a buffered answer is never parsed for it. */
+static void keep_answer(struct sl_relay *rl, const struct sl_call_result *res)
+{
+    if (!rl->prompt_due || rl->route->answer == SL_OPENAI_ANSWER_NONE)
+        return;
+    sl_openai_answer_text(res->body, res->body_len, rl->route->answer, CONTENT_LOG_MAX, &rl->answer,
+                          &rl->answer_len);
+}
+
 static void on_done(const struct sl_call_result *res, void *arg)
 {
     struct sl_relay *rl = arg;
@@ -204,6 +228,7 @@ static void on_done(const struct sl_call_result *res, void *arg)
     rl->call = NULL;
     sl_relay_record(rl, res);
     if (res->ok) {
+        keep_answer(rl, res);
         sl_relay_note_created(rl);
         rl->route->reply_answer(r, rl->state, res->body, res->body_len);
     } else {
@@ -236,37 +261,46 @@ static void start_buffered(struct sl_relay *rl)
     }
 }
 
-/* [log] log_prompts: the route's prompt field as it goes upstream (JSON, compact: the
- * client's, masked where the input guard masked), whole or not at all.  Only when logging is
- * on and the client did not ask for no storage, so the common path never parses the body for
- * it. */
-static void keep_prompt(struct sl_relay *rl)
+/* The route's prompt field as it goes upstream (JSON, compact: the client's, masked where
+ * the input guard masked), whole or not at all. */
+static void keep_prompt_field(struct sl_relay *rl, json_t *root)
 {
-    struct sl_req *r = rl->r;
-    json_t *root, *field;
+    json_t *field = json_object_get(root, rl->route->prompt_field);
 
-    if (!rl->route->prompt_field || !r->serve->cfg->log_prompts || r->no_store || !rl->job.body)
-        return;
-    root = json_loadb(rl->job.body, rl->job.body_len, JSON_ALLOW_NUL, NULL);
-    field = json_object_get(root, rl->route->prompt_field);
-    if (json_is_false(json_object_get(root, "store"))) /* SPEC §6, on every /v1 route */
-        field = NULL;
     if (field)
         rl->prompt = json_dumps(field, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-    json_decref(root);
     rl->prompt_len = rl->prompt ? strlen(rl->prompt) : 0;
-    if (rl->prompt_len > PROMPT_LOG_MAX) {
+    if (rl->prompt_len > CONTENT_LOG_MAX) {
         free(rl->prompt);
         rl->prompt = NULL;
         rl->prompt_len = 0;
     }
 }
 
+/* [log] log_prompts: may this request's content be logged (SPEC §6: never after
+ * X-Sluice-No-Store or "store": false, on every /v1 route)?  Then keep its prompt.  Only when
+ * logging is on, so the common path never parses the body for it. */
+static void keep_prompt(struct sl_relay *rl)
+{
+    struct sl_req *r = rl->r;
+    json_t *root;
+
+    if (!rl->route->prompt_field || !r->serve->cfg->log_prompts || r->no_store || !rl->job.body)
+        return;
+    root = json_loadb(rl->job.body, rl->job.body_len, JSON_ALLOW_NUL, NULL);
+    if (!root)
+        return; /* without a tree "store" is unknown: nothing is logged */
+    if (!json_is_false(json_object_get(root, "store"))) {
+        rl->log_content = true;
+        keep_prompt_field(rl, root);
+    }
+    json_decref(root);
+}
+
 /* Admitted, and the tenant owns what it names: call the upstream. */
 static void start(struct sl_relay *rl)
 {
-    if (rl->prompt)
-        sl_req_log_prompt(rl->r, rl->prompt, rl->prompt_len, NULL, 0);
+    rl->prompt_due = rl->log_content;
     if (rl->job.stream)
         sl_relay_start_stream(rl);
     else

@@ -22,12 +22,12 @@
 #include <stdint.h>
 
 #include "core/guard.h"
+#include "core/openai.h"
 #include "upstream/client.h"
 
 struct sl_buf;
 struct sl_req;
 struct sl_sse_event;
-struct sl_usage;
 
 /* What a route's prepare step decided about one request. */
 struct sl_relay_job {
@@ -67,6 +67,8 @@ struct sl_relay_route {
     const char *upstream_path;       /* appended to base_url, e.g. "/chat/completions" */
     const char *prompt_field;        /* the body's member that [log] log_prompts logs, or NULL (the
                                       * route logs its prompts itself, or has none) */
+    enum sl_openai_answer answer;    /* where a buffered answer's text is, logged with the
+                                      * prompt; NONE: the prompt alone */
     bool openai_errors;              /* OpenAI's error shape; FastAPI's otherwise */
     enum sl_guard_shape guard_shape; /* where the upstream body holds the text the input
                                       * guard checks (SPEC §13); NONE: no prompt */

@@ -26,8 +26,14 @@ struct sl_relay {
     struct sl_admission admit;        /* its resv is settled by relay_stop() */
     struct sl_ownership_op *owner_op; /* the owner of job.owned_id is being looked up */
     bool recorded;                    /* the created response's owner is recorded */
-    char *prompt;                     /* route->prompt_field as JSON, for log_prompts */
+    /* [log] log_prompts: this request's content may be logged, and is once the call ended
+     * (prompt_due), each part whole or left out. */
+    bool log_content;
+    bool prompt_due;
+    char *prompt; /* route->prompt_field as JSON */
     size_t prompt_len;
+    char *answer; /* a buffered answer's text */
+    size_t answer_len;
     struct sl_call *call;
     struct sl_usage usage; /* what the upstream reported, if it did */
     bool charge_full;      /* it may have billed: settle in full without usage */

@@ -156,6 +156,7 @@ static const char *created_id(void *state)
 const struct sl_relay_route sl_route_v1_responses = {
     .upstream_path = "/responses",
     .prompt_field = "input",
+    .answer = SL_OPENAI_ANSWER_RESPONSES,
     .openai_errors = true,
     .guard_shape = SL_GUARD_SHAPE_RESPONSES,
     .state_size = sizeof(struct resp),

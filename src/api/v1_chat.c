@@ -192,6 +192,7 @@ static void cut_event(void *state, enum sl_relay_cut why, struct sl_buf *out)
 const struct sl_relay_route sl_route_v1_chat = {
     .upstream_path = "/chat/completions",
     .prompt_field = "messages",
+    .answer = SL_OPENAI_ANSWER_CHAT,
     .openai_errors = true,
     .guard_shape = SL_GUARD_SHAPE_CHAT,
     .state_size = sizeof(struct v1),

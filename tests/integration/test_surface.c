@@ -601,3 +601,183 @@ Test(surface, prompts_of_every_v1_route_are_logged_only_when_asked_and_allowed)
     stop();
     cr_assert_not(h_file_contains(d.log, "NOT-LOGGED-7"));
 }
+
+/* One request with its own X-Request-ID (and one more header, or NULL), to find its log
+ * lines by. */
+static long call_as(const char *path, const char *request_id, const char *header, const char *body)
+{
+    char id[128];
+    const char *hdrs[] = { "Authorization: " ACME, "Content-Type: application/json", id, header,
+                           NULL };
+    struct h_resp r;
+    long status;
+
+    snprintf(id, sizeof(id), "X-Request-ID: %s", request_id);
+    cr_assert_eq(h_http(d.port, "POST", path, hdrs, body, strlen(body), &r), 0);
+    status = r.status;
+    h_resp_free(&r);
+    return status;
+}
+
+/* The prompt event of request_id in the stopped daemon's log (the caller decref's), or NULL;
+ * asserts there is at most one, and that no log line was cut. */
+static json_t *prompt_event(const char *request_id)
+{
+    char *log = h_read_file(d.log, NULL), *line, *save = NULL;
+    json_t *found = NULL, *j;
+
+    cr_assert_not_null(log);
+    for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        j = json_loads(line, 0, NULL);
+        cr_assert_not_null(j, "not JSON: %s", line);
+        cr_assert_null(json_object_get(j, "truncated"), "a cut log line: %.300s", line);
+        if (json_is_string(json_object_get(j, "event")) &&
+            strcmp(json_string_value(json_object_get(j, "event")), "prompt") == 0 &&
+            json_is_string(json_object_get(j, "request_id")) &&
+            strcmp(json_string_value(json_object_get(j, "request_id")), request_id) == 0) {
+            cr_assert_null(found, "two prompt events for %s", request_id);
+            found = json_incref(j);
+        }
+        json_decref(j);
+    }
+    free(log);
+    return found;
+}
+
+static const char *field(json_t *ev, const char *name)
+{
+    return json_string_value(json_object_get(ev, name));
+}
+
+Test(surface, buffered_v1_answers_are_logged_with_their_prompt_streams_with_the_prompt_alone)
+{
+    json_t *ev;
+
+    start(1, NULL, "[log]\nlog_prompts = true\n");
+    cr_assert_eq(call_as("/v1/chat/completions", "lp-chat", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"ASK-CHAT\"}]}"),
+                 200);
+    cr_assert_eq(call_as("/v1/responses", "lp-resp", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"input\":\"ASK-RESP\"}"),
+                 200);
+    cr_assert_eq(call_as("/v1/chat/completions", "lp-chat-stream", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+                         "\"user\",\"content\":\"ASK-CHAT-STREAM\"}]}"),
+                 200);
+    cr_assert_eq(call_as("/v1/responses", "lp-resp-stream", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"input\":\"ASK-RS\"}"),
+                 200);
+    cr_assert_eq(call_as("/v1/embeddings", "lp-emb", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"input\":\"ASK-EMB\"}"),
+                 200);
+    stop();
+
+    ev = prompt_event("lp-chat");
+    cr_assert_not_null(ev, "no prompt event for a buffered chat completion");
+    cr_assert_str_eq(field(ev, "route"), "/v1/chat/completions");
+    cr_assert_str_eq(field(ev, "prompt"), "[{\"role\":\"user\",\"content\":\"ASK-CHAT\"}]");
+    cr_assert_str_eq(field(ev, "answer"), "Hello! You said: ASK-CHAT");
+    json_decref(ev);
+
+    ev = prompt_event("lp-resp");
+    cr_assert_not_null(ev, "no prompt event for a buffered response");
+    cr_assert_str_eq(field(ev, "prompt"), "\"ASK-RESP\"");
+    cr_assert_str_eq(field(ev, "answer"), "Hello! You said: ASK-RESP");
+    json_decref(ev);
+
+    ev = prompt_event("lp-chat-stream");
+    cr_assert_not_null(ev, "no prompt event for a chat stream");
+    cr_assert_str_eq(field(ev, "prompt"), "[{\"role\":\"user\",\"content\":\"ASK-CHAT-STREAM\"}]");
+    cr_assert_null(json_object_get(ev, "answer"), "a stream's answer is not logged");
+    json_decref(ev);
+
+    ev = prompt_event("lp-resp-stream");
+    cr_assert_not_null(ev, "no prompt event for a Responses stream");
+    cr_assert_str_eq(field(ev, "prompt"), "\"ASK-RS\"");
+    cr_assert_null(json_object_get(ev, "answer"));
+    json_decref(ev);
+
+    ev = prompt_event("lp-emb");
+    cr_assert_not_null(ev, "no prompt event for embeddings");
+    cr_assert_str_eq(field(ev, "prompt"), "\"ASK-EMB\"");
+    cr_assert_null(json_object_get(ev, "answer"), "embeddings have no answer text");
+    json_decref(ev);
+}
+
+Test(surface, no_v1_answer_is_logged_for_a_client_that_asked_for_no_storage)
+{
+    static const char *const nostore = "X-Sluice-No-Store: 1";
+
+    start(1, NULL, "[log]\nlog_prompts = true\n");
+    cr_assert_eq(call_as("/v1/chat/completions", "ns-chat", nostore,
+                         "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"HIDDEN-CHAT-1\"}]}"),
+                 200);
+    cr_assert_eq(call_as("/v1/responses", "ns-resp", nostore,
+                         "{\"model\":\"gpt-4o-mini\",\"input\":\"HIDDEN-RESP-2\"}"),
+                 200);
+    cr_assert_eq(call_as("/v1/chat/completions", "sf-chat", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"store\":false,\"messages\":[{\"role\":"
+                         "\"user\",\"content\":\"HIDDEN-CHAT-3\"}]}"),
+                 200);
+    cr_assert_eq(call_as("/v1/responses", "sf-resp", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"store\":false,\"input\":\"HIDDEN-RESP-4\"}"),
+                 200);
+    stop();
+    cr_assert_null(prompt_event("ns-chat"));
+    cr_assert_null(prompt_event("ns-resp"));
+    cr_assert_null(prompt_event("sf-chat"));
+    cr_assert_null(prompt_event("sf-resp"));
+    cr_assert_not(h_file_contains(d.log, "HIDDEN-"), "a prompt or its answer reached the log");
+    cr_assert_not(h_file_contains(d.log, "You said"), "an answer reached the log");
+}
+
+/* A prompt or answer too long for a log line is left out whole; what fits is still logged. */
+Test(surface, an_over_long_prompt_or_answer_is_left_out_never_cut)
+{
+    char body[8192], word[5001];
+    json_t *ev;
+
+    memset(word, 'w', sizeof(word) - 1);
+    word[sizeof(word) - 1] = '\0';
+    start(1, NULL, "[log]\nlog_prompts = true\n");
+    /* An answer of 5000 bytes: the prompt alone. */
+    h_fake_script(&fake, "[{\"bytes\":5000}]");
+    cr_assert_eq(call_as("/v1/chat/completions", "long-answer", NULL,
+                         "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                         "\"content\":\"SHORT-ASK\"}]}"),
+                 200);
+    /* A prompt of 5000 bytes: the answer alone (the fake echoes its first 200 bytes). */
+    snprintf(body, sizeof(body),
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+             word);
+    cr_assert_eq(call_as("/v1/chat/completions", "long-prompt", NULL, body), 200);
+    /* Each fits alone, not both: the prompt, then no room for the answer. */
+    snprintf(body, sizeof(body), "[{\"content\":\"%.2500s\"}]", word);
+    h_fake_script(&fake, body);
+    snprintf(body, sizeof(body), "{\"model\":\"gpt-4o-mini\",\"input\":\"%.2500s\"}", word);
+    cr_assert_eq(call_as("/v1/responses", "both-long", NULL, body), 200);
+    stop();
+
+    ev = prompt_event("long-answer");
+    cr_assert_not_null(ev);
+    cr_assert_str_eq(field(ev, "prompt"), "[{\"role\":\"user\",\"content\":\"SHORT-ASK\"}]");
+    cr_assert_null(json_object_get(ev, "answer"), "an answer too long for the line");
+    json_decref(ev);
+
+    ev = prompt_event("long-prompt");
+    cr_assert_not_null(ev);
+    cr_assert_null(json_object_get(ev, "prompt"), "a prompt too long for the line");
+    cr_assert_not_null(field(ev, "answer"));
+    cr_assert_eq(strncmp(field(ev, "answer"), "Hello! You said: www", 20), 0, "%s",
+                 field(ev, "answer"));
+    json_decref(ev);
+
+    ev = prompt_event("both-long");
+    cr_assert_not_null(ev);
+    cr_assert_eq(strlen(field(ev, "prompt")), 2502, "the prompt, whole");
+    cr_assert_null(json_object_get(ev, "answer"), "no room left for the answer");
+    json_decref(ev);
+    cr_assert_not(h_file_contains(d.log, "quantum"), "part of the long answer was logged");
+}
