@@ -32,6 +32,9 @@ static void *head_arg;
 /* The request sl_http_refuse_early() turned into evhttp's 417 path, answered 413 instead.
  * evhttp sends that error within the same call that ran the head callback. */
 static struct evhttp_request *too_large;
+/* The request whose chunked body has a chunk-size line evhttp will refuse as corrupt
+ * (sl_http_mark_malformed()): evhttp reports that as a body too long. */
+static struct evhttp_request *malformed;
 
 void sl_http_errors_init(struct sl_metrics *m, sl_http_head_cb head, void *arg)
 {
@@ -70,6 +73,7 @@ static int on_header(struct evhttp_request *req, void *arg)
 {
     (void)arg;
     too_large = NULL;
+    malformed = NULL;
     if (head_cb && evhttp_request_get_connection(req) && req->kind == EVHTTP_REQUEST)
         head_cb(req, head_arg);
     return 0;
@@ -95,7 +99,9 @@ struct evhttp_request *evhttp_request_new(void (*cb)(struct evhttp_request *, vo
         return NULL;
     }
     req = next(cb, arg);
-    too_large = NULL; /* never a stale pointer to match a request at the same address */
+    /* never a stale pointer to match a request at the same address */
+    too_large = NULL;
+    malformed = NULL;
     if (req && metrics)
         evhttp_request_set_header_cb(req, on_header);
     return req;
@@ -138,6 +144,11 @@ void sl_http_refuse_early(struct evhttp_request *req, uint64_t max_body)
     evhttp_remove_header(h, "Expect");
     if (evhttp_add_header(h, "Expect", "sluice-body-too-large") == 0)
         too_large = req;
+}
+
+void sl_http_mark_malformed(struct evhttp_request *req)
+{
+    malformed = req;
 }
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -199,6 +210,11 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     if (req == too_large) {
         too_large = NULL;
         error = 413;
+    }
+    if (req == malformed) {
+        malformed = NULL;
+        if (error == 413)
+            error = 400;
     }
     phrase = sl_http_reason(error);
     code = error == 413 ? "request_too_large" : NULL;

@@ -35,6 +35,11 @@ void sl_http_errors_init(struct sl_metrics *m, sl_http_head_cb head, void *arg);
  * over max_body is answered 413 at once (and the connection closed).  Left to itself, evhttp
  * would wait for a body the client never sends, because it never got its 100 Continue. */
 void sl_http_refuse_early(struct evhttp_request *req, uint64_t max_body);
+/* req's chunked body has a chunk-size line that evhttp is about to refuse as corrupt, within
+ * the same read: evhttp reports a corrupt chunk as a body too long, and its 413 for req
+ * becomes a 400.  Only one request is marked at a time; the mark ends with the next
+ * request evhttp makes. */
+void sl_http_mark_malformed(struct evhttp_request *req);
 /* Reason phrase for a status code ("Not Found"); "Error" for unknown ones. */
 const char *sl_http_reason(int status);
 #endif /* SL_HTTP_ERRORS_H */

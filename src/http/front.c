@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "http/chunk_watch.h"
 #include "http/errors.h"
 #include "http/serve.h"
 
@@ -46,6 +47,7 @@ struct sl_front {
     sl_front_dispatch_cb dispatch, dispatch_metrics;
     struct head_watch **heads; /* by fd; NULL where no head is being read */
     size_t nheads;
+    struct sl_chunk_watch *chunks; /* chunked bodies with extensions, trailers */
 };
 
 static void watch_next_head(struct bufferevent *bev);
@@ -236,11 +238,12 @@ static void on_request_head(struct evhttp_request *req, void *arg)
 {
     struct sl_front *f = arg;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    uint64_t max_body =
+        evhttp_connection_get_server(evcon) == f->metrics_http ? 0 : f->serve->cfg->max_body_bytes;
 
     end_head_phase(f, evcon);
-    sl_http_refuse_early(req, evhttp_connection_get_server(evcon) == f->metrics_http
-                                  ? 0
-                                  : f->serve->cfg->max_body_bytes);
+    sl_http_refuse_early(req, max_body);
+    sl_chunk_watch_start(f->chunks, req, max_body);
 }
 
 /* The gencbs: the whole request is in.  The head phase ends here too, for a libevent whose
@@ -251,6 +254,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 
     if (evhttp_request_get_connection(req))
         end_head_phase(f, evhttp_request_get_connection(req));
+    sl_chunk_watch_end(f->chunks, req);
     f->dispatch(req, f->serve);
 }
 
@@ -260,6 +264,7 @@ static void on_metrics_request(struct evhttp_request *req, void *arg)
 
     if (evhttp_request_get_connection(req))
         end_head_phase(f, evhttp_request_get_connection(req));
+    sl_chunk_watch_end(f->chunks, req);
     f->dispatch_metrics(req, f->serve);
 }
 
@@ -342,7 +347,8 @@ struct sl_front *sl_front_new(struct sl_serve *s, const int *fds, size_t nfds, i
     self = f;
     sl_http_errors_init(s->metrics, on_request_head, f);
     f->accept_retry = evtimer_new(s->base, on_accept_retry, f);
-    if (!f->accept_retry || setup_http(f, fds, nfds) < 0 ||
+    f->chunks = sl_chunk_watch_new();
+    if (!f->accept_retry || !f->chunks || setup_http(f, fds, nfds) < 0 ||
         (metrics_fd >= 0 && setup_metrics_http(f, metrics_fd) < 0)) {
         sl_front_free(f);
         return NULL;
@@ -361,6 +367,7 @@ void sl_front_free(struct sl_front *f)
     if (f->metrics_http)
         evhttp_free(f->metrics_http);
     free(f->heads);
+    sl_chunk_watch_free(f->chunks); /* after the connections, whose buffers call into it */
     if (f->accept_retry)
         event_free(f->accept_retry);
     sl_http_errors_init(NULL, NULL, NULL);

@@ -9,6 +9,8 @@
  *   resets.  The body is then timed by evhttp's inactivity timeout.
  * - evhttp's own error replies are JSON (errors.h), and an Expect: 100-continue over
  *   max_body_bytes is refused at once.
+ * - A chunked body may carry chunk extensions, which libevent 2.1 alone refuses; trailer
+ *   fields never join the request's headers (chunk_watch.h).
  * Complete requests go to the dispatch callbacks it was given (the route tables). */
 #ifndef SL_FRONT_H
 #define SL_FRONT_H
