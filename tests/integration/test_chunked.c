@@ -180,6 +180,43 @@ Test(chunked, extensions_split_across_reads_are_served)
     stop();
 }
 
+/* A body near the default limit in 29-byte chunks, each with an extension, in one write:
+ * reads span several buffer chains, and thousands of lines are rewritten. */
+Test(chunked, many_small_chunks_each_with_an_extension_are_served)
+{
+    size_t total = 60000, at, n, len = 0;
+    char *body = malloc(total + 1), *request = malloc(total * 2 + 512), *reply;
+    const char *hdrs[] = { "Content-Type: application/json", NULL };
+    struct h_resp r;
+    char *want, *got;
+
+    cr_assert(body && request);
+    memset(body, ' ', total);
+    memcpy(body, BODY, strlen(BODY));
+    body[total] = '\0';
+    start(NULL, NULL);
+    cr_assert_eq(h_http(d.port, "POST", "/v1/chat/completions", hdrs, body, total, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    h_resp_free(&r);
+    want = upstream_body();
+    len = (size_t)sprintf(request, "%sConnection: close\r\n\r\n", HEAD("/v1/chat/completions"));
+    for (at = 0; at < total; at += n) {
+        n = total - at < 29 ? total - at : 29;
+        len += (size_t)sprintf(request + len, "%zx;n=%zu\r\n%.*s\r\n", n, at, (int)n, body + at);
+    }
+    len += (size_t)sprintf(request + len, "0;end\r\n\r\n");
+    reply = send_raw(request);
+    cr_assert_eq(status_of(reply), 200, "%.300s", reply);
+    free(reply);
+    got = upstream_body();
+    cr_assert_str_eq(got, want);
+    free(got);
+    free(want);
+    free(request);
+    free(body);
+    stop();
+}
+
 /* Two chunked requests with extensions on one connection: the second is read as the
  * client sent it, and the trailer of the first is not mistaken for anything. */
 Test(chunked, pipelined_chunked_requests_are_both_served)
