@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 #include "core/config.h"
+#include "admission/auth_cache.h"
 #include "admission/tenants.h"
 
 const char *sl_auth_bearer(const char *header, size_t *len)
@@ -39,7 +40,8 @@ void sl_auth_hash(const char *key, size_t len, unsigned char out[32])
     SHA256((const unsigned char *)key, len, out);
 }
 
-int sl_auth_tenant(struct sl_tenants *t, const struct sl_config *cfg, const char *header)
+int sl_auth_tenant(struct sl_tenants *t, const struct sl_config *cfg, struct sl_auth_cache *cache,
+                   const char *header)
 {
     unsigned char sha[32];
     const char *key;
@@ -50,6 +52,8 @@ int sl_auth_tenant(struct sl_tenants *t, const struct sl_config *cfg, const char
     key = sl_auth_bearer(header, &len);
     if (!key)
         return -ENOENT;
+    if (cache)
+        return sl_auth_cache_tenant(cache, t, key, len);
     sl_auth_hash(key, len, sha);
     return sl_tenants_by_key(t, sha);
 }

@@ -124,26 +124,53 @@ static uint32_t key_home(const struct sl_tenants *t, const unsigned char sha[32]
            (t->key_slots - 1);
 }
 
-int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
+/* The tenant a live key record names, when that tenant is live too. */
+static int tenant_of(struct sl_tenants *t, const struct sl_key_rec *k)
+{
+    uint32_t tenant = k->tenant;
+
+    if (tenant < t->max_tenants && atomic_load(&t->tenants[tenant].state) == SL_SLOT_LIVE)
+        return (int)tenant;
+    return -ENOENT;
+}
+
+int sl_tenants_find_key(struct sl_tenants *t, const unsigned char sha256[32], uint32_t *slot)
 {
     uint32_t i, h = key_home(t, sha256);
 
     for (i = 0; i < t->key_slots; i++) {
-        struct sl_key_rec *k = &t->keys[(h + i) & (t->key_slots - 1)];
+        uint32_t at = (h + i) & (t->key_slots - 1);
+        struct sl_key_rec *k = &t->keys[at];
         uint32_t st = atomic_load_explicit(&k->state, memory_order_acquire);
 
         if (st == SL_SLOT_FREE)
             return -ENOENT;
         /* Constant time on the hash: no early exit that would tell how many bytes matched. */
         if (st == SL_SLOT_LIVE && CRYPTO_memcmp(k->sha256, sha256, 32) == 0) {
-            uint32_t tenant = k->tenant;
-
-            if (tenant < t->max_tenants && atomic_load(&t->tenants[tenant].state) == SL_SLOT_LIVE)
-                return (int)tenant;
-            return -ENOENT;
+            if (slot)
+                *slot = at;
+            return tenant_of(t, k);
         }
     }
     return -ENOENT;
+}
+
+int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32])
+{
+    return sl_tenants_find_key(t, sha256, NULL);
+}
+
+int sl_tenants_key_at(struct sl_tenants *t, uint32_t slot, const unsigned char sha256[32])
+{
+    struct sl_key_rec *k;
+
+    if (slot >= t->key_slots)
+        return -ENOENT;
+    k = &t->keys[slot];
+    if (atomic_load_explicit(&k->state, memory_order_acquire) != SL_SLOT_LIVE ||
+        CRYPTO_memcmp(k->sha256, sha256, 32) != 0)
+        return -ENOENT;
+    return tenant_of(t, k);
 }
 
 static void revoke_keys_of_locked(struct sl_tenants *t, uint32_t tenant);

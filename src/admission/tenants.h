@@ -97,6 +97,12 @@ int sl_tenants_apply_config(struct sl_tenants *t, const struct sl_config *cfg, i
 
 /* Lookups: an index into tenants[], or -ENOENT. */
 int sl_tenants_by_key(struct sl_tenants *t, const unsigned char sha256[32]);
+/* The same, and the key's slot in keys[] (when slot is not NULL) for sl_tenants_key_at(). */
+int sl_tenants_find_key(struct sl_tenants *t, const unsigned char sha256[32], uint32_t *slot);
+/* Does key slot `slot` still hold the live key of this hash, of a live tenant?  That tenant's
+ * index, or -ENOENT once the key is revoked (its slot a tombstone, free, or another key's) or
+ * its tenant deleted: a lock-free check, as cheap as a lookup that needs no probing. */
+int sl_tenants_key_at(struct sl_tenants *t, uint32_t slot, const unsigned char sha256[32]);
 int sl_tenants_by_name(struct sl_tenants *t, const char *name);
 
 /* Admin operations (any process).  Indices or 0 on success; -EEXIST, -ENOENT, -ENOSPC,

@@ -20,6 +20,7 @@
 #include "core/metrics.h"
 #include "core/retry.h"
 #include "core/rng.h"
+#include "admission/auth_cache.h"
 #include "admission/budget.h"
 #include "admission/ownership.h"
 #include "admission/redis.h"
@@ -168,6 +169,8 @@ static int setup_serve(struct sl_worker *w, const struct sl_worker_params *p)
     s->owner = w;
     s->inflight_gauge = &w->slot->inflight;
     s->served = &w->slot->requests;
+    /* Without one (no memory, no randomness) every key is hashed, as it always may be. */
+    s->auth_cache = sl_auth_cache_new();
     s->upstream = sl_upstream_new(s->base, w->cfg, p->api_key);
     if (!s->upstream)
         return -ENOMEM;
@@ -229,6 +232,7 @@ static void teardown(struct sl_worker *w)
     sl_budget_free(w->serve.budget);
     sl_tenant_sync_free(w->serve.tenant_sync);
     sl_ownership_free(w->serve.owners);
+    sl_auth_cache_free(w->serve.auth_cache);
     if (w->ready_grace)
         event_free(w->ready_grace);
     if (w->heartbeat)

@@ -16,6 +16,7 @@
 
 struct event_base;
 struct evhttp_request;
+struct sl_auth_cache;
 struct sl_breaker;
 struct sl_budget;
 struct sl_buf;
@@ -32,6 +33,7 @@ struct sl_serve {
     struct event_base *base;
     struct sl_metrics *metrics;               /* this worker's counters (its shared-memory slot) */
     struct sl_tenants *tenants;               /* the host's tenant table (shared memory) */
+    struct sl_auth_cache *auth_cache;         /* this worker's keys matched lately; NULL = none */
     struct sl_breaker *breaker;               /* the upstream's circuit breaker (shared memory) */
     struct sl_budget *budget;                 /* reserve and settle: shared memory or Redis */
     struct sl_tenant_sync *tenant_sync;       /* the tenant table's copy from Redis; NULL

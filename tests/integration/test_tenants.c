@@ -408,6 +408,66 @@ Test(tenants, admin_api_round_trip)
     stop();
 }
 
+/* A new key for tenant name through the admin API: its bearer header in auth, its id in id. */
+static void new_key(const char *name, char auth[160], char id[64])
+{
+    struct h_resp r;
+    char path[128];
+    json_t *j;
+
+    snprintf(path, sizeof(path), "/admin/v1/tenants/%s/keys", name);
+    cr_assert_eq(admin("POST", path, "sk-admin-secret", "", &r), 201);
+    j = json_loads(r.body, 0, NULL);
+    snprintf(auth, 160, "Bearer %s", json_string_value(json_object_get(j, "key")));
+    snprintf(id, 64, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    h_resp_free(&r);
+}
+
+/* Each worker remembers the keys it has matched (auth_cache.h); a key revoked, or a tenant
+ * deleted, through any worker must still be refused on the very next request.  Each request is
+ * a new connection, so both workers serve some of the warm-up and some of the checks. */
+Test(tenants, revoked_keys_and_deleted_tenants_are_refused_however_warm_the_cache)
+{
+    static const char body[] = "{\"user_message\":\"hi\"}";
+    char auth[160], id[64], auth2[160], id2[64], path[128];
+    struct h_resp r;
+    int i;
+
+    start_with_admin();
+    cr_assert_eq(admin("POST", "/admin/v1/tenants", "sk-admin-secret", "{\"name\":\"beta\"}", &r),
+                 201);
+    h_resp_free(&r);
+    new_key("beta", auth, id);
+    new_key("beta", auth2, id2);
+    for (i = 0; i < 12; i++) {
+        cr_assert_eq(post("/api/chat", auth, body, &r), 200);
+        h_resp_free(&r);
+        cr_assert_eq(post("/api/chat", auth2, body, &r), 200);
+        h_resp_free(&r);
+    }
+    snprintf(path, sizeof(path), "/admin/v1/keys/%s", id);
+    cr_assert_eq(admin("DELETE", path, "sk-admin-secret", NULL, &r), 200);
+    h_resp_free(&r);
+    for (i = 0; i < 12; i++) {
+        cr_assert_eq(post("/api/chat", auth, body, &r), 401, "request %d after the revocation", i);
+        h_resp_free(&r);
+        cr_assert_eq(post("/api/chat", auth2, body, &r), 200, "the tenant's other key");
+        h_resp_free(&r);
+    }
+    cr_assert_eq(admin("DELETE", "/admin/v1/tenants/beta", "sk-admin-secret", NULL, &r), 200);
+    h_resp_free(&r);
+    for (i = 0; i < 12; i++) {
+        cr_assert_eq(
+            post("/v1/chat/completions", auth2, "{\"model\":\"gpt-4o-mini\",\"messages\":[]}", &r),
+            401, "request %d after the tenant was deleted", i);
+        h_resp_free(&r);
+    }
+    cr_assert_eq(post("/api/chat", "Bearer sk-acme-1", body, &r), 200);
+    h_resp_free(&r);
+    stop();
+}
+
 /* [state] max_tenants and max_keys size the shared tables: past them the admin API answers
  * 507 and everything already there goes on working; a reload cannot resize them. */
 Test(tenants, the_state_table_sizes_bound_tenants_and_keys_and_need_a_restart)
