@@ -2,6 +2,9 @@
 /* test_chat.c - POST /api/chat through the real sluiced against the fake OpenAI upstream:
  * what the upstream receives, the reply's shape, retries, deadlines, concurrency. */
 #define _GNU_SOURCE
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -68,6 +71,30 @@ static int fake_count(void)
     return (int)h_fake_stat(&fake, "requests");
 }
 
+/* Every header of an upstream request, and nothing else: the body's length, this gateway's
+ * name, the fake's address.  accept is the expected Accept, or NULL for none. */
+static void check_header_set(json_t *h, json_t *body, const char *accept)
+{
+    static const char *const names[] = { "host",           "user-agent",    "content-type",
+                                         "content-length", "authorization", "x-client-request-id" };
+    char host[64], length[32];
+
+    snprintf(host, sizeof(host), "127.0.0.1:%d", fake.port);
+    snprintf(length, sizeof(length), "%zu", strlen(json_string_value(body)));
+    cr_assert_str_eq(json_string_value(json_object_get(h, "host")), host);
+    cr_assert_str_eq(json_string_value(json_object_get(h, "user-agent")),
+                     "sluice/" PACKAGE_VERSION);
+    cr_assert_str_eq(json_string_value(json_object_get(h, "content-length")), length);
+    if (accept)
+        cr_assert_str_eq(json_string_value(json_object_get(h, "accept")), accept);
+    else
+        cr_assert_null(json_object_get(h, "accept"));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        cr_assert_not_null(json_object_get(h, names[i]), "%s", names[i]);
+    cr_assert_eq(json_object_size(h), sizeof(names) / sizeof(names[0]) + (accept ? 1 : 0),
+                 "no other header");
+}
+
 Test(chat, upstream_receives_exactly_the_configured_request)
 {
     const char *hdrs[] = { "X-Request-ID: chat-exact-1", NULL };
@@ -105,6 +132,7 @@ Test(chat, upstream_receives_exactly_the_configured_request)
     cr_assert_str_eq(json_string_value(json_object_get(h, "authorization")), "Bearer " TEST_KEY);
     cr_assert_str_eq(json_string_value(json_object_get(h, "x-client-request-id")), "chat-exact-1");
     cr_assert_str_eq(json_string_value(json_object_get(h, "content-type")), "application/json");
+    check_header_set(h, json_object_get(req, "body"), "application/json");
     body = parse(json_string_value(json_object_get(req, "body")),
                  strlen(json_string_value(json_object_get(req, "body"))));
     cr_assert_str_eq(json_string_value(json_object_get(body, "model")), "gpt-4o-mini");
@@ -127,6 +155,43 @@ Test(chat, upstream_receives_exactly_the_configured_request)
                                      "\"attempts\":1", "\"total_tokens\":", NULL },
                    1, 3000),
         1);
+    stop();
+}
+
+/* A worker reuses a finished transfer's libcurl handle for the next one: each request still
+ * goes to its own path with its own method, whatever the handle was set up for before. */
+Test(chat, a_reused_upstream_handle_follows_each_requests_path)
+{
+    static const char *const want[] = { "/v1/chat/completions", "/v1/embeddings",
+                                        "/v1/chat/completions", "/v1/embeddings",
+                                        "/v1/embeddings",       "/v1/chat/completions" };
+    static const char emb[] = "{\"model\":\"gpt-4o-mini\",\"input\":\"x\"}";
+    const char *hdrs[] = { "Content-Type: application/json", NULL };
+    struct h_resp r;
+    json_t *reqs;
+    size_t i;
+
+    start(1, NULL);
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        if (strcmp(want[i], "/v1/embeddings") == 0)
+            cr_assert_eq(h_http(d.port, "POST", "/v1/embeddings", hdrs, emb, strlen(emb), &r), 0);
+        else
+            cr_assert_eq(chat("{\"user_message\":\"hi\"}", &r), 200);
+        cr_assert_eq(r.status, 200, "%s: %s", want[i], r.body);
+        h_resp_free(&r);
+    }
+    reqs = h_fake_requests(&fake);
+    cr_assert_eq(json_array_size(reqs), sizeof(want) / sizeof(want[0]));
+    for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        json_t *req = json_array_get(reqs, i);
+
+        cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "POST");
+        cr_assert_str_eq(json_string_value(json_object_get(req, "path")), want[i], "request %zu",
+                         i);
+        check_header_set(json_object_get(req, "headers"), json_object_get(req, "body"),
+                         "application/json");
+    }
+    json_decref(reqs);
     stop();
 }
 

@@ -138,6 +138,10 @@ Test(stream, api_stream_events_in_order_with_multiline_data)
     const char *sent = json_string_value(json_object_get(json_array_get(reqs, 0), "body"));
     cr_assert_not_null(strstr(sent, "\"stream\":true"), "%s", sent);
     cr_assert_not_null(strstr(sent, "\"include_usage\":true"), "%s", sent);
+    /* A stream asks for one. */
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_array_get(reqs, 0), "headers"), "accept")),
+                     "text/event-stream");
     json_decref(reqs);
     stop();
 }
