@@ -13,6 +13,7 @@
 #include "core/breaker.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/fmt.h"
 #include "core/metrics.h"
 #include "admission/auth.h"
 #include "admission/budget.h"
@@ -44,7 +45,7 @@ bool sl_admit_identify(struct sl_req *r, bool openai)
         return false;
     }
     r->tenant_idx = idx;
-    snprintf(r->tenant, sizeof(r->tenant), "%s", t->tenants[idx].name);
+    sl_fmt_copy(r->tenant, sizeof(r->tenant), t->tenants[idx].name);
     return true;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/embeddings.h"
+#include "core/fmt.h"
 #include "http/request.h"
 #include "http/serve.h"
 #include "api/relay.h"
@@ -41,7 +42,7 @@ static int prepare(struct sl_req *r, void *state, const char *body, size_t len,
     memcpy(job->body, body, len);
     job->body[len] = '\0';
     job->body_len = len;
-    snprintf(s->model, sizeof(s->model), "%s", req.model);
+    sl_fmt_copy(s->model, sizeof(s->model), req.model);
     job->model = s->model;
     job->reservation = req.reservation;
     return 0;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "admission/budget.h"
 #include "admission/ownership.h"
@@ -93,8 +94,7 @@ static void relay_stop(void *p)
         rl->call = NULL;
         r->attempts = pr.attempts;
         r->upstream_status = pr.status;
-        snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
-                 pr.upstream_request_id);
+        sl_fmt_copy(r->upstream_request_id, sizeof(r->upstream_request_id), pr.upstream_request_id);
     }
     log_content(rl);
     settle(rl);
@@ -125,8 +125,7 @@ void sl_relay_record(struct sl_relay *rl, const struct sl_call_result *res)
         res->ok || (res->fail & SL_FAIL_TIMEOUT) || (rl->out && sl_stream_begun(rl->out));
     r->attempts = res->attempts;
     r->upstream_status = res->status;
-    snprintf(r->upstream_request_id, sizeof(r->upstream_request_id), "%s",
-             res->upstream_request_id);
+    sl_fmt_copy(r->upstream_request_id, sizeof(r->upstream_request_id), res->upstream_request_id);
     if (rl->usage.present) {
         r->prompt_tokens = rl->usage.prompt_tokens;
         r->completion_tokens = rl->usage.completion_tokens;

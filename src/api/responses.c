@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/fmt.h"
 #include "core/responses.h"
 #include "core/sse.h"
 #include "http/request.h"
@@ -56,8 +57,8 @@ static int prepare(struct sl_req *r, void *state, const char *body, size_t len,
         sl_req_reply_busy(r, true);
         return rc;
     }
-    snprintf(s->model, sizeof(s->model), "%s", req.model);
-    snprintf(s->previous, sizeof(s->previous), "%s", req.previous_response_id);
+    sl_fmt_copy(s->model, sizeof(s->model), req.model);
+    sl_fmt_copy(s->previous, sizeof(s->previous), req.previous_response_id);
     if (req.no_store)
         r->no_store = true;
     job->model = s->model;

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/fmt.h"
 #include "core/json_scan.h"
 #include "core/openai.h"
 #include "core/sse.h"
@@ -60,7 +61,7 @@ static int prepare(struct sl_req *r, void *state, const char *body, size_t len,
         sl_req_reply_busy(r, true);
         return rc;
     }
-    snprintf(v->model, sizeof(v->model), "%s", req.model);
+    sl_fmt_copy(v->model, sizeof(v->model), req.model);
     v->client_asked_usage = req.client_asked_usage;
     job->model = v->model;
     job->stream = req.stream;

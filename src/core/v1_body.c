@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "core/config.h"
+#include "core/fmt.h"
 #include "core/json_scan.h"
 #include "core/quota.h"
 
@@ -151,7 +152,7 @@ static int check(json_t *root, size_t len, const struct sl_config *cfg, struct s
         memchr(json_string_value(model), '\0', json_string_length(model)))
         return sl_v1_refuse(p, 400, "model", "missing_model",
                             "You must provide a model parameter.");
-    snprintf(out->model, sizeof(out->model), "%s", json_string_value(model));
+    sl_fmt_copy(out->model, sizeof(out->model), json_string_value(model));
     if (!(conf = sl_config_model(cfg, out->model)))
         return sl_v1_refuse(p, 404, "model", "model_not_found",
                             "The model `%.120s` does not exist or you do not have access to it.",
@@ -298,10 +299,12 @@ static void add_member(struct edits *ed, const char *base, struct sl_json_span o
 {
     struct sl_json_iter it;
     struct sl_json_span k, v, end = { obj.p + obj.len - 1, 1 };
-    char text[96];
+    char text[96] = ",";
+    size_t comma;
 
     sl_json_iter_init(&it, obj);
-    snprintf(text, sizeof(text), "%s%s", sl_json_next_member(&it, &k, &v) ? "," : "", member);
+    comma = sl_json_next_member(&it, &k, &v) ? 1 : 0;
+    sl_fmt_copy(text + comma, sizeof(text) - comma, member);
     add_edit(ed, base, end, 0, text);
 }
 
@@ -374,6 +377,14 @@ static void sort_edits(struct edits *ed)
         }
 }
 
+/* s after the text in dst[size], cut to fit. */
+static void append(char *dst, size_t size, const char *s)
+{
+    size_t n = strlen(dst);
+
+    sl_fmt_copy(dst + n, size - n, s);
+}
+
 /* The members the tree path adds or sets at the top level, in its order: the max_tokens cap
  * when neither limit is set (a null max_tokens takes the value in place, as
  * json_object_set_new() keeps a key's position; otherwise it goes last), then
@@ -381,16 +392,19 @@ static void sort_edits(struct edits *ed)
 static void top_level_edits(struct edits *ed, const char *raw, struct sl_json_span root,
                             const struct fields *f, bool cap_needed, bool add_options, unsigned cap)
 {
-    char tail[96] = "", num[24];
+    char tail[96] = "", num[SL_FMT_U64_MAX];
 
-    snprintf(num, sizeof(num), "%u", cap);
-    if (cap_needed && f->v[F_MAX_TOKENS].p)
+    sl_fmt_u64(num, cap);
+    if (cap_needed && f->v[F_MAX_TOKENS].p) {
         add_edit(ed, raw, f->v[F_MAX_TOKENS], f->v[F_MAX_TOKENS].len, num);
-    else if (cap_needed)
-        snprintf(tail, sizeof(tail), "\"max_tokens\":%s", num);
-    if (add_options)
-        snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
-                 "%s\"stream_options\":{\"include_usage\":true}", tail[0] ? "," : "");
+    } else if (cap_needed) {
+        append(tail, sizeof(tail), "\"max_tokens\":");
+        append(tail, sizeof(tail), num);
+    }
+    if (add_options) {
+        append(tail, sizeof(tail), tail[0] ? "," : "");
+        append(tail, sizeof(tail), "\"stream_options\":{\"include_usage\":true}");
+    }
     if (tail[0])
         add_member(ed, raw, root, tail);
 }

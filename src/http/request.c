@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "admission/tenants.h"
 #include "http/serve.h"
@@ -62,7 +63,7 @@ struct sl_req *sl_req_new(struct sl_serve *s, struct evhttp_request *ev, const c
 
     sl_reqid_pick(evhttp_find_header(in, "X-Request-ID"), r->id);
     if (ua)
-        snprintf(r->user_agent, sizeof(r->user_agent), "%s", ua);
+        sl_fmt_copy(r->user_agent, sizeof(r->user_agent), ua);
     r->no_store = ns && strcmp(ns, "1") == 0;
     sl_serve_request_started(s);
     return r;

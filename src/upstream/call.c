@@ -16,6 +16,7 @@
 
 #include "core/breaker.h"
 #include "core/clock.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "core/openai.h"
 #include "core/rng.h"
@@ -185,7 +186,7 @@ static void on_transfer_done(const struct sl_transfer_result *res, void *arg)
     fail = classify(c, res);
     c->transfer = NULL;
     c->last_status = res->status;
-    snprintf(c->last_request_id, sizeof(c->last_request_id), "%s", res->request_id);
+    sl_fmt_copy(c->last_request_id, sizeof(c->last_request_id), res->request_id);
     if (c->spec.breaker)
         sl_breaker_record(c->spec.breaker, !sl_retry_is_breaker_failure(fail, (int)res->status),
                           sl_clock_mono_ms());
@@ -386,7 +387,7 @@ void sl_call_cancel(struct sl_call *c, struct sl_call_progress *out)
     if (out) {
         out->attempts = c->attempt;
         out->status = status;
-        snprintf(out->upstream_request_id, sizeof(out->upstream_request_id), "%s", rid);
+        sl_fmt_copy(out->upstream_request_id, sizeof(out->upstream_request_id), rid);
     }
     if (c->transfer)
         sl_upstream_cancel(c->transfer);

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/fmt.h"
 #include "core/reqid.h"
 
 #define CONNECT_TIMEOUT_MAX_MS 10000
@@ -37,6 +38,7 @@
 #define BODY_KEEP_MAX (64u << 10)
 #define HEADER_LINES 6
 /* "X-Client-Request-Id: " and the id. */
+#define RID_PREFIX "X-Client-Request-Id: "
 #define SL_REQID_LINE_MAX (SL_REQID_MAX + 32)
 
 struct sock_watch {
@@ -364,7 +366,9 @@ static void set_headers(struct sl_transfer *t, const struct sl_transfer_spec *s)
     lines[n++] = s->on_data ? "Accept: text/event-stream" : "Accept: application/json";
     lines[n++] = "Expect:";
     if (s->request_id) {
-        snprintf(t->rid_line, sizeof(t->rid_line), "X-Client-Request-Id: %s", s->request_id);
+        memcpy(t->rid_line, RID_PREFIX, sizeof(RID_PREFIX) - 1);
+        sl_fmt_copy(t->rid_line + sizeof(RID_PREFIX) - 1,
+                    sizeof(t->rid_line) - sizeof(RID_PREFIX) + 1, s->request_id);
         lines[n++] = t->rid_line;
     }
     if (t->u->auth_header)
