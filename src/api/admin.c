@@ -632,7 +632,7 @@ void sl_admin_handle(struct sl_req *r, const char *path)
         sl_req_free(r);
         return;
     }
-    if (!sl_auth_is_admin(cfg, sl_req_header(r, "Authorization"))) {
+    if (!sl_auth_is_admin(cfg, sl_req_authorization(r))) {
         sl_req_add_header(r, "WWW-Authenticate", "Bearer");
         sl_req_reply_detail(r, 401, "Invalid or missing admin key");
         sl_req_free(r);

@@ -33,8 +33,7 @@ static void refuse(struct sl_req *r, bool openai, int status, const char *detail
 bool sl_admit_identify(struct sl_req *r, bool openai)
 {
     struct sl_tenants *t = r->serve->tenants;
-    int idx =
-        sl_auth_tenant(t, r->serve->cfg, r->serve->auth_cache, sl_req_header(r, "Authorization"));
+    int idx = sl_auth_tenant(t, r->serve->cfg, r->serve->auth_cache, sl_req_authorization(r));
 
     if (idx < 0) {
         sl_metrics_reject(r->serve->metrics, SL_REJECT_AUTH);

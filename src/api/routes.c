@@ -159,20 +159,6 @@ static void not_found(struct sl_req *r, bool openai)
     sl_req_free(r);
 }
 
-static bool is_token(const char *s)
-{
-    /* RFC 9110 tchar */
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s && strchr(extra, *s))))
-            return false;
-    return true;
-}
-
 /* What libevent 2.1 lets through but a front proxy might read differently (request
  * smuggling): a header name with spaces ("Content-Length : 5" is not Content-Length to
  * evhttp), a Content-Length with a sign or blanks (strtoll accepts "+21"), a repeated
@@ -180,35 +166,21 @@ static bool is_token(const char *s)
  * beside Transfer-Encoding (evhttp takes the chunks, a proxy may take the length), a
  * Transfer-Encoding other than one plain chunked, and HTTP/1.1 without exactly one Host.
  * NULL if sane, else why not. */
-static const char *framing_problem(struct evhttp_request *ev)
+static const char *framing_problem(const struct evhttp_request *ev, const struct sl_req_headers *h)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(ev);
-    const char *te = evhttp_find_header(h, "Transfer-Encoding");
-    struct evkeyval *kv;
-    int host = 0, lengths = 0, codings = 0;
-
-    for (kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
-        if (!is_token(kv->key))
-            return "Invalid header name";
-        if (strcasecmp(kv->key, "Content-Length") == 0) {
-            if (!*kv->value || strspn(kv->value, "0123456789") != strlen(kv->value))
-                return "Invalid Content-Length";
-            lengths++;
-        }
-        if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
-            codings++;
-        if (strcasecmp(kv->key, "Host") == 0)
-            host++;
-    }
-    if (lengths > 1)
+    if (h->bad_name)
+        return "Invalid header name";
+    if (h->bad_length)
+        return "Invalid Content-Length";
+    if (h->lengths > 1)
         return "Repeated Content-Length";
-    if (codings > 1)
+    if (h->codings > 1)
         return "Repeated Transfer-Encoding";
-    if (te && strcasecmp(te, "chunked") != 0)
+    if (h->transfer_encoding && strcasecmp(h->transfer_encoding, "chunked") != 0)
         return "Unsupported Transfer-Encoding";
-    if (te && lengths)
+    if (h->transfer_encoding && h->lengths)
         return "Content-Length with Transfer-Encoding";
-    if (ev->major == 1 && ev->minor >= 1 && host != 1)
+    if (ev->major == 1 && ev->minor >= 1 && h->hosts != 1)
         return "Missing or repeated Host header";
     return NULL;
 }
@@ -240,7 +212,7 @@ static void dispatch(struct evhttp_request *ev, struct sl_serve *s, bool metrics
         evhttp_send_error(ev, 503, NULL);
         return;
     }
-    if ((bad = framing_problem(ev))) {
+    if ((bad = framing_problem(ev, &r->in))) {
         /* Close after answering: whatever follows on this connection cannot be trusted. */
         r->close_after = true;
         if (rt && rt->openai_errors)

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -40,6 +42,62 @@ static const char *method_name(enum evhttp_cmd_type t)
     return "OTHER";
 }
 
+/* RFC 9110 tchar. */
+static bool is_token(const char *s)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              strchr(extra, *s)))
+            return false;
+    return true;
+}
+
+/* *at = value, unless an earlier line of the same name set it. */
+static void first(const char **at, const char *value)
+{
+    if (!*at)
+        *at = value;
+}
+
+/* One header line: names compared by length first, then without case. */
+static void read_header(struct sl_req_headers *h, const char *name, const char *value)
+{
+    size_t n = strlen(name);
+
+    if (n == 4 && strcasecmp(name, "Host") == 0) {
+        h->hosts++;
+    } else if (n == 13 && strcasecmp(name, "Authorization") == 0) {
+        first(&h->authorization, value);
+    } else if (n == 14 && strcasecmp(name, "Content-Length") == 0) {
+        h->lengths++;
+        h->bad_length |= !*value || strspn(value, "0123456789") != strlen(value);
+    } else if (n == 12 && strcasecmp(name, "X-Request-ID") == 0) {
+        first(&h->request_id, value);
+    } else if (n == 10 && strcasecmp(name, "User-Agent") == 0) {
+        first(&h->user_agent, value);
+    } else if (n == 17 && strcasecmp(name, "Transfer-Encoding") == 0) {
+        h->codings++;
+        first(&h->transfer_encoding, value);
+    } else if (n == 17 && strcasecmp(name, "X-Sluice-No-Store") == 0) {
+        first(&h->no_store, value);
+    }
+}
+
+static void read_headers(struct evhttp_request *ev, struct sl_req_headers *h)
+{
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
+    const struct evkeyval *kv;
+
+    for (kv = in->tqh_first; kv; kv = kv->next.tqe_next) {
+        h->bad_name |= !is_token(kv->key);
+        read_header(h, kv->key, kv->value);
+    }
+}
+
 struct sl_req *sl_req_new(struct sl_serve *s, struct evhttp_request *ev, const char *route,
                           enum sl_route_id route_id)
 {
@@ -57,14 +115,11 @@ struct sl_req *sl_req_new(struct sl_serve *s, struct evhttp_request *ev, const c
     r->prompt_tokens = r->completion_tokens = r->total_tokens = -1;
     r->tenant_idx = -1;
     r->close_after = s->draining;
-    struct evkeyvalq *in = evhttp_request_get_input_headers(ev);
-    const char *ua = evhttp_find_header(in, "User-Agent");
-    const char *ns = evhttp_find_header(in, "X-Sluice-No-Store");
-
-    sl_reqid_pick(evhttp_find_header(in, "X-Request-ID"), r->id);
-    if (ua)
-        sl_fmt_copy(r->user_agent, sizeof(r->user_agent), ua);
-    r->no_store = ns && strcmp(ns, "1") == 0;
+    read_headers(ev, &r->in);
+    sl_reqid_pick(r->in.request_id, r->id);
+    if (r->in.user_agent)
+        sl_fmt_copy(r->user_agent, sizeof(r->user_agent), r->in.user_agent);
+    r->no_store = r->in.no_store && strcmp(r->in.no_store, "1") == 0;
     sl_serve_request_started(s);
     return r;
 }
@@ -379,6 +434,11 @@ const char *sl_req_header(struct sl_req *r, const char *name)
     if (!r->ev)
         return NULL;
     return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+const char *sl_req_authorization(const struct sl_req *r)
+{
+    return r->ev ? r->in.authorization : NULL;
 }
 
 const char *sl_req_path(struct sl_req *r)

@@ -18,6 +18,17 @@ struct evhttp_request;
 struct evkeyvalq;
 struct sl_serve;
 
+/* What the gateway reads of the request's headers, from one pass over them: evhttp's lookup
+ * walks the whole list for each name, a byte at a time through a function call, and a request
+ * asked it five times.  The strings are evhttp's, valid while the request is (the first of a
+ * repeated name, as evhttp_find_header() gives); NULL when absent. */
+struct sl_req_headers {
+    const char *authorization, *request_id, *user_agent, *no_store, *transfer_encoding;
+    unsigned hosts, lengths, codings; /* Host, Content-Length, Transfer-Encoding lines */
+    bool bad_name;                    /* a name that is no RFC 9110 token */
+    bool bad_length;                  /* a Content-Length that is not all digits */
+};
+
 struct sl_req {
     struct sl_serve *serve;    /* borrowed: what the request may reach */
     struct evhttp_request *ev; /* owned by evhttp; NULL once the reply has been sent */
@@ -28,9 +39,10 @@ struct sl_req {
     char tenant[64];   /* "" until authenticated */
     uint64_t start_ms; /* monotonic */
     uint64_t start_us;
-    int status;           /* what the client got; 0 until replied */
-    bool close_after;     /* send Connection: close (draining) */
-    bool no_store;        /* X-Sluice-No-Store: 1 (or the body said store:false) */
+    int status;       /* what the client got; 0 until replied */
+    bool close_after; /* send Connection: close (draining) */
+    bool no_store;    /* X-Sluice-No-Store: 1 (or the body said store:false) */
+    struct sl_req_headers in;
     char user_agent[160]; /* for the log; cut, any bytes (the log escapes them) */
     /* Filled by routes that call upstream, for the access-log line. */
     const char *model; /* borrowed from config or the route's context */
@@ -109,4 +121,6 @@ const char *sl_req_path(struct sl_req *r);
 const char *sl_req_query(struct sl_req *r);
 /* An input header or NULL. */
 const char *sl_req_header(struct sl_req *r, const char *name);
+/* The Authorization header, or NULL (also once the reply has been sent). */
+const char *sl_req_authorization(const struct sl_req *r);
 #endif /* SL_REQUEST_H */

@@ -145,6 +145,25 @@ Test(hostile, ambiguous_framing_is_refused_and_nothing_behind_it_is_served)
     cr_assert_eq(h_daemon_stop(&d, 10000), 0);
 }
 
+/* The headers the gateway reads are found in one pass over the list, names in any case; of a
+ * repeated one the first counts, as evhttp's own lookup has it. */
+Test(hostile, repeated_headers_the_first_counts)
+{
+    static const char req[] = "GET /healthz HTTP/1.1\r\nhost: t\r\nx-REQUEST-id: first-id\r\n"
+                              "X-Request-ID: second-id\r\nConnection: close\r\n\r\n";
+    struct h_daemon d;
+    char *got;
+
+    h_daemon_init(&d);
+    h_daemon_write_conf(&d, 1, NULL);
+    h_daemon_start(&d, NULL);
+    got = raw(d.port, req, strlen(req));
+    cr_assert_not_null(strstr(got, "HTTP/1.1 200"), "%s", got);
+    cr_assert_not_null(strstr(got, "X-Request-ID: first-id\r\n"), "%s", got);
+    free(got);
+    cr_assert_eq(h_daemon_stop(&d, 10000), 0);
+}
+
 Test(hostile, oversized_headers_and_garbage_get_json_errors)
 {
     pid_t w0;
