@@ -47,3 +47,38 @@ Test(fmt, u64_writes_what_snprintf_writes)
         cr_assert_eq(n, strlen(ref));
     }
 }
+
+/* What request.c wrote with snprintf before: the reference. */
+static void go_duration_by_printf(char *out, size_t n, uint64_t ms)
+{
+    if (ms < 1000)
+        snprintf(out, n, "%llums", (unsigned long long)ms);
+    else if (ms < 60000)
+        snprintf(out, n, "%llus", (unsigned long long)((ms + 999) / 1000));
+    else
+        snprintf(out, n, "%llum%llus", (unsigned long long)(ms / 60000),
+                 (unsigned long long)((ms % 60000 + 999) / 1000));
+}
+
+Test(fmt, go_durations_as_openai_writes_them)
+{
+    static const struct {
+        uint64_t ms;
+        const char *want;
+    } cases[] = {
+        { 0, "0ms" },       { 20, "20ms" },        { 999, "999ms" },     { 1000, "1s" },
+        { 1001, "2s" },     { 59999, "60s" },      { 60000, "1m0s" },    { 60001, "1m1s" },
+        { 360000, "6m0s" }, { 3599999, "59m60s" }, { UINT64_MAX, NULL },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[SL_FMT_DURATION_MAX], ref[64];
+        size_t n = sl_fmt_go_duration(out, cases[i].ms);
+
+        go_duration_by_printf(ref, sizeof(ref), cases[i].ms);
+        cr_assert_str_eq(out, ref, "%llu ms", (unsigned long long)cases[i].ms);
+        cr_assert_eq(n, strlen(ref));
+        if (cases[i].want)
+            cr_assert_str_eq(out, cases[i].want);
+    }
+}

@@ -33,3 +33,24 @@ size_t sl_fmt_u64(char out[SL_FMT_U64_MAX], uint64_t v)
     out[n] = '\0';
     return n;
 }
+
+/* v and its unit at out; the length. */
+static size_t number_and_unit(char *out, uint64_t v, const char *unit)
+{
+    size_t n = sl_fmt_u64(out, v), u = strlen(unit);
+
+    memcpy(out + n, unit, u + 1);
+    return n + u;
+}
+
+size_t sl_fmt_go_duration(char out[SL_FMT_DURATION_MAX], uint64_t ms)
+{
+    size_t n;
+
+    if (ms < 1000)
+        return number_and_unit(out, ms, "ms");
+    if (ms < 60000)
+        return number_and_unit(out, (ms + 999) / 1000, "s");
+    n = number_and_unit(out, ms / 60000, "m");
+    return n + number_and_unit(out + n, (ms % 60000 + 999) / 1000, "s");
+}
