@@ -363,7 +363,12 @@ static void set_headers(struct sl_transfer *t, const struct sl_transfer_spec *s)
     lines[n++] = "User-Agent: " USER_AGENT;
     if (s->method == SL_UPSTREAM_POST)
         lines[n++] = "Content-Type: application/json";
-    lines[n++] = s->on_data ? "Accept: text/event-stream" : "Accept: application/json";
+    /* A stream says what it wants.  A buffered call takes libcurl's default Accept (any type),
+     * half the bytes of "Accept: application/json" through libcurl's printf (about 100
+     * instructions a byte) and one line less to search each time libcurl looks for a header.
+     * The upstream answers JSON either way. */
+    if (s->on_data)
+        lines[n++] = "Accept: text/event-stream";
     lines[n++] = "Expect:";
     if (s->request_id) {
         memcpy(t->rid_line, RID_PREFIX, sizeof(RID_PREFIX) - 1);

@@ -132,7 +132,7 @@ Test(chat, upstream_receives_exactly_the_configured_request)
     cr_assert_str_eq(json_string_value(json_object_get(h, "authorization")), "Bearer " TEST_KEY);
     cr_assert_str_eq(json_string_value(json_object_get(h, "x-client-request-id")), "chat-exact-1");
     cr_assert_str_eq(json_string_value(json_object_get(h, "content-type")), "application/json");
-    check_header_set(h, json_object_get(req, "body"), "application/json");
+    check_header_set(h, json_object_get(req, "body"), "*/*");
     body = parse(json_string_value(json_object_get(req, "body")),
                  strlen(json_string_value(json_object_get(req, "body"))));
     cr_assert_str_eq(json_string_value(json_object_get(body, "model")), "gpt-4o-mini");
@@ -188,8 +188,7 @@ Test(chat, a_reused_upstream_handle_follows_each_requests_path)
         cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "POST");
         cr_assert_str_eq(json_string_value(json_object_get(req, "path")), want[i], "request %zu",
                          i);
-        check_header_set(json_object_get(req, "headers"), json_object_get(req, "body"),
-                         "application/json");
+        check_header_set(json_object_get(req, "headers"), json_object_get(req, "body"), "*/*");
     }
     json_decref(reqs);
     stop();
