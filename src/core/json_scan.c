@@ -67,8 +67,8 @@ static inline void ws(struct chk *c)
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
-/* Bits set in the bytes of v equal to c (and maybe in bytes above one that is: a hint to
- * stop, never a verdict). */
+/* The high bit of each byte of v equal to c.  A byte above a marked one may be marked too
+ * (the borrow runs upwards), so only the lowest mark is exact: enough to find the first. */
 static inline uint64_t bytes_eq(uint64_t v, unsigned char c)
 {
     uint64_t x = v ^ (ONES * c);
@@ -76,20 +76,38 @@ static inline uint64_t bytes_eq(uint64_t v, unsigned char c)
     return (x - ONES) & ~x & HIGHS;
 }
 
-/* Eight bytes at a time, the first index at or after i (and before n) whose byte may end a run
- * of plain string bytes: a quote, a backslash, a control byte or a non-ASCII one.  The byte
- * loop after it decides. */
-static inline size_t plain_run(const unsigned char *s, size_t i, size_t n, bool quotes_only)
+/* Likewise for the bytes that end a run of plain string bytes in the validator: a quote, a
+ * backslash, a control byte (below 0x20) or a non-ASCII one. */
+static inline uint64_t string_stops(uint64_t v)
 {
-    uint64_t v, stop;
+    return bytes_eq(v, '"') | bytes_eq(v, '\\') | (v & HIGHS) | ((v - ONES * 0x20) & ~v & HIGHS);
+}
+
+/* The offset (0..7) of the lowest marked byte of m (not 0) as the bytes lie in memory; 0 where
+ * that takes more than a bit scan, leaving the search to the caller's byte loop. */
+static inline size_t first_marked(uint64_t m)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+/* From s[i], eight bytes at a time while eight are left: the index of the first byte that
+ * ends a run of plain string bytes (on a little-endian machine; elsewhere one at most seven
+ * bytes before it), or where fewer than eight are left.  The caller's byte loop goes on from
+ * there.  validating: the validator's stops (string_stops()), else quotes and backslashes. */
+static inline size_t string_run(const unsigned char *s, size_t i, size_t n, bool validating)
+{
+    uint64_t v, m;
 
     while (n - i >= 8) {
         memcpy(&v, s + i, 8);
-        stop = bytes_eq(v, '"') | bytes_eq(v, '\\');
-        if (!quotes_only)
-            stop |= (v & HIGHS) | ((v - ONES * 0x20) & ~v & HIGHS);
-        if (stop)
-            break;
+        m = validating ? string_stops(v) : bytes_eq(v, '"') | bytes_eq(v, '\\');
+        if (m)
+            return i + first_marked(m);
         i += 8;
     }
     return i;
@@ -182,15 +200,10 @@ static bool string(struct chk *c, bool key, bool *escaped)
         /* Locals: stores through c could alias the bytes, and reloading them per byte
          * doubles the cost of the loop that sees most of the input. */
         const unsigned char *s = c->s;
-        size_t i = c->i, n = c->n, head = n - i > 16 ? i + 16 : n;
+        size_t n = c->n, i = string_run(s, c->i, n, true);
 
-        while (i < head && !special[s[i]])
+        while (i < n && !special[s[i]])
             i++;
-        if (i == head) {
-            i = plain_run(s, i, n, false);
-            while (i < n && !special[s[i]])
-                i++;
-        }
         c->i = i;
         if (c->i >= c->n)
             return false;
@@ -455,29 +468,25 @@ static size_t skip_ws(const char *p, size_t i, size_t n)
 }
 
 /* p[i] is '"': the index just past the closing quote (n if there is none).  A quote closes
- * the string unless an odd run of backslashes precedes it.  Keys and short values end within
- * a few bytes, where a plain loop is cheapest; past that memchr() finds the candidates. */
+ * the string unless an odd run of backslashes precedes it. */
 size_t sl_json_skip_string(const char *p, size_t i, size_t n)
 {
-    size_t head = n - i > 16 ? i + 16 : n;
+    const unsigned char *s = (const unsigned char *)p;
 
-    /* Keys and most values end within a few bytes, where the byte loop is cheapest. */
-    for (i++; i < head; i++) {
-        if (p[i] == '\\')
+    if (i >= n)
+        return n;
+    for (i++;;) {
+        i = string_run(s, i, n, false);
+        while (i < n && s[i] != '"' && s[i] != '\\')
             i++;
-        else if (p[i] == '"')
-            return i + 1;
-    }
-    for (; i < n; i++) {
-        i = plain_run((const unsigned char *)p, i, n, true);
         if (i >= n)
-            break;
-        if (p[i] == '\\')
-            i++;
-        else if (p[i] == '"')
+            return n;
+        if (s[i] == '"')
             return i + 1;
+        if (n - i < 2)
+            return n; /* a backslash with nothing after it */
+        i += 2;
     }
-    return n;
 }
 
 /* The bytes that matter when skipping a container: quotes and brackets. */
