@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* test_json_scan.c - the one-pass JSON validator and reader: strings scanned eight bytes at a
  * time must end, and be refused, exactly where a byte-by-byte reading says, whatever their
- * length and alignment; the validator's verdicts agree with jansson's. */
+ * length and alignment; the validator's verdicts agree with jansson's, and the walk's with
+ * the validator's. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdbool.h>
@@ -231,4 +232,157 @@ Test(json_string, keys_at_every_offset)
             }
         }
     }
+}
+
+/* ---- the walk ------------------------------------------------------------------------------ */
+
+/* Walk the value that comes next, entering every container: the walk's verdict. */
+static bool walk_all(struct sl_json_walk *w)
+{
+    struct sl_json_span key;
+    bool esc;
+    int r;
+    char open = sl_json_walk_peek(w);
+
+    if (open != '{' && open != '[')
+        return sl_json_walk_value(w, NULL);
+    if (!sl_json_walk_enter(w, open))
+        return false;
+    while ((r = open == '{' ? sl_json_walk_member(w, &key, &esc) : sl_json_walk_element(w)) > 0)
+        if (!walk_all(w))
+            return false;
+    return r == 0;
+}
+
+static bool walk_accepts(const char *s, size_t n, unsigned flags)
+{
+    struct sl_json_walk w;
+
+    sl_json_walk_init(&w, s, n, flags);
+    return walk_all(&w) && sl_json_walk_end(&w);
+}
+
+struct walk_case {
+    char text[96];
+    bool valid; /* sl_json_check()'s verdict, which the walk must give */
+};
+
+ParameterizedTestParameters(json_walk, verdicts)
+{
+    static struct walk_case cases[] = {
+        { "{}", true },
+        { "[]", true },
+        { " \n{ \"a\" : [ 1 , { } , [ ] , \"x\" ] , \"b\" : null } \t", true },
+        { "{\"a\":1,\"a\":2}", true }, /* duplicates: jansson keeps the last */
+        { "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}", true },
+        { "{\"a\":1,}", false }, /* trailing commas */
+        { "[1,]", false },
+        { "{,\"a\":1}", false },
+        { "[,1]", false },
+        { "{\"a\" 1}", false }, /* no colon */
+        { "{\"a\":}", false },
+        { "{\"a\":1 \"b\":2}", false }, /* no comma */
+        { "[1 2]", false },
+        { "{1:2}", false },      /* a key that is no string */
+        { "{\"a\":1}}", false }, /* one close too many */
+        { "{\"a\":[1}", false }, /* mismatched */
+        { "{\"a\":1", false },   /* cut */
+        { "{\"a\"", false },
+        { "{", false },
+        { "", false },
+        { "   ", false },
+        { "{}{}", false },  /* two roots */
+        { "{} x", false },  /* garbage after */
+        { "\"a\"", false }, /* a scalar root: jansson wants JSON_DECODE_ANY */
+        { "1", false },
+        { "null", false },
+        { "{\"a\":tru}", false },
+        { "{\"a\":01}", false },
+        { "{\"a\":12345678901234567890}", false }, /* "not sure": left to jansson */
+        { "{\"a\\u0000\":1}", false },             /* U+0000 in a key */
+        { "{\"a\":\"\\u0000\"}", true },           /* in a value under ALLOW_NUL */
+    };
+    return cr_make_param_array(struct walk_case, cases, NCASES(cases));
+}
+
+ParameterizedTest(struct walk_case *c, json_walk, verdicts)
+{
+    size_t n = strlen(c->text);
+
+    cr_assert_eq(sl_json_check(c->text, n, SL_JSON_ALLOW_NUL, NULL) != SL_JSON_NONE, c->valid,
+                 "check: %s", c->text);
+    cr_assert_eq(walk_accepts(c->text, n, SL_JSON_ALLOW_NUL), c->valid, "walk: %s", c->text);
+    cr_assert_not(walk_accepts(c->text, n, SL_JSON_REJECT_DUPLICATES), "%s", c->text);
+}
+
+/* Nesting: as deep as sl_json_check() goes, whether the walk enters the levels or not. */
+Test(json_walk, depth_bound)
+{
+    char text[2 * SL_JSON_MAX_DEPTH + 4];
+    struct sl_json_walk w;
+    size_t depth, k, n;
+
+    for (depth = SL_JSON_MAX_DEPTH - 1; depth <= SL_JSON_MAX_DEPTH + 1; depth++) {
+        for (k = 0, n = 0; k < depth; k++)
+            text[n++] = '[';
+        for (k = 0; k < depth; k++)
+            text[n++] = ']';
+        cr_assert_eq(walk_accepts(text, n, 0), depth <= SL_JSON_MAX_DEPTH);
+        cr_assert_eq(sl_json_check(text, n, 0, NULL) != SL_JSON_NONE, depth <= SL_JSON_MAX_DEPTH);
+        /* Only the root entered, the rest validated whole. */
+        sl_json_walk_init(&w, text, n, 0);
+        cr_assert(sl_json_walk_enter(&w, '['));
+        cr_assert_eq(sl_json_walk_element(&w), 1);
+        cr_assert_eq(sl_json_walk_value(&w, NULL) && sl_json_walk_element(&w) == 0 &&
+                         sl_json_walk_end(&w),
+                     depth <= SL_JSON_MAX_DEPTH);
+    }
+}
+
+/* What the walk gives: keys with their quotes and whether they need decoding, values' spans,
+ * and its position after each. */
+Test(json_walk, keys_and_spans)
+{
+    static const char text[] = "{ \"a\\u0062\" : [1, 2] ,\"c\":\"d\" }";
+    struct sl_json_walk w;
+    struct sl_json_span key, v;
+    bool esc;
+
+    sl_json_walk_init(&w, text, strlen(text), 0);
+    cr_assert_eq(sl_json_walk_peek(&w), '{');
+    cr_assert_not(sl_json_walk_enter(&w, '['));
+    cr_assert(sl_json_walk_enter(&w, '{'));
+    cr_assert_eq(sl_json_walk_member(&w, &key, &esc), 1);
+    cr_assert(esc);
+    cr_assert_eq(key.len, 9);
+    cr_assert_eq(memcmp(key.p, "\"a\\u0062\"", 9), 0);
+    cr_assert(sl_json_str_eq(key, "ab", 2));
+    cr_assert(sl_json_walk_value(&w, &v));
+    cr_assert_eq(v.len, 6);
+    cr_assert_eq(memcmp(v.p, "[1, 2]", 6), 0);
+    cr_assert_eq(w.i, (size_t)(v.p + v.len - text));
+    cr_assert_eq(sl_json_walk_member(&w, &key, &esc), 1);
+    cr_assert_not(esc);
+    cr_assert_eq(memcmp(key.p, "\"c\"", 3), 0);
+    cr_assert(sl_json_walk_value(&w, &v));
+    cr_assert_eq(memcmp(v.p, "\"d\"", 3), 0);
+    cr_assert_eq(sl_json_walk_member(&w, &key, &esc), 0);
+    cr_assert(sl_json_walk_end(&w));
+    /* Nothing after the end: no second root, no value at the top. */
+    cr_assert_not(sl_json_walk_enter(&w, '{'));
+    cr_assert_not(sl_json_walk_value(&w, &v));
+}
+
+/* The root is entered, never passed as a value. */
+Test(json_walk, root_is_entered)
+{
+    struct sl_json_walk w;
+
+    sl_json_walk_init(&w, "{}", 2, 0);
+    cr_assert_not(sl_json_walk_value(&w, NULL));
+    cr_assert_not(sl_json_walk_end(&w));
+    sl_json_walk_init(&w, NULL, 0, 0);
+    cr_assert_eq(sl_json_walk_peek(&w), 0);
+    cr_assert_not(sl_json_walk_enter(&w, '{'));
+    cr_assert_not(sl_json_walk_end(&w));
 }

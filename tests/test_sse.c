@@ -1219,6 +1219,11 @@ ParameterizedTestParameters(sse_strip, null_usage)
         { "{\"a\":1,\"usage\":null }", "{\"a\":1 }" },
         /* twice (duplicate keys) */
         { "{\"usage\":null,\"usage\":null,\"a\":[]}", "{\"a\":[]}" },
+        { "{\"a\":0,\"usage\":null,\"b\":1,\"usage\":null}", "{\"a\":0,\"b\":1}" },
+        /* the comma it takes with it, whitespace on either side */
+        { "{\"a\":1 ,\"usage\":null}", "{\"a\":1 }" },
+        { "{\"usage\":null , \"a\":1}", "{\"a\":1}" },
+        { "{ \"usage\" : null }", "{  }" },
         /* left alone: a usage object, nested nulls, other keys, strings that look like it */
         { "{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}",
           "{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}" },
@@ -1247,7 +1252,16 @@ ParameterizedTest(struct strip_case *c, sse_strip, null_usage)
     char buf[256];
     size_t n = strlen(c->in);
     json_t *before, *after;
+    struct sl_openai_chunk k;
+    struct sl_buf got;
 
+    /* The strip the chunk's parse prepares, which the relay uses, says the same. */
+    sl_buf_init(&got, sizeof(buf));
+    cr_assert_eq(sl_openai_chunk_parse(c->in, n, &k), 0);
+    cr_assert_eq(sl_openai_chunk_strip_null_usage(&k, c->in, n, &got), 0);
+    cr_assert_str_eq(got.data ? got.data : "", c->out, "chunk, in: %s", c->in);
+    sl_openai_chunk_done(&k);
+    sl_buf_done(&got);
     memcpy(buf, c->in, n + 1);
     n = sl_openai_strip_null_usage(buf, n);
     buf[n] = '\0';

@@ -99,15 +99,14 @@ static bool read_answer(void *state, const char *body, size_t len, struct sl_usa
 
 /* The include_usage we asked for put "usage": null in every chunk; a client that did not
  * ask gets the chunk without it, every other byte as it came. */
-static int relay_without_null_usage(struct v1 *v, struct sl_buf *out, const struct sl_sse_event *ev)
+static int relay_without_null_usage(struct v1 *v, struct sl_buf *out, const struct sl_sse_event *ev,
+                                    const struct sl_openai_chunk *ch)
 {
     int rc;
 
     sl_buf_reset(&v->scratch);
-    if ((rc = sl_buf_append(&v->scratch, ev->data, ev->data_len)) < 0)
+    if ((rc = sl_openai_chunk_strip_null_usage(ch, ev->data, ev->data_len, &v->scratch)) < 0)
         return rc;
-    v->scratch.len = sl_openai_strip_null_usage(v->scratch.data, v->scratch.len);
-    v->scratch.data[v->scratch.len] = '\0';
     return sl_relay_write_event(out, ev, v->scratch.data, v->scratch.len);
 }
 
@@ -143,7 +142,7 @@ static int relay_chunk(struct v1 *v, const struct sl_sse_event *ev,
     if (ch->usage_only)
         return 0;
     if (ch->usage_null)
-        return relay_without_null_usage(v, feed->out, ev);
+        return relay_without_null_usage(v, feed->out, ev, ch);
     return sl_relay_write_event(feed->out, ev, ev->data, ev->data_len);
 }
 

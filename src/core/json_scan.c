@@ -187,21 +187,20 @@ static bool escape(struct chk *c, bool allow_nul)
     }
 }
 
-/* A string at s[i] ('"').  *escaped: it held a backslash. */
-static bool string(struct chk *c, bool key, bool *escaped)
+/* The rest of a string from s[i] on, whatever it holds: escapes, non-ASCII bytes. */
+static bool string_rest(struct chk *c, size_t i, bool key, bool *escaped)
 {
     bool allow_nul = !key && (c->flags & SL_JSON_ALLOW_NUL);
     uint32_t cp;
     int k;
 
-    *escaped = false;
-    c->i++;
     for (;;) {
         /* Locals: stores through c could alias the bytes, and reloading them per byte
          * doubles the cost of the loop that sees most of the input. */
         const unsigned char *s = c->s;
-        size_t n = c->n, i = string_run(s, c->i, n, true);
+        size_t n = c->n;
 
+        i = string_run(s, i, n, true);
         while (i < n && !special[s[i]])
             i++;
         c->i = i;
@@ -213,6 +212,7 @@ static bool string(struct chk *c, bool key, bool *escaped)
             *escaped = true;
             if (!escape(c, allow_nul))
                 return false;
+            i = c->i;
             continue;
         default:
             if (c->s[c->i] < 0x20)
@@ -220,9 +220,23 @@ static bool string(struct chk *c, bool key, bool *escaped)
             k = sl_utf8_decode((const char *)c->s + c->i, c->n - c->i, &cp);
             if (k < 0)
                 return false;
-            c->i += (size_t)k;
+            i = c->i + (size_t)k;
         }
     }
+}
+
+/* A string at s[i] ('"').  *escaped: it held a backslash.  Most strings are plain ASCII that
+ * the first run reaches the end of, which needs nothing more. */
+static inline bool string(struct chk *c, bool key, bool *escaped)
+{
+    size_t i = string_run(c->s, c->i + 1, c->n, true);
+
+    *escaped = false;
+    if (i < c->n && c->s[i] == '"') {
+        c->i = i + 1;
+        return true;
+    }
+    return string_rest(c, i, key, escaped);
 }
 
 static size_t digits(struct chk *c)
@@ -456,6 +470,134 @@ enum sl_json_type sl_json_scan(const char *s, size_t len, unsigned flags, struct
     if (c.i != c.n)
         return SL_JSON_NONE;
     return open == '{' ? SL_JSON_OBJECT : SL_JSON_ARRAY;
+}
+
+/* ---- the walk ---------------------------------------------------------------------------- */
+
+/* The validator at the walk's position.  No key table: the walk takes no REJECT_DUPLICATES. */
+static void chk_at(struct chk *c, const struct sl_json_walk *w)
+{
+    c->s = (const unsigned char *)w->s;
+    c->n = w->n;
+    c->i = w->i;
+    c->flags = w->flags;
+    c->depth = w->depth;
+    c->names = NULL;
+    c->vals = NULL;
+    c->nnames = 0;
+    c->nkeys = 0;
+}
+
+void sl_json_walk_init(struct sl_json_walk *w, const char *s, size_t len, unsigned flags)
+{
+    w->s = s;
+    w->n = s ? len : 0;
+    w->i = 0;
+    w->flags = flags;
+    w->depth = 0;
+    w->fresh = false;
+    w->rooted = false;
+}
+
+char sl_json_walk_peek(struct sl_json_walk *w)
+{
+    size_t i = w->i;
+
+    if (i < w->n && (unsigned char)w->s[i] > ' ')
+        return w->s[i]; /* compact JSON: the usual case */
+    while (i < w->n && is_ws((unsigned char)w->s[i]))
+        i++;
+    w->i = i;
+    return i < w->n ? w->s[i] : 0;
+}
+
+bool sl_json_walk_enter(struct sl_json_walk *w, char open)
+{
+    if ((w->flags & SL_JSON_REJECT_DUPLICATES) || (open != '{' && open != '[') ||
+        sl_json_walk_peek(w) != open || w->depth >= SL_JSON_MAX_DEPTH)
+        return false;
+    if (w->depth == 0) {
+        if (w->rooted)
+            return false; /* a second root */
+        w->rooted = true;
+    }
+    w->depth++;
+    w->i++;
+    w->fresh = true;
+    return true;
+}
+
+/* Past the comma before the next member or element of the container entered: 1 there, 0 past
+ * the container's end, -1 for anything else. */
+static int walk_next(struct sl_json_walk *w, char close)
+{
+    char ch = sl_json_walk_peek(w);
+
+    if (ch == close) {
+        w->i++;
+        w->depth--;
+        w->fresh = false; /* the container was a value of the one around it */
+        return 0;
+    }
+    if (!w->fresh) {
+        if (ch != ',')
+            return -1;
+        w->i++;
+    }
+    w->fresh = false;
+    return 1;
+}
+
+int sl_json_walk_member(struct sl_json_walk *w, struct sl_json_span *key, bool *escaped)
+{
+    struct chk c;
+    int r = walk_next(w, '}');
+
+    if (r <= 0)
+        return r;
+    chk_at(&c, w);
+    ws(&c);
+    if (c.i >= c.n || c.s[c.i] != '"')
+        return -1;
+    key->p = w->s + c.i;
+    if (!string(&c, true, escaped))
+        return -1;
+    key->len = (size_t)((const char *)c.s + c.i - key->p);
+    ws(&c);
+    if (c.i >= c.n || c.s[c.i] != ':')
+        return -1;
+    w->i = c.i + 1;
+    return 1;
+}
+
+int sl_json_walk_element(struct sl_json_walk *w)
+{
+    return walk_next(w, ']');
+}
+
+bool sl_json_walk_value(struct sl_json_walk *w, struct sl_json_span *v)
+{
+    struct chk c;
+    size_t at;
+
+    if (w->depth == 0)
+        return false; /* the root is entered, never passed */
+    chk_at(&c, w);
+    ws(&c);
+    at = c.i;
+    if (!value(&c))
+        return false;
+    w->i = c.i;
+    if (v) {
+        v->p = w->s + at;
+        v->len = c.i - at;
+    }
+    return true;
+}
+
+bool sl_json_walk_end(struct sl_json_walk *w)
+{
+    return w->rooted && w->depth == 0 && sl_json_walk_peek(w) == 0 && w->i == w->n;
 }
 
 /* ---- the reader ------------------------------------------------------------------------ */

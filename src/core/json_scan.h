@@ -59,6 +59,44 @@ enum sl_json_type sl_json_check(const char *s, size_t len, unsigned flags,
 enum sl_json_type sl_json_scan(const char *s, size_t len, unsigned flags, struct sl_json_span *root,
                                const char *const *names, struct sl_json_span *vals, size_t nnames);
 
+/* ---- the walk: validating and reading in one pass ------------------------------------ */
+
+/* sl_json_check() driven by the caller, who enters the containers it wants to read and reads
+ * their members or elements as the validation passes them, handing every other value to
+ * sl_json_walk_value(): each byte is looked at once.  The root is entered (jansson takes
+ * only an object or an array), and the walk has accepted the text when sl_json_walk_end()
+ * says so; then every span it gave is accepted text, for the reader below.  Any "false" (or
+ * -1) on the way is sl_json_check()'s "not sure" and ends the walk.  SL_JSON_ALLOW_NUL is the
+ * one flag it takes: under SL_JSON_REJECT_DUPLICATES it is never sure. */
+struct sl_json_walk {
+    const char *s;
+    size_t n;
+    size_t i; /* where the walk is: past any value it gave */
+    /* private */
+    unsigned flags, depth;
+    bool fresh;  /* in a container just entered */
+    bool rooted; /* the root was entered */
+};
+
+void sl_json_walk_init(struct sl_json_walk *w, const char *s, size_t len, unsigned flags);
+/* The first byte of what comes next, past whitespace (w->i is then at it); 0 at the end. */
+char sl_json_walk_peek(struct sl_json_walk *w);
+/* Enter the object ('{') or array ('[') that comes next: false if something else does, or
+ * it would nest deeper than SL_JSON_MAX_DEPTH. */
+bool sl_json_walk_enter(struct sl_json_walk *w, char open);
+/* In an object entered: 1 and its next member's key (quotes included; *escaped: the key
+ * holds a backslash escape, so compare it decoded), the walk then at the member's value,
+ * which the caller walks next; 0 when the object ended (the walk is past it); -1 when not
+ * sure. */
+int sl_json_walk_member(struct sl_json_walk *w, struct sl_json_span *key, bool *escaped);
+/* In an array entered: 1 when an element comes next (the caller walks it next), 0 when the
+ * array ended, -1 when not sure. */
+int sl_json_walk_element(struct sl_json_walk *w);
+/* Validate the value that comes next and pass it; *v (if not NULL) gets its span. */
+bool sl_json_walk_value(struct sl_json_walk *w, struct sl_json_span *v);
+/* After the root: is only whitespace left, the text accepted? */
+bool sl_json_walk_end(struct sl_json_walk *w);
+
 /* ---- the reader (accepted text only) ---------------------------------------------------- */
 
 enum sl_json_type sl_json_type_of(struct sl_json_span v);

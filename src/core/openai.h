@@ -18,6 +18,7 @@ struct sl_usage {
 };
 
 struct json_t;
+struct sl_buf;
 struct sl_json_span;
 
 /* Read an upstream "usage" object (borrowed; NULL or not an object gives no usage).  Present
@@ -104,6 +105,8 @@ struct sl_openai_chunk {
     const char *error_message;          /* kind ERROR: error.message, or error itself if a string */
     const char *error_type;             /* kind ERROR: error.type; NULL if absent or not a string */
     const char *error_code;             /* kind ERROR: error.code, likewise */
+    unsigned char strip;                /* private: what sl_openai_chunk_strip_null_usage() */
+    size_t strip_from, strip_to;        /* cuts, when the parse knows: nothing, or these bytes */
     struct json_t *root;                /* private: owns the strings above (the tree path) */
     char *strings;                      /* private: owns them (the one-pass path, large ones) */
     char small[SL_OPENAI_CHUNK_INLINE]; /* private: or holds them (small ones) */
@@ -131,4 +134,9 @@ bool sl_openai_is_usage_chunk(const char *data, size_t len);
  * spelling of the key counts ("usage", no escapes), as every upstream writes it.  Text that
  * is not one JSON object is returned unchanged.  json need not be NUL-terminated. */
 size_t sl_openai_strip_null_usage(char *json, size_t len);
+/* The same for the text c was parsed from (data, len), appended to out: the parse found what
+ * to cut on its way, so the text is not read again.  Returns 0 or out's error (-E2BIG,
+ * -ENOMEM), out then holding a part of it. */
+int sl_openai_chunk_strip_null_usage(const struct sl_openai_chunk *c, const char *data, size_t len,
+                                     struct sl_buf *out);
 #endif /* SL_OPENAI_H */

@@ -13,9 +13,14 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "core/json_scan.h"
 
 #define CHUNK_JSON_FLAGS JSON_ALLOW_NUL
+
+/* What the parse found for sl_openai_chunk_strip_null_usage() (zero: not known, the tree
+ * reading). */
+enum { STRIP_UNKNOWN, STRIP_NONE, STRIP_ONE };
 
 /* ---- OpenAI chunk payloads ------------------------------------------------------------- */
 
@@ -91,9 +96,16 @@ struct strings {
     size_t left;
 };
 
+/* The first byte of a value of accepted text, which tells its type (apart from numbers); 0 for
+ * none. */
+static inline char lead(struct sl_json_span v)
+{
+    return v.p && v.len ? v.p[0] : 0;
+}
+
 static size_t room_for(struct sl_json_span v)
 {
-    return sl_json_type_of(v) == SL_JSON_STRING ? v.len - 1 : 0;
+    return lead(v) == '"' ? v.len - 1 : 0;
 }
 
 /* json_string_value() of v, into the chunk's storage; NULL if v is not a string.  *len (if
@@ -103,7 +115,7 @@ static const char *take_str(struct strings *st, struct sl_json_span v, size_t *l
     const char *s = st->at;
     size_t n;
 
-    if (sl_json_type_of(v) != SL_JSON_STRING || !sl_json_str_decode(v, st->at, st->left, &n))
+    if (lead(v) != '"' || !sl_json_str_decode(v, st->at, st->left, &n))
         return NULL;
     st->at += n + 1;
     st->left -= n + 1;
@@ -117,33 +129,183 @@ struct choice_spans {
     struct sl_json_span content, refusal, finish, tools;
 };
 
-/* choice_zero(): the first object element whose "index" is absent or the integer 0; then
- * what read_choice() reads of it, each object walked once. */
-static void choice_spans(struct sl_json_span choices, struct choice_spans *cs)
+/* What the walk reads of a chunk: the root members the reading needs (the last of each, as
+ * jansson keeps them), choice_zero()'s choice, and the root "usage": null members that
+ * sl_openai_strip_null_usage() would cut. */
+struct chunk_spans {
+    struct sl_json_span error, choices, usage;
+    struct choice_spans choice;
+    size_t prev_end; /* where the last root member's value ended */
+    bool kept;       /* a root member the strip keeps came before */
+    unsigned cuts;   /* the members it cuts; the first one's bytes: */
+    size_t cut_from, cut_to;
+};
+
+#define KEY_IS(key, escaped, lit) key_is(key, escaped, lit, sizeof(lit) - 1)
+
+static bool key_is(struct sl_json_span key, bool escaped, const char *name, size_t n)
 {
-    static const char *const choice_names[] = { "index", "delta", "finish_reason" };
-    static const char *const delta_names[] = { "content", "refusal", "tool_calls" };
-    struct sl_json_span c, v[3], d[3];
-    struct sl_json_iter it;
+    if (!escaped) /* the raw bytes are the decoded ones */
+        return key.len == n + 2 && memcmp(key.p + 1, name, n) == 0;
+    return sl_json_str_eq(key, name, n);
+}
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* read_choice()'s delta: content, refusal and tool_calls when it is an object, else none
+ * (the last "delta" wins whole). */
+static bool walk_delta(struct sl_json_walk *w, struct choice_spans *cs)
+{
+    struct sl_json_span key, v;
+    bool esc;
+    int r;
+
+    memset(&cs->content, 0, sizeof(cs->content));
+    cs->refusal = cs->tools = cs->content;
+    if (sl_json_walk_peek(w) != '{')
+        return sl_json_walk_value(w, NULL);
+    if (!sl_json_walk_enter(w, '{'))
+        return false;
+    while ((r = sl_json_walk_member(w, &key, &esc)) > 0) {
+        if (!sl_json_walk_value(w, &v))
+            return false;
+        if (KEY_IS(key, esc, "content"))
+            cs->content = v;
+        else if (KEY_IS(key, esc, "refusal"))
+            cs->refusal = v;
+        else if (KEY_IS(key, esc, "tool_calls"))
+            cs->tools = v;
+    }
+    return r == 0;
+}
+
+/* An object element of "choices": what read_choice() reads of it.  *zero: choice_zero()
+ * would take it, its "index" absent or the integer 0. */
+static bool walk_choice(struct sl_json_walk *w, struct choice_spans *cs, bool *zero)
+{
+    struct sl_json_span key, v, index = { NULL, 0 };
     int64_t idx;
+    bool esc;
+    int r;
 
     memset(cs, 0, sizeof(*cs));
-    sl_json_iter_init(&it, choices);
-    while (sl_json_next_element(&it, &c)) {
-        if (sl_json_type_of(c) != SL_JSON_OBJECT)
+    if (!sl_json_walk_enter(w, '{'))
+        return false;
+    while ((r = sl_json_walk_member(w, &key, &esc)) > 0) {
+        if (KEY_IS(key, esc, "delta")) {
+            if (!walk_delta(w, cs))
+                return false;
             continue;
-        sl_json_get_many(c, choice_names, v, 3);
-        if (v[0].p && !(sl_json_int(v[0], &idx) && idx == 0))
-            continue;
-        cs->finish = v[2];
-        if (sl_json_type_of(v[1]) != SL_JSON_OBJECT)
-            return;
-        sl_json_get_many(v[1], delta_names, d, 3);
-        cs->content = d[0];
-        cs->refusal = d[1];
-        cs->tools = d[2];
-        return;
+        }
+        if (!sl_json_walk_value(w, &v))
+            return false;
+        if (KEY_IS(key, esc, "index"))
+            index = v;
+        else if (KEY_IS(key, esc, "finish_reason"))
+            cs->finish = v;
     }
+    *zero =
+        !index.p || (index.len == 1 && index.p[0] == '0') || (sl_json_int(index, &idx) && idx == 0);
+    return r == 0;
+}
+
+/* "choices": its span, and choice_zero()'s element read on the way. */
+static bool walk_choices(struct sl_json_walk *w, struct chunk_spans *sp)
+{
+    struct choice_spans cs;
+    bool chosen = false, zero;
+    size_t at;
+    int r;
+
+    memset(&sp->choice, 0, sizeof(sp->choice));
+    if (sl_json_walk_peek(w) != '[')
+        return sl_json_walk_value(w, &sp->choices);
+    at = w->i;
+    if (!sl_json_walk_enter(w, '['))
+        return false;
+    while ((r = sl_json_walk_element(w)) > 0) {
+        if (chosen || sl_json_walk_peek(w) != '{') {
+            if (!sl_json_walk_value(w, NULL))
+                return false;
+            continue;
+        }
+        if (!walk_choice(w, &cs, &zero))
+            return false;
+        if (zero) {
+            sp->choice = cs;
+            chosen = true;
+        }
+    }
+    sp->choices.p = w->s + at;
+    sp->choices.len = w->i - at;
+    return r == 0;
+}
+
+/* A root "usage": null that sl_openai_strip_null_usage() cuts, the walk just past the null:
+ * the bytes it cuts with it.  After a member it keeps, from the comma before; as the first
+ * member, up to the next member (or the null's end when none follows). */
+static void note_null_usage(struct chunk_spans *sp, const struct sl_json_walk *w, size_t key_at)
+{
+    size_t from = key_at, to = w->i, next;
+
+    if (sp->kept) {
+        from = skip_ws(w->s, sp->prev_end, w->n);
+    } else {
+        next = skip_ws(w->s, w->i, w->n);
+        if (next < w->n && w->s[next] == ',')
+            to = skip_ws(w->s, next + 1, w->n);
+    }
+    if (sp->cuts++ == 0) {
+        sp->cut_from = from;
+        sp->cut_to = to;
+    }
+}
+
+static bool walk_root_member(struct sl_json_walk *w, struct chunk_spans *sp,
+                             struct sl_json_span key, bool esc)
+{
+    struct sl_json_span v;
+
+    if (KEY_IS(key, esc, "choices")) {
+        sp->kept = true;
+        return walk_choices(w, sp);
+    }
+    if (!sl_json_walk_value(w, &v))
+        return false;
+    if (KEY_IS(key, esc, "usage")) {
+        sp->usage = v;
+        /* The strip knows only the plain spelling of the key. */
+        if (!esc && lead(v) == 'n') {
+            note_null_usage(sp, w, (size_t)(key.p - w->s));
+            return true;
+        }
+    } else if (KEY_IS(key, esc, "error")) {
+        sp->error = v;
+    }
+    sp->kept = true;
+    return true;
+}
+
+/* The whole text, validated on the way: false when the walk is not sure of it. */
+static bool walk_root(struct sl_json_walk *w, struct chunk_spans *sp)
+{
+    struct sl_json_span key;
+    bool esc;
+    int r;
+
+    if (!sl_json_walk_enter(w, '{'))
+        return false;
+    while ((r = sl_json_walk_member(w, &key, &esc)) > 0) {
+        if (!walk_root_member(w, sp, key, esc))
+            return false;
+        sp->prev_end = w->i;
+    }
+    return r == 0 && sl_json_walk_end(w);
 }
 
 static int strings_init(struct strings *st, struct sl_openai_chunk *out, size_t need)
@@ -162,8 +324,6 @@ static int strings_init(struct strings *st, struct sl_openai_chunk *out, size_t 
 
 static int scan_choice(const struct choice_spans *cs, struct sl_openai_chunk *out)
 {
-    struct sl_json_iter it;
-    struct sl_json_span first;
     struct strings st;
     const char *fin;
     size_t fin_len;
@@ -176,11 +336,9 @@ static int scan_choice(const struct choice_spans *cs, struct sl_openai_chunk *ou
     fin = take_str(&st, cs->finish, &fin_len);
     if (fin && strlen(fin) == fin_len)
         out->finish_reason = fin;
-    else if (cs->finish.p && sl_json_type_of(cs->finish) != SL_JSON_NULL)
+    else if (cs->finish.p && lead(cs->finish) != 'n')
         out->finish_reason = "";
-    sl_json_iter_init(&it, cs->tools);
-    out->tool_calls =
-        sl_json_type_of(cs->tools) == SL_JSON_ARRAY && sl_json_next_element(&it, &first);
+    out->tool_calls = lead(cs->tools) == '[' && !sl_json_is_empty(cs->tools);
     return 0;
 }
 
@@ -203,35 +361,37 @@ static int scan_error(struct sl_json_span e, struct sl_openai_chunk *out)
     return 0;
 }
 
-/* The tree path's reading without the tree; 1 when the scanner leaves the text to jansson. */
+/* The tree path's reading without the tree, in one walk; 1 when the walk leaves the text to
+ * jansson. */
 static int chunk_scan(const char *data, size_t len, struct sl_openai_chunk *out)
 {
-    static const char *const names[] = { "error", "choices", "usage" };
-    struct sl_json_span root, v[3];
-    struct choice_spans cs;
-    enum sl_json_type et;
+    struct sl_json_walk w;
+    struct chunk_spans sp;
     int r;
 
-    if (sl_json_scan(data, len, SL_JSON_ALLOW_NUL, &root, names, v, 3) != SL_JSON_OBJECT)
+    memset(&sp, 0, sizeof(sp));
+    sl_json_walk_init(&w, data, len, SL_JSON_ALLOW_NUL);
+    if (!walk_root(&w, &sp))
         return 1;
-    et = sl_json_type_of(v[0]);
-    if (v[0].p && et != SL_JSON_NULL && et != SL_JSON_FALSE) {
+    if (lead(sp.error) && lead(sp.error) != 'n' && lead(sp.error) != 'f') {
         out->kind = SL_OPENAI_DATA_ERROR;
-        if ((r = scan_error(v[0], out)) < 0)
+        if ((r = scan_error(sp.error, out)) < 0)
             chunk_clear(out);
         return r;
     }
     out->kind = SL_OPENAI_DATA_CHUNK;
-    choice_spans(v[1], &cs);
-    if ((r = scan_choice(&cs, out)) < 0) {
+    if ((r = scan_choice(&sp.choice, out)) < 0) {
         chunk_clear(out);
         return r;
     }
-    if (sl_json_type_of(v[2]) == SL_JSON_OBJECT)
-        sl_openai_usage_scan(&v[2], &out->usage);
-    out->usage_null = sl_json_type_of(v[2]) == SL_JSON_NULL;
-    out->usage_only = sl_json_type_of(v[1]) == SL_JSON_ARRAY && sl_json_is_empty(v[1]) &&
-                      sl_json_type_of(v[2]) == SL_JSON_OBJECT;
+    if (lead(sp.usage) == '{')
+        sl_openai_usage_scan(&sp.usage, &out->usage);
+    out->usage_null = lead(sp.usage) == 'n';
+    out->usage_only =
+        lead(sp.choices) == '[' && sl_json_is_empty(sp.choices) && lead(sp.usage) == '{';
+    out->strip = sp.cuts == 0 ? STRIP_NONE : sp.cuts == 1 ? STRIP_ONE : STRIP_UNKNOWN;
+    out->strip_from = sp.cut_from;
+    out->strip_to = sp.cut_to;
     return 0;
 }
 
@@ -322,13 +482,6 @@ bool sl_openai_is_usage_chunk(const char *data, size_t len)
 
 /* ---- stripping "usage": null --------------------------------------------------------- */
 
-static size_t skip_ws(const char *s, size_t i, size_t n)
-{
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
-
 static size_t skip_string(const char *s, size_t i, size_t n)
 {
     return sl_json_skip_string(s, i, n);
@@ -418,4 +571,21 @@ size_t sl_openai_strip_null_usage(char *json, size_t len)
             return len;
         comma = i++;
     }
+}
+
+int sl_openai_chunk_strip_null_usage(const struct sl_openai_chunk *c, const char *data, size_t len,
+                                     struct sl_buf *out)
+{
+    size_t start = out->len;
+    int r;
+
+    if (c->strip == STRIP_ONE)
+        return (r = sl_buf_append(out, data, c->strip_from)) < 0
+                   ? r
+                   : sl_buf_append(out, data + c->strip_to, len - c->strip_to);
+    if ((r = sl_buf_append(out, data, len)) < 0 || c->strip == STRIP_NONE)
+        return r;
+    out->len = start + sl_openai_strip_null_usage(out->data + start, len);
+    out->data[out->len] = '\0';
+    return 0;
 }

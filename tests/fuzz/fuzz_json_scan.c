@@ -3,7 +3,8 @@
  * each of the four flag combinations, whatever sl_json_check() calls valid jansson must
  * accept with the same root type, and the reader must see the very document jansson built:
  * the same types, integers, decoded strings and keys (the last duplicate winning), in the
- * same order for arrays. */
+ * same order for arrays.  The walk, entering any containers, gives sl_json_check()'s
+ * verdict. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -198,6 +199,58 @@ static void same_skip(const char *s, size_t n)
     }
 }
 
+/* Walk the value that comes next, entering containers to the depth given by the bits of
+ * enter (bit d: enter at depth d; the root always): every key and span the walk gives is
+ * where the reader finds it. */
+static bool walk_all(struct sl_json_walk *w, unsigned enter)
+{
+    struct sl_json_span key, v;
+    size_t at;
+    bool esc;
+    int r;
+    char open = sl_json_walk_peek(w);
+
+    if ((open != '{' && open != '[') || (w->depth > 0 && !(enter >> (w->depth % 16) & 1)))
+        return sl_json_walk_value(w, &v) && sl_json_type_of(v) != SL_JSON_NONE;
+    at = w->i;
+    if (!sl_json_walk_enter(w, open))
+        return false;
+    for (;;) {
+        if (open == '{') {
+            r = sl_json_walk_member(w, &key, &esc);
+            if (r > 0 && (key.p[0] != '"' || sl_json_skip_string(key.p, 0, key.len) != key.len ||
+                          esc != (memchr(key.p, '\\', key.len) != NULL)))
+                abort();
+        } else {
+            r = sl_json_walk_element(w);
+        }
+        if (r <= 0)
+            break;
+        if (!walk_all(w, enter))
+            return false;
+    }
+    /* The container's span is the one the reader skips. */
+    if (r == 0 && w->depth > 0 &&
+        sl_json_type_of((struct sl_json_span){ w->s + at, w->i - at }) !=
+            (open == '{' ? SL_JSON_OBJECT : SL_JSON_ARRAY))
+        abort();
+    return r == 0;
+}
+
+/* The walk, whatever it enters, accepts what sl_json_check() does (it takes no
+ * REJECT_DUPLICATES, and is never sure under it). */
+static void same_walk(const char *s, size_t size, unsigned flags, enum sl_json_type t,
+                      unsigned enter)
+{
+    struct sl_json_walk w;
+    bool ok;
+
+    sl_json_walk_init(&w, s, size, flags);
+    ok = walk_all(&w, enter) && sl_json_walk_end(&w);
+    if (ok != (t != SL_JSON_NONE && !(flags & SL_JSON_REJECT_DUPLICATES)))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const unsigned ours[] = { 0, SL_JSON_ALLOW_NUL, SL_JSON_REJECT_DUPLICATES,
@@ -213,6 +266,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     same_skip(s, size);
     for (i = 0; i < 4; i++) {
         t = sl_json_check(s, size, ours[i], &root);
+        same_walk(s, size, ours[i], t, size ? (unsigned)data[0] << 8 | data[size - 1] : 0);
+        same_walk(s, size, ours[i], t, ~0u);
         if (t == SL_JSON_NONE)
             continue;
         j = json_loadb(s, size, theirs[i], NULL);

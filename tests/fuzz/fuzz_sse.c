@@ -42,6 +42,25 @@ static bool same_bytes(const char *a, size_t an, const char *b, size_t bn)
     return (!a && !b) || (a && b && an == bn && memcmp(a, b, an) == 0);
 }
 
+/* The strip a chunk's parse prepared gives what sl_openai_strip_null_usage() does. */
+static void same_strip(const struct sl_openai_chunk *c, const char *data, size_t len)
+{
+    struct sl_buf got;
+    char *want = malloc(len + 1);
+    size_t n;
+
+    if (!want)
+        abort();
+    memcpy(want, data, len);
+    n = sl_openai_strip_null_usage(want, len);
+    sl_buf_init(&got, RECORD_MAX);
+    if (sl_openai_chunk_strip_null_usage(c, data, len, &got) != 0 || got.len != n ||
+        (n && memcmp(got.data, want, n) != 0))
+        abort();
+    sl_buf_done(&got);
+    free(want);
+}
+
 /* The one-pass chunk reader reads what the jansson reading does, field by field. */
 static void same_chunk(const char *data, size_t len)
 {
@@ -64,6 +83,8 @@ static void same_chunk(const char *data, size_t len)
     if ((a.content && a.content[a.content_len] != '\0') ||
         (a.refusal && a.refusal[a.refusal_len] != '\0'))
         abort();
+    same_strip(&a, data, len);
+    same_strip(&b, data, len);
     sl_openai_chunk_done(&a);
     sl_openai_chunk_done(&b);
 }
