@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test_buf.c - the bounded buffer and the JSON string escaper. */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -23,6 +24,26 @@ Test(buf, append_respects_the_ceiling)
     cr_assert_str_eq(b.data, "42-x");
     cr_assert_eq(sl_buf_printf(&b, "%s", "too long now"), -E2BIG);
     cr_assert_str_eq(b.data, "42-x");
+    sl_buf_done(&b);
+}
+
+/* Reserving makes room under the same ceiling as appending, and changes nothing else. */
+Test(buf, reserve_respects_the_ceiling)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, 8);
+    cr_assert_eq(sl_buf_puts(&b, "123"), 0);
+    cr_assert_eq(sl_buf_reserve(&b, 6), -E2BIG);
+    cr_assert_eq(sl_buf_reserve(&b, SIZE_MAX), -E2BIG);
+    cr_assert_eq(sl_buf_reserve(&b, 5), 0);
+    cr_assert_eq(b.len, 3);
+    cr_assert_str_eq(b.data, "123");
+    cr_assert_geq(b.cap, 3 + 5 + 1);
+    memcpy(b.data + b.len, "45678", 5);
+    b.len += 5;
+    b.data[b.len] = '\0';
+    cr_assert_str_eq(b.data, "12345678");
     sl_buf_done(&b);
 }
 

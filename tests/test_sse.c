@@ -1155,6 +1155,27 @@ Test(sse_write, all_or_nothing_at_the_ceiling)
     sl_buf_done(&b);
 }
 
+/* An event on one line is written in one piece: it fits to the last byte, or nothing of it
+ * is written. */
+Test(sse_write, one_line_all_or_nothing)
+{
+    static const char want[] = "xevent: token\ndata: abc\n\n";
+    struct sl_buf b;
+
+    sl_buf_init(&b, sizeof(want) - 2);
+    cr_assert_eq(sl_buf_puts(&b, "x"), 0);
+    cr_assert_eq(sl_sse_write_event(&b, "token", "abc", 3), -E2BIG);
+    cr_assert_str_eq(b.data, "x");
+    sl_buf_done(&b);
+    sl_buf_init(&b, sizeof(want) - 1);
+    cr_assert_eq(sl_buf_puts(&b, "x"), 0);
+    cr_assert_eq(sl_sse_write_event(&b, "token", "abc", 3), 0);
+    cr_assert_str_eq(b.data, want);
+    cr_assert_eq(sl_sse_write_event(&b, NULL, "", 0), -E2BIG);
+    cr_assert_str_eq(b.data, want);
+    sl_buf_done(&b);
+}
+
 Test(sse_write, comment)
 {
     struct sl_buf b;

@@ -66,6 +66,11 @@ static int reserve(struct sl_buf *b, size_t extra)
     return 0;
 }
 
+int sl_buf_reserve(struct sl_buf *b, size_t extra)
+{
+    return reserve(b, extra);
+}
+
 int sl_buf_append(struct sl_buf *b, const void *p, size_t n)
 {
     int r = reserve(b, n);

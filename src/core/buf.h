@@ -21,6 +21,10 @@ void sl_buf_reset(struct sl_buf *b); /* len = 0, keeps the allocation */
 /* Hand the bytes to the caller (who frees them); the buffer is empty afterwards. */
 char *sl_buf_take(struct sl_buf *b, size_t *len);
 int sl_buf_append(struct sl_buf *b, const void *p, size_t n);
+/* Room for extra more bytes and the NUL, the contents unchanged, for a caller that writes
+ * past len itself (then moves len and puts the NUL back): 0, or the -E2BIG or -ENOMEM that
+ * appending them would give. */
+int sl_buf_reserve(struct sl_buf *b, size_t extra);
 int sl_buf_puts(struct sl_buf *b, const char *s);
 int sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s (n bytes) as a JSON string literal, quotes included.  Invalid UTF-8 and control

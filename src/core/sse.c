@@ -214,15 +214,24 @@ static bool name_is(const char *name, size_t n, const char *want)
     return n == strlen(want) && memcmp(name, want, n) == 0;
 }
 
-static int field(struct sl_sse_parser *p, const char *name, size_t nlen, const char *v, size_t vlen)
+/* A data line's value and the LF that joins it to the next, in one reservation. */
+static int put_data(struct sl_buf *b, const char *v, size_t n)
 {
     int r;
 
-    if (name_is(name, nlen, "data")) {
-        if ((r = sl_buf_append(&p->data, v, vlen)) < 0)
-            return r;
-        return sl_buf_append(&p->data, "\n", 1);
-    }
+    if ((r = sl_buf_reserve(b, n + 1)) < 0)
+        return r;
+    memcpy(b->data + b->len, v, n);
+    b->len += n;
+    b->data[b->len++] = '\n';
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static int field(struct sl_sse_parser *p, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    if (name_is(name, nlen, "data"))
+        return put_data(&p->data, v, vlen);
     if (name_is(name, nlen, "event"))
         return set_buf(&p->type, v, vlen);
     if (name_is(name, nlen, "id")) {
@@ -381,6 +390,33 @@ static int undo(struct sl_buf *b, size_t start, int r)
     return r;
 }
 
+/* An event whose data holds no line break, the usual one: its bytes in one reservation. */
+static int put_one_line_event(struct sl_buf *b, const char *name, size_t nlen, const char *data,
+                              size_t len)
+{
+    size_t head = nlen > 0 ? 7 + nlen + 1 : 0;
+    char *o;
+    int r;
+
+    if (len > SIZE_MAX - head - 8)
+        return -E2BIG;
+    if ((r = sl_buf_reserve(b, head + 6 + len + 2)) < 0)
+        return r;
+    o = b->data + b->len;
+    if (nlen > 0) {
+        memcpy(o, "event: ", 7);
+        memcpy(o + 7, name, nlen);
+        o[7 + nlen] = '\n';
+        o += head;
+    }
+    memcpy(o, "data: ", 6);
+    memcpy(o + 6, data, len);
+    memcpy(o + 6 + len, "\n\n", 2);
+    b->len += head + 6 + len + 2;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 int sl_sse_write_event(struct sl_buf *b, const char *name, const char *data, size_t len)
 {
     size_t start = b->len, nlen = name ? strlen(name) : 0;
@@ -388,6 +424,8 @@ int sl_sse_write_event(struct sl_buf *b, const char *name, const char *data, siz
 
     if (has_break(name ? name : "", nlen))
         return -EINVAL;
+    if (!has_break(data ? data : "", data ? len : 0))
+        return put_one_line_event(b, name, nlen, data ? data : "", data ? len : 0);
     if (nlen > 0 && ((r = sl_buf_append(b, "event: ", 7)) < 0 ||
                      (r = sl_buf_append(b, name, nlen)) < 0 || (r = sl_buf_append(b, "\n", 1)) < 0))
         return undo(b, start, r);
