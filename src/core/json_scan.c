@@ -499,7 +499,7 @@ void sl_json_walk_init(struct sl_json_walk *w, const char *s, size_t len, unsign
     w->rooted = false;
 }
 
-char sl_json_walk_peek(struct sl_json_walk *w)
+static inline char peek(struct sl_json_walk *w)
 {
     size_t i = w->i;
 
@@ -511,10 +511,15 @@ char sl_json_walk_peek(struct sl_json_walk *w)
     return i < w->n ? w->s[i] : 0;
 }
 
+char sl_json_walk_peek(struct sl_json_walk *w)
+{
+    return peek(w);
+}
+
 bool sl_json_walk_enter(struct sl_json_walk *w, char open)
 {
-    if ((w->flags & SL_JSON_REJECT_DUPLICATES) || (open != '{' && open != '[') ||
-        sl_json_walk_peek(w) != open || w->depth >= SL_JSON_MAX_DEPTH)
+    if ((w->flags & SL_JSON_REJECT_DUPLICATES) || (open != '{' && open != '[') || peek(w) != open ||
+        w->depth >= SL_JSON_MAX_DEPTH)
         return false;
     if (w->depth == 0) {
         if (w->rooted)
@@ -531,7 +536,7 @@ bool sl_json_walk_enter(struct sl_json_walk *w, char open)
  * the container's end, -1 for anything else. */
 static int walk_next(struct sl_json_walk *w, char close)
 {
-    char ch = sl_json_walk_peek(w);
+    char ch = peek(w);
 
     if (ch == close) {
         w->i++;
@@ -597,7 +602,7 @@ bool sl_json_walk_value(struct sl_json_walk *w, struct sl_json_span *v)
 
 bool sl_json_walk_end(struct sl_json_walk *w)
 {
-    return w->rooted && w->depth == 0 && sl_json_walk_peek(w) == 0 && w->i == w->n;
+    return w->rooted && w->depth == 0 && peek(w) == 0 && w->i == w->n;
 }
 
 /* ---- the reader ------------------------------------------------------------------------ */
