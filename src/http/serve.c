@@ -5,7 +5,11 @@
 #endif
 #include "http/serve.h"
 
+#ifdef HAVE_MIMALLOC
+#include <mimalloc.h>
+#else
 #include <malloc.h>
+#endif
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -23,15 +27,19 @@ void sl_serve_request_started(struct sl_serve *s)
     atomic_store_explicit(s->inflight_gauge, s->inflight, memory_order_relaxed);
 }
 
-/* After a burst (thousands of streams open at once) glibc keeps the freed memory: the worker
- * would stay at its peak RSS for good.  Give it back once the burst is over, from the loop,
- * not from inside a request's end. */
+/* After a burst (thousands of streams open at once) the allocator keeps the freed memory: the
+ * worker would stay at its peak RSS for good.  Give it back once the burst is over, from the
+ * loop, not from inside a request's end. */
 static void on_trim(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     (void)arg;
+#ifdef HAVE_MIMALLOC
+    mi_collect(true);
+#else
     malloc_trim(0);
+#endif
 }
 
 void sl_serve_request_finished(struct sl_serve *s)
