@@ -7,7 +7,7 @@ SL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian 12 / Ubuntu package names.  Checked every time; only missing ones are installed.
 SL_BUILD_DEPS="build-essential autoconf automake libtool pkg-config
   libevent-dev libcurl4-openssl-dev libjansson-dev libhiredis-dev libinih-dev libssl-dev
-  libpcre2-dev libmimalloc-dev libcriterion-dev ca-certificates curl"
+  libpcre2-dev libcriterion-dev ca-certificates curl"
 
 sl_say() { printf '==> %s\n' "$*" >&2; }
 
