@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/quota.h"
@@ -40,12 +41,27 @@ static void count(struct sl_store_redis *s, enum sl_redis_op op)
     sl_metrics_redis(s->m, op);
 }
 
+bool sl_store_tenant_keys(const struct sl_store_redis *s, const char *tenant, const char *period,
+                          const char *const *what, int n, char (*keys)[SL_REDIS_KEY_MAX],
+                          const char **argv)
+{
+    for (int k = 0; k < n; k++) {
+        const char *arg = strcmp(what[k], "used") == 0 ? period : NULL;
+
+        if (!sl_redis_tenant_key(keys[k], SL_REDIS_KEY_MAX, s->cfg->redis_prefix, tenant, what[k],
+                                 arg))
+            return false;
+        argv[k] = keys[k];
+    }
+    return true;
+}
+
 struct sl_store_period sl_store_period_now(enum sl_period kind, int64_t wall)
 {
     struct sl_store_period p = { .start_s = sl_quota_period_start(kind, wall),
                                  .end_s = sl_quota_period_end(kind, wall) };
 
-    snprintf(p.start, sizeof(p.start), "%" PRId64, p.start_s);
+    sl_fmt_u64(p.start, p.start_s > 0 ? (uint64_t)p.start_s : 0);
     return p;
 }
 
@@ -181,32 +197,25 @@ static bool send_reserve(struct sl_budget_op *op)
     struct sl_store_redis *s = op->s;
     const struct sl_tenant_rec *rec = &s->t->tenants[op->tenant];
     const struct sl_limits *lim = &rec->limits;
-    const char *prefix = s->cfg->redis_prefix;
     int64_t wall = (int64_t)(sl_clock_wall_ms() / 1000);
     struct sl_store_period p = sl_store_period_now(lim->budget_period, wall);
-    char k[7][SL_REDIS_KEY_MAX], a[9][32], id[SL_RESV_ID_MAX];
+    char k[7][SL_REDIS_KEY_MAX], a[8][SL_FMT_U64_MAX], id[SL_RESV_ID_MAX];
     const char *argv[16];
     size_t i;
+    static const char *const what[7] = { "rpm",  "tpm",      "used",   "reserved",
+                                         "resv", "resv_exp", "expired" };
 
     if (!sl_tenants_resv_id(s->t, op->resv, s->t->resv[op->resv].seq, id, sizeof(id)) ||
-        !sl_redis_tenant_key(k[0], sizeof(k[0]), prefix, rec->name, "rpm", NULL) ||
-        !sl_redis_tenant_key(k[1], sizeof(k[1]), prefix, rec->name, "tpm", NULL) ||
-        !sl_redis_tenant_key(k[2], sizeof(k[2]), prefix, rec->name, "used", p.start) ||
-        !sl_redis_tenant_key(k[3], sizeof(k[3]), prefix, rec->name, "reserved", NULL) ||
-        !sl_redis_tenant_key(k[4], sizeof(k[4]), prefix, rec->name, "resv", NULL) ||
-        !sl_redis_tenant_key(k[5], sizeof(k[5]), prefix, rec->name, "resv_exp", NULL) ||
-        !sl_redis_tenant_key(k[6], sizeof(k[6]), prefix, rec->name, "expired", NULL))
+        !sl_store_tenant_keys(s, rec->name, p.start, what, 7, k, argv))
         return false;
-    snprintf(a[0], sizeof(a[0]), "%" PRIu64, op->tokens);
-    snprintf(a[1], sizeof(a[1]), "%" PRId64, lim->rpm);
-    snprintf(a[2], sizeof(a[2]), "%" PRId64, lim->tpm);
-    snprintf(a[3], sizeof(a[3]), "%" PRId64, lim->token_budget);
-    snprintf(a[4], sizeof(a[4]), "%" PRIu64, s->lease_ms);
-    snprintf(a[5], sizeof(a[5]), "%" PRId64, p.end_s ? p.end_s + 86400 : 0);
-    snprintf(a[6], sizeof(a[6]), "%" PRId64, p.end_s > wall ? (p.end_s - wall) * 1000 : 0);
-    snprintf(a[7], sizeof(a[7]), "%d", lim->budget_period == SL_PERIOD_NONE);
-    for (i = 0; i < 7; i++)
-        argv[i] = k[i];
+    sl_fmt_u64(a[0], op->tokens);
+    sl_fmt_u64(a[1], (uint64_t)lim->rpm); /* limits are never negative (config, admin API) */
+    sl_fmt_u64(a[2], (uint64_t)lim->tpm);
+    sl_fmt_u64(a[3], (uint64_t)lim->token_budget);
+    sl_fmt_u64(a[4], s->lease_ms);
+    sl_fmt_u64(a[5], p.end_s ? (uint64_t)p.end_s + 86400 : 0);
+    sl_fmt_u64(a[6], p.end_s > wall ? (uint64_t)(p.end_s - wall) * 1000 : 0);
+    sl_fmt_u64(a[7], lim->budget_period == SL_PERIOD_NONE);
     argv[7] = id;
     for (i = 0; i < 8; i++)
         argv[8 + i] = a[i];

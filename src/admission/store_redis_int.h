@@ -11,6 +11,7 @@
 #include <event2/util.h>
 
 #include "core/quota.h"
+#include "admission/redis_scripts.h"
 
 struct batch_args;
 struct event;
@@ -54,6 +55,11 @@ struct sl_store_period {
     char start[24];
 };
 struct sl_store_period sl_store_period_now(enum sl_period kind, int64_t wall);
+/* The Redis keys what[0..n) of a tenant ("used" named by its period's start) into keys[], and
+ * pointers to them into argv[]; false if a name does not fit. */
+bool sl_store_tenant_keys(const struct sl_store_redis *s, const char *tenant, const char *period,
+                          const char *const *what, int n, char (*keys)[SL_REDIS_KEY_MAX],
+                          const char **argv);
 
 /* store_redis_settle.c: send what is queued now; the flush timer's callback; the journal's
  * replay (settlements no worker is sending, from the shared table). */

@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/fmt.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "admission/redis.h"
@@ -34,7 +35,7 @@
 #define FIXED_KEYS 6
 #define FIXED_ARGS 3
 #define ARGS_PER_ITEM 3
-#define NUM_MAX 24
+#define NUM_MAX SL_FMT_U64_MAX
 
 /* One script call in flight: the settlements it carries, to confirm or give back. */
 struct batch {
@@ -91,25 +92,8 @@ static const char *num(struct batch_args *a, unsigned *used, uint64_t v)
 {
     char *out = a->nums[(*used)++];
 
-    snprintf(out, NUM_MAX, "%" PRIu64, v);
+    sl_fmt_u64(out, v);
     return out;
-}
-
-/* The tenant's six keys; false if a name does not fit. */
-static bool tenant_keys(const struct sl_store_redis *s, const struct sl_tenant_rec *rec,
-                        const struct sl_store_period *p, struct batch_args *a)
-{
-    static const char *const what[FIXED_KEYS] = { "tpm",  "used",     "reserved",
-                                                  "resv", "resv_exp", "expired" };
-
-    for (int k = 0; k < FIXED_KEYS; k++) {
-        if (!sl_redis_tenant_key(a->keys[k], sizeof(a->keys[k]), s->cfg->redis_prefix, rec->name,
-                                 what[k], k == 1 ? p->start : NULL))
-            return false;
-        a->argv[k] = a->keys[k];
-    }
-    a->nkeys = FIXED_KEYS;
-    return true;
 }
 
 /* argv is keys then arguments, and markers are keys: build both lists, then join them. */
@@ -121,8 +105,12 @@ static bool build_args(const struct sl_store_redis *s, const struct sl_tenant_re
     struct sl_store_period p = sl_store_period_now(rec->limits.budget_period, wall);
     unsigned nums = 0, nargs = 0, i;
 
-    if (!tenant_keys(s, rec, &p, a))
+    static const char *const what[FIXED_KEYS] = { "tpm",  "used",     "reserved",
+                                                  "resv", "resv_exp", "expired" };
+
+    if (!sl_store_tenant_keys(s, rec->name, p.start, what, FIXED_KEYS, a->keys, a->argv))
         return false;
+    a->nkeys = FIXED_KEYS;
     args[nargs++] = num(a, &nums, rec->limits.tpm > 0 ? (uint64_t)rec->limits.tpm : 0);
     args[nargs++] = num(a, &nums, p.end_s ? (uint64_t)(p.end_s + 86400) : 0);
     args[nargs++] = num(a, &nums, SL_REDIS_MARKER_TTL_S);
