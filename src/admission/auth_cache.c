@@ -42,7 +42,7 @@ struct sl_auth_cache *sl_auth_cache_new(void)
 
     if (!c)
         return NULL;
-    if (getrandom(c->secret, sizeof(c->secret), 0) != (ssize_t)sizeof(c->secret)) {
+    if (getrandom(c->secret, sizeof(c->secret), GRND_NONBLOCK) != (ssize_t)sizeof(c->secret)) {
         free(c);
         return NULL;
     }

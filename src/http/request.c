@@ -443,13 +443,6 @@ void sl_req_body_release(struct sl_req *r)
     evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-const char *sl_req_header(struct sl_req *r, const char *name)
-{
-    if (!r->ev)
-        return NULL;
-    return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
-}
-
 const char *sl_req_authorization(const struct sl_req *r)
 {
     return r->ev ? r->in.authorization : NULL;

@@ -119,8 +119,6 @@ void sl_req_body_release(struct sl_req *r);
  * the '?'; NULL when there is none).  Valid while the request is. */
 const char *sl_req_path(struct sl_req *r);
 const char *sl_req_query(struct sl_req *r);
-/* An input header or NULL. */
-const char *sl_req_header(struct sl_req *r, const char *name);
 /* The Authorization header, or NULL (also once the reply has been sent). */
 const char *sl_req_authorization(const struct sl_req *r);
 #endif /* SL_REQUEST_H */

@@ -359,7 +359,8 @@ static void set_headers(struct sl_transfer *t, const struct sl_transfer_spec *s)
     size_t n = 0, i;
 
     /* Here rather than CURLOPT_USERAGENT, which libcurl formats into a new line (its printf,
-     * a callback per byte) for every transfer; first, where libcurl would put it. */
+     * a callback per byte) for every transfer.  libcurl writes its own lines (Host, Accept)
+     * before this list. */
     lines[n++] = "User-Agent: " USER_AGENT;
     if (s->method == SL_UPSTREAM_POST)
         lines[n++] = "Content-Type: application/json";
@@ -440,7 +441,7 @@ static int set_url(struct sl_transfer *t, const char *path)
         curl_easy_setopt(t->easy, CURLOPT_URL, NULL) != CURLE_OK ||
         curl_easy_setopt(t->easy, CURLOPT_CURLU, t->url) != CURLE_OK)
         return -ENOMEM;
-    if ((size_t)snprintf(t->path, sizeof(t->path), "%s", path) >= sizeof(t->path))
+    if (!sl_fmt_copy(t->path, sizeof(t->path), path))
         t->path[0] = '\0'; /* too long to remember: set again next time */
     return 0;
 }

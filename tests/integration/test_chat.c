@@ -159,7 +159,8 @@ Test(chat, upstream_receives_exactly_the_configured_request)
 }
 
 /* A worker reuses a finished transfer's libcurl handle for the next one: each request still
- * goes to its own path with its own method, whatever the handle was set up for before. */
+ * goes to its own path, whatever the handle was set up for before.  (GET and DELETE after a
+ * POST on a kept handle: test_surface's response operations.) */
 Test(chat, a_reused_upstream_handle_follows_each_requests_path)
 {
     static const char *const want[] = { "/v1/chat/completions", "/v1/embeddings",
