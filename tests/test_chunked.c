@@ -181,8 +181,6 @@ static void assert_row(const struct row *r, const struct outcome *o, const char 
                  want_len);
     cr_assert_eq(memcmp(o->out, r->want, want_len), 0, "%s (%s): read as '%.*s'", r->name, how,
                  (int)o->used, o->out);
-    cr_assert_eq(memcmp(o->out + o->used, r->in + o->used, in_len(r) - o->used), 0,
-                 "%s (%s): a byte past the last read changed", r->name, how);
     cr_assert_eq(o->body, r->body, "%s (%s): body %llu, not %llu", r->name, how,
                  (unsigned long long)o->body, (unsigned long long)r->body);
 }
@@ -296,6 +294,25 @@ Test(chunked, a_large_chunk_is_skipped_by_count)
     cr_assert_eq(sl_chunked_feed(&c, body + 11 + 65536, 5), 5);
     cr_assert_eq(c.state, D);
     cr_assert_eq(c.body, 65536);
+}
+
+/* Data that arrives after a size line is counted without being read, and only data. */
+Test(chunked, chunk_data_is_skipped_without_a_read_and_only_data)
+{
+    struct sl_chunked c;
+    uint64_t at;
+
+    sl_chunked_init(&c, M);
+    cr_assert_eq(sl_chunked_feed(&c, "5;x\r\n", 5), 5);
+    cr_assert_not(sl_chunked_skip(&c, 2), "skipped while an edit waits");
+    cr_assert(sl_chunked_take_edit(&c, &at));
+    cr_assert(sl_chunked_skip(&c, 3));
+    cr_assert_not(sl_chunked_skip(&c, 3), "skipped past the chunk's 2 last bytes");
+    cr_assert_eq(c.pos, 8);
+    cr_assert_eq(sl_chunked_feed(&c, "ab\r\n0\r\n", 7), 7);
+    cr_assert_eq(c.state, D);
+    cr_assert_eq(c.body, 5);
+    cr_assert_not(sl_chunked_skip(&c, 1), "skipped after the last chunk");
 }
 
 Test(chunked, one_byte_at_a_time_reads_as_whole)

@@ -144,8 +144,7 @@ static void line_end(struct sl_chunked *c)
             c->state = SL_CHUNKED_MALFORMED;
             break;
         }
-        c->has_edit = true;
-        c->edit = c->delim;
+        c->has_edit = true; /* at delim: feeding stops until it is taken */
         chunk_size(c);
         break;
     default: c->state = SL_CHUNKED_MALFORMED; break;
@@ -200,6 +199,15 @@ bool sl_chunked_take_edit(struct sl_chunked *c, uint64_t *pos)
     if (!c->has_edit)
         return false;
     c->has_edit = false;
-    *pos = c->edit;
+    *pos = c->delim;
+    return true;
+}
+
+bool sl_chunked_skip(struct sl_chunked *c, size_t n)
+{
+    if (c->state != SL_CHUNKED_READING || c->has_edit || c->left < n)
+        return false;
+    c->left -= n;
+    c->pos += n;
     return true;
 }

@@ -44,7 +44,6 @@ struct sl_chunked {
     uint64_t left;     /* chunk data still to skip */
     uint64_t size;     /* the digits of the chunk-size line being read */
     uint64_t delim;    /* position of the byte after those digits */
-    uint64_t edit;     /* position of the byte to turn into a space, while has_edit */
     uint32_t line_len; /* bytes of that line so far, saturating */
     uint8_t line;      /* where in the line (chunked.c) */
     bool cr;           /* the last byte was a CR: the line's end if an LF follows */
@@ -63,4 +62,8 @@ size_t sl_chunked_feed(struct sl_chunked *c, const char *p, size_t n);
 /* The position (counted from the body's first byte) of the byte that must become a space,
  * if the last feed asked for one; the request is forgotten. */
 bool sl_chunked_take_edit(struct sl_chunked *c, uint64_t *pos);
+/* The next n bytes are all chunk data: counted without being read (a large chunk arrives in
+ * many reads, and none of its bytes can hold a line).  false, and nothing counted, when they
+ * are not all data. */
+bool sl_chunked_skip(struct sl_chunked *c, size_t n);
 #endif /* SL_CHUNKED_H */

@@ -165,6 +165,10 @@ static void on_body_bytes(struct evbuffer *buf, const struct evbuffer_cb_info *i
 
     if (info->n_added == 0)
         return;
+    /* The reader has read to the end of the buffer at every callback, so these are its next
+     * bytes; inside a chunk's data they need no walk over the buffer's chains. */
+    if (buf == s->in && sl_chunked_skip(&s->body, info->n_added))
+        return;
     if (buf == s->in)
         follow(s, info->n_added < len ? len - info->n_added : 0);
     if (buf != s->in || s->body.state != SL_CHUNKED_READING)

@@ -28,8 +28,8 @@ struct sl_chunk_watch;
 
 /* One per HTTP front; NULL without memory. */
 struct sl_chunk_watch *sl_chunk_watch_new(void);
-/* Stops following every body (their evbuffer callbacks are removed); NULL-safe.  Call it
- * after the connections are gone, or while they are all alive. */
+/* Frees what followed the bodies; NULL-safe.  Their evbuffer callbacks are not removed, so
+ * call it only once every connection is gone (after evhttp_free). */
 void sl_chunk_watch_free(struct sl_chunk_watch *w);
 /* From the head hook, once per request: when evhttp will read req's body as chunked, follow
  * it, under max_body (evhttp's limit for req's listener).  Without memory the body goes
